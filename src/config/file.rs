@@ -1,0 +1,216 @@
+//! The config file as written: serde types that mirror the TOML keys of DESIGN.md one to one.
+//! Every struct denies unknown keys. Values stay raw strings here (durations, URLs, paths)
+//! so that [`super::validate`] can report each bad value by its key path instead of
+//! stopping at the first.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub public_base_url: String,
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            public_base_url: String::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSection {
+    pub store: String,
+    pub redis_url: String,
+    pub redis_cluster: Vec<String>,
+    pub redis_prefix: String,
+    pub lifetime: String,
+    pub idle_timeout: String,
+}
+
+impl Default for SessionsSection {
+    fn default() -> Self {
+        SessionsSection {
+            store: "memory".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: Vec::new(),
+            redis_prefix: "entree-bridge:".into(),
+            lifetime: "8h".into(),
+            idle_timeout: "1h".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinksSection {
+    pub store: String,
+    pub sqlite_path: String,
+    pub postgres_url: String,
+}
+
+impl Default for LinksSection {
+    fn default() -> Self {
+        LinksSection {
+            store: "sqlite".into(),
+            sqlite_path: "data/links.sqlite3".into(),
+            postgres_url: String::new(),
+        }
+    }
+}
+
+/// One path or several: the first key signs, all are published in the JWKS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    pub jwt_signing_key: OneOrMany,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSection {
+    pub metadata: String,
+    #[serde(default)]
+    pub metadata_signing_cert: Option<String>,
+    #[serde(default)]
+    pub idp_entity_id: Option<String>,
+    #[serde(default = "default_refresh")]
+    pub refresh_interval: String,
+    #[serde(default)]
+    pub allow_sha1: bool,
+    #[serde(default = "default_skew")]
+    pub clock_skew: String,
+}
+
+fn default_refresh() -> String {
+    "1h".into()
+}
+
+fn default_skew() -> String {
+    "2m".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSection {
+    pub federation: String,
+    pub base_url: String,
+    #[serde(default)]
+    pub sp_entity_id: Option<String>,
+    pub sp_key: String,
+    pub sp_cert: String,
+    #[serde(default)]
+    pub schools: Vec<String>,
+    #[serde(default)]
+    pub allowed_targets: Vec<String>,
+    #[serde(default)]
+    pub allow_unsolicited: bool,
+    #[serde(default)]
+    pub post_logout_url: Option<String>,
+    /// Shown on pages and in the SP metadata's service name; defaults to the app's key.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, String>,
+    #[serde(default)]
+    pub person: PersonSection,
+    #[serde(default)]
+    pub handoff: HandoffSection,
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+    #[serde(default)]
+    pub organization: Option<OrganizationSection>,
+    #[serde(default)]
+    pub contacts: Vec<ContactSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonSection {
+    pub attribute: String,
+    pub pattern: Option<String>,
+    pub linking: bool,
+    pub link_url: Option<String>,
+    pub link_secret: Option<String>,
+}
+
+impl Default for PersonSection {
+    fn default() -> Self {
+        PersonSection {
+            attribute: "nlEduPersonRealId".into(),
+            pattern: None,
+            linking: false,
+            link_url: None,
+            link_secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffSection {
+    pub mode: String,
+    pub callback_url: Option<String>,
+    pub upstream: Option<String>,
+    pub token_lifetime: String,
+}
+
+impl Default for HandoffSection {
+    fn default() -> Self {
+        HandoffSection {
+            mode: "jwt".into(),
+            callback_url: None,
+            upstream: None,
+            token_lifetime: "60s".into(),
+        }
+    }
+}
+
+/// `<md:Organization>` in the SP metadata.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationSection {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    pub url: String,
+}
+
+/// `<md:ContactPerson>` in the SP metadata.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSection {
+    #[serde(rename = "type")]
+    pub contact_type: String,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub sur_name: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    pub email: String,
+}

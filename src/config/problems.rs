@@ -1,0 +1,125 @@
+//! Config problems as the admin reads them: each names the key path and, where known, the
+//! file and line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{}: {}: {}", file.display(), line, self.key, self.message),
+            (Some(file), None) => write!(f, "{}: {}: {}", file.display(), self.key, self.message),
+            _ => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// Every problem found while loading a config.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<Problem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while validation goes on, so that all of them are reported at once.
+pub struct Collector<'a> {
+    file: Option<&'a Path>,
+    text: &'a str,
+    pub problems: Vec<Problem>,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(file: Option<&'a Path>, text: &'a str) -> Self {
+        Collector {
+            file,
+            text,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        let key = key.into();
+        let line = locate(self.text, &key);
+        self.problems.push(Problem {
+            key,
+            message: message.into(),
+            file: self.file.map(Path::to_path_buf),
+            line,
+        });
+    }
+
+    /// Records the error of `result` under `key` and gives back the value when there is one.
+    pub fn take<T, E: fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(key, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// Finds the line of `a.b.c` in TOML text: the `key =` line inside the `[a.b]` table, or the
+/// table header itself. Good enough for error messages; `None` when not found (e.g. the
+/// value came from an environment variable).
+pub fn locate(text: &str, key_path: &str) -> Option<usize> {
+    let parts: Vec<&str> = key_path.split('.').collect();
+    for split in (0..=parts.len()).rev() {
+        let (table, rest) = parts.split_at(split);
+        let header = table.join(".");
+        let mut in_table = header.is_empty();
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim().replace('"', "");
+                in_table = name == header;
+                if in_table && rest.is_empty() {
+                    return Some(i + 1);
+                }
+                continue;
+            }
+            if in_table {
+                if let Some(first) = rest.first() {
+                    let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+                    if key == *first && trimmed.contains('=') {
+                        return Some(i + 1);
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_keys_and_tables() {
+        let text = "[server]\nlisten = \"x\"\n\n[apps.numo]\nbase_url = \"y\"\n[apps.numo.person]\npattern = \"(\"\n";
+        assert_eq!(locate(text, "server.listen"), Some(2));
+        assert_eq!(locate(text, "apps.numo.base_url"), Some(5));
+        assert_eq!(locate(text, "apps.numo.person.pattern"), Some(7));
+        assert_eq!(locate(text, "apps.numo.sp_key"), Some(4));
+        assert_eq!(locate(text, "federations.x.metadata"), None);
+    }
+}

@@ -1,0 +1,485 @@
+//! From the raw file to [`Settings`]: every key checked, every key and certificate loaded,
+//! every IdP metadata file read. Problems are collected, not returned at the first.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use figment::{Figment, Provider};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use regex::Regex;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::file::*;
+use super::problems::{Collector, ConfigErrors};
+use crate::handoff::jwt::SigningKeys;
+use crate::saml::attributes;
+use crate::saml::idp_metadata::{self, IdpDescriptor};
+
+/// The validated, loaded configuration the server runs on.
+#[derive(Debug)]
+pub struct Settings {
+    pub source: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub public_base_url: Url,
+    pub session_store: String,
+    pub jwt_keys: SigningKeys,
+    pub federations: BTreeMap<String, Arc<Federation>>,
+    pub apps: Vec<Arc<App>>,
+}
+
+#[derive(Debug)]
+pub struct Federation {
+    pub name: String,
+    pub idp: IdpDescriptor,
+    pub allow_sha1: bool,
+    pub clock_skew: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffMode {
+    Jwt,
+    Headers,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub name: String,
+    pub display_name: String,
+    pub federation: Arc<Federation>,
+    pub base_url: Url,
+    /// `host[:port]` as a browser sends it in the Host header (default ports omitted).
+    pub host: String,
+    /// The base URL's path without a trailing slash ("" for the root).
+    pub path_prefix: String,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub sp_key: PKey<Private>,
+    pub sp_cert: X509,
+    pub schools: Vec<String>,
+    pub allowed_origins: Vec<url::Origin>,
+    pub allow_unsolicited: bool,
+    pub post_logout_url: Option<Url>,
+    pub tenants: BTreeMap<String, String>,
+    pub person_attribute: String,
+    pub person_pattern: Option<Regex>,
+    pub handoff: HandoffMode,
+    pub callback_url: Option<Url>,
+    pub token_lifetime: Duration,
+    pub claims: Vec<(String, String)>,
+    pub organization: Option<OrganizationSection>,
+    pub contacts: Vec<ContactSection>,
+    /// True when the bridge is reached over https (Secure cookies, SameSite=None).
+    pub secure: bool,
+}
+
+impl App {
+    /// `{base path}/saml2/{federation}`: every SAML route of this app lives below it.
+    pub fn saml_path(&self) -> String {
+        format!("{}/saml2/{}", self.path_prefix, self.federation.name)
+    }
+
+    /// Absolute URL of one of this app's SAML routes.
+    pub fn route_url(&self, route: &str) -> String {
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}/{}", self.saml_path(), route));
+        url.to_string()
+    }
+
+    /// Attributes this app reads, for the SP metadata's RequestedAttributes.
+    pub fn used_attributes(&self) -> Vec<String> {
+        let mut names = vec![
+            self.person_attribute.clone(),
+            "nlEduPersonHomeOrganizationId".to_string(),
+            "eduPersonAffiliation".to_string(),
+        ];
+        names.extend(self.claims.iter().map(|(_, a)| a.clone()));
+        let mut seen = std::collections::BTreeSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("{value:?} is not a duration like \"90s\" or \"8h\": {e}"))
+}
+
+fn resolve(base: &Path, value: &str) -> PathBuf {
+    let p = Path::new(value);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Extracts one section, reporting serde problems (unknown keys, wrong types) by key path.
+fn section<T: DeserializeOwned>(figment: &Figment, key: &str, c: &mut Collector<'_>) -> Option<T> {
+    match figment.extract_inner::<T>(key) {
+        Ok(v) => Some(v),
+        Err(errors) => {
+            for e in errors {
+                let mut path = vec![key.to_string()];
+                path.extend(e.path.iter().cloned());
+                let message = match &e.kind {
+                    figment::error::Kind::UnknownField(field, _) => {
+                        path.push(field.clone());
+                        "unknown key".to_string()
+                    }
+                    figment::error::Kind::MissingField(field) => {
+                        path.push(field.to_string());
+                        "missing required key".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                c.add(path.join("."), message);
+            }
+            None
+        }
+    }
+}
+
+pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &Path) -> Result<Settings, ConfigErrors> {
+    let mut c = Collector::new(file, text);
+    let data = match figment.data() {
+        Ok(d) => d,
+        Err(e) => {
+            c.add("(file)", format!("not valid TOML: {e}"));
+            return Err(ConfigErrors(c.problems));
+        }
+    };
+    let dict = data.values().next().cloned().unwrap_or_default();
+    for key in dict.keys() {
+        if !["server", "sessions", "links", "keys", "federations", "apps"].contains(&key.as_str()) {
+            c.add(key.clone(), "unknown section");
+        }
+    }
+    let has = |k: &str| dict.contains_key(k);
+    let server: ServerSection = if has("server") { section(figment, "server", &mut c).unwrap_or_default() } else { ServerSection::default() };
+    let sessions: SessionsSection = if has("sessions") { section(figment, "sessions", &mut c).unwrap_or_default() } else { SessionsSection::default() };
+    let _links: LinksSection = if has("links") { section(figment, "links", &mut c).unwrap_or_default() } else { LinksSection::default() };
+    let keys: Option<KeysSection> = if has("keys") {
+        section(figment, "keys", &mut c)
+    } else {
+        c.add("keys.jwt_signing_key", "missing required key (run `entree-bridge keygen` to make one)");
+        None
+    };
+
+    let listen = c.take("server.listen", server.listen.parse::<SocketAddr>().map_err(|e| format!("{:?} is not host:port: {e}", server.listen)));
+    let public_base_url = if server.public_base_url.is_empty() {
+        c.add("server.public_base_url", "missing required key (the bridge's public URL, e.g. https://bridge.example.nl)");
+        None
+    } else {
+        c.take("server.public_base_url", parse_http_url(&server.public_base_url))
+    };
+    if sessions.store != "memory" {
+        c.add("sessions.store", format!("{:?} is not available in this version; use \"memory\"", sessions.store));
+    }
+    for (k, v) in [("sessions.lifetime", &sessions.lifetime), ("sessions.idle_timeout", &sessions.idle_timeout)] {
+        c.take(k, parse_duration(v));
+    }
+
+    let jwt_keys = keys.and_then(|k| {
+        let paths: Vec<PathBuf> = k.jwt_signing_key.to_vec().iter().map(|p| resolve(base, p)).collect();
+        if paths.is_empty() {
+            c.add("keys.jwt_signing_key", "lists no key");
+            return None;
+        }
+        c.take("keys.jwt_signing_key", SigningKeys::load(&paths))
+    });
+
+    let mut federations = BTreeMap::new();
+    let fed_names: Vec<String> = dict
+        .get("federations")
+        .and_then(|v| v.as_dict())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in fed_names {
+        let key = format!("federations.{name}");
+        if !valid_name(&name) {
+            c.add(&key, "names may use a-z, 0-9, - and _ only (the name is a URL path segment)");
+            continue;
+        }
+        let Some(f) = section::<FederationSection>(figment, &key, &mut c) else { continue };
+        if let Some(fed) = build_federation(&name, &f, base, &mut c) {
+            federations.insert(name, Arc::new(fed));
+        }
+    }
+
+    let mut apps = Vec::new();
+    let app_names: Vec<String> = dict
+        .get("apps")
+        .and_then(|v| v.as_dict())
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default();
+    if app_names.is_empty() {
+        c.add("apps", "no app is configured");
+    }
+    let secure = public_base_url.as_ref().is_some_and(|u: &Url| u.scheme() == "https");
+    for name in app_names {
+        let key = format!("apps.{name}");
+        if !valid_name(&name) {
+            c.add(&key, "names may use a-z, 0-9, - and _ only (the name is the JWT audience)");
+            continue;
+        }
+        let Some(a) = section::<AppSection>(figment, &key, &mut c) else { continue };
+        if let Some(app) = build_app(&name, a, &federations, base, secure, &mut c) {
+            apps.push(Arc::new(app));
+        }
+    }
+    check_unique_routes(&apps, &mut c);
+
+    match (c.problems.is_empty(), listen, public_base_url, jwt_keys) {
+        (true, Some(listen), Some(public_base_url), Some(jwt_keys)) => Ok(Settings {
+            source: file.map(Path::to_path_buf),
+            listen,
+            public_base_url,
+            session_store: sessions.store,
+            jwt_keys,
+            federations,
+            apps,
+        }),
+        _ => Err(ConfigErrors(c.problems)),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn parse_http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{value:?} must be an http(s) URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{value:?} must not carry user info, a query or a fragment"));
+    }
+    Ok(url)
+}
+
+fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Collector<'_>) -> Option<Federation> {
+    let key = format!("federations.{name}");
+    let clock_skew = c.take(&format!("{key}.clock_skew"), parse_duration(&f.clock_skew));
+    c.take(&format!("{key}.refresh_interval"), parse_duration(&f.refresh_interval));
+    if f.metadata.starts_with("http://") || f.metadata.starts_with("https://") {
+        c.add(
+            format!("{key}.metadata"),
+            "metadata from a URL is not supported in this version yet; download it, check it, and name the file",
+        );
+        return None;
+    }
+    let path = resolve(base, &f.metadata);
+    let text = c.take(&format!("{key}.metadata"), std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display())))?;
+    let idp = c.take(
+        &format!("{key}.metadata"),
+        idp_metadata::parse(&text, f.idp_entity_id.as_deref()).map_err(|e| format!("{}: {e}", path.display())),
+    )?;
+    Some(Federation {
+        name: name.to_string(),
+        idp,
+        allow_sha1: f.allow_sha1,
+        clock_skew: clock_skew?,
+    })
+}
+
+fn build_app(
+    name: &str,
+    a: AppSection,
+    federations: &BTreeMap<String, Arc<Federation>>,
+    base: &Path,
+    secure: bool,
+    c: &mut Collector<'_>,
+) -> Option<App> {
+    let key = |k: &str| format!("apps.{name}.{k}");
+    let federation = federations.get(&a.federation).cloned();
+    if federation.is_none() {
+        c.add(key("federation"), format!("no [federations.{}] is configured (or it has problems of its own)", a.federation));
+    }
+    let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
+    let sp_key = c.take(&key("sp_key"), crate::keys::read_private_key(&resolve(base, &a.sp_key)));
+    let sp_cert = c.take(&key("sp_cert"), crate::keys::read_certificate(&resolve(base, &a.sp_cert)));
+    if let (Some(k), Some(cert)) = (&sp_key, &sp_cert) {
+        let matches = cert.public_key().map(|p| p.public_eq(k)).unwrap_or(false);
+        if !matches {
+            c.add(key("sp_cert"), "the certificate does not belong to sp_key");
+        }
+        if k.rsa().is_err() {
+            c.add(key("sp_key"), "must be an RSA key (SAML request signing and decryption use RSA)");
+        }
+    }
+    for school in &a.schools {
+        let ok = school == "*" || ((school.len() == 4 || school.len() == 6) && school.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !ok {
+            c.add(key("schools"), format!("{school:?} is not a BRIN (4 or 6 letters and digits) or \"*\""));
+        }
+    }
+    if a.schools.is_empty() {
+        c.add(key("schools"), "lists no school, so nobody could log in; use [\"*\"] for every school");
+    }
+    let mut allowed_origins = Vec::new();
+    for t in &a.allowed_targets {
+        match parse_http_url(t) {
+            Ok(u) if u.path() == "/" => allowed_origins.push(u.origin()),
+            Ok(_) => c.add(key("allowed_targets"), format!("{t:?} must be an origin (scheme://host[:port]) without a path")),
+            Err(e) => c.add(key("allowed_targets"), e),
+        }
+    }
+    if let Some(b) = &base_url {
+        allowed_origins.insert(0, b.origin());
+    }
+    let post_logout_url = a.post_logout_url.as_deref().and_then(|u| c.take(&key("post_logout_url"), parse_http_url(u)));
+    if !attributes::is_known(&a.person.attribute) {
+        c.add(key("person.attribute"), format!("{:?} is not a known attribute name (e.g. nlEduPersonRealId, eckId, uid)", a.person.attribute));
+    }
+    let person_pattern = match &a.person.pattern {
+        None => None,
+        Some(p) => match Regex::new(p) {
+            Ok(re) if re.capture_names().any(|n| n == Some("code")) => Some(re),
+            Ok(_) => {
+                c.add(key("person.pattern"), "must have a named group `code`, e.g. ^(?P<code>[^@]+)@");
+                None
+            }
+            Err(e) => {
+                c.add(key("person.pattern"), format!("not a valid regular expression: {e}"));
+                None
+            }
+        },
+    };
+    if a.person.linking {
+        c.add(key("person.linking"), "first-time account linking is not available in this version yet");
+    }
+    let handoff = match a.handoff.mode.as_str() {
+        "jwt" => Some(HandoffMode::Jwt),
+        "headers" => {
+            c.add(key("handoff.mode"), "\"headers\" is not available in this version yet; use \"jwt\"");
+            None
+        }
+        other => {
+            c.add(key("handoff.mode"), format!("{other:?} is not one of \"jwt\", \"headers\""));
+            None
+        }
+    };
+    let callback_url = match (&a.handoff.callback_url, handoff) {
+        (Some(u), _) => c.take(&key("handoff.callback_url"), parse_http_url(u)),
+        (None, Some(HandoffMode::Jwt)) => {
+            c.add(key("handoff.callback_url"), "required in jwt mode: where the app receives the token");
+            None
+        }
+        _ => None,
+    };
+    let token_lifetime = c.take(&key("handoff.token_lifetime"), parse_duration(&a.handoff.token_lifetime));
+    for (claim, attribute) in &a.claims {
+        if RESERVED_CLAIMS.contains(&claim.as_str()) {
+            c.add(key(&format!("claims.{claim}")), "this claim name is set by the bridge itself");
+        }
+        if !attributes::is_known(attribute) {
+            c.add(key(&format!("claims.{claim}")), format!("{attribute:?} is not a known attribute name"));
+        }
+    }
+    let sp_entity_id = match (&a.sp_entity_id, &base_url) {
+        (Some(id), _) if !id.trim().is_empty() => id.clone(),
+        (_, Some(b)) => route(b, &a.federation, "metadata"),
+        _ => String::new(),
+    };
+    let (Some(federation), Some(base_url), Some(sp_key), Some(sp_cert), Some(handoff), Some(token_lifetime)) =
+        (federation, base_url, sp_key, sp_cert, handoff, token_lifetime)
+    else {
+        return None;
+    };
+    let host = match base_url.port() {
+        Some(p) => format!("{}:{p}", base_url.host_str().unwrap_or_default()),
+        None => base_url.host_str().unwrap_or_default().to_string(),
+    }
+    .to_ascii_lowercase();
+    let path_prefix = base_url.path().trim_end_matches('/').to_string();
+    let acs_url = route(&base_url, &federation.name, "acs");
+    Some(App {
+        name: name.to_string(),
+        display_name: a.display_name.clone().unwrap_or_else(|| name.to_string()),
+        federation,
+        host,
+        path_prefix,
+        sp_entity_id,
+        acs_url,
+        sp_key,
+        sp_cert,
+        schools: a.schools,
+        allowed_origins,
+        allow_unsolicited: a.allow_unsolicited,
+        post_logout_url,
+        tenants: a.tenants,
+        person_attribute: a.person.attribute,
+        person_pattern,
+        handoff,
+        callback_url,
+        token_lifetime,
+        claims: a.claims.into_iter().collect(),
+        organization: a.organization,
+        contacts: a.contacts,
+        secure,
+        base_url,
+    })
+}
+
+/// Claims the bridge sets itself; `[apps.X.claims]` may not overwrite them.
+pub const RESERVED_CLAIMS: &[&str] = &["iss", "aud", "sub", "iat", "exp", "nbf", "jti", "school", "affiliation", "tenant"];
+
+fn route(base: &Url, federation: &str, action: &str) -> String {
+    let mut url = base.clone();
+    url.set_path(&format!("{}/saml2/{federation}/{action}", base.path().trim_end_matches('/')));
+    url.to_string()
+}
+
+fn check_unique_routes(apps: &[Arc<App>], c: &mut Collector<'_>) {
+    for (i, a) in apps.iter().enumerate() {
+        for b in &apps[i + 1..] {
+            if a.host == b.host && a.saml_path() == b.saml_path() {
+                c.add(format!("apps.{}.base_url", b.name), format!("serves the same routes as apps.{} (same host, path and federation)", a.name));
+            }
+            if a.sp_entity_id == b.sp_entity_id {
+                c.add(format!("apps.{}.sp_entity_id", b.name), format!("is the same as apps.{}'s; each app is its own SP entity", a.name));
+            }
+        }
+    }
+}
+
+impl Settings {
+    /// One line per item, for `check-config`.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "config OK: listen {}, public URL {}, sessions {}, {} JWT key(s)\n",
+            self.listen,
+            self.public_base_url,
+            self.session_store,
+            self.jwt_keys.len()
+        );
+        for f in self.federations.values() {
+            out.push_str(&format!(
+                "federation {}: IdP {} ({} signing certificate(s), SSO {}{})\n",
+                f.name,
+                f.idp.entity_id,
+                f.idp.signing_certs.len(),
+                f.idp.sso_redirect_url,
+                if f.idp.want_authn_requests_signed { ", wants signed requests" } else { "" }
+            ));
+        }
+        for a in &self.apps {
+            out.push_str(&format!(
+                "app {}: {} -> SP {} (login {}), person code from {}{}, schools {}\n",
+                a.name,
+                a.base_url,
+                a.sp_entity_id,
+                a.route_url("login"),
+                a.person_attribute,
+                if a.person_pattern.is_some() { " + pattern" } else { "" },
+                a.schools.join(",")
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,121 @@
+//! `entree-bridge demo`: the whole flow in one process on loopback. The bridge, a development
+//! IdP with test students (standing in for Entree), and a sample app that receives the
+//! hand-off and shows the verified claims.
+
+pub mod idp;
+mod routes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, ConfigErrors, Problem, Settings};
+use crate::keys::{self, KeyKind};
+
+pub use routes::router;
+
+/// The demo config, also shipped as `config/entree-bridge.toml`.
+pub const DEMO_CONFIG: &str = include_str!("../../config/entree-bridge.toml");
+pub const DEMO_ADDRESS: &str = "127.0.0.1:8080";
+pub const IDP_ENTITY_ID: &str = "https://idp.demo.entree-bridge.invalid/metadata";
+
+/// A test student of the development IdP.
+pub struct Student {
+    pub key: &'static str,
+    pub given_name: &'static str,
+    pub sn: &'static str,
+    pub real_id: &'static str,
+    pub school: &'static str,
+    pub school_name: &'static str,
+    pub affiliation: &'static str,
+    pub note_nl: &'static str,
+}
+
+pub const STUDENTS: &[Student] = &[
+    Student {
+        key: "sanne",
+        given_name: "Sanne",
+        sn: "de Vries",
+        real_id: "100231@demo-school-a.nl",
+        school: "99XX",
+        school_name: "Demo College A",
+        affiliation: "student",
+        note_nl: "leerling van een school die beide apps heeft geactiveerd",
+    },
+    Student {
+        key: "daan",
+        given_name: "Daan",
+        sn: "Jansen",
+        real_id: "t.jansen@demo-school-a.nl",
+        school: "99XX",
+        school_name: "Demo College A",
+        affiliation: "employee",
+        note_nl: "docent van dezelfde school",
+    },
+    Student {
+        key: "lotte",
+        given_name: "Lotte",
+        sn: "Bakker",
+        real_id: "200417@demo-school-b.nl",
+        school: "88YY",
+        school_name: "Demo Lyceum B",
+        affiliation: "student",
+        note_nl: "leerling van een school die Numo-demo nog niet heeft geactiveerd (403-pagina)",
+    },
+];
+
+/// Files the demo needs, created on first run in `data_dir`.
+pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| keys::KeyError::Write {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let idp = idp::DevIdp::load_or_create(data_dir, IDP_ENTITY_ID)?;
+    for app in ["numo", "leerlijn"] {
+        let (key_path, cert_path) = (data_dir.join(format!("{app}-sp.key")), data_dir.join(format!("{app}-sp.crt")));
+        if !(key_path.exists() && cert_path.exists()) {
+            let key = keys::generate_key(KeyKind::Rsa2048)?;
+            keys::write_private_key(&key_path, &key)?;
+            keys::write_certificate(&cert_path, &keys::self_signed_certificate(&key, &format!("{app} demo SP"), 3650)?)?;
+        }
+    }
+    let jwt = data_dir.join("jwt-signing.pem");
+    if !jwt.exists() {
+        keys::write_private_key(&jwt, &keys::generate_key(KeyKind::EcP256)?)?;
+    }
+    let metadata = idp.metadata(&format!("http://{address}/demo/idp/sso"));
+    keys::write_file(&data_dir.join("idp-metadata.xml"), metadata.as_bytes(), false)?;
+    Ok(idp)
+}
+
+/// Loads the demo config (the file when present, else the embedded copy), moved to `address`.
+pub fn load_config(config_path: &Path, address: &str) -> Result<Settings, ConfigErrors> {
+    let (text, file) = match std::fs::read_to_string(config_path) {
+        Ok(t) => (t, Some(config_path.to_path_buf())),
+        Err(_) => (DEMO_CONFIG.to_string(), None),
+    };
+    let text = text.replace(DEMO_ADDRESS, address);
+    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("config"));
+    config::load_text(&text, file.as_deref(), &base)
+}
+
+pub fn data_dir_for(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .map(|p| p.join("../data/demo"))
+        .unwrap_or_else(|| PathBuf::from("data/demo"))
+}
+
+/// Demo state shared by the IdP and sample-app routes.
+pub struct DemoState {
+    pub idp: idp::DevIdp,
+    pub settings: Arc<Settings>,
+}
+
+pub fn config_problem(message: String) -> ConfigErrors {
+    ConfigErrors(vec![Problem {
+        key: "(demo)".into(),
+        message,
+        file: None,
+        line: None,
+    }])
+}

@@ -1,0 +1,227 @@
+//! The demo's own pages: start page, development IdP (login page and response), sample app.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use base64::Engine;
+use serde::Deserialize;
+
+use super::idp::ResponseSpec;
+use super::{DemoState, STUDENTS};
+use crate::config::App;
+use crate::handoff::form::{self, render_post};
+use crate::http::pages::{html_page, html_response, page_csp, Lang};
+use crate::saml::xml::{self, escape, XmlLimits};
+
+pub fn router(state: Arc<DemoState>) -> Router {
+    Router::new()
+        .route("/", get(start_page))
+        .route("/demo/idp/sso", get(idp_login_page))
+        .route("/demo/idp/login", post(idp_respond))
+        .route("/demo/app/callback", post(app_callback))
+        .with_state(state)
+}
+
+async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
+    let mut apps = String::new();
+    for app in &state.settings.apps {
+        apps.push_str(&format!(
+            "<li><a href=\"{login}\">{name}</a>: scholen <code>{schools}</code>, persoonscode uit <code>{attr}</code>. SP metadata: <a href=\"{meta}\">{meta}</a></li>",
+            login = escape(&app.route_url("login")),
+            name = escape(&app.display_name),
+            schools = escape(&app.schools.join(", ")),
+            attr = escape(&app.person_attribute),
+            meta = escape(&app.route_url("metadata")),
+        ));
+    }
+    let students: String = STUDENTS
+        .iter()
+        .map(|s| format!("<li><b>{} {}</b> ({}, {}): {}</li>", escape(s.given_name), escape(s.sn), escape(s.school), escape(s.affiliation), escape(s.note_nl)))
+        .collect();
+    let body = format!(
+        concat!(
+            "<h1>entree-bridge demo</h1>",
+            "<p>Dit is de hele route die een leerling loopt: een link in de elo wijst naar de login-URL van een app, ",
+            "de bridge stuurt een ondertekend AuthnRequest naar Entree (hier: een ontwikkel-IdP in hetzelfde proces), ",
+            "Entree stuurt een ondertekende SAML Response terug naar de bridge, de bridge controleert die, bepaalt de persoonscode ",
+            "en geeft de leerling door aan de app met een ondertekende JWT.</p>",
+            "<p><i>This is the whole path a student walks: elo link, bridge, Entree (a development IdP here), bridge, app.</i></p>",
+            "<h2>Apps (elo-links)</h2><ul>{apps}</ul>",
+            "<h2>Testleerlingen van de ontwikkel-IdP</h2><ul>{students}</ul>",
+            "<p>Public keys of the bridge: <a href=\"/.well-known/jwks.json\">/.well-known/jwks.json</a></p>"
+        ),
+        apps = apps,
+        students = students
+    );
+    html_response(StatusCode::OK, html_page(Lang::Nl, "entree-bridge demo", &body), &page_csp())
+}
+
+#[derive(Deserialize)]
+struct SsoQuery {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: String,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// What the IdP reads from an AuthnRequest.
+struct RequestInfo {
+    id: String,
+    issuer: String,
+}
+
+fn decode_request(encoded: &str) -> Result<RequestInfo, String> {
+    let deflated = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| "SAMLRequest is not base64")?;
+    let raw = crate::saml::authn_request::inflate_bounded(&deflated, 64 * 1024)?;
+    let text = String::from_utf8(raw).map_err(|_| "SAMLRequest is not UTF-8")?;
+    let doc = xml::parse_bounded(&text, XmlLimits::default()).map_err(|e| e.to_string())?;
+    let root = doc.root_element();
+    if !xml::is(&root, xml::NS_SAMLP, "AuthnRequest") {
+        return Err("not an AuthnRequest".into());
+    }
+    Ok(RequestInfo {
+        id: root.attribute("ID").unwrap_or_default().to_string(),
+        issuer: xml::child(root, xml::NS_SAML, "Issuer").map(xml::full_text).unwrap_or_default(),
+    })
+}
+
+fn app_by_entity<'a>(state: &'a DemoState, entity_id: &str) -> Option<&'a Arc<App>> {
+    state.settings.apps.iter().find(|a| a.sp_entity_id == entity_id)
+}
+
+async fn idp_login_page(State(state): State<Arc<DemoState>>, Query(q): Query<SsoQuery>) -> Response {
+    let request = match decode_request(&q.saml_request) {
+        Ok(r) => r,
+        Err(e) => return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Bad request", &escape(&e)), &page_csp()),
+    };
+    let Some(app) = app_by_entity(&state, &request.issuer) else {
+        return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Unknown SP", "This SP is not part of the demo."), &page_csp());
+    };
+    let buttons: String = STUDENTS
+        .iter()
+        .map(|s| {
+            format!(
+                "<p><button type=\"submit\" name=\"student\" value=\"{}\">{} {}</button> <small>{} ({}), {}</small></p>",
+                s.key,
+                escape(s.given_name),
+                escape(s.sn),
+                escape(s.school_name),
+                escape(s.school),
+                escape(s.note_nl)
+            )
+        })
+        .collect();
+    let body = format!(
+        concat!(
+            "<h1>Ontwikkel-IdP (speelt Entree)</h1><p>{app} vraagt je in te loggen. Kies een testleerling:</p>",
+            "<form method=\"post\" action=\"/demo/idp/login\">",
+            "<input type=\"hidden\" name=\"request_id\" value=\"{id}\"><input type=\"hidden\" name=\"sp\" value=\"{sp}\">",
+            "<input type=\"hidden\" name=\"relay_state\" value=\"{rs}\">{buttons}</form>"
+        ),
+        app = escape(&app.display_name),
+        id = escape(&request.id),
+        sp = escape(&app.sp_entity_id),
+        rs = escape(q.relay_state.as_deref().unwrap_or("")),
+        buttons = buttons
+    );
+    html_response(StatusCode::OK, html_page(Lang::Nl, "Ontwikkel-IdP", &body), &page_csp())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    student: String,
+    request_id: String,
+    sp: String,
+    relay_state: String,
+}
+
+async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginForm>) -> Response {
+    let (Some(student), Some(app)) = (STUDENTS.iter().find(|s| s.key == f.student), app_by_entity(&state, &f.sp)) else {
+        return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Bad request", "Unknown student or SP."), &page_csp());
+    };
+    let uid_hash = hex(&openssl::sha::sha256(student.real_id.as_bytes())[..10]);
+    let spec = ResponseSpec::new(&app.sp_entity_id, &app.acs_url, Some(&f.request_id))
+        .attribute("uid", &[&format!("{uid_hash}@entree-demo")])
+        .attribute("givenName", &[student.given_name])
+        .attribute("sn", &[student.sn])
+        .attribute("eduPersonAffiliation", &[student.affiliation])
+        .attribute("nlEduPersonRealId", &[student.real_id])
+        .attribute("nlEduPersonHomeOrganizationId", &[student.school])
+        .attribute("nlEduPersonHomeOrganization", &[student.school_name]);
+    let xml = match state.idp.response(&spec) {
+        Ok(x) => x,
+        Err(e) => return html_response(StatusCode::INTERNAL_SERVER_ERROR, html_page(Lang::En, "IdP error", &escape(&e.to_string())), &page_csp()),
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    let html = render_post(
+        Lang::Nl,
+        "Terug naar de app",
+        "De ontwikkel-IdP stuurt je ondertekende gegevens naar de bridge.",
+        &app.acs_url,
+        &[("SAMLResponse", &encoded), ("RelayState", &f.relay_state)],
+    );
+    let origin = app.base_url.origin().ascii_serialization();
+    html_response(StatusCode::OK, html, &form::csp(&origin))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    token: String,
+    target: Option<String>,
+}
+
+/// The sample app: verifies the token against the bridge's JWKS, as a real app would.
+async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callback>) -> Response {
+    let jwks: serde_json::Value = serde_json::from_str(state.settings.jwt_keys.jwks_json()).unwrap_or_default();
+    let verified = crate::handoff::jwt::verify_with_jwks(&c.token, &jwks)
+        .map_err(|e| e.to_string())
+        .and_then(|claims| {
+            let now = chrono::Utc::now().timestamp();
+            let exp = claims["exp"].as_i64().unwrap_or(0);
+            let aud_known = state.settings.apps.iter().any(|a| claims["aud"] == a.name.as_str());
+            let iss_ok = claims["iss"] == state.settings.public_base_url.as_str().trim_end_matches('/');
+            match (exp > now, aud_known, iss_ok) {
+                (true, true, true) => Ok(claims),
+                (false, _, _) => Err("token expired".to_string()),
+                (_, false, _) => Err("token audience is not one of the demo apps".to_string()),
+                _ => Err("token issuer is not this bridge".to_string()),
+            }
+        });
+    match verified {
+        Ok(claims) => {
+            let rows: String = claims
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| format!("<tr><td><code>{}</code></td><td>{}</td></tr>", escape(k), escape(&v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = format!(
+                concat!(
+                    "<h1>Ingelogd in de sample app</h1><p>De JWT is geverifieerd tegen <a href=\"/.well-known/jwks.json\">de JWKS van de bridge</a>. ",
+                    "<i>The token was verified against the bridge's JWKS.</i></p><table>{rows}</table>{target}<p><a href=\"/\">Terug naar de demo</a></p>"
+                ),
+                rows = rows,
+                target = c
+                    .target
+                    .map(|t| format!("<p>target: <code>{}</code></p>", escape(&t)))
+                    .unwrap_or_default()
+            );
+            html_response(StatusCode::OK, html_page(Lang::Nl, "Sample app", &body), &page_csp())
+        }
+        Err(e) => html_response(
+            StatusCode::UNAUTHORIZED,
+            html_page(Lang::En, "Token refused", &format!("<h1>Token refused</h1><p>{}</p>", escape(&e))),
+            &page_csp(),
+        ),
+    }
+}

@@ -1,0 +1,243 @@
+//! JWT signing (RS256 with RSA keys, ES256 with P-256 keys) and the JWKS that publishes the
+//! public halves. Several keys may be configured: the first signs, all are published, so a
+//! key can be rolled over without breaking tokens in flight.
+
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use openssl::bn::{BigNum, BigNumContext};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::ecdsa::EcdsaSig;
+use openssl::hash::{hash, MessageDigest};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private, Public};
+use openssl::rsa::Rsa;
+use openssl::sign::{Signer, Verifier};
+use serde_json::{json, Value};
+
+use crate::keys::{self, KeyError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Rs256,
+    Es256,
+}
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Rs256 => "RS256",
+            Alg::Es256 => "ES256",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    key: PKey<Private>,
+    jwk: Value,
+}
+
+/// The configured JWT keys: `keys()[0]` signs.
+#[derive(Debug)]
+pub struct SigningKeys {
+    keys: Vec<SigningKey>,
+    jwks_json: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unsupported algorithm {0}")]
+    Algorithm(String),
+    #[error("no key with kid {0:?}")]
+    UnknownKey(String),
+    #[error("bad signature")]
+    Signature,
+    #[error("openssl: {0}")]
+    Openssl(#[from] openssl::error::ErrorStack),
+}
+
+impl SigningKey {
+    pub fn from_pkey(key: PKey<Private>) -> Result<Self, String> {
+        let (alg, jwk) = match key.id() {
+            Id::RSA => {
+                let rsa = key.rsa().map_err(|e| e.to_string())?;
+                if rsa.size() < 256 {
+                    return Err("RSA keys must have at least 2048 bits".into());
+                }
+                let jwk = json!({"kty": "RSA", "e": B64URL.encode(rsa.e().to_vec()), "n": B64URL.encode(rsa.n().to_vec())});
+                (Alg::Rs256, jwk)
+            }
+            Id::EC => {
+                let ec = key.ec_key().map_err(|e| e.to_string())?;
+                if ec.group().curve_name() != Some(Nid::X9_62_PRIME256V1) {
+                    return Err("EC keys must be on the P-256 curve".into());
+                }
+                let (x, y) = ec_coordinates(&ec).map_err(|e| e.to_string())?;
+                (Alg::Es256, json!({"kty": "EC", "crv": "P-256", "x": B64URL.encode(x), "y": B64URL.encode(y)}))
+            }
+            _ => return Err("only RSA and EC P-256 keys can sign JWTs".into()),
+        };
+        let kid = thumbprint(&jwk);
+        let mut jwk = jwk;
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!(alg.name());
+        jwk["use"] = json!("sig");
+        Ok(SigningKey { kid, alg, key, jwk })
+    }
+}
+
+fn ec_coordinates(ec: &EcKey<Private>) -> Result<(Vec<u8>, Vec<u8>), openssl::error::ErrorStack> {
+    let mut ctx = BigNumContext::new()?;
+    let mut x = BigNum::new()?;
+    let mut y = BigNum::new()?;
+    ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
+    Ok((x.to_vec_padded(32)?, y.to_vec_padded(32)?))
+}
+
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+fn thumbprint(jwk: &Value) -> String {
+    let canonical = match jwk["kty"].as_str() {
+        Some("RSA") => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap_or(""), jwk["n"].as_str().unwrap_or("")),
+        _ => format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["x"].as_str().unwrap_or(""),
+            jwk["y"].as_str().unwrap_or("")
+        ),
+    };
+    match hash(MessageDigest::sha256(), canonical.as_bytes()) {
+        Ok(d) => B64URL.encode(d),
+        Err(_) => B64URL.encode(canonical.as_bytes()),
+    }
+}
+
+impl SigningKeys {
+    pub fn load(paths: &[PathBuf]) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        for p in paths {
+            let key = keys::read_private_key(p).map_err(|e: KeyError| e.to_string())?;
+            keys.push(SigningKey::from_pkey(key).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        Self::new(keys)
+    }
+
+    pub fn new(keys: Vec<SigningKey>) -> Result<Self, String> {
+        if keys.is_empty() {
+            return Err("no JWT signing key".into());
+        }
+        let jwks_json = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()}).to_string();
+        Ok(SigningKeys { keys, jwks_json })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The JWKS document, rendered once at load.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
+    }
+
+    /// Signs `claims` with the first key.
+    pub fn sign(&self, claims: &Value) -> Result<String, JwtError> {
+        let key = &self.keys[0];
+        let header = json!({"alg": key.alg.name(), "typ": "JWT", "kid": key.kid});
+        let signing_input = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(claims.to_string()));
+        let mut signer = Signer::new(MessageDigest::sha256(), &key.key)?;
+        signer.update(signing_input.as_bytes())?;
+        let der_or_raw = signer.sign_to_vec()?;
+        let signature = match key.alg {
+            Alg::Rs256 => der_or_raw,
+            Alg::Es256 => {
+                let sig = EcdsaSig::from_der(&der_or_raw)?;
+                let mut raw = sig.r().to_vec_padded(32)?;
+                raw.extend(sig.s().to_vec_padded(32)?);
+                raw
+            }
+        };
+        Ok(format!("{signing_input}.{}", B64URL.encode(signature)))
+    }
+}
+
+/// Verifies a token's signature against a JWKS document and returns its claims. Used by the
+/// demo's sample app, the way an app verifies the bridge's tokens. Expiry and audience are
+/// the caller's to check.
+pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Value, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(JwtError::Malformed);
+    };
+    let header: Value = serde_json::from_slice(&B64URL.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let kid = header["kid"].as_str().unwrap_or("");
+    let alg = header["alg"].as_str().unwrap_or("");
+    let jwk = jwks["keys"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["kid"].as_str() == Some(kid)))
+        .ok_or_else(|| JwtError::UnknownKey(kid.to_string()))?;
+    let signature = B64URL.decode(s).map_err(|_| JwtError::Malformed)?;
+    let field = |name: &str| -> Result<BigNum, JwtError> {
+        let bytes = B64URL.decode(jwk[name].as_str().ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        Ok(BigNum::from_slice(&bytes)?)
+    };
+    let (public, signature): (PKey<Public>, Vec<u8>) = match (alg, jwk["kty"].as_str()) {
+        ("RS256", Some("RSA")) => (PKey::from_rsa(Rsa::from_public_components(field("n")?, field("e")?)?)?, signature),
+        ("ES256", Some("EC")) => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            let ec = EcKey::from_public_key_affine_coordinates(&group, &*field("x")?, &*field("y")?)?;
+            if signature.len() != 64 {
+                return Err(JwtError::Signature);
+            }
+            let sig = EcdsaSig::from_private_components(BigNum::from_slice(&signature[..32])?, BigNum::from_slice(&signature[32..])?)?;
+            (PKey::from_ec_key(ec)?, sig.to_der()?)
+        }
+        (other, _) => return Err(JwtError::Algorithm(other.to_string())),
+    };
+    let mut verifier = Verifier::new(MessageDigest::sha256(), &public)?;
+    verifier.update(format!("{h}.{c}").as_bytes())?;
+    if !verifier.verify(&signature)? {
+        return Err(JwtError::Signature);
+    }
+    serde_json::from_slice(&B64URL.decode(c).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{generate_key, KeyKind};
+
+    #[test]
+    fn tokens_verify_against_the_published_jwks_for_both_key_types() {
+        for kind in [KeyKind::Rsa2048, KeyKind::EcP256] {
+            let keys = SigningKeys::new(vec![SigningKey::from_pkey(generate_key(kind).unwrap()).unwrap()]).unwrap();
+            let token = keys.sign(&json!({"sub": "123", "aud": "numo"})).unwrap();
+            let jwks: Value = serde_json::from_str(keys.jwks_json()).unwrap();
+            let claims = verify_with_jwks(&token, &jwks).unwrap();
+            assert_eq!(claims["sub"], "123");
+            let mut tampered = token.clone();
+            tampered.insert(token.find('.').unwrap() + 2, 'x');
+            assert!(verify_with_jwks(&tampered, &jwks).is_err());
+        }
+    }
+
+    #[test]
+    fn all_keys_are_published_and_the_first_signs() {
+        let a = SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap();
+        let b = SigningKey::from_pkey(generate_key(KeyKind::Rsa2048).unwrap()).unwrap();
+        let first_kid = a.kid.clone();
+        let keys = SigningKeys::new(vec![a, b]).unwrap();
+        let jwks: Value = serde_json::from_str(keys.jwks_json()).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        let token = keys.sign(&json!({})).unwrap();
+        let header: Value = serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["kid"], first_kid.as_str());
+    }
+}

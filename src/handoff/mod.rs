@@ -1,0 +1,5 @@
+//! Handing the identity to the app: signed JWTs (and their JWKS), the auto-post form.
+
+pub mod claims;
+pub mod form;
+pub mod jwt;

@@ -1,0 +1,159 @@
+//! Every way a request can fail, with its status, stable code, user text and log line.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::pages::{error_page, ErrorText, Lang};
+use crate::identity::IdentityError;
+use crate::saml::xml::escape;
+use crate::saml::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("no app is configured at this address")]
+    UnknownApp,
+    #[error("the target {0:?} is not an allowed address for this app")]
+    TargetNotAllowed(String),
+    #[error("the ACS request is malformed: {0}")]
+    BadRequest(&'static str),
+    #[error("no pending login for this RelayState (expired, already used, or never started)")]
+    LoginStateMissing,
+    #[error("the login was started in another browser (login cookie missing or different)")]
+    BrowserMismatch,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("assertion {0} was already used (replay)")]
+    Replay(String),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("the state store is unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl LoginError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::UnknownApp => "unknown_app",
+            LoginError::TargetNotAllowed(_) => "target_not_allowed",
+            LoginError::BadRequest(_) => "acs_bad_request",
+            LoginError::LoginStateMissing => "login_state_missing",
+            LoginError::BrowserMismatch => "login_browser_mismatch",
+            LoginError::Invalid(e) => e.code(),
+            LoginError::Replay(_) => "assertion_replayed",
+            LoginError::Identity(e) => e.code(),
+            LoginError::StoreUnavailable(_) => "store_unavailable",
+            LoginError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            LoginError::UnknownApp => StatusCode::NOT_FOUND,
+            LoginError::Identity(IdentityError::SchoolNotActivated(_) | IdentityError::SchoolMissing) => StatusCode::FORBIDDEN,
+            LoginError::Identity(_) => StatusCode::FORBIDDEN,
+            LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn text(&self, app_name: &str) -> ErrorText {
+        let app = escape(app_name);
+        let restart_nl = format!("Ga terug naar je elo en klik opnieuw op de link naar {app}.");
+        let restart_en = format!("Go back to your learning environment and click the link to {app} again.");
+        match self {
+            LoginError::UnknownApp => ErrorText {
+                title_nl: "Onbekend adres",
+                title_en: "Unknown address",
+                body_nl: "Op dit adres is geen app ingesteld. Controleer de link.".into(),
+                body_en: "No app is configured at this address. Please check the link.".into(),
+            },
+            LoginError::TargetNotAllowed(_) => ErrorText {
+                title_nl: "Ongeldige doorverwijzing",
+                title_en: "Invalid redirect",
+                body_nl: "De link wil je na het inloggen naar een adres sturen dat niet bij deze app hoort. Gebruik de link uit je elo.".into(),
+                body_en: "The link wants to send you to an address that does not belong to this app after login. Please use the link from your learning environment.".into(),
+            },
+            LoginError::LoginStateMissing | LoginError::BrowserMismatch => ErrorText {
+                title_nl: "Inloggen verlopen",
+                title_en: "Login expired",
+                body_nl: format!("Het inloggen duurde te lang, is al afgerond, of is in een andere browser begonnen. {restart_nl}"),
+                body_en: format!("The login took too long, was already finished, or was started in another browser. {restart_en}"),
+            },
+            LoginError::Invalid(ValidationError::IdpStatus { code, message }) => ErrorText {
+                title_nl: "Inloggen bij je school is niet gelukt",
+                title_en: "Signing in at your school did not succeed",
+                body_nl: format!(
+                    "Entree meldt: <code>{}</code>{}. {restart_nl}",
+                    escape(code),
+                    message.as_deref().map(|m| format!(" ({})", escape(m))).unwrap_or_default()
+                ),
+                body_en: format!(
+                    "Entree reports: <code>{}</code>{}. {restart_en}",
+                    escape(code),
+                    message.as_deref().map(|m| format!(" ({})", escape(m))).unwrap_or_default()
+                ),
+            },
+            LoginError::Invalid(ValidationError::Expired(_) | ValidationError::ConfirmationExpired(_) | ValidationError::NotYetValid(_)) => ErrorText {
+                title_nl: "Inloggegevens verlopen",
+                title_en: "Login data expired",
+                body_nl: format!("De inloggegevens van Entree zijn verlopen of nog niet geldig. Staat de klok van je computer goed? {restart_nl}"),
+                body_en: format!("The login data from Entree expired or is not valid yet. Is your computer's clock right? {restart_en}"),
+            },
+            LoginError::Invalid(_) | LoginError::Replay(_) | LoginError::BadRequest(_) => ErrorText {
+                title_nl: "Inloggen geweigerd",
+                title_en: "Login refused",
+                body_nl: format!("De inloggegevens konden niet worden gecontroleerd en zijn geweigerd. {restart_nl} Blijft dit gebeuren, neem dan contact op met de helpdesk van {app}."),
+                body_en: format!("The login data could not be verified and was refused. {restart_en} If this keeps happening, contact the {app} help desk."),
+            },
+            LoginError::Identity(IdentityError::SchoolNotActivated(brin)) => ErrorText {
+                title_nl: "Je school gebruikt deze app nog niet",
+                title_en: "Your school does not use this app yet",
+                body_nl: format!(
+                    "Je school (BRIN <code>{}</code>) heeft {app} nog niet geactiveerd. De school moet de dienst aanzetten in Mijn Entree Federatie en de activatie doorgeven aan de helpdesk van {app}. Vraag je docent of ict-coördinator.",
+                    escape(brin)
+                ),
+                body_en: format!(
+                    "Your school (BRIN <code>{}</code>) has not activated {app} yet. The school must switch the service on in Mijn Entree Federatie and tell the {app} help desk. Please ask your teacher or ICT coordinator.",
+                    escape(brin)
+                ),
+            },
+            LoginError::Identity(IdentityError::SchoolMissing) => ErrorText {
+                title_nl: "School onbekend",
+                title_en: "School unknown",
+                body_nl: format!("Entree heeft niet doorgegeven bij welke school je hoort, dus {app} kan je niet toelaten. Vraag je ict-coördinator om de attributen in Entree te controleren."),
+                body_en: format!("Entree did not tell which school you belong to, so {app} cannot let you in. Ask your ICT coordinator to check the attributes in Entree."),
+            },
+            LoginError::Identity(_) => ErrorText {
+                title_nl: "Nog geen account",
+                title_en: "No account yet",
+                body_nl: format!("Er is in {app} nog geen account dat bij jouw schoolaccount hoort. Vraag je docent of de beheerder van {app} op school om je account aan te maken of te koppelen."),
+                body_en: format!("There is no account in {app} that belongs to your school account yet. Ask your teacher or the {app} administrator at your school to create or link your account."),
+            },
+            LoginError::StoreUnavailable(_) | LoginError::Internal(_) => ErrorText {
+                title_nl: "Tijdelijke storing",
+                title_en: "Temporary problem",
+                body_nl: format!("Inloggen lukt nu even niet door een storing bij {app}. Probeer het over een paar minuten opnieuw."),
+                body_en: format!("Signing in does not work right now because of a problem at {app}. Please try again in a few minutes."),
+            },
+        }
+    }
+
+    /// Logs the precise reason with a fresh correlation id and renders the user's page.
+    pub fn respond(&self, lang: Lang, app: Option<&str>) -> Response {
+        let correlation_id = hex_id();
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(correlation_id, code = self.code(), app, status = status.as_u16(), "login failed: {self}");
+        } else {
+            tracing::warn!(correlation_id, code = self.code(), app, status = status.as_u16(), "login rejected: {self}");
+        }
+        error_page(lang, status, self.code(), &correlation_id, &self.text(app.unwrap_or("de app")))
+    }
+}
+
+fn hex_id() -> String {
+    crate::keys::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect()
+}

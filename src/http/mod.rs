@@ -1,0 +1,91 @@
+//! The HTTP face of the bridge: router, per-app SAML routes, global routes, error pages.
+
+pub mod cookies;
+pub mod errors;
+pub mod pages;
+pub mod resolve;
+mod saml_routes;
+pub mod target;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::config::Settings;
+use crate::store::LoginStateStore;
+
+/// Largest request body the bridge reads (an ACS POST is a few tens of KiB).
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn LoginStateStore>,
+    pub metrics: Metrics,
+}
+
+/// Counters for `/metrics` (the full set arrives with the operations issue).
+#[derive(Default)]
+pub struct Metrics {
+    pub logins_ok: AtomicU64,
+    pub logins_rejected: AtomicU64,
+}
+
+/// The bridge's routes; `extra` (the demo's IdP and sample app) is merged in when given.
+pub fn router(state: Arc<AppState>, extra: Option<Router>) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
+        .fallback(saml_routes::dispatch)
+        .with_state(state);
+    let router = match extra {
+        Some(extra) => router.merge(extra),
+        None => router,
+    };
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let body = format!(
+        "# TYPE entree_bridge_logins_total counter\nentree_bridge_logins_total{{result=\"ok\"}} {}\nentree_bridge_logins_total{{result=\"rejected\"}} {}\n",
+        m.logins_ok.load(Ordering::Relaxed),
+        m.logins_rejected.load(Ordering::Relaxed)
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        state.settings.jwt_keys.jwks_json().to_string(),
+    )
+        .into_response()
+}
+
+/// Serves until the shutdown future resolves (SIGINT/SIGTERM in `serve`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,15 @@
+//! entree-bridge: a SAML 2.0 service-provider proxy between Kennisnet Entree and learning apps.
+//!
+//! One login, as data: elo link -> `login` (app resolved, AuthnRequest signed, pending request
+//! stored) -> Entree -> `acs` (`saml::response` validates -> `identity` resolves the person code
+//! -> hand-off) -> app. See `../shared/DESIGN.md` for the contracts.
+
+pub mod config;
+pub mod demo;
+pub mod handoff;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod saml;
+pub mod store;
+pub mod verify_cli;

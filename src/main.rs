@@ -1,0 +1,342 @@
+//! The `entree-bridge` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use entree_bridge::config::{self, Settings};
+use entree_bridge::http::{self, AppState, Metrics};
+use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::store::memory::MemoryStore;
+use entree_bridge::verify_cli::{self, VerifySettings};
+use entree_bridge::{demo, saml};
+
+#[derive(Parser)]
+#[command(name = "entree-bridge", version, about = "SAML 2.0 bridge between Kennisnet Entree and learning apps")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge.
+    Serve {
+        #[arg(long, env = "ENTREE_BRIDGE_CONFIG", default_value = "config/entree-bridge.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config: exit 0 with a summary, or 1 with every problem.
+    CheckConfig {
+        #[arg(long, env = "ENTREE_BRIDGE_CONFIG", default_value = "config/entree-bridge.toml")]
+        config: PathBuf,
+    },
+    /// Explain why a SAML Response is accepted or rejected.
+    VerifyResponse(VerifyArgs),
+    /// Write a new JWT signing key (PKCS#8 PEM).
+    Keygen {
+        /// Where to write the key.
+        #[arg(long, default_value = "keys/jwt-signing.pem")]
+        out: PathBuf,
+        /// ec (P-256, ES256) or rsa (2048 bits, RS256).
+        #[arg(long = "type", default_value = "ec")]
+        key_type: String,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the whole flow locally: bridge, development IdP and sample app.
+    Demo {
+        #[arg(long, default_value = demo::DEMO_ADDRESS)]
+        listen: String,
+        #[arg(long, default_value = "config/entree-bridge.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    #[arg(long, required_unless_present = "config")]
+    idp_metadata: Option<PathBuf>,
+    #[arg(long, required_unless_present = "config")]
+    sp_entity_id: Option<String>,
+    #[arg(long, required_unless_present = "config")]
+    acs_url: Option<String>,
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Validate as if it were this moment (RFC 3339).
+    #[arg(long)]
+    now: Option<String>,
+    #[arg(long)]
+    allow_sha1: bool,
+    #[arg(long)]
+    allow_unsolicited: bool,
+    /// SP private key(s) for encrypted assertions.
+    #[arg(long)]
+    sp_key: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+    /// Take the settings from this config's app (with --app).
+    #[arg(long, requires = "app", conflicts_with_all = ["idp_metadata", "sp_entity_id", "acs_url"])]
+    config: Option<PathBuf>,
+    #[arg(long, requires = "config")]
+    app: Option<String>,
+    /// The response: a file, or - (default) for standard input.
+    #[arg(default_value = "-")]
+    input: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
+        Command::Keygen { out, key_type, force } => keygen(&out, &key_type, force),
+        Command::Demo { listen, config } => run_demo(&listen, &config),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(settings) => {
+            print!("{}", settings.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{} problem(s) in {}:", errors.0.len(), path.display());
+            for p in &errors.0 {
+                eprintln!("  {p}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let settings = match config::load(path) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("entree-bridge: cannot start, the config has problems:\n{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    run_server(settings, None)
+}
+
+fn run_server(settings: Settings, extra: Option<axum::Router>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("entree-bridge: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listen = settings.listen;
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("entree-bridge: cannot listen on {listen}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let state = Arc::new(AppState {
+            settings: Arc::new(settings),
+            store: MemoryStore::new(1_000_000, 1_000_000),
+            metrics: Metrics::default(),
+        });
+        tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");
+        match http::serve(listener, http::router(state, extra), shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("entree-bridge: server error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
+    let data_dir = demo::data_dir_for(config_path);
+    let idp = match demo::prepare(&data_dir, listen) {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("entree-bridge demo: cannot prepare {}: {e}", data_dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    let mut settings = match demo::load_config(config_path, listen) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("entree-bridge demo: the demo config has problems:\n{errors}");
+            return ExitCode::from(1);
+        }
+    };
+    match listen.parse() {
+        Ok(addr) => settings.listen = addr,
+        Err(e) => {
+            eprintln!("entree-bridge demo: --listen {listen:?}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    println!("entree-bridge demo: open http://{listen}/ in your browser (Ctrl-C stops it)");
+    let settings_arc = Arc::new(settings);
+    let demo_router = demo::router(Arc::new(demo::DemoState {
+        idp,
+        settings: settings_arc.clone(),
+    }));
+    let settings = match Arc::try_unwrap(settings_arc) {
+        Ok(s) => s,
+        Err(shared) => return run_shared(shared, demo_router),
+    };
+    run_server(settings, Some(demo_router))
+}
+
+/// The demo router keeps a handle on the settings; the server shares the same ones.
+fn run_shared(settings: Arc<Settings>, extra: axum::Router) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("entree-bridge: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listen = settings.listen;
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("entree-bridge: cannot listen on {listen}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let state = Arc::new(AppState {
+            settings,
+            store: MemoryStore::new(1_000_000, 1_000_000),
+            metrics: Metrics::default(),
+        });
+        match http::serve(listener, http::router(state, Some(extra)), shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("entree-bridge: server error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
+    let kind = match key_type {
+        "ec" => KeyKind::EcP256,
+        "rsa" => KeyKind::Rsa2048,
+        other => {
+            eprintln!("entree-bridge keygen: --type {other:?} is not ec or rsa");
+            return ExitCode::from(2);
+        }
+    };
+    if out.exists() && !force {
+        eprintln!("entree-bridge keygen: {} exists; use --force to replace it", out.display());
+        return ExitCode::from(1);
+    }
+    match keys::generate_key(kind).and_then(|k| keys::write_private_key(out, &k)) {
+        Ok(()) => {
+            println!("wrote {} ({key_type}); list it first in [keys] jwt_signing_key to sign with it", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("entree-bridge keygen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn verify(args: VerifyArgs) -> i32 {
+    match verify_settings(&args) {
+        Ok(settings) => {
+            let input = if args.input == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
+            } else {
+                std::fs::read(&args.input)
+            };
+            match input {
+                Ok(bytes) => verify_cli::run(&settings, &bytes, args.json),
+                Err(e) => {
+                    eprintln!("entree-bridge verify-response: cannot read {}: {e}", args.input);
+                    2
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("entree-bridge verify-response: {e}");
+            2
+        }
+    }
+}
+
+fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
+    let now = verify_cli::parse_now(args.now.as_deref()).map_err(|e| e.to_string())?;
+    let mut sp_keys = verify_cli::load_sp_keys(&args.sp_key).map_err(|e| e.to_string())?;
+    if let (Some(config_path), Some(app_name)) = (&args.config, &args.app) {
+        let settings = config::load(config_path).map_err(|e| format!("{}:\n{e}", config_path.display()))?;
+        let app = settings
+            .apps
+            .iter()
+            .find(|a| &a.name == app_name)
+            .ok_or_else(|| format!("no [apps.{app_name}] in {}", config_path.display()))?;
+        sp_keys.push(app.sp_key.clone());
+        return Ok(VerifySettings {
+            idp: app.federation.idp.clone(),
+            sp_entity_id: app.sp_entity_id.clone(),
+            acs_url: app.acs_url.clone(),
+            request_id: args.request_id.clone(),
+            now,
+            allow_sha1: args.allow_sha1 || app.federation.allow_sha1,
+            allow_unsolicited: args.allow_unsolicited || app.allow_unsolicited,
+            clock_skew: app.federation.clock_skew,
+            sp_keys,
+        });
+    }
+    let metadata_path = args.idp_metadata.as_ref().ok_or("--idp-metadata is required")?;
+    let text = std::fs::read_to_string(metadata_path).map_err(|e| format!("cannot read {}: {e}", metadata_path.display()))?;
+    let idp = saml::idp_metadata::parse(&text, None).map_err(|e| format!("{}: {e}", metadata_path.display()))?;
+    Ok(VerifySettings {
+        idp,
+        sp_entity_id: args.sp_entity_id.clone().ok_or("--sp-entity-id is required")?,
+        acs_url: args.acs_url.clone().ok_or("--acs-url is required")?,
+        request_id: args.request_id.clone(),
+        now,
+        allow_sha1: args.allow_sha1,
+        allow_unsolicited: args.allow_unsolicited,
+        clock_skew: std::time::Duration::from_secs(120),
+        sp_keys,
+    })
+}

@@ -1,0 +1,13 @@
+//! The SAML protocol: AuthnRequests out, Responses in, metadata both ways.
+
+pub mod attributes;
+pub mod authn_request;
+pub mod decrypt;
+pub mod error;
+pub mod idp_metadata;
+pub mod response;
+pub mod signature;
+pub mod sp_metadata;
+pub mod xml;
+
+pub use error::ValidationError;

@@ -1,0 +1,531 @@
+//! Validation of a SAML Response at the ACS: fail closed, one error code per failure.
+//!
+//! The same function serves the ACS and `verify-response`, which records every check in a
+//! [`Report`]. Order matters for the error an admin sees: structure first, then signatures,
+//! then what the signed assertion says.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use openssl::pkey::{PKey, Private};
+use roxmltree::{Document, Node};
+use samael::crypto::CertificateDer;
+
+use super::attributes::Attributes;
+use super::decrypt;
+use super::error::ValidationError;
+use super::signature;
+use super::xml::{self, XmlLimits, NS_SAML, NS_SAMLP};
+
+const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+/// Bounds on what one assertion may carry (attributes and values counted together).
+pub const MAX_ATTRIBUTE_VALUES: usize = 512;
+pub const MAX_VALUE_CHARS: usize = 4096;
+
+/// What the response must match: the IdP it comes from, this SP and ACS, and the login that
+/// this browser started (if any).
+pub struct Expectations<'a> {
+    pub idp_entity_id: &'a str,
+    pub idp_certs: &'a [CertificateDer],
+    pub sp_entity_id: &'a str,
+    pub acs_url: &'a str,
+    /// The ID of the AuthnRequest this browser's pending login sent; `None` when there is none.
+    pub request_id: Option<&'a str>,
+    pub allow_unsolicited: bool,
+    pub allow_sha1: bool,
+    pub clock_skew: Duration,
+    pub now: DateTime<Utc>,
+    pub decryption_keys: &'a [PKey<Private>],
+    pub limits: XmlLimits,
+}
+
+/// The identity an accepted response carries, every value read from signed content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedAssertion {
+    pub issuer: String,
+    pub assertion_id: String,
+    pub name_id: String,
+    pub attributes: Attributes,
+    pub in_response_to: Option<String>,
+    /// Until when the assertion could be replayed: the replay cache keeps its ID this long.
+    pub replay_until: DateTime<Utc>,
+    pub session_index: Option<String>,
+    pub encrypted: bool,
+}
+
+/// One check as `verify-response` explains it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckRecord {
+    pub check: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Records checks when enabled; costs nothing on the ACS hot path when disabled.
+#[derive(Debug, Default)]
+pub struct Report {
+    enabled: bool,
+    pub checks: Vec<CheckRecord>,
+}
+
+impl Report {
+    pub fn recording() -> Self {
+        Report {
+            enabled: true,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn disabled() -> Self {
+        Report::default()
+    }
+
+    /// Records the outcome of `check` and passes the result on.
+    fn check<T>(&mut self, check: &'static str, result: Result<T, ValidationError>, detail: impl FnOnce() -> String) -> Result<T, ValidationError> {
+        if self.enabled {
+            let (ok, detail) = match &result {
+                Ok(_) => (true, detail()),
+                Err(e) => (false, format!("{}: {e}", e.code())),
+            };
+            self.checks.push(CheckRecord { check, ok, detail });
+        }
+        result
+    }
+}
+
+/// Decodes the HTTP-POST binding's `SAMLResponse` value (base64, line breaks tolerated).
+pub fn decode_post_binding(value: &str, limits: XmlLimits) -> Result<String, ValidationError> {
+    // base64 is 4/3 of the XML; refuse before decoding anything larger than the XML limit allows.
+    let encoded_limit = limits.max_bytes / 3 * 4 + 4096;
+    if value.len() > encoded_limit {
+        return Err(ValidationError::TooLarge {
+            size: value.len(),
+            limit: encoded_limit,
+        });
+    }
+    let compact: Vec<u8> = value.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|_| ValidationError::NotBase64)?;
+    String::from_utf8(bytes).map_err(|_| ValidationError::NotUtf8)
+}
+
+/// Validates a Response document. On success every field of the result comes from content
+/// covered by a signature that verified against the IdP metadata's certificates.
+pub fn validate(xml_text: &str, exp: &Expectations<'_>, report: &mut Report) -> Result<ValidatedAssertion, ValidationError> {
+    let doc = report.check("xml_well_formed", xml::parse_bounded(xml_text, exp.limits).map_err(Into::into), || {
+        format!("{} bytes, no DTD, within depth and node limits", xml_text.len())
+    })?;
+    let root = doc.root_element();
+    report.check("is_response", check_root(root), || "samlp:Response, Version 2.0".into())?;
+    report.check("destination", check_destination(root, exp), || {
+        format!("Destination {}", root.attribute("Destination").unwrap_or("(absent)"))
+    })?;
+    report.check("response_issuer", check_optional_issuer(root, exp), || "Response Issuer matches or is absent".into())?;
+    report.check("status", check_status(root), || "Success".into())?;
+
+    // Signatures may sit on the Response and on its direct-child Assertion, nowhere else.
+    let direct_assertions: Vec<Node> = xml::children(root, NS_SAML, "Assertion").collect();
+    let mut allowed_parents = vec![root];
+    allowed_parents.extend(direct_assertions.iter().copied());
+    let signed_ids = report.check(
+        "signature_layout",
+        signature::check_layout(&doc, &allowed_parents, exp.allow_sha1).map_err(Into::into),
+        || "every Signature is enveloped in the Response or its Assertion, one Reference to its parent's ID, allowed algorithms".into(),
+    )?;
+    let assertion = report.check("single_assertion", single_assertion(&doc), || "exactly one Assertion or EncryptedAssertion".into())?;
+    report.check("no_comments_in_values", check_no_comments(root), || "NameID and attribute values are plain text".into())?;
+
+    let response_signed = signed_ids.contains(&root.id());
+    let assertion_signed = signed_ids.contains(&assertion.id());
+    let encrypted = xml::is(&assertion, NS_SAML, "EncryptedAssertion");
+    let in_response_to_outer = root.attribute("InResponseTo");
+
+    let validated = if !encrypted {
+        if !response_signed && !assertion_signed {
+            return report.check("signed", Err(ValidationError::Unsigned), String::new);
+        }
+        let signed = report.check(
+            "signature_valid",
+            signature::verify_signed_element(xml_text, exp.idp_certs, exp.allow_sha1).map_err(Into::into),
+            || format!("verified against {} IdP certificate(s); {} signed", exp.idp_certs.len(), signed_what(response_signed, assertion_signed)),
+        )?;
+        read_signed_assertion(&signed, response_signed, exp, report, in_response_to_outer)?
+    } else {
+        // The EncryptedAssertion to decrypt is taken from signed content when the Response is signed.
+        let signed_response = if response_signed {
+            Some(report.check(
+                "signature_valid",
+                signature::verify_signed_element(xml_text, exp.idp_certs, exp.allow_sha1).map_err(Into::into),
+                || "Response signature verified".into(),
+            )?)
+        } else {
+            None
+        };
+        let plaintext = match &signed_response {
+            Some(text) => {
+                let signed_doc = xml::parse_bounded(text, exp.limits)?;
+                let enc = xml::child(signed_doc.root_element(), NS_SAML, "EncryptedAssertion")
+                    .ok_or(ValidationError::AssertionMisplaced)?;
+                report.check("decrypt", decrypt::decrypt_assertion(enc, exp.decryption_keys), || "EncryptedAssertion decrypted".into())?
+            }
+            None => report.check("decrypt", decrypt::decrypt_assertion(assertion, exp.decryption_keys), || "EncryptedAssertion decrypted".into())?,
+        };
+        let mut v = read_decrypted_assertion(&plaintext, response_signed, exp, report, in_response_to_outer)?;
+        v.encrypted = true;
+        v
+    };
+    Ok(validated)
+}
+
+fn signed_what(response: bool, assertion: bool) -> &'static str {
+    match (response, assertion) {
+        (true, true) => "Response and Assertion",
+        (true, false) => "Response",
+        _ => "Assertion",
+    }
+}
+
+fn check_root(root: Node<'_, '_>) -> Result<(), ValidationError> {
+    if !xml::is(&root, NS_SAMLP, "Response") {
+        return Err(ValidationError::NotAResponse(root.tag_name().name().to_string()));
+    }
+    if root.attribute("Version") != Some("2.0") {
+        return Err(ValidationError::NotAResponse("Response with a Version other than 2.0".into()));
+    }
+    Ok(())
+}
+
+fn check_destination(root: Node<'_, '_>, exp: &Expectations<'_>) -> Result<(), ValidationError> {
+    match root.attribute("Destination") {
+        Some(d) if d != exp.acs_url => Err(ValidationError::DestinationMismatch {
+            found: d.to_string(),
+            expected: exp.acs_url.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_optional_issuer(node: Node<'_, '_>, exp: &Expectations<'_>) -> Result<(), ValidationError> {
+    match xml::child(node, NS_SAML, "Issuer").map(xml::full_text) {
+        Some(found) if found.trim() != exp.idp_entity_id => Err(ValidationError::IssuerMismatch {
+            found,
+            expected: exp.idp_entity_id.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_status(root: Node<'_, '_>) -> Result<(), ValidationError> {
+    let status = xml::child(root, NS_SAMLP, "Status").ok_or(ValidationError::MissingElement("Status"))?;
+    let top = xml::child(status, NS_SAMLP, "StatusCode").ok_or(ValidationError::MissingElement("StatusCode"))?;
+    let code = top.attribute("Value").unwrap_or("");
+    if code == STATUS_SUCCESS {
+        return Ok(());
+    }
+    // Show the most specific code: the nested second-level one says what actually went wrong.
+    let second = xml::child(top, NS_SAMLP, "StatusCode").and_then(|s| s.attribute("Value"));
+    let short = |c: &str| c.rsplit(':').next().unwrap_or(c).to_string();
+    let code = match second {
+        Some(s) => format!("{}/{}", short(code), short(s)),
+        None => short(code),
+    };
+    let message = xml::child(status, NS_SAMLP, "StatusMessage")
+        .map(xml::full_text)
+        .map(|m| m.chars().take(300).collect::<String>())
+        .filter(|m| !m.trim().is_empty());
+    Err(ValidationError::IdpStatus { code, message })
+}
+
+/// Exactly one Assertion or EncryptedAssertion in the WHOLE document (not just among the
+/// Response's children: XSW layouts hide the signed one elsewhere), as a direct child.
+fn single_assertion<'a, 'i>(doc: &'a Document<'i>) -> Result<Node<'a, 'i>, ValidationError> {
+    let root = doc.root_element();
+    let all: Vec<Node> = root
+        .descendants()
+        .filter(|n| xml::is(n, NS_SAML, "Assertion") || xml::is(n, NS_SAML, "EncryptedAssertion"))
+        .collect();
+    match all.as_slice() {
+        [one] if one.parent_element().map(|p| p.id()) == Some(root.id()) => Ok(*one),
+        [_] => Err(ValidationError::AssertionMisplaced),
+        many => Err(ValidationError::AssertionCount(many.len())),
+    }
+}
+
+fn check_no_comments(scope: Node<'_, '_>) -> Result<(), ValidationError> {
+    let suspicious = scope
+        .descendants()
+        .filter(|n| xml::is(n, NS_SAML, "NameID") || xml::is(n, NS_SAML, "AttributeValue") || xml::is(n, NS_SAML, "Issuer"))
+        .any(xml::has_comment_inside);
+    if suspicious {
+        Err(ValidationError::CommentInValue)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads the assertion out of the canonical text that the signature covered.
+fn read_signed_assertion(
+    signed_text: &str,
+    response_signed: bool,
+    exp: &Expectations<'_>,
+    report: &mut Report,
+    in_response_to_outer: Option<&str>,
+) -> Result<ValidatedAssertion, ValidationError> {
+    let signed_doc = xml::parse_bounded(signed_text, exp.limits)?;
+    let signed_root = signed_doc.root_element();
+    let assertion = if response_signed {
+        // The signed Response: its own InResponseTo is signed too and must agree.
+        if !xml::is(&signed_root, NS_SAMLP, "Response") {
+            return Err(signature::SignatureError::Invalid.into());
+        }
+        let mut found = xml::children(signed_root, NS_SAML, "Assertion");
+        let (Some(a), None) = (found.next(), found.next()) else {
+            return Err(ValidationError::AssertionCount(signed_root.descendants().filter(|n| xml::is(n, NS_SAML, "Assertion")).count()));
+        };
+        a
+    } else {
+        if !xml::is(&signed_root, NS_SAML, "Assertion") {
+            return Err(signature::SignatureError::Invalid.into());
+        }
+        signed_root
+    };
+    check_assertion(assertion, exp, report, in_response_to_outer)
+}
+
+/// Decrypted assertions are standalone documents; when the Response was not signed, the
+/// assertion inside must carry its own valid signature.
+fn read_decrypted_assertion(
+    plaintext: &str,
+    response_signed: bool,
+    exp: &Expectations<'_>,
+    report: &mut Report,
+    in_response_to_outer: Option<&str>,
+) -> Result<ValidatedAssertion, ValidationError> {
+    let doc = xml::parse_bounded(plaintext, exp.limits)?;
+    let root = doc.root_element();
+    if !xml::is(&root, NS_SAML, "Assertion") {
+        return Err(ValidationError::NotAResponse(format!("decrypted {}", root.tag_name().name())));
+    }
+    let nested = root
+        .descendants()
+        .filter(|n| xml::is(n, NS_SAML, "Assertion") || xml::is(n, NS_SAML, "EncryptedAssertion"))
+        .count();
+    if nested != 1 {
+        return Err(ValidationError::AssertionCount(nested));
+    }
+    check_no_comments(root)?;
+    let signed_ids = signature::check_layout(&doc, &[root], exp.allow_sha1)?;
+    if signed_ids.contains(&root.id()) {
+        let signed = report.check(
+            "decrypted_assertion_signature",
+            signature::verify_signed_element(plaintext, exp.idp_certs, exp.allow_sha1).map_err(Into::into),
+            || "decrypted Assertion's signature verified".into(),
+        )?;
+        read_signed_assertion(&signed, false, exp, report, in_response_to_outer)
+    } else if response_signed {
+        check_assertion(root, exp, report, in_response_to_outer)
+    } else {
+        report.check("signed", Err(ValidationError::Unsigned), String::new)
+    }
+}
+
+fn check_assertion(
+    assertion: Node<'_, '_>,
+    exp: &Expectations<'_>,
+    report: &mut Report,
+    in_response_to_outer: Option<&str>,
+) -> Result<ValidatedAssertion, ValidationError> {
+    let assertion_id = assertion
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or(ValidationError::MissingElement("ID"))?
+        .to_string();
+    let issuer = xml::child(assertion, NS_SAML, "Issuer")
+        .map(xml::full_text)
+        .ok_or(ValidationError::MissingElement("Issuer"))?;
+    report.check(
+        "issuer",
+        if issuer.trim() == exp.idp_entity_id {
+            Ok(())
+        } else {
+            Err(ValidationError::IssuerMismatch {
+                found: issuer.clone(),
+                expected: exp.idp_entity_id.to_string(),
+            })
+        },
+        || issuer.clone(),
+    )?;
+    let subject = xml::child(assertion, NS_SAML, "Subject").ok_or(ValidationError::MissingElement("Subject"))?;
+    let name_id = xml::child(subject, NS_SAML, "NameID").map(xml::full_text).unwrap_or_default();
+
+    let confirmation = report.check("subject_confirmation", check_confirmation(subject, exp, in_response_to_outer), || {
+        format!("bearer, Recipient {}, in time", exp.acs_url)
+    })?;
+    let conditions = xml::child(assertion, NS_SAML, "Conditions").ok_or(ValidationError::MissingElement("Conditions"))?;
+    let conditions_until = report.check("conditions_time", check_condition_times(conditions, exp), || {
+        format!(
+            "NotBefore {} / NotOnOrAfter {} within {}s skew",
+            conditions.attribute("NotBefore").unwrap_or("-"),
+            conditions.attribute("NotOnOrAfter").unwrap_or("-"),
+            exp.clock_skew.as_secs()
+        )
+    })?;
+    report.check("audience", check_audience(conditions, exp), || exp.sp_entity_id.to_string())?;
+    let authn = xml::child(assertion, NS_SAML, "AuthnStatement");
+    let session_index = authn.and_then(|a| a.attribute("SessionIndex")).map(str::to_string);
+    let attributes = report.check("attributes", read_attributes(assertion), || "read by canonical name".into())?;
+
+    let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
+    let until = match conditions_until {
+        Some(c) => c.min(confirmation.not_on_or_after),
+        None => confirmation.not_on_or_after,
+    };
+    Ok(ValidatedAssertion {
+        issuer: issuer.trim().to_string(),
+        assertion_id,
+        name_id: name_id.trim().to_string(),
+        attributes,
+        in_response_to: confirmation.in_response_to,
+        replay_until: until + skew,
+        session_index,
+        encrypted: false,
+    })
+}
+
+struct Confirmation {
+    not_on_or_after: DateTime<Utc>,
+    in_response_to: Option<String>,
+}
+
+/// At least one bearer SubjectConfirmation must pass every check; the first failure is
+/// reported when none does.
+fn check_confirmation(
+    subject: Node<'_, '_>,
+    exp: &Expectations<'_>,
+    in_response_to_outer: Option<&str>,
+) -> Result<Confirmation, ValidationError> {
+    let mut first_error = None;
+    for sc in xml::children(subject, NS_SAML, "SubjectConfirmation").filter(|sc| sc.attribute("Method") == Some(BEARER)) {
+        match check_one_confirmation(sc, exp, in_response_to_outer) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(ValidationError::BearerMissing))
+}
+
+fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_to_outer: Option<&str>) -> Result<Confirmation, ValidationError> {
+    let data = xml::child(sc, NS_SAML, "SubjectConfirmationData").ok_or(ValidationError::MissingElement("SubjectConfirmationData"))?;
+    let recipient = data.attribute("Recipient").unwrap_or("");
+    if recipient != exp.acs_url {
+        return Err(ValidationError::RecipientMismatch {
+            found: recipient.to_string(),
+            expected: exp.acs_url.to_string(),
+        });
+    }
+    let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
+    let not_on_or_after = parse_time(data.attribute("NotOnOrAfter").ok_or(ValidationError::MissingElement("SubjectConfirmationData NotOnOrAfter"))?)?;
+    if exp.now >= not_on_or_after + skew {
+        return Err(ValidationError::ConfirmationExpired(not_on_or_after.to_rfc3339()));
+    }
+    if let Some(nb) = data.attribute("NotBefore") {
+        let nb = parse_time(nb)?;
+        if exp.now + skew < nb {
+            return Err(ValidationError::NotYetValid(nb.to_rfc3339()));
+        }
+    }
+    let in_response_to = data.attribute("InResponseTo").map(str::to_string);
+    match (exp.request_id, in_response_to.as_deref()) {
+        (Some(expected), Some(found)) if expected == found => {}
+        (Some(_), Some(found)) => return Err(ValidationError::InResponseToMismatch { found: found.to_string() }),
+        (Some(_), None) => return Err(ValidationError::InResponseToMismatch { found: String::new() }),
+        (None, Some(found)) => return Err(ValidationError::InResponseToUnknown(found.to_string())),
+        (None, None) if exp.allow_unsolicited => {}
+        (None, None) => return Err(ValidationError::Unsolicited),
+    }
+    // The Response's own InResponseTo (unsigned when only the assertion is signed) may only
+    // make things stricter: when present it must agree.
+    if let Some(outer) = in_response_to_outer {
+        if in_response_to.as_deref() != Some(outer) {
+            return Err(ValidationError::InResponseToMismatch { found: outer.to_string() });
+        }
+    }
+    Ok(Confirmation {
+        not_on_or_after,
+        in_response_to,
+    })
+}
+
+fn check_condition_times(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Result<Option<DateTime<Utc>>, ValidationError> {
+    let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
+    if let Some(nb) = conditions.attribute("NotBefore") {
+        let nb = parse_time(nb)?;
+        if exp.now + skew < nb {
+            return Err(ValidationError::NotYetValid(nb.to_rfc3339()));
+        }
+    }
+    match conditions.attribute("NotOnOrAfter") {
+        Some(na) => {
+            let na = parse_time(na)?;
+            if exp.now >= na + skew {
+                return Err(ValidationError::Expired(na.to_rfc3339()));
+            }
+            Ok(Some(na))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Every AudienceRestriction must name this SP (SAML core 2.5.1.4), and there must be one.
+fn check_audience(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Result<(), ValidationError> {
+    let restrictions: Vec<Node> = xml::children(conditions, NS_SAML, "AudienceRestriction").collect();
+    let all_name_us = !restrictions.is_empty()
+        && restrictions.iter().all(|r| xml::children(*r, NS_SAML, "Audience").any(|a| xml::full_text(a).trim() == exp.sp_entity_id));
+    if all_name_us {
+        Ok(())
+    } else {
+        let found: Vec<String> = restrictions
+            .iter()
+            .flat_map(|r| xml::children(*r, NS_SAML, "Audience").map(xml::full_text))
+            .collect();
+        Err(ValidationError::AudienceMismatch(if found.is_empty() { "none".into() } else { found.join(", ") }))
+    }
+}
+
+fn read_attributes(assertion: Node<'_, '_>) -> Result<Attributes, ValidationError> {
+    let mut attributes = Attributes::default();
+    let mut count = 0usize;
+    for statement in xml::children(assertion, NS_SAML, "AttributeStatement") {
+        for attribute in xml::children(statement, NS_SAML, "Attribute") {
+            let Some(name) = attribute.attribute("Name") else { continue };
+            for value in xml::children(attribute, NS_SAML, "AttributeValue") {
+                count += 1;
+                if count > MAX_ATTRIBUTE_VALUES {
+                    return Err(ValidationError::TooManyAttributes(MAX_ATTRIBUTE_VALUES));
+                }
+                let text = xml::full_text(value);
+                if text.chars().count() > MAX_VALUE_CHARS {
+                    return Err(ValidationError::ValueTooLong(MAX_VALUE_CHARS));
+                }
+                attributes.push(name, text.trim().to_string());
+            }
+        }
+    }
+    Ok(attributes)
+}
+
+/// Parses a SAML xs:dateTime, which must be in UTC.
+pub fn parse_time(value: &str) -> Result<DateTime<Utc>, ValidationError> {
+    let value = value.trim();
+    if !value.ends_with('Z') {
+        return Err(ValidationError::TimeInvalid(value.to_string()));
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ValidationError::TimeInvalid(value.to_string()))
+}

@@ -1,0 +1,118 @@
+//! In-process state store on moka caches with a per-entry expiry. Bounded in size, so a
+//! flood of started-but-never-finished logins cannot exhaust memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::sync::Cache;
+use moka::Expiry;
+
+use super::{LoginStateStore, PendingLogin, StoreFuture};
+
+/// Each entry expires at its own deadline.
+struct UntilDeadline;
+
+impl<K, V> Expiry<K, (V, SystemTime)> for UntilDeadline {
+    fn expire_after_create(&self, _key: &K, value: &(V, SystemTime), _now: Instant) -> Option<Duration> {
+        Some(value.1.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    }
+}
+
+pub struct MemoryStore {
+    pending: Cache<String, (PendingLogin, SystemTime)>,
+    replay: Cache<String, ((), SystemTime)>,
+}
+
+impl MemoryStore {
+    pub fn new(max_pending: u64, max_replay: u64) -> Arc<Self> {
+        Arc::new(MemoryStore {
+            pending: Cache::builder().max_capacity(max_pending).expire_after(UntilDeadline).build(),
+            replay: Cache::builder().max_capacity(max_replay).expire_after(UntilDeadline).build(),
+        })
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            pending: Cache::builder().max_capacity(1_000_000).expire_after(UntilDeadline).build(),
+            replay: Cache::builder().max_capacity(1_000_000).expire_after(UntilDeadline).build(),
+        }
+    }
+}
+
+impl LoginStateStore for MemoryStore {
+    fn put_pending(&self, relay_state: &str, login: PendingLogin) -> StoreFuture<'_, ()> {
+        let deadline = login.expires_at;
+        self.pending.insert(relay_state.to_string(), (login, deadline));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>> {
+        let found = self
+            .pending
+            .remove(relay_state)
+            .map(|(login, _)| login)
+            .filter(|l| l.expires_at > SystemTime::now());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {
+        // entry().or_insert_with is atomic per key: exactly one caller sees a fresh entry.
+        let entry = self.replay.entry(key.to_string()).or_insert_with(|| ((), until));
+        let fresh = entry.is_fresh();
+        Box::pin(async move { Ok(fresh) })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(expires_in: Duration) -> PendingLogin {
+        PendingLogin {
+            request_id: "_r".into(),
+            app: "numo".into(),
+            target: None,
+            browser_nonce: "n".into(),
+            expires_at: SystemTime::now() + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_logins_are_taken_once() {
+        let store = MemoryStore::default();
+        store.put_pending("rs", login(Duration::from_secs(60))).await.unwrap();
+        assert!(store.take_pending("rs").await.unwrap().is_some());
+        assert!(store.take_pending("rs").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_pending_logins_are_gone() {
+        let store = MemoryStore::default();
+        store.put_pending("rs", login(Duration::from_millis(1))).await.unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(store.take_pending("rs").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn replay_cache_admits_each_id_once_even_concurrently() {
+        let store = Arc::new(MemoryStore::default());
+        let until = SystemTime::now() + Duration::from_secs(60);
+        let mut handles = Vec::new();
+        for _ in 0..8 {
+            let s = store.clone();
+            handles.push(std::thread::spawn(move || futures_lite(s.remember_assertion("id", until))));
+        }
+        let fresh: usize = handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum();
+        assert_eq!(fresh, 1);
+    }
+
+    fn futures_lite(f: StoreFuture<'_, bool>) -> bool {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f).unwrap()
+    }
+}

@@ -1,0 +1,42 @@
+//! Server-side login state behind one trait: pending AuthnRequests and the assertion replay
+//! cache. `memory` is the single-machine backend; Redis arrives as a second implementation.
+
+pub mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+/// A login this bridge started and is waiting for the IdP to answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingLogin {
+    pub request_id: String,
+    pub app: String,
+    pub target: Option<String>,
+    /// The random value in this browser's login cookie; binds the answer to the browser.
+    pub browser_nonce: String,
+    pub expires_at: SystemTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+pub trait LoginStateStore: Send + Sync {
+    /// Stores a pending login under its RelayState key until `expires_at`.
+    fn put_pending(&self, relay_state: &str, login: PendingLogin) -> StoreFuture<'_, ()>;
+
+    /// Removes and returns the pending login: each can be answered once.
+    fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>>;
+
+    /// Records an assertion ID until `until`; `false` when it was already recorded (a replay).
+    /// Atomic: of two concurrent calls with the same ID exactly one gets `true`.
+    fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool>;
+
+    /// Whether the store can be reached (for `/readyz`).
+    fn ping(&self) -> StoreFuture<'_, ()>;
+}

@@ -1,0 +1,149 @@
+//! `entree-bridge verify-response`: explains why a SAML Response is accepted or rejected,
+//! running the very validation code the ACS runs.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use openssl::pkey::{PKey, Private};
+use serde_json::json;
+
+use crate::saml::idp_metadata;
+use crate::saml::response::{self, Expectations, Report, ValidatedAssertion};
+use crate::saml::xml::XmlLimits;
+use crate::saml::ValidationError;
+
+/// Settings for one verification, from flags or from a config's app.
+pub struct VerifySettings {
+    pub idp: idp_metadata::IdpDescriptor,
+    pub sp_entity_id: String,
+    pub acs_url: String,
+    pub request_id: Option<String>,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub allow_sha1: bool,
+    pub allow_unsolicited: bool,
+    pub clock_skew: std::time::Duration,
+    pub sp_keys: Vec<PKey<Private>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Turns the input (raw XML, base64, or a `SAMLResponse=...` form body) into XML text.
+pub fn read_input(input: &[u8], limits: XmlLimits) -> Result<String, ValidationError> {
+    let text = std::str::from_utf8(input).map_err(|_| ValidationError::NotUtf8)?.trim();
+    if text.starts_with('<') {
+        return Ok(text.to_string());
+    }
+    if text.contains("SAMLResponse=") {
+        let value = url::form_urlencoded::parse(text.as_bytes())
+            .find(|(k, _)| k == "SAMLResponse")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return response::decode_post_binding(&value, limits);
+    }
+    response::decode_post_binding(text, limits)
+}
+
+pub fn load_sp_keys(paths: &[PathBuf]) -> Result<Vec<PKey<Private>>, UsageError> {
+    paths
+        .iter()
+        .map(|p| crate::keys::read_private_key(p).map_err(|e| UsageError::Message(e.to_string())))
+        .collect()
+}
+
+/// Runs the validation and returns the process exit code (0 valid, 1 invalid), printing
+/// either one JSON object or a human-readable explanation.
+pub fn run(settings: &VerifySettings, input: &[u8], as_json: bool) -> i32 {
+    let limits = XmlLimits::default();
+    let mut report = Report::recording();
+    // Without a request ID, InResponseTo is not checked: the ID we expect is the one it carries.
+    let outcome = read_input(input, limits).and_then(|xml| {
+        let request_id = settings.request_id.clone().or_else(|| in_response_to_of(&xml));
+        let expectations = Expectations {
+            idp_entity_id: &settings.idp.entity_id,
+            idp_certs: &settings.idp.signing_certs,
+            sp_entity_id: &settings.sp_entity_id,
+            acs_url: &settings.acs_url,
+            request_id: request_id.as_deref(),
+            allow_unsolicited: settings.allow_unsolicited || settings.request_id.is_none(),
+            allow_sha1: settings.allow_sha1,
+            clock_skew: settings.clock_skew,
+            now: settings.now,
+            decryption_keys: &settings.sp_keys,
+            limits,
+        };
+        response::validate(&xml, &expectations, &mut report)
+    });
+    if as_json {
+        println!("{}", to_json(&outcome, &report));
+    } else {
+        print_human(&outcome, &report);
+    }
+    i32::from(outcome.is_err())
+}
+
+/// The InResponseTo the document claims (read without trusting it: only used so that an
+/// unchecked InResponseTo does not fail the run).
+fn in_response_to_of(xml: &str) -> Option<String> {
+    let doc = crate::saml::xml::parse_bounded(xml, XmlLimits::default()).ok()?;
+    let found = doc
+        .descendants()
+        .find(|n| crate::saml::xml::is(n, crate::saml::xml::NS_SAML, "SubjectConfirmationData"))
+        .and_then(|n| n.attribute("InResponseTo"))
+        .map(str::to_string);
+    found
+}
+
+fn to_json(outcome: &Result<ValidatedAssertion, ValidationError>, report: &Report) -> serde_json::Value {
+    match outcome {
+        Ok(a) => json!({
+            "valid": true,
+            "error": null,
+            "issuer": a.issuer,
+            "name_id": a.name_id,
+            "attributes": a.attributes,
+            "checks": report.checks,
+        }),
+        Err(e) => json!({
+            "valid": false,
+            "error": {"code": e.code(), "message": e.to_string()},
+            "issuer": null,
+            "name_id": null,
+            "attributes": {},
+            "checks": report.checks,
+        }),
+    }
+}
+
+fn print_human(outcome: &Result<ValidatedAssertion, ValidationError>, report: &Report) {
+    for c in &report.checks {
+        println!("{} {:<24} {}", if c.ok { "ok  " } else { "FAIL" }, c.check, c.detail);
+    }
+    match outcome {
+        Ok(a) => {
+            println!("\nVALID: issuer {}, NameID {}", a.issuer, a.name_id);
+            for (name, values) in a.attributes.iter() {
+                println!("  {name} = {}", values.join(", "));
+            }
+        }
+        Err(e) => println!("\nINVALID [{}]: {e}", e.code()),
+    }
+}
+
+/// Reads `--now`.
+pub fn parse_now(value: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, UsageError> {
+    match value {
+        None => Ok(chrono::Utc::now()),
+        Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| UsageError::Message(format!("--now {v:?} is not RFC 3339: {e}"))),
+    }
+}
+
+/// Base64 of a response, as a form would send it (used by tests and docs).
+pub fn encode(xml: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(xml)
+}
