@@ -1,0 +1,245 @@
+//! Test harness: a real bridge on an ephemeral loopback port, with a development IdP whose
+//! keys and metadata are written to a temp dir, and an HTTP client that keeps cookies.
+#![allow(dead_code)]
+
+pub mod xsw;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use entree_bridge::config::{self, Settings};
+use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
+use entree_bridge::http::{self, AppState, Metrics};
+use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::store::memory::MemoryStore;
+
+pub const IDP_ENTITY_ID: &str = "https://idp.test.invalid/metadata";
+
+pub struct Bridge {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub idp: DevIdp,
+    pub settings: Arc<Settings>,
+    pub sp_cert: openssl::x509::X509,
+    pub store: Arc<MemoryStore>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The config the harness runs: `numo` (solicited only, school 99XX, pattern) and `open`
+/// (unsolicited allowed, every school). `extra` is appended verbatim.
+pub fn config_text(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_base_url = "http://127.0.0.1:{port}"
+
+[keys]
+jwt_signing_key = "jwt.pem"
+
+[federations.kennisnet]
+metadata = "idp-metadata.xml"
+
+[apps.numo]
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{port}/numo"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["99XX", "12AB03"]
+[apps.numo.tenants]
+"99XX" = "ingang-a"
+[apps.numo.person]
+attribute = "nlEduPersonRealId"
+pattern = "^(?P<code>[^@]+)@"
+[apps.numo.handoff]
+callback_url = "http://127.0.0.1:{port}/callback"
+[apps.numo.claims]
+given_name = "givenName"
+
+[apps.open]
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{port}/open"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+allow_unsolicited = true
+allowed_targets = ["https://portal.example.nl"]
+[apps.open.person]
+attribute = "eckId"
+[apps.open.handoff]
+callback_url = "https://open.example.nl/sso/callback"
+{extra}
+"#
+    )
+}
+
+/// Writes keys and IdP metadata into a fresh temp dir.
+pub fn prepare_dir() -> (tempfile::TempDir, DevIdp, openssl::x509::X509) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let idp = DevIdp::generate(IDP_ENTITY_ID).expect("idp");
+    let sp_key = keys::generate_key(KeyKind::Rsa2048).expect("key");
+    let sp_cert = keys::self_signed_certificate(&sp_key, "sp", 30).expect("cert");
+    keys::write_private_key(&dir.path().join("sp.key"), &sp_key).expect("write");
+    keys::write_certificate(&dir.path().join("sp.crt"), &sp_cert).expect("write");
+    keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256).expect("key")).expect("write");
+    std::fs::write(dir.path().join("idp-metadata.xml"), idp.metadata("https://idp.test.invalid/sso")).expect("write");
+    (dir, idp, sp_cert)
+}
+
+impl Bridge {
+    pub async fn start() -> Bridge {
+        Self::start_with("").await
+    }
+
+    pub async fn start_with(extra_config: &str) -> Bridge {
+        let (dir, idp, sp_cert) = prepare_dir();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, config_text(port, extra_config)).expect("write config");
+        let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
+        let store = MemoryStore::new(10_000, 10_000);
+        let state = Arc::new(AppState {
+            settings: settings.clone(),
+            store: store.clone(),
+            metrics: Metrics::default(),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(http::serve(listener, http::router(state, None), async {
+            let _ = rx.await;
+        }));
+        Bridge {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            idp,
+            settings,
+            sp_cert,
+            store,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// True when the replay cache has never seen this assertion (nothing was stored for it).
+    pub async fn assertion_unseen(&self, assertion_id: &str) -> bool {
+        use entree_bridge::store::LoginStateStore;
+        let until = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        self.store
+            .remember_assertion(&format!("{IDP_ENTITY_ID}|{assertion_id}"), until)
+            .await
+            .expect("store")
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn acs(&self, app: &str) -> String {
+        format!("{}/{app}/saml2/kennisnet/acs", self.base)
+    }
+
+    pub fn sp_entity_id(&self, app: &str) -> String {
+        format!("{}/{app}/saml2/kennisnet/metadata", self.base)
+    }
+
+    /// A valid response spec for `app`, answering `request_id`, for a student of 99XX.
+    pub fn spec(&self, app: &str, request_id: Option<&str>) -> ResponseSpec {
+        ResponseSpec::new(&self.sp_entity_id(app), &self.acs(app), request_id)
+            .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
+            .attribute("eckId", &["https://ketenid.nl/201703/aabbccdd"])
+            .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
+            .attribute("eduPersonAffiliation", &["student", "member"])
+            .attribute("givenName", &["Sanne"])
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// A login as the browser starts it: the IdP URL, the request ID, and the RelayState.
+pub struct StartedLogin {
+    pub location: String,
+    pub request_id: String,
+    pub relay_state: String,
+    pub signed: bool,
+}
+
+pub async fn start_login(client: &reqwest::Client, bridge: &Bridge, app: &str, target: Option<&str>) -> StartedLogin {
+    let mut url = format!("{}/{app}/saml2/kennisnet/login", bridge.base);
+    if let Some(t) = target {
+        url.push_str("?target=");
+        url.push_str(&url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>());
+    }
+    let resp = client.get(&url).send().await.expect("login");
+    assert_eq!(resp.status(), 302, "login answers a redirect");
+    let location = resp.headers()["location"].to_str().expect("location").to_string();
+    let query = location.split_once('?').expect("query").1;
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let saml_request = param("SAMLRequest").expect("SAMLRequest");
+    let deflated = base64::engine::general_purpose::STANDARD.decode(saml_request).expect("base64");
+    let xml = String::from_utf8(entree_bridge::saml::authn_request::inflate_bounded(&deflated, 1 << 16).expect("inflate")).expect("utf8");
+    let doc = roxmltree::Document::parse(&xml).expect("xml");
+    StartedLogin {
+        request_id: doc.root_element().attribute("ID").expect("ID").to_string(),
+        relay_state: param("RelayState").expect("RelayState"),
+        signed: param("Signature").is_some(),
+        location,
+    }
+}
+
+/// What the ACS answered.
+pub struct AcsOutcome {
+    pub status: u16,
+    pub body: String,
+}
+
+impl AcsOutcome {
+    /// The JWT of the hand-off form, if the ACS handed off.
+    pub fn token(&self) -> Option<String> {
+        let start = self.body.find(r#"name="token" value=""#)? + r#"name="token" value=""#.len();
+        let end = self.body[start..].find('"')?;
+        Some(self.body[start..start + end].to_string())
+    }
+
+    /// Asserts a rejection with `code`, and that nothing was handed off.
+    pub fn assert_rejected(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status for {code}; body: {}", self.body);
+        assert!(self.body.contains(&format!("<code>{code}</code>")), "expected code {code} in page: {}", self.body);
+        assert!(self.token().is_none(), "no hand-off may happen for {code}");
+        assert!(!self.body.contains("name=\"token\""), "no token field for {code}");
+    }
+}
+
+pub async fn post_acs(client: &reqwest::Client, bridge: &Bridge, app: &str, xml: &str, relay_state: Option<&str>) -> AcsOutcome {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    let mut form = vec![("SAMLResponse", encoded)];
+    if let Some(rs) = relay_state {
+        form.push(("RelayState", rs.to_string()));
+    }
+    let resp = client.post(bridge.acs(app)).form(&form).send().await.expect("acs");
+    AcsOutcome {
+        status: resp.status().as_u16(),
+        body: resp.text().await.expect("body"),
+    }
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

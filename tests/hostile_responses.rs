@@ -1,0 +1,319 @@
+//! Hostile SAML responses posted to a running bridge's ACS. Each must be refused with its own
+//! error code, no hand-off may happen, and nothing may be stored for it.
+
+mod common;
+
+use common::xsw;
+use common::*;
+use entree_bridge::demo::idp::{DevIdp, ResponseSpec, SignMode};
+use entree_bridge::saml::signature::SHA1_PAIR;
+
+/// Starts a login, builds a response with `build`, posts it, and checks the refusal.
+async fn refused(build: impl FnOnce(&Bridge, ResponseSpec) -> String, status: u16, code: &str) {
+    let bridge = Bridge::start().await;
+    let client = client();
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let spec = bridge.spec("numo", Some(&login.request_id));
+    let assertion_id = spec.assertion_id.clone();
+    let xml = build(&bridge, spec);
+    let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+    outcome.assert_rejected(status, code);
+    assert!(bridge.assertion_unseen(&assertion_id).await, "{code}: the assertion ID must not be recorded");
+}
+
+fn signed(bridge: &Bridge, spec: &ResponseSpec) -> String {
+    bridge.idp.response(spec).expect("sign")
+}
+
+#[tokio::test]
+async fn the_unmodified_response_is_accepted() {
+    // The control for every case below: the same construction without the attack logs in.
+    let bridge = Bridge::start().await;
+    let client = client();
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let xml = signed(&bridge, &bridge.spec("numo", Some(&login.request_id)));
+    let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+    assert!(outcome.token().is_some());
+}
+
+#[tokio::test]
+async fn xsw1_is_refused() {
+    refused(|b, mut s| { s.sign = SignMode::Response; xsw::xsw1(&signed(b, &s)) }, 400, "signature_reference_mismatch").await;
+}
+
+#[tokio::test]
+async fn xsw2_is_refused() {
+    refused(|b, mut s| { s.sign = SignMode::Response; xsw::xsw2(&signed(b, &s)) }, 400, "signature_misplaced").await;
+}
+
+#[tokio::test]
+async fn xsw3_is_refused() {
+    refused(|b, s| xsw::xsw3(&signed(b, &s)), 400, "assertion_count").await;
+}
+
+#[tokio::test]
+async fn xsw4_is_refused() {
+    refused(|b, s| xsw::xsw4(&signed(b, &s)), 400, "signature_misplaced").await;
+}
+
+#[tokio::test]
+async fn xsw5_is_refused() {
+    refused(|b, s| xsw::xsw5(&signed(b, &s)), 400, "signature_reference_mismatch").await;
+}
+
+#[tokio::test]
+async fn xsw6_is_refused() {
+    refused(|b, s| xsw::xsw6(&signed(b, &s)), 400, "signature_reference_mismatch").await;
+}
+
+#[tokio::test]
+async fn xsw7_is_refused() {
+    refused(|b, s| xsw::xsw7(&signed(b, &s)), 400, "signature_misplaced").await;
+}
+
+#[tokio::test]
+async fn xsw8_is_refused() {
+    refused(|b, s| xsw::xsw8(&signed(b, &s)), 400, "signature_reference_mismatch").await;
+}
+
+#[tokio::test]
+async fn a_value_changed_after_signing_is_refused() {
+    refused(|b, s| signed(b, &s).replace(xsw::GOOD_REAL_ID, xsw::EVIL_REAL_ID), 400, "signature_invalid").await;
+}
+
+#[tokio::test]
+async fn a_response_signed_with_another_key_is_refused() {
+    refused(
+        |_, s| DevIdp::generate(IDP_ENTITY_ID).expect("idp").response(&s).expect("sign"),
+        400,
+        "signature_invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_attacker_certificate_in_keyinfo_is_not_trusted() {
+    // The attacker signs with their own key and puts their certificate in KeyInfo, where a
+    // naive verifier would take the key from.
+    refused(
+        |_, s| {
+            let attacker = DevIdp::generate(IDP_ENTITY_ID).expect("idp");
+            let xml = attacker.response(&s).expect("sign");
+            assert!(xml.contains(&attacker.cert_b64), "the attacker certificate is in KeyInfo");
+            xml
+        },
+        400,
+        "signature_invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sha1_signatures_are_refused_when_not_allowed() {
+    refused(|b, mut s| { s.algorithms = SHA1_PAIR; signed(b, &s) }, 400, "signature_algorithm_forbidden").await;
+}
+
+#[tokio::test]
+async fn an_unsigned_response_is_refused() {
+    refused(|b, mut s| { s.sign = SignMode::Nothing; signed(b, &s) }, 400, "signature_missing").await;
+}
+
+#[tokio::test]
+async fn a_wrong_audience_is_refused() {
+    refused(|b, mut s| { s.audience = "https://other-sp.example.nl/metadata".into(); signed(b, &s) }, 400, "audience_mismatch").await;
+}
+
+#[tokio::test]
+async fn a_wrong_recipient_is_refused() {
+    refused(|b, mut s| { s.recipient = "https://other-sp.example.nl/acs".into(); signed(b, &s) }, 400, "recipient_mismatch").await;
+}
+
+#[tokio::test]
+async fn a_wrong_destination_is_refused() {
+    refused(|b, mut s| { s.destination = Some("https://other-sp.example.nl/acs".into()); signed(b, &s) }, 400, "destination_mismatch").await;
+}
+
+#[tokio::test]
+async fn a_wrong_in_response_to_is_refused() {
+    refused(|b, mut s| { s.in_response_to = Some("_someone_elses_request".into()); signed(b, &s) }, 400, "in_response_to_mismatch").await;
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_is_refused() {
+    refused(|b, mut s| { s.issuer = Some("https://evil-idp.example.nl".into()); signed(b, &s) }, 400, "issuer_mismatch").await;
+}
+
+#[tokio::test]
+async fn an_expired_assertion_is_refused() {
+    refused(
+        |b, mut s| {
+            s.not_on_or_after = chrono::Utc::now() - chrono::Duration::minutes(10);
+            signed(b, &s)
+        },
+        400,
+        "assertion_expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_subject_confirmation_is_refused() {
+    refused(
+        |b, mut s| {
+            s.confirmation_not_on_or_after = chrono::Utc::now() - chrono::Duration::minutes(10);
+            signed(b, &s)
+        },
+        400,
+        "subject_confirmation_expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_not_yet_valid_assertion_is_refused() {
+    refused(
+        |b, mut s| {
+            s.not_before = chrono::Utc::now() + chrono::Duration::minutes(10);
+            signed(b, &s)
+        },
+        400,
+        "assertion_not_yet_valid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_failure_status_is_shown_and_refused() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let mut spec = bridge.spec("numo", Some(&login.request_id));
+    spec.status = Some(("urn:oasis:names:tc:SAML:2.0:status:Responder".into(), Some("Gebruiker heeft geannuleerd".into())));
+    let outcome = post_acs(&client, &bridge, "numo", &signed(&bridge, &spec), Some(&login.relay_state)).await;
+    outcome.assert_rejected(400, "idp_status_not_success");
+    assert!(outcome.body.contains("Responder"), "the IdP's status is shown to the user");
+    assert!(outcome.body.contains("Gebruiker heeft geannuleerd"));
+}
+
+#[tokio::test]
+async fn a_dtd_is_refused() {
+    refused(
+        |b, s| {
+            let xml = signed(b, &s);
+            format!("<!DOCTYPE samlp:Response [<!ENTITY x \"y\">]>{xml}")
+        },
+        400,
+        "xml_dtd_forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_unsigned_assertion_is_refused() {
+    refused(
+        |b, s| {
+            let xml = signed(b, &s);
+            let extra = xsw::strip_signature(xsw::assertion(&xml)).replace(" ID=\"", " ID=\"_second");
+            xml.replacen("</samlp:Response>", &format!("{extra}</samlp:Response>"), 1)
+        },
+        400,
+        "assertion_count",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_reference_uri_is_refused() {
+    refused(
+        |b, s| {
+            // The IdP key genuinely signs, but with URI="" (the whole document), which must
+            // never stand for "this assertion".
+            let template = b.idp.assertion_xml(&s, true).replacen(&format!("URI=\"#{}\"", s.assertion_id), "URI=\"\"", 1);
+            let assertion = entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+            let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
+            b.idp.response_around(&s, &assertion).expect("response")
+        },
+        400,
+        "signature_reference_empty",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_comment_inside_the_nameid_is_refused() {
+    refused(
+        |b, mut s| {
+            s.name_id = "100231@school-a.nl.evil.example".into();
+            // Exclusive c14n drops comments, so the signature still verifies after this edit.
+            signed(b, &s).replacen("100231@school-a.nl.evil", "100231@school-a.nl<!---->.evil", 1)
+        },
+        400,
+        "xml_comment_in_value",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_replayed_response_is_refused() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    // `open` accepts unsolicited responses, so only the replay cache stands in the way.
+    let spec = ResponseSpec::new(&bridge.sp_entity_id("open"), &bridge.acs("open"), None)
+        .attribute("eckId", &["https://ketenid.nl/201703/aabb"])
+        .attribute("nlEduPersonHomeOrganizationId", &["11ZZ"]);
+    let xml = signed(&bridge, &spec);
+    let first = post_acs(&client, &bridge, "open", &xml, None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first.token().is_some());
+    let second = post_acs(&client, &bridge, "open", &xml, None).await;
+    second.assert_rejected(400, "assertion_replayed");
+}
+
+#[tokio::test]
+async fn a_response_without_this_browsers_login_cookie_is_refused() {
+    let bridge = Bridge::start().await;
+    let victim = client();
+    let login = start_login(&victim, &bridge, "numo", None).await;
+    let xml = signed(&bridge, &bridge.spec("numo", Some(&login.request_id)));
+    // Another browser (no cookie) posts the response meant for the victim's login.
+    let outcome = post_acs(&client(), &bridge, "numo", &xml, Some(&login.relay_state)).await;
+    outcome.assert_rejected(400, "login_browser_mismatch");
+}
+
+#[tokio::test]
+async fn an_unsolicited_response_is_refused_unless_allowed() {
+    refused(
+        |b, mut s| {
+            s.in_response_to = None;
+            signed(b, &s)
+        },
+        400,
+        "in_response_to_mismatch",
+    )
+    .await;
+    // Without any pending login at all the app refuses before validation.
+    let bridge = Bridge::start().await;
+    let spec = bridge.spec("numo", None);
+    let outcome = post_acs(&client(), &bridge, "numo", &signed(&bridge, &spec), None).await;
+    outcome.assert_rejected(400, "login_state_missing");
+}
+
+#[tokio::test]
+async fn garbage_is_refused_with_its_own_codes() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    for (body, code) in [
+        ("not base64 !!", "response_not_base64"),
+        ("PHhtbD4=", "xml_malformed"),
+    ] {
+        let login = start_login(&client, &bridge, "numo", None).await;
+        let form = [("SAMLResponse", body), ("RelayState", &login.relay_state)];
+        let resp = client.post(bridge.acs("numo")).form(&form).send().await.expect("acs");
+        let outcome = AcsOutcome {
+            status: resp.status().as_u16(),
+            body: resp.text().await.expect("body"),
+        };
+        outcome.assert_rejected(400, code);
+    }
+}
