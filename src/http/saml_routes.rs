@@ -191,6 +191,9 @@ async fn acs_inner(
     };
     let assertion = response::validate(&xml, &expectations, &mut Report::disabled())?;
 
+    // Identity rules first: a refused school or person leaves nothing behind, not even a
+    // replay-cache entry.
+    let identity = crate::identity::resolve(app, &assertion)?;
     let replay_key = format!("{}|{}", assertion.issuer, assertion.assertion_id);
     let until = SystemTime::UNIX_EPOCH + Duration::from_secs(assertion.replay_until.timestamp().max(0) as u64);
     let fresh = state
@@ -202,7 +205,6 @@ async fn acs_inner(
         return Err(LoginError::Replay(assertion.assertion_id));
     }
 
-    let identity = crate::identity::resolve(app, &assertion)?;
     let now = chrono::Utc::now().timestamp();
     let claims = handoff::claims::build(app, state.settings.public_base_url.as_str(), &identity, now);
     let token = state

@@ -18,6 +18,16 @@ pub fn check(app: &App, raw: &str) -> Option<String> {
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return None;
     }
+    // A scheme must be followed by `//`: `http:evil`, `javascript:` and `data:` are refused
+    // even where a browser would resolve them to something harmless.
+    if let Some((scheme, rest)) = raw.split_once(':') {
+        let looks_like_scheme = !scheme.is_empty()
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if looks_like_scheme && !rest.starts_with("//") {
+            return None;
+        }
+    }
     let url = app.base_url.join(raw).ok()?;
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
         return None;
