@@ -1,0 +1,183 @@
+//! The command line: `check-config` and `verify-response`, run as the real binary.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use entree_bridge::demo::idp::ResponseSpec;
+
+fn bridge_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entree-bridge"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
+    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+}
+
+#[test]
+fn check_config_summarises_a_good_config() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config_text(8080, "")).expect("write");
+    let (code, out, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("config OK"));
+    assert!(out.contains("app numo: http://127.0.0.1:8080/numo"));
+    assert!(out.contains(IDP_ENTITY_ID));
+}
+
+#[test]
+fn check_config_lists_every_problem_by_key_and_file() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "")
+        .replace("schools = [\"*\"]", "schools = [\"*\"]\ncolour = \"blue\"")
+        .replace("pattern = \"^(?P<code>[^@]+)@\"", "pattern = \"^([^@]+\"")
+        .replace("metadata = \"idp-metadata.xml\"", "metadata = \"idp-metadata.xml\"\nclock_skew = \"soon\"")
+        .replace("sp_key = \"sp.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"", "sp_key = \"missing.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"")
+        + "\n[extras]\nx = 1\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1);
+    let file = path.display().to_string();
+    for key in [
+        "apps.open.colour: unknown key",
+        "apps.numo.person.pattern: not a valid regular expression",
+        "federations.kennisnet.clock_skew",
+        "apps.numo.sp_key: cannot read",
+        "extras: unknown section",
+    ] {
+        assert!(err.contains(key), "{key:?} missing from:\n{err}");
+    }
+    assert!(err.contains(&format!("{file}:")), "problems name the file: {err}");
+    // Line numbers point at the key.
+    let pattern_line = std::fs::read_to_string(&path).expect("read").lines().position(|l| l.starts_with("pattern")).expect("line") + 1;
+    assert!(err.contains(&format!("{file}:{pattern_line}: apps.numo.person.pattern")), "{err}");
+}
+
+#[test]
+fn environment_variables_override_config_keys() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config_text(8080, "")).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path).env("ENTREE_BRIDGE_SERVER__LISTEN", "not-an-address"));
+    assert_eq!(code, 1);
+    assert!(err.contains("server.listen"), "{err}");
+    let (code, out, _) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path).env("ENTREE_BRIDGE_SERVER__LISTEN", "127.0.0.1:9999"));
+    assert_eq!(code, 0);
+    assert!(out.contains("listen 127.0.0.1:9999"));
+}
+
+struct VerifyFixture {
+    dir: tempfile::TempDir,
+    idp: entree_bridge::demo::idp::DevIdp,
+}
+
+const SP: &str = "https://numo.example.nl/saml2/kennisnet/metadata";
+const ACS: &str = "https://numo.example.nl/saml2/kennisnet/acs";
+
+impl VerifyFixture {
+    fn new() -> Self {
+        let (dir, idp, _) = prepare_dir();
+        VerifyFixture { dir, idp }
+    }
+
+    fn spec(&self) -> ResponseSpec {
+        ResponseSpec::new(SP, ACS, Some("_req1"))
+            .attribute("urn:mace:dir:attribute-def:nlEduPersonRealId", &["100231@school-a.nl"])
+            .attribute("urn:oid:2.5.4.42", &["Sanne"])
+    }
+
+    fn write(&self, name: &str, content: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    fn verify(&self, input: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        let (code, out, err) = run(bridge_cmd()
+            .args(["verify-response", "--json", "--sp-entity-id", SP, "--acs-url", ACS, "--idp-metadata"])
+            .arg(self.dir.path().join("idp-metadata.xml"))
+            .args(extra)
+            .arg(input));
+        let json = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
+        (code, json, err)
+    }
+}
+
+#[test]
+fn verify_response_accepts_a_good_response_in_every_input_form() {
+    let f = VerifyFixture::new();
+    let xml = f.idp.response(&f.spec()).expect("sign");
+    let b64 = entree_bridge::verify_cli::encode(&xml);
+    let form = format!("SAMLResponse={}&RelayState=x", url::form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>());
+    for (name, content) in [("raw.xml", xml.as_str()), ("b64.txt", b64.as_str()), ("form.txt", form.as_str())] {
+        let (code, json, err) = f.verify(&f.write(name, content), &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{name}: {json} {err}");
+        assert_eq!(json["valid"], true);
+        assert_eq!(json["error"], serde_json::Value::Null);
+        assert_eq!(json["issuer"], IDP_ENTITY_ID);
+        // mace and oid spellings arrive under their canonical names.
+        assert_eq!(json["attributes"]["nlEduPersonRealId"][0], "100231@school-a.nl");
+        assert_eq!(json["attributes"]["givenName"][0], "Sanne");
+        let checks = json["checks"].as_array().expect("checks");
+        assert!(checks.iter().all(|c| c["ok"] == true));
+        assert!(checks.iter().any(|c| c["check"] == "signature_valid"));
+    }
+}
+
+#[test]
+fn verify_response_explains_a_rejection() {
+    let f = VerifyFixture::new();
+    let tampered = f.idp.response(&f.spec()).expect("sign").replace("100231@", "666666@");
+    let (code, json, _) = f.verify(&f.write("bad.xml", &tampered), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["error"]["code"], "signature_invalid");
+    let failed: Vec<_> = json["checks"].as_array().expect("checks").iter().filter(|c| c["ok"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["check"], "signature_valid");
+}
+
+#[test]
+fn verify_response_checks_in_response_to_and_time_only_when_asked() {
+    let f = VerifyFixture::new();
+    let path = f.write("r.xml", &f.idp.response(&f.spec()).expect("sign"));
+    let (code, _, _) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "without --request-id, InResponseTo is not checked");
+    let (code, json, _) = f.verify(&path, &["--request-id", "_other"]);
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("in_response_to_mismatch")));
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let (code, json, _) = f.verify(&path, &["--now", &later]);
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("subject_confirmation_expired")));
+}
+
+#[test]
+fn verify_response_takes_settings_from_a_config() {
+    let (dir, idp, _) = prepare_dir();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(&config, config_text(8080, "")).expect("write");
+    let spec = ResponseSpec::new("http://127.0.0.1:8080/numo/saml2/kennisnet/metadata", "http://127.0.0.1:8080/numo/saml2/kennisnet/acs", None);
+    let path = dir.path().join("r.xml");
+    std::fs::write(&path, idp.response(&spec).expect("sign")).expect("write");
+    let (code, out, err) = run(bridge_cmd().args(["verify-response", "--config"]).arg(&config).args(["--app", "numo"]).arg(&path));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("VALID"));
+}
+
+#[test]
+fn verify_response_usage_and_io_errors_exit_2() {
+    let (code, _, _) = run(bridge_cmd().args(["verify-response", "--json"]));
+    assert_eq!(code, 2);
+    let f = VerifyFixture::new();
+    let (code, out, _) = run(bridge_cmd()
+        .args(["verify-response", "--json", "--sp-entity-id", SP, "--acs-url", ACS, "--idp-metadata"])
+        .arg(f.dir.path().join("idp-metadata.xml"))
+        .arg(f.dir.path().join("does-not-exist.xml")));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+}
