@@ -101,7 +101,14 @@ impl Bridge {
     }
 
     pub async fn start_with(extra_config: &str) -> Bridge {
+        Self::start_custom(extra_config, |_| {}).await
+    }
+
+    /// Like `start_with`, with a hook that may replace files (e.g. another IdP's metadata)
+    /// before the config is loaded.
+    pub async fn start_custom(extra_config: &str, prepare: impl FnOnce(&Path)) -> Bridge {
         let (dir, idp, sp_cert) = prepare_dir();
+        prepare(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let path = dir.path().join("bridge.toml");
