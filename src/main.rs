@@ -13,7 +13,11 @@ use entree_bridge::verify_cli::{self, VerifySettings};
 use entree_bridge::{demo, saml};
 
 #[derive(Parser)]
-#[command(name = "entree-bridge", version, about = "SAML 2.0 bridge between Kennisnet Entree and learning apps")]
+#[command(
+    name = "entree-bridge",
+    version,
+    about = "SAML 2.0 bridge between Kennisnet Entree and learning apps"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,8 +103,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn check_config(path: &Path) -> ExitCode {
@@ -263,12 +271,18 @@ fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
         }
     };
     if out.exists() && !force {
-        eprintln!("entree-bridge keygen: {} exists; use --force to replace it", out.display());
+        eprintln!(
+            "entree-bridge keygen: {} exists; use --force to replace it",
+            out.display()
+        );
         return ExitCode::from(1);
     }
     match keys::generate_key(kind).and_then(|k| keys::write_private_key(out, &k)) {
         Ok(()) => {
-            println!("wrote {} ({key_type}); list it first in [keys] jwt_signing_key to sign with it", out.display());
+            println!(
+                "wrote {} ({key_type}); list it first in [keys] jwt_signing_key to sign with it",
+                out.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -326,7 +340,8 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
         });
     }
     let metadata_path = args.idp_metadata.as_ref().ok_or("--idp-metadata is required")?;
-    let text = std::fs::read_to_string(metadata_path).map_err(|e| format!("cannot read {}: {e}", metadata_path.display()))?;
+    let text =
+        std::fs::read_to_string(metadata_path).map_err(|e| format!("cannot read {}: {e}", metadata_path.display()))?;
     let idp = saml::idp_metadata::parse(&text, None).map_err(|e| format!("{}: {e}", metadata_path.display()))?;
     Ok(VerifySettings {
         idp,

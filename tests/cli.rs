@@ -15,7 +15,11 @@ fn bridge_cmd() -> Command {
 
 fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
-    (status.code().unwrap_or(-1), String::from_utf8_lossy(&stdout).into_owned(), String::from_utf8_lossy(&stderr).into_owned())
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -37,8 +41,14 @@ fn check_config_lists_every_problem_by_key_and_file() {
     let text = config_text(8080, "")
         .replace("schools = [\"*\"]", "schools = [\"*\"]\ncolour = \"blue\"")
         .replace("pattern = \"^(?P<code>[^@]+)@\"", "pattern = \"^([^@]+\"")
-        .replace("metadata = \"idp-metadata.xml\"", "metadata = \"idp-metadata.xml\"\nclock_skew = \"soon\"")
-        .replace("sp_key = \"sp.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"", "sp_key = \"missing.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"")
+        .replace(
+            "metadata = \"idp-metadata.xml\"",
+            "metadata = \"idp-metadata.xml\"\nclock_skew = \"soon\"",
+        )
+        .replace(
+            "sp_key = \"sp.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"",
+            "sp_key = \"missing.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"",
+        )
         + "\n[extras]\nx = 1\n";
     std::fs::write(&path, text).expect("write");
     let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
@@ -55,8 +65,16 @@ fn check_config_lists_every_problem_by_key_and_file() {
     }
     assert!(err.contains(&format!("{file}:")), "problems name the file: {err}");
     // Line numbers point at the key.
-    let pattern_line = std::fs::read_to_string(&path).expect("read").lines().position(|l| l.starts_with("pattern")).expect("line") + 1;
-    assert!(err.contains(&format!("{file}:{pattern_line}: apps.numo.person.pattern")), "{err}");
+    let pattern_line = std::fs::read_to_string(&path)
+        .expect("read")
+        .lines()
+        .position(|l| l.starts_with("pattern"))
+        .expect("line")
+        + 1;
+    assert!(
+        err.contains(&format!("{file}:{pattern_line}: apps.numo.person.pattern")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,10 +82,16 @@ fn environment_variables_override_config_keys() {
     let (dir, _idp, _) = prepare_dir();
     let path = dir.path().join("bridge.toml");
     std::fs::write(&path, config_text(8080, "")).expect("write");
-    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path).env("ENTREE_BRIDGE_SERVER__LISTEN", "not-an-address"));
+    let (code, _, err) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_SERVER__LISTEN", "not-an-address"));
     assert_eq!(code, 1);
     assert!(err.contains("server.listen"), "{err}");
-    let (code, out, _) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path).env("ENTREE_BRIDGE_SERVER__LISTEN", "127.0.0.1:9999"));
+    let (code, out, _) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_SERVER__LISTEN", "127.0.0.1:9999"));
     assert_eq!(code, 0);
     assert!(out.contains("listen 127.0.0.1:9999"));
 }
@@ -100,11 +124,20 @@ impl VerifyFixture {
 
     fn verify(&self, input: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
         let (code, out, err) = run(bridge_cmd()
-            .args(["verify-response", "--json", "--sp-entity-id", SP, "--acs-url", ACS, "--idp-metadata"])
+            .args([
+                "verify-response",
+                "--json",
+                "--sp-entity-id",
+                SP,
+                "--acs-url",
+                ACS,
+                "--idp-metadata",
+            ])
             .arg(self.dir.path().join("idp-metadata.xml"))
             .args(extra)
             .arg(input));
-        let json = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
+        let json = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
         (code, json, err)
     }
 }
@@ -114,8 +147,15 @@ fn verify_response_accepts_a_good_response_in_every_input_form() {
     let f = VerifyFixture::new();
     let xml = f.idp.response(&f.spec()).expect("sign");
     let b64 = entree_bridge::verify_cli::encode(&xml);
-    let form = format!("SAMLResponse={}&RelayState=x", url::form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>());
-    for (name, content) in [("raw.xml", xml.as_str()), ("b64.txt", b64.as_str()), ("form.txt", form.as_str())] {
+    let form = format!(
+        "SAMLResponse={}&RelayState=x",
+        url::form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
+    );
+    for (name, content) in [
+        ("raw.xml", xml.as_str()),
+        ("b64.txt", b64.as_str()),
+        ("form.txt", form.as_str()),
+    ] {
         let (code, json, err) = f.verify(&f.write(name, content), &["--request-id", "_req1"]);
         assert_eq!(code, 0, "{name}: {json} {err}");
         assert_eq!(json["valid"], true);
@@ -138,7 +178,12 @@ fn verify_response_explains_a_rejection() {
     assert_eq!(code, 1);
     assert_eq!(json["valid"], false);
     assert_eq!(json["error"]["code"], "signature_invalid");
-    let failed: Vec<_> = json["checks"].as_array().expect("checks").iter().filter(|c| c["ok"] == false).collect();
+    let failed: Vec<_> = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["check"], "signature_valid");
 }
@@ -150,10 +195,16 @@ fn verify_response_checks_in_response_to_and_time_only_when_asked() {
     let (code, _, _) = f.verify(&path, &[]);
     assert_eq!(code, 0, "without --request-id, InResponseTo is not checked");
     let (code, json, _) = f.verify(&path, &["--request-id", "_other"]);
-    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("in_response_to_mismatch")));
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch"))
+    );
     let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let (code, json, _) = f.verify(&path, &["--now", &later]);
-    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("subject_confirmation_expired")));
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("subject_confirmation_expired"))
+    );
 }
 
 #[test]
@@ -161,10 +212,18 @@ fn verify_response_takes_settings_from_a_config() {
     let (dir, idp, _) = prepare_dir();
     let config = dir.path().join("bridge.toml");
     std::fs::write(&config, config_text(8080, "")).expect("write");
-    let spec = ResponseSpec::new("http://127.0.0.1:8080/numo/saml2/kennisnet/metadata", "http://127.0.0.1:8080/numo/saml2/kennisnet/acs", None);
+    let spec = ResponseSpec::new(
+        "http://127.0.0.1:8080/numo/saml2/kennisnet/metadata",
+        "http://127.0.0.1:8080/numo/saml2/kennisnet/acs",
+        None,
+    );
     let path = dir.path().join("r.xml");
     std::fs::write(&path, idp.response(&spec).expect("sign")).expect("write");
-    let (code, out, err) = run(bridge_cmd().args(["verify-response", "--config"]).arg(&config).args(["--app", "numo"]).arg(&path));
+    let (code, out, err) = run(bridge_cmd()
+        .args(["verify-response", "--config"])
+        .arg(&config)
+        .args(["--app", "numo"])
+        .arg(&path));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("VALID"));
 }
@@ -175,7 +234,15 @@ fn verify_response_usage_and_io_errors_exit_2() {
     assert_eq!(code, 2);
     let f = VerifyFixture::new();
     let (code, out, _) = run(bridge_cmd()
-        .args(["verify-response", "--json", "--sp-entity-id", SP, "--acs-url", ACS, "--idp-metadata"])
+        .args([
+            "verify-response",
+            "--json",
+            "--sp-entity-id",
+            SP,
+            "--acs-url",
+            ACS,
+            "--idp-metadata",
+        ])
         .arg(f.dir.path().join("idp-metadata.xml"))
         .arg(f.dir.path().join("does-not-exist.xml")));
     assert_eq!(code, 2);

@@ -18,7 +18,10 @@ async fn refused(build: impl FnOnce(&Bridge, ResponseSpec) -> String, status: u1
     let xml = build(&bridge, spec);
     let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
     outcome.assert_rejected(status, code);
-    assert!(bridge.assertion_unseen(&assertion_id).await, "{code}: the assertion ID must not be recorded");
+    assert!(
+        bridge.assertion_unseen(&assertion_id).await,
+        "{code}: the assertion ID must not be recorded"
+    );
 }
 
 fn signed(bridge: &Bridge, spec: &ResponseSpec) -> String {
@@ -39,12 +42,28 @@ async fn the_unmodified_response_is_accepted() {
 
 #[tokio::test]
 async fn xsw1_is_refused() {
-    refused(|b, mut s| { s.sign = SignMode::Response; xsw::xsw1(&signed(b, &s)) }, 400, "signature_reference_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.sign = SignMode::Response;
+            xsw::xsw1(&signed(b, &s))
+        },
+        400,
+        "signature_reference_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn xsw2_is_refused() {
-    refused(|b, mut s| { s.sign = SignMode::Response; xsw::xsw2(&signed(b, &s)) }, 400, "signature_misplaced").await;
+    refused(
+        |b, mut s| {
+            s.sign = SignMode::Response;
+            xsw::xsw2(&signed(b, &s))
+        },
+        400,
+        "signature_misplaced",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -79,13 +98,23 @@ async fn xsw8_is_refused() {
 
 #[tokio::test]
 async fn a_value_changed_after_signing_is_refused() {
-    refused(|b, s| signed(b, &s).replace(xsw::GOOD_REAL_ID, xsw::EVIL_REAL_ID), 400, "signature_invalid").await;
+    refused(
+        |b, s| signed(b, &s).replace(xsw::GOOD_REAL_ID, xsw::EVIL_REAL_ID),
+        400,
+        "signature_invalid",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_response_signed_with_another_key_is_refused() {
     refused(
-        |_, s| DevIdp::generate(IDP_ENTITY_ID).expect("idp").response(&s).expect("sign"),
+        |_, s| {
+            DevIdp::generate(IDP_ENTITY_ID)
+                .expect("idp")
+                .response(&s)
+                .expect("sign")
+        },
         400,
         "signature_invalid",
     )
@@ -100,7 +129,10 @@ async fn an_attacker_certificate_in_keyinfo_is_not_trusted() {
         |_, s| {
             let attacker = DevIdp::generate(IDP_ENTITY_ID).expect("idp");
             let xml = attacker.response(&s).expect("sign");
-            assert!(xml.contains(&attacker.cert_b64), "the attacker certificate is in KeyInfo");
+            assert!(
+                xml.contains(&attacker.cert_b64),
+                "the attacker certificate is in KeyInfo"
+            );
             xml
         },
         400,
@@ -111,37 +143,93 @@ async fn an_attacker_certificate_in_keyinfo_is_not_trusted() {
 
 #[tokio::test]
 async fn sha1_signatures_are_refused_when_not_allowed() {
-    refused(|b, mut s| { s.algorithms = SHA1_PAIR; signed(b, &s) }, 400, "signature_algorithm_forbidden").await;
+    refused(
+        |b, mut s| {
+            s.algorithms = SHA1_PAIR;
+            signed(b, &s)
+        },
+        400,
+        "signature_algorithm_forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_unsigned_response_is_refused() {
-    refused(|b, mut s| { s.sign = SignMode::Nothing; signed(b, &s) }, 400, "signature_missing").await;
+    refused(
+        |b, mut s| {
+            s.sign = SignMode::Nothing;
+            signed(b, &s)
+        },
+        400,
+        "signature_missing",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_audience_is_refused() {
-    refused(|b, mut s| { s.audience = "https://other-sp.example.nl/metadata".into(); signed(b, &s) }, 400, "audience_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.audience = "https://other-sp.example.nl/metadata".into();
+            signed(b, &s)
+        },
+        400,
+        "audience_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_recipient_is_refused() {
-    refused(|b, mut s| { s.recipient = "https://other-sp.example.nl/acs".into(); signed(b, &s) }, 400, "recipient_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.recipient = "https://other-sp.example.nl/acs".into();
+            signed(b, &s)
+        },
+        400,
+        "recipient_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_destination_is_refused() {
-    refused(|b, mut s| { s.destination = Some("https://other-sp.example.nl/acs".into()); signed(b, &s) }, 400, "destination_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.destination = Some("https://other-sp.example.nl/acs".into());
+            signed(b, &s)
+        },
+        400,
+        "destination_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_in_response_to_is_refused() {
-    refused(|b, mut s| { s.in_response_to = Some("_someone_elses_request".into()); signed(b, &s) }, 400, "in_response_to_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.in_response_to = Some("_someone_elses_request".into());
+            signed(b, &s)
+        },
+        400,
+        "in_response_to_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_issuer_is_refused() {
-    refused(|b, mut s| { s.issuer = Some("https://evil-idp.example.nl".into()); signed(b, &s) }, 400, "issuer_mismatch").await;
+    refused(
+        |b, mut s| {
+            s.issuer = Some("https://evil-idp.example.nl".into());
+            signed(b, &s)
+        },
+        400,
+        "issuer_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -189,10 +277,23 @@ async fn a_failure_status_is_shown_and_refused() {
     let client = client();
     let login = start_login(&client, &bridge, "numo", None).await;
     let mut spec = bridge.spec("numo", Some(&login.request_id));
-    spec.status = Some(("urn:oasis:names:tc:SAML:2.0:status:Responder".into(), Some("Gebruiker heeft geannuleerd".into())));
-    let outcome = post_acs(&client, &bridge, "numo", &signed(&bridge, &spec), Some(&login.relay_state)).await;
+    spec.status = Some((
+        "urn:oasis:names:tc:SAML:2.0:status:Responder".into(),
+        Some("Gebruiker heeft geannuleerd".into()),
+    ));
+    let outcome = post_acs(
+        &client,
+        &bridge,
+        "numo",
+        &signed(&bridge, &spec),
+        Some(&login.relay_state),
+    )
+    .await;
     outcome.assert_rejected(400, "idp_status_not_success");
-    assert!(outcome.body.contains("Responder"), "the IdP's status is shown to the user");
+    assert!(
+        outcome.body.contains("Responder"),
+        "the IdP's status is shown to the user"
+    );
     assert!(outcome.body.contains("Gebruiker heeft geannuleerd"));
 }
 
@@ -229,8 +330,12 @@ async fn an_empty_reference_uri_is_refused() {
         |b, s| {
             // The IdP key genuinely signs, but with URI="" (the whole document), which must
             // never stand for "this assertion".
-            let template = b.idp.assertion_xml(&s, true).replacen(&format!("URI=\"#{}\"", s.assertion_id), "URI=\"\"", 1);
-            let assertion = entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+            let template =
+                b.idp
+                    .assertion_xml(&s, true)
+                    .replacen(&format!("URI=\"#{}\"", s.assertion_id), "URI=\"\"", 1);
+            let assertion =
+                entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
             let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
             b.idp.response_around(&s, &assertion).expect("response")
         },
@@ -303,10 +408,7 @@ async fn an_unsolicited_response_is_refused_unless_allowed() {
 async fn garbage_is_refused_with_its_own_codes() {
     let bridge = Bridge::start().await;
     let client = client();
-    for (body, code) in [
-        ("not base64 !!", "response_not_base64"),
-        ("PHhtbD4=", "xml_malformed"),
-    ] {
+    for (body, code) in [("not base64 !!", "response_not_base64"), ("PHhtbD4=", "xml_malformed")] {
         let login = start_login(&client, &bridge, "numo", None).await;
         let form = [("SAMLResponse", body), ("RelayState", &login.relay_state)];
         let resp = client.post(bridge.acs("numo")).form(&form).send().await.expect("acs");

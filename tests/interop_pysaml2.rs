@@ -29,7 +29,11 @@ fn pysaml2(python: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run pysaml2_idp.py");
-    assert!(out.status.success(), "pysaml2 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pysaml2 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf8")
 }
 
@@ -38,26 +42,66 @@ async fn login_through_pysaml2(extra_flags: &[&str]) {
     let keys = tempfile::tempdir().expect("dir");
     let key = keys.path().join("idp.key").display().to_string();
     let cert = keys.path().join("idp.crt").display().to_string();
-    let metadata = pysaml2(&python, &["metadata", "--entity-id", PY_IDP, "--sso-url", "https://pysaml2-idp.test.invalid/sso", "--key", &key, "--cert", &cert]);
-    let bridge = Bridge::start_custom("", |dir| std::fs::write(dir.join("idp-metadata.xml"), &metadata).expect("write metadata")).await;
+    let metadata = pysaml2(
+        &python,
+        &[
+            "metadata",
+            "--entity-id",
+            PY_IDP,
+            "--sso-url",
+            "https://pysaml2-idp.test.invalid/sso",
+            "--key",
+            &key,
+            "--cert",
+            &cert,
+        ],
+    );
+    let bridge = Bridge::start_custom("", |dir| {
+        std::fs::write(dir.join("idp-metadata.xml"), &metadata).expect("write metadata")
+    })
+    .await;
     assert_eq!(bridge.settings.federations["kennisnet"].idp.entity_id, PY_IDP);
 
     let client = client();
-    let sp_metadata = client.get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base)).send().await.expect("metadata").text().await.expect("body");
+    let sp_metadata = client
+        .get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base))
+        .send()
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("body");
     let sp_metadata_path = bridge.path("sp-metadata.xml");
     std::fs::write(&sp_metadata_path, sp_metadata).expect("write");
 
     let login = start_login(&client, &bridge, "numo", None).await;
     let (acs, sp) = (bridge.acs("numo"), bridge.sp_entity_id("numo"));
     let mut args = vec![
-        "respond", "--entity-id", PY_IDP, "--key", &key, "--cert", &cert,
-        "--sp-metadata", sp_metadata_path.to_str().expect("path"),
-        "--acs-url", &acs, "--sp-entity-id", &sp, "--in-response-to", &login.request_id,
-        "--name-id", "pysaml2-subject",
-        "--attr", "nlEduPersonRealId=100231@school-a.nl",
-        "--attr", "nlEduPersonHomeOrganizationId=99XX",
-        "--attr", "eduPersonAffiliation=student",
-        "--attr", "givenName=Sanne",
+        "respond",
+        "--entity-id",
+        PY_IDP,
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        "--sp-metadata",
+        sp_metadata_path.to_str().expect("path"),
+        "--acs-url",
+        &acs,
+        "--sp-entity-id",
+        &sp,
+        "--in-response-to",
+        &login.request_id,
+        "--name-id",
+        "pysaml2-subject",
+        "--attr",
+        "nlEduPersonRealId=100231@school-a.nl",
+        "--attr",
+        "nlEduPersonHomeOrganizationId=99XX",
+        "--attr",
+        "eduPersonAffiliation=student",
+        "--attr",
+        "givenName=Sanne",
     ];
     args.extend_from_slice(extra_flags);
     let b64 = pysaml2(&python, &args);
@@ -67,10 +111,17 @@ async fn login_through_pysaml2(extra_flags: &[&str]) {
         status: resp.status().as_u16(),
         body: resp.text().await.expect("body"),
     };
-    assert_eq!(outcome.status, 200, "pysaml2's response {extra_flags:?} was refused: {}", outcome.body);
+    assert_eq!(
+        outcome.status, 200,
+        "pysaml2's response {extra_flags:?} was refused: {}",
+        outcome.body
+    );
     let token = outcome.token().expect("hand-off token");
     let payload = token.split('.').nth(1).expect("payload");
-    let claims: serde_json::Value = serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).expect("b64")).expect("json");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).expect("b64"),
+    )
+    .expect("json");
     assert_eq!(claims["sub"], "100231");
     assert_eq!(claims["school"], "99XX");
     assert_eq!(claims["given_name"], "Sanne");

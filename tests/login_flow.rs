@@ -35,15 +35,29 @@ async fn a_student_walks_from_the_elo_link_to_the_app_with_a_verified_jwt() {
     let client = client();
     let login = start_login(&client, &bridge, "numo", Some("/numo/toets/42")).await;
     assert!(login.location.starts_with("https://idp.test.invalid/sso?SAMLRequest="));
-    assert!(login.request_id.len() >= 33, "request IDs carry at least 128 random bits");
+    assert!(
+        login.request_id.len() >= 33,
+        "request IDs carry at least 128 random bits"
+    );
     assert!(login.signed, "the IdP metadata wants signed requests");
 
-    let xml = bridge.idp.response(&bridge.spec("numo", Some(&login.request_id))).expect("sign");
+    let xml = bridge
+        .idp
+        .response(&bridge.spec("numo", Some(&login.request_id)))
+        .expect("sign");
     let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
-    assert!(outcome.body.contains(&format!(r#"<form id="handoff" method="post" action="{}/callback">"#, bridge.base)));
-    assert!(outcome.body.contains(&format!(r#"name="target" value="{}/numo/toets/42""#, bridge.base)));
-    assert!(outcome.body.contains("<button type=\"submit\">"), "works without JavaScript");
+    assert!(outcome.body.contains(&format!(
+        r#"<form id="handoff" method="post" action="{}/callback">"#,
+        bridge.base
+    )));
+    assert!(outcome
+        .body
+        .contains(&format!(r#"name="target" value="{}/numo/toets/42""#, bridge.base)));
+    assert!(
+        outcome.body.contains("<button type=\"submit\">"),
+        "works without JavaScript"
+    );
 
     let token = outcome.token().expect("token");
     let claims = verify_token(&bridge, &token, "numo").await;
@@ -64,8 +78,14 @@ async fn the_authn_request_signature_verifies_with_the_sp_certificate() {
     let login = start_login(&client(), &bridge, "numo", None).await;
     let query = login.location.split_once('?').expect("query").1;
     let (signed_part, signature) = query.split_once("&Signature=").expect("signature");
-    let signature: String = url::form_urlencoded::parse(format!("s={signature}").as_bytes()).next().expect("s").1.into_owned();
-    let signature = base64::engine::general_purpose::STANDARD.decode(signature).expect("base64");
+    let signature: String = url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+        .next()
+        .expect("s")
+        .1
+        .into_owned();
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature)
+        .expect("base64");
     let key = bridge.sp_cert.public_key().expect("public key");
     let mut verifier = Verifier::new(MessageDigest::sha256(), &key).expect("verifier");
     verifier.update(signed_part.as_bytes()).expect("update");
@@ -76,7 +96,11 @@ async fn the_authn_request_signature_verifies_with_the_sp_certificate() {
 #[tokio::test]
 async fn the_login_cookie_is_http_only_and_scoped_to_the_app() {
     let bridge = Bridge::start().await;
-    let resp = client().get(format!("{}/numo/saml2/kennisnet/login", bridge.base)).send().await.expect("login");
+    let resp = client()
+        .get(format!("{}/numo/saml2/kennisnet/login", bridge.base))
+        .send()
+        .await
+        .expect("login");
     let cookie = resp.headers()["set-cookie"].to_str().expect("cookie");
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("Path=/numo/saml2/kennisnet/"));
@@ -99,11 +123,22 @@ async fn targets_outside_the_app_are_refused_and_nothing_is_started() {
         "https://user@evil.example/",
         "http:evil.example",
     ] {
-        let url = format!("{}/numo/saml2/kennisnet/login?target={}", bridge.base, url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>());
+        let url = format!(
+            "{}/numo/saml2/kennisnet/login?target={}",
+            bridge.base,
+            url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+        );
         let resp = client.get(url).send().await.expect("login");
         assert_eq!(resp.status(), 400, "target {target:?}");
-        assert!(resp.headers().get("set-cookie").is_none(), "no login state for {target:?}");
-        assert!(resp.text().await.expect("body").contains("<code>target_not_allowed</code>"));
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "no login state for {target:?}"
+        );
+        assert!(resp
+            .text()
+            .await
+            .expect("body")
+            .contains("<code>target_not_allowed</code>"));
     }
     // Same origin and allowlisted origins are fine.
     start_login(&client, &bridge, "numo", Some("/numo/anything?x=1")).await;
@@ -118,10 +153,20 @@ async fn a_school_that_has_not_activated_the_app_gets_403_with_its_brin() {
     let mut spec = bridge.spec("numo", Some(&login.request_id));
     spec.attributes.retain(|(n, _)| n != "nlEduPersonHomeOrganizationId");
     let spec = spec.attribute("nlEduPersonHomeOrganizationId", &["55QQ"]);
-    let outcome = post_acs(&client, &bridge, "numo", &bridge.idp.response(&spec).expect("sign"), Some(&login.relay_state)).await;
+    let outcome = post_acs(
+        &client,
+        &bridge,
+        "numo",
+        &bridge.idp.response(&spec).expect("sign"),
+        Some(&login.relay_state),
+    )
+    .await;
     outcome.assert_rejected(403, "school_not_activated");
     assert!(outcome.body.contains("55QQ") && outcome.body.contains("Mijn Entree Federatie"));
-    assert!(bridge.assertion_unseen(&spec.assertion_id).await, "nothing is stored for a refused school");
+    assert!(
+        bridge.assertion_unseen(&spec.assertion_id).await,
+        "nothing is stored for a refused school"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +179,14 @@ async fn a_branch_brin_on_the_list_is_enough() {
     let spec = spec
         .attribute("nlEduPersonHomeOrganizationId", &["12AB"])
         .attribute("nlEduPersonHomeOrganizationBranchId", &["12AB03"]);
-    let outcome = post_acs(&client, &bridge, "numo", &bridge.idp.response(&spec).expect("sign"), Some(&login.relay_state)).await;
+    let outcome = post_acs(
+        &client,
+        &bridge,
+        "numo",
+        &bridge.idp.response(&spec).expect("sign"),
+        Some(&login.relay_state),
+    )
+    .await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
     let claims = verify_token(&bridge, &outcome.token().expect("token"), "numo").await;
     assert_eq!(claims["school"], "12AB");
@@ -144,14 +196,24 @@ async fn a_branch_brin_on_the_list_is_enough() {
 async fn a_missing_person_attribute_or_a_pattern_miss_is_an_error_not_a_guess() {
     let bridge = Bridge::start().await;
     let client = client();
-    for (value, code) in [(None, "person_attribute_missing"), (Some("no-at-sign"), "person_pattern_no_match")] {
+    for (value, code) in [
+        (None, "person_attribute_missing"),
+        (Some("no-at-sign"), "person_pattern_no_match"),
+    ] {
         let login = start_login(&client, &bridge, "numo", None).await;
         let mut spec = bridge.spec("numo", Some(&login.request_id));
         spec.attributes.retain(|(n, _)| n != "nlEduPersonRealId");
         if let Some(v) = value {
             spec = spec.attribute("nlEduPersonRealId", &[v]);
         }
-        let outcome = post_acs(&client, &bridge, "numo", &bridge.idp.response(&spec).expect("sign"), Some(&login.relay_state)).await;
+        let outcome = post_acs(
+            &client,
+            &bridge,
+            "numo",
+            &bridge.idp.response(&spec).expect("sign"),
+            Some(&login.relay_state),
+        )
+        .await;
         outcome.assert_rejected(403, code);
         assert!(outcome.body.contains("Nog geen account"));
     }
@@ -161,11 +223,18 @@ async fn a_missing_person_attribute_or_a_pattern_miss_is_an_error_not_a_guess() 
 async fn encrypted_assertions_are_decrypted_with_the_sp_key() {
     let bridge = Bridge::start().await;
     let client = client();
-    for (alg, sign) in [(AES128_GCM, SignMode::Assertion), (AES256_CBC, SignMode::Both), (AES256_CBC, SignMode::Response)] {
+    for (alg, sign) in [
+        (AES128_GCM, SignMode::Assertion),
+        (AES256_CBC, SignMode::Both),
+        (AES256_CBC, SignMode::Response),
+    ] {
         let login = start_login(&client, &bridge, "numo", None).await;
         let mut spec = bridge.spec("numo", Some(&login.request_id));
         spec.sign = sign;
-        let xml = bridge.idp.encrypted_response(&spec, &bridge.sp_cert, alg).expect("encrypt");
+        let xml = bridge
+            .idp
+            .encrypted_response(&spec, &bridge.sp_cert, alg)
+            .expect("encrypt");
         assert!(xml.contains("EncryptedAssertion") && !xml.contains("100231@school-a.nl"));
         let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
         assert_eq!(outcome.status, 200, "{alg} {sign:?}: {}", outcome.body);
@@ -176,8 +245,13 @@ async fn encrypted_assertions_are_decrypted_with_the_sp_key() {
     let login = start_login(&client, &bridge, "numo", None).await;
     let mut spec = bridge.spec("numo", Some(&login.request_id));
     spec.sign = SignMode::Nothing;
-    let xml = bridge.idp.encrypted_response(&spec, &bridge.sp_cert, AES128_GCM).expect("encrypt");
-    post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await.assert_rejected(400, "signature_missing");
+    let xml = bridge
+        .idp
+        .encrypted_response(&spec, &bridge.sp_cert, AES128_GCM)
+        .expect("encrypt");
+    post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state))
+        .await
+        .assert_rejected(400, "signature_missing");
 }
 
 #[tokio::test]
@@ -188,7 +262,14 @@ async fn response_level_and_double_signatures_are_accepted() {
         let login = start_login(&client, &bridge, "numo", None).await;
         let mut spec = bridge.spec("numo", Some(&login.request_id));
         spec.sign = sign;
-        let outcome = post_acs(&client, &bridge, "numo", &bridge.idp.response(&spec).expect("sign"), Some(&login.relay_state)).await;
+        let outcome = post_acs(
+            &client,
+            &bridge,
+            "numo",
+            &bridge.idp.response(&spec).expect("sign"),
+            Some(&login.relay_state),
+        )
+        .await;
         assert_eq!(outcome.status, 200, "{sign:?}: {}", outcome.body);
     }
 }
@@ -203,31 +284,58 @@ async fn unsolicited_logins_work_where_allowed_and_keep_their_target_in_bounds()
     let xml = bridge.idp.response(&spec).expect("sign");
     let outcome = post_acs(&client, &bridge, "open", &xml, Some("https://evil.example/")).await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
-    assert!(!outcome.body.contains("evil.example"), "a RelayState outside the allowlist is dropped");
+    assert!(
+        !outcome.body.contains("evil.example"),
+        "a RelayState outside the allowlist is dropped"
+    );
     let claims = verify_token(&bridge, &outcome.token().expect("token"), "open").await;
-    assert_eq!(claims["sub"], "https://ketenid.nl/201703/0123abcd", "eckId as the person code");
+    assert_eq!(
+        claims["sub"], "https://ketenid.nl/201703/0123abcd",
+        "eckId as the person code"
+    );
     assert!(outcome.body.contains("action=\"https://open.example.nl/sso/callback\""));
 }
 
 #[tokio::test]
 async fn sp_metadata_describes_the_app() {
     let bridge = Bridge::start().await;
-    let resp = reqwest::get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base)).await.expect("metadata");
+    let resp = reqwest::get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base))
+        .await
+        .expect("metadata");
     assert_eq!(resp.headers()["content-type"], "application/samlmetadata+xml");
     let xml = resp.text().await.expect("body");
     let doc = roxmltree::Document::parse(&xml).expect("well-formed metadata");
     let root = doc.root_element();
     assert_eq!(root.attribute("entityID"), Some(bridge.sp_entity_id("numo").as_str()));
-    let acs = doc.descendants().find(|n| n.has_tag_name("AssertionConsumerService")).expect("ACS");
+    let acs = doc
+        .descendants()
+        .find(|n| n.has_tag_name("AssertionConsumerService"))
+        .expect("ACS");
     assert_eq!(acs.attribute("Location"), Some(bridge.acs("numo").as_str()));
-    assert_eq!(acs.attribute("Binding"), Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"));
-    let uses: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("KeyDescriptor")).filter_map(|n| n.attribute("use")).collect();
+    assert_eq!(
+        acs.attribute("Binding"),
+        Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST")
+    );
+    let uses: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("KeyDescriptor"))
+        .filter_map(|n| n.attribute("use"))
+        .collect();
     assert_eq!(uses, ["signing", "encryption"]);
     let cert_b64 = entree_bridge::keys::certificate_b64(&bridge.sp_cert).expect("cert");
     assert!(xml.contains(&cert_b64));
     assert!(xml.contains("urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"));
-    let requested: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("RequestedAttribute")).filter_map(|n| n.attribute("Name")).collect();
-    for name in ["nlEduPersonRealId", "nlEduPersonHomeOrganizationId", "eduPersonAffiliation", "givenName"] {
+    let requested: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("RequestedAttribute"))
+        .filter_map(|n| n.attribute("Name"))
+        .collect();
+    for name in [
+        "nlEduPersonRealId",
+        "nlEduPersonHomeOrganizationId",
+        "eduPersonAffiliation",
+        "givenName",
+    ] {
         assert!(requested.contains(&name), "{name} requested: {requested:?}");
     }
 }
@@ -236,26 +344,53 @@ async fn sp_metadata_describes_the_app() {
 async fn error_pages_speak_english_when_asked_and_unknown_addresses_are_404() {
     let bridge = Bridge::start().await;
     let resp = client()
-        .get(format!("{}/numo/saml2/kennisnet/login?target=https://evil.example/", bridge.base))
+        .get(format!(
+            "{}/numo/saml2/kennisnet/login?target=https://evil.example/",
+            bridge.base
+        ))
         .header("accept-language", "en-US,en;q=0.9")
         .send()
         .await
         .expect("login");
     assert_eq!(resp.status(), 400);
-    let csp = resp.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     let body = resp.text().await.expect("body");
     assert!(body.contains("Invalid redirect") && body.contains("Reference"));
-    let resp = client().get(format!("{}/nothing-here/saml2/kennisnet/login", bridge.base)).send().await.expect("get");
+    let resp = client()
+        .get(format!("{}/nothing-here/saml2/kennisnet/login", bridge.base))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(resp.status(), 404);
 }
 
 #[tokio::test]
 async fn health_and_jwks_are_served() {
     let bridge = Bridge::start().await;
-    assert_eq!(reqwest::get(format!("{}/healthz", bridge.base)).await.expect("healthz").status(), 200);
-    assert_eq!(reqwest::get(format!("{}/readyz", bridge.base)).await.expect("readyz").status(), 200);
-    let jwks: serde_json::Value = reqwest::get(format!("{}/.well-known/jwks.json", bridge.base)).await.expect("jwks").json().await.expect("json");
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", bridge.base))
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", bridge.base))
+            .await
+            .expect("readyz")
+            .status(),
+        200
+    );
+    let jwks: serde_json::Value = reqwest::get(format!("{}/.well-known/jwks.json", bridge.base))
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "EC");
     assert_eq!(key["alg"], "ES256");

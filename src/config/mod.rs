@@ -28,7 +28,10 @@ pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
             line: None,
         }])
     })?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     load_text(&text, Some(path), &base)
 }
 

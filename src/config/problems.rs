@@ -86,24 +86,30 @@ pub fn locate(text: &str, key_path: &str) -> Option<usize> {
         let (table, rest) = parts.split_at(split);
         let header = table.join(".");
         let mut in_table = header.is_empty();
+        let mut header_line = None;
         for (i, line) in text.lines().enumerate() {
             let trimmed = line.trim();
             if trimmed.starts_with('[') {
                 let name = trimmed.trim_matches(|c| c == '[' || c == ']').trim().replace('"', "");
                 in_table = name == header;
-                if in_table && rest.is_empty() {
-                    return Some(i + 1);
+                if in_table {
+                    header_line = Some(i + 1);
+                    if rest.is_empty() {
+                        return header_line;
+                    }
                 }
                 continue;
             }
-            if in_table {
-                if let Some(first) = rest.first() {
-                    let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
-                    if key == *first && trimmed.contains('=') {
-                        return Some(i + 1);
-                    }
+            if let (true, Some(first)) = (in_table, rest.first()) {
+                let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+                if key == *first && trimmed.contains('=') {
+                    return Some(i + 1);
                 }
             }
+        }
+        // The table exists but not the key (a missing key): point at the table.
+        if header_line.is_some() {
+            return header_line;
         }
     }
     None

@@ -159,27 +159,57 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
         }
     }
     let has = |k: &str| dict.contains_key(k);
-    let server: ServerSection = if has("server") { section(figment, "server", &mut c).unwrap_or_default() } else { ServerSection::default() };
-    let sessions: SessionsSection = if has("sessions") { section(figment, "sessions", &mut c).unwrap_or_default() } else { SessionsSection::default() };
-    let _links: LinksSection = if has("links") { section(figment, "links", &mut c).unwrap_or_default() } else { LinksSection::default() };
+    let server: ServerSection = if has("server") {
+        section(figment, "server", &mut c).unwrap_or_default()
+    } else {
+        ServerSection::default()
+    };
+    let sessions: SessionsSection = if has("sessions") {
+        section(figment, "sessions", &mut c).unwrap_or_default()
+    } else {
+        SessionsSection::default()
+    };
+    let _links: LinksSection = if has("links") {
+        section(figment, "links", &mut c).unwrap_or_default()
+    } else {
+        LinksSection::default()
+    };
     let keys: Option<KeysSection> = if has("keys") {
         section(figment, "keys", &mut c)
     } else {
-        c.add("keys.jwt_signing_key", "missing required key (run `entree-bridge keygen` to make one)");
+        c.add(
+            "keys.jwt_signing_key",
+            "missing required key (run `entree-bridge keygen` to make one)",
+        );
         None
     };
 
-    let listen = c.take("server.listen", server.listen.parse::<SocketAddr>().map_err(|e| format!("{:?} is not host:port: {e}", server.listen)));
+    let listen = c.take(
+        "server.listen",
+        server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("{:?} is not host:port: {e}", server.listen)),
+    );
     let public_base_url = if server.public_base_url.is_empty() {
-        c.add("server.public_base_url", "missing required key (the bridge's public URL, e.g. https://bridge.example.nl)");
+        c.add(
+            "server.public_base_url",
+            "missing required key (the bridge's public URL, e.g. https://bridge.example.nl)",
+        );
         None
     } else {
         c.take("server.public_base_url", parse_http_url(&server.public_base_url))
     };
     if sessions.store != "memory" {
-        c.add("sessions.store", format!("{:?} is not available in this version; use \"memory\"", sessions.store));
+        c.add(
+            "sessions.store",
+            format!("{:?} is not available in this version; use \"memory\"", sessions.store),
+        );
     }
-    for (k, v) in [("sessions.lifetime", &sessions.lifetime), ("sessions.idle_timeout", &sessions.idle_timeout)] {
+    for (k, v) in [
+        ("sessions.lifetime", &sessions.lifetime),
+        ("sessions.idle_timeout", &sessions.idle_timeout),
+    ] {
         c.take(k, parse_duration(v));
     }
 
@@ -201,10 +231,15 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     for name in fed_names {
         let key = format!("federations.{name}");
         if !valid_name(&name) {
-            c.add(&key, "names may use a-z, 0-9, - and _ only (the name is a URL path segment)");
+            c.add(
+                &key,
+                "names may use a-z, 0-9, - and _ only (the name is a URL path segment)",
+            );
             continue;
         }
-        let Some(f) = section::<FederationSection>(figment, &key, &mut c) else { continue };
+        let Some(f) = section::<FederationSection>(figment, &key, &mut c) else {
+            continue;
+        };
         if let Some(fed) = build_federation(&name, &f, base, &mut c) {
             federations.insert(name, Arc::new(fed));
         }
@@ -223,10 +258,15 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     for name in app_names {
         let key = format!("apps.{name}");
         if !valid_name(&name) {
-            c.add(&key, "names may use a-z, 0-9, - and _ only (the name is the JWT audience)");
+            c.add(
+                &key,
+                "names may use a-z, 0-9, - and _ only (the name is the JWT audience)",
+            );
             continue;
         }
-        let Some(a) = section::<AppSection>(figment, &key, &mut c) else { continue };
+        let Some(a) = section::<AppSection>(figment, &key, &mut c) else {
+            continue;
+        };
         if let Some(app) = build_app(&name, a, &federations, base, secure, &mut c) {
             apps.push(Arc::new(app));
         }
@@ -248,7 +288,10 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn parse_http_url(value: &str) -> Result<Url, String> {
@@ -274,7 +317,10 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
         return None;
     }
     let path = resolve(base, &f.metadata);
-    let text = c.take(&format!("{key}.metadata"), std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display())))?;
+    let text = c.take(
+        &format!("{key}.metadata"),
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display())),
+    )?;
     let idp = c.take(
         &format!("{key}.metadata"),
         idp_metadata::parse(&text, f.idp_entity_id.as_deref()).map_err(|e| format!("{}: {e}", path.display())),
@@ -298,50 +344,84 @@ fn build_app(
     let key = |k: &str| format!("apps.{name}.{k}");
     let federation = federations.get(&a.federation).cloned();
     if federation.is_none() {
-        c.add(key("federation"), format!("no [federations.{}] is configured (or it has problems of its own)", a.federation));
+        c.add(
+            key("federation"),
+            format!(
+                "no [federations.{}] is configured (or it has problems of its own)",
+                a.federation
+            ),
+        );
     }
     let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
     let sp_key = c.take(&key("sp_key"), crate::keys::read_private_key(&resolve(base, &a.sp_key)));
-    let sp_cert = c.take(&key("sp_cert"), crate::keys::read_certificate(&resolve(base, &a.sp_cert)));
+    let sp_cert = c.take(
+        &key("sp_cert"),
+        crate::keys::read_certificate(&resolve(base, &a.sp_cert)),
+    );
     if let (Some(k), Some(cert)) = (&sp_key, &sp_cert) {
         let matches = cert.public_key().map(|p| p.public_eq(k)).unwrap_or(false);
         if !matches {
             c.add(key("sp_cert"), "the certificate does not belong to sp_key");
         }
         if k.rsa().is_err() {
-            c.add(key("sp_key"), "must be an RSA key (SAML request signing and decryption use RSA)");
+            c.add(
+                key("sp_key"),
+                "must be an RSA key (SAML request signing and decryption use RSA)",
+            );
         }
     }
     for school in &a.schools {
-        let ok = school == "*" || ((school.len() == 4 || school.len() == 6) && school.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let ok = school == "*"
+            || ((school.len() == 4 || school.len() == 6) && school.bytes().all(|b| b.is_ascii_alphanumeric()));
         if !ok {
-            c.add(key("schools"), format!("{school:?} is not a BRIN (4 or 6 letters and digits) or \"*\""));
+            c.add(
+                key("schools"),
+                format!("{school:?} is not a BRIN (4 or 6 letters and digits) or \"*\""),
+            );
         }
     }
     if a.schools.is_empty() {
-        c.add(key("schools"), "lists no school, so nobody could log in; use [\"*\"] for every school");
+        c.add(
+            key("schools"),
+            "lists no school, so nobody could log in; use [\"*\"] for every school",
+        );
     }
     let mut allowed_origins = Vec::new();
     for t in &a.allowed_targets {
         match parse_http_url(t) {
             Ok(u) if u.path() == "/" => allowed_origins.push(u.origin()),
-            Ok(_) => c.add(key("allowed_targets"), format!("{t:?} must be an origin (scheme://host[:port]) without a path")),
+            Ok(_) => c.add(
+                key("allowed_targets"),
+                format!("{t:?} must be an origin (scheme://host[:port]) without a path"),
+            ),
             Err(e) => c.add(key("allowed_targets"), e),
         }
     }
     if let Some(b) = &base_url {
         allowed_origins.insert(0, b.origin());
     }
-    let post_logout_url = a.post_logout_url.as_deref().and_then(|u| c.take(&key("post_logout_url"), parse_http_url(u)));
+    let post_logout_url = a
+        .post_logout_url
+        .as_deref()
+        .and_then(|u| c.take(&key("post_logout_url"), parse_http_url(u)));
     if !attributes::is_known(&a.person.attribute) {
-        c.add(key("person.attribute"), format!("{:?} is not a known attribute name (e.g. nlEduPersonRealId, eckId, uid)", a.person.attribute));
+        c.add(
+            key("person.attribute"),
+            format!(
+                "{:?} is not a known attribute name (e.g. nlEduPersonRealId, eckId, uid)",
+                a.person.attribute
+            ),
+        );
     }
     let person_pattern = match &a.person.pattern {
         None => None,
         Some(p) => match Regex::new(p) {
             Ok(re) if re.capture_names().any(|n| n == Some("code")) => Some(re),
             Ok(_) => {
-                c.add(key("person.pattern"), "must have a named group `code`, e.g. ^(?P<code>[^@]+)@");
+                c.add(
+                    key("person.pattern"),
+                    "must have a named group `code`, e.g. ^(?P<code>[^@]+)@",
+                );
                 None
             }
             Err(e) => {
@@ -351,34 +431,55 @@ fn build_app(
         },
     };
     if a.person.linking {
-        c.add(key("person.linking"), "first-time account linking is not available in this version yet");
+        c.add(
+            key("person.linking"),
+            "first-time account linking is not available in this version yet",
+        );
     }
     let handoff = match a.handoff.mode.as_str() {
         "jwt" => Some(HandoffMode::Jwt),
         "headers" => {
-            c.add(key("handoff.mode"), "\"headers\" is not available in this version yet; use \"jwt\"");
+            c.add(
+                key("handoff.mode"),
+                "\"headers\" is not available in this version yet; use \"jwt\"",
+            );
             None
         }
         other => {
-            c.add(key("handoff.mode"), format!("{other:?} is not one of \"jwt\", \"headers\""));
+            c.add(
+                key("handoff.mode"),
+                format!("{other:?} is not one of \"jwt\", \"headers\""),
+            );
             None
         }
     };
     let callback_url = match (&a.handoff.callback_url, handoff) {
         (Some(u), _) => c.take(&key("handoff.callback_url"), parse_http_url(u)),
         (None, Some(HandoffMode::Jwt)) => {
-            c.add(key("handoff.callback_url"), "required in jwt mode: where the app receives the token");
+            c.add(
+                key("handoff.callback_url"),
+                "required in jwt mode: where the app receives the token",
+            );
             None
         }
         _ => None,
     };
-    let token_lifetime = c.take(&key("handoff.token_lifetime"), parse_duration(&a.handoff.token_lifetime));
+    let token_lifetime = c.take(
+        &key("handoff.token_lifetime"),
+        parse_duration(&a.handoff.token_lifetime),
+    );
     for (claim, attribute) in &a.claims {
         if RESERVED_CLAIMS.contains(&claim.as_str()) {
-            c.add(key(&format!("claims.{claim}")), "this claim name is set by the bridge itself");
+            c.add(
+                key(&format!("claims.{claim}")),
+                "this claim name is set by the bridge itself",
+            );
         }
         if !attributes::is_known(attribute) {
-            c.add(key(&format!("claims.{claim}")), format!("{attribute:?} is not a known attribute name"));
+            c.add(
+                key(&format!("claims.{claim}")),
+                format!("{attribute:?} is not a known attribute name"),
+            );
         }
     }
     let sp_entity_id = match (&a.sp_entity_id, &base_url) {
@@ -427,11 +528,25 @@ fn build_app(
 }
 
 /// Claims the bridge sets itself; `[apps.X.claims]` may not overwrite them.
-pub const RESERVED_CLAIMS: &[&str] = &["iss", "aud", "sub", "iat", "exp", "nbf", "jti", "school", "affiliation", "tenant"];
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "school",
+    "affiliation",
+    "tenant",
+];
 
 fn route(base: &Url, federation: &str, action: &str) -> String {
     let mut url = base.clone();
-    url.set_path(&format!("{}/saml2/{federation}/{action}", base.path().trim_end_matches('/')));
+    url.set_path(&format!(
+        "{}/saml2/{federation}/{action}",
+        base.path().trim_end_matches('/')
+    ));
     url.to_string()
 }
 
@@ -439,10 +554,19 @@ fn check_unique_routes(apps: &[Arc<App>], c: &mut Collector<'_>) {
     for (i, a) in apps.iter().enumerate() {
         for b in &apps[i + 1..] {
             if a.host == b.host && a.saml_path() == b.saml_path() {
-                c.add(format!("apps.{}.base_url", b.name), format!("serves the same routes as apps.{} (same host, path and federation)", a.name));
+                c.add(
+                    format!("apps.{}.base_url", b.name),
+                    format!(
+                        "serves the same routes as apps.{} (same host, path and federation)",
+                        a.name
+                    ),
+                );
             }
             if a.sp_entity_id == b.sp_entity_id {
-                c.add(format!("apps.{}.sp_entity_id", b.name), format!("is the same as apps.{}'s; each app is its own SP entity", a.name));
+                c.add(
+                    format!("apps.{}.sp_entity_id", b.name),
+                    format!("is the same as apps.{}'s; each app is its own SP entity", a.name),
+                );
             }
         }
     }
@@ -465,7 +589,11 @@ impl Settings {
                 f.idp.entity_id,
                 f.idp.signing_certs.len(),
                 f.idp.sso_redirect_url,
-                if f.idp.want_authn_requests_signed { ", wants signed requests" } else { "" }
+                if f.idp.want_authn_requests_signed {
+                    ", wants signed requests"
+                } else {
+                    ""
+                }
             ));
         }
         for a in &self.apps {

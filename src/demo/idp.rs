@@ -73,7 +73,8 @@ impl ResponseSpec {
     }
 
     pub fn attribute(mut self, name: &str, values: &[&str]) -> Self {
-        self.attributes.push((name.to_string(), values.iter().map(|v| v.to_string()).collect()));
+        self.attributes
+            .push((name.to_string(), values.iter().map(|v| v.to_string()).collect()));
         self
     }
 }
@@ -103,7 +104,11 @@ impl DevIdp {
     pub fn load_or_create(dir: &Path, entity_id: &str) -> Result<Self, KeyError> {
         let (key_path, cert_path) = (dir.join("idp.key"), dir.join("idp.crt"));
         if key_path.exists() && cert_path.exists() {
-            return Self::from_parts(entity_id, keys::read_private_key(&key_path)?, keys::read_certificate(&cert_path)?);
+            return Self::from_parts(
+                entity_id,
+                keys::read_private_key(&key_path)?,
+                keys::read_certificate(&cert_path)?,
+            );
         }
         let idp = Self::generate(entity_id)?;
         keys::write_private_key(&key_path, &idp.key)?;
@@ -232,14 +237,19 @@ impl DevIdp {
 
     /// A complete response as the spec describes it.
     pub fn response(&self, spec: &ResponseSpec) -> Result<String, SignatureError> {
-        let assertion = if spec.status.is_some() { String::new() } else { self.assertion(spec)? };
+        let assertion = if spec.status.is_some() {
+            String::new()
+        } else {
+            self.assertion(spec)?
+        };
         self.response_around(spec, &assertion)
     }
 
     /// A response whose (signed) assertion is encrypted to `sp_cert`.
     pub fn encrypted_response(&self, spec: &ResponseSpec, sp_cert: &X509, content_alg: &str) -> Result<String, String> {
         let assertion = self.assertion(spec).map_err(|e| e.to_string())?;
-        let encrypted = crate::saml::decrypt::encrypt_assertion(&assertion, sp_cert, content_alg).map_err(|e| e.to_string())?;
+        let encrypted =
+            crate::saml::decrypt::encrypt_assertion(&assertion, sp_cert, content_alg).map_err(|e| e.to_string())?;
         self.response_around(spec, &encrypted).map_err(|e| e.to_string())
     }
 }
@@ -248,7 +258,10 @@ impl DevIdp {
 pub fn strip_declaration(xml: &str) -> String {
     let trimmed = xml.trim_start();
     match trimmed.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map(|(_, r)| r.trim_start().to_string()).unwrap_or_default(),
+        Some(rest) => rest
+            .split_once("?>")
+            .map(|(_, r)| r.trim_start().to_string())
+            .unwrap_or_default(),
         None => trimmed.to_string(),
     }
 }

@@ -71,11 +71,17 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
     })?;
     let idp = idp::DevIdp::load_or_create(data_dir, IDP_ENTITY_ID)?;
     for app in ["numo", "leerlijn"] {
-        let (key_path, cert_path) = (data_dir.join(format!("{app}-sp.key")), data_dir.join(format!("{app}-sp.crt")));
+        let (key_path, cert_path) = (
+            data_dir.join(format!("{app}-sp.key")),
+            data_dir.join(format!("{app}-sp.crt")),
+        );
         if !(key_path.exists() && cert_path.exists()) {
             let key = keys::generate_key(KeyKind::Rsa2048)?;
             keys::write_private_key(&key_path, &key)?;
-            keys::write_certificate(&cert_path, &keys::self_signed_certificate(&key, &format!("{app} demo SP"), 3650)?)?;
+            keys::write_certificate(
+                &cert_path,
+                &keys::self_signed_certificate(&key, &format!("{app} demo SP"), 3650)?,
+            )?;
         }
     }
     let jwt = data_dir.join("jwt-signing.pem");
@@ -94,7 +100,10 @@ pub fn load_config(config_path: &Path, address: &str) -> Result<Settings, Config
         Err(_) => (DEMO_CONFIG.to_string(), None),
     };
     let text = text.replace(DEMO_ADDRESS, address);
-    let base = config_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("config"));
+    let base = config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("config"));
     config::load_text(&text, file.as_deref(), &base)
 }
 

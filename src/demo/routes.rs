@@ -40,7 +40,16 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
     }
     let students: String = STUDENTS
         .iter()
-        .map(|s| format!("<li><b>{} {}</b> ({}, {}): {}</li>", escape(s.given_name), escape(s.sn), escape(s.school), escape(s.affiliation), escape(s.note_nl)))
+        .map(|s| {
+            format!(
+                "<li><b>{} {}</b> ({}, {}): {}</li>",
+                escape(s.given_name),
+                escape(s.sn),
+                escape(s.school),
+                escape(s.affiliation),
+                escape(s.note_nl)
+            )
+        })
         .collect();
     let body = format!(
         concat!(
@@ -57,7 +66,11 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
         apps = apps,
         students = students
     );
-    html_response(StatusCode::OK, html_page(Lang::Nl, "entree-bridge demo", &body), &page_csp())
+    html_response(
+        StatusCode::OK,
+        html_page(Lang::Nl, "entree-bridge demo", &body),
+        &page_csp(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -75,7 +88,9 @@ struct RequestInfo {
 }
 
 fn decode_request(encoded: &str) -> Result<RequestInfo, String> {
-    let deflated = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| "SAMLRequest is not base64")?;
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| "SAMLRequest is not base64")?;
     let raw = crate::saml::authn_request::inflate_bounded(&deflated, 64 * 1024)?;
     let text = String::from_utf8(raw).map_err(|_| "SAMLRequest is not UTF-8")?;
     let doc = xml::parse_bounded(&text, XmlLimits::default()).map_err(|e| e.to_string())?;
@@ -85,7 +100,9 @@ fn decode_request(encoded: &str) -> Result<RequestInfo, String> {
     }
     Ok(RequestInfo {
         id: root.attribute("ID").unwrap_or_default().to_string(),
-        issuer: xml::child(root, xml::NS_SAML, "Issuer").map(xml::full_text).unwrap_or_default(),
+        issuer: xml::child(root, xml::NS_SAML, "Issuer")
+            .map(xml::full_text)
+            .unwrap_or_default(),
     })
 }
 
@@ -96,10 +113,20 @@ fn app_by_entity<'a>(state: &'a DemoState, entity_id: &str) -> Option<&'a Arc<Ap
 async fn idp_login_page(State(state): State<Arc<DemoState>>, Query(q): Query<SsoQuery>) -> Response {
     let request = match decode_request(&q.saml_request) {
         Ok(r) => r,
-        Err(e) => return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Bad request", &escape(&e)), &page_csp()),
+        Err(e) => {
+            return html_response(
+                StatusCode::BAD_REQUEST,
+                html_page(Lang::En, "Bad request", &escape(&e)),
+                &page_csp(),
+            )
+        }
     };
     let Some(app) = app_by_entity(&state, &request.issuer) else {
-        return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Unknown SP", "This SP is not part of the demo."), &page_csp());
+        return html_response(
+            StatusCode::BAD_REQUEST,
+            html_page(Lang::En, "Unknown SP", "This SP is not part of the demo."),
+            &page_csp(),
+        );
     };
     let buttons: String = STUDENTS
         .iter()
@@ -140,8 +167,15 @@ struct LoginForm {
 }
 
 async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginForm>) -> Response {
-    let (Some(student), Some(app)) = (STUDENTS.iter().find(|s| s.key == f.student), app_by_entity(&state, &f.sp)) else {
-        return html_response(StatusCode::BAD_REQUEST, html_page(Lang::En, "Bad request", "Unknown student or SP."), &page_csp());
+    let (Some(student), Some(app)) = (
+        STUDENTS.iter().find(|s| s.key == f.student),
+        app_by_entity(&state, &f.sp),
+    ) else {
+        return html_response(
+            StatusCode::BAD_REQUEST,
+            html_page(Lang::En, "Bad request", "Unknown student or SP."),
+            &page_csp(),
+        );
     };
     let uid_hash = hex(&openssl::sha::sha256(student.real_id.as_bytes())[..10]);
     let spec = ResponseSpec::new(&app.sp_entity_id, &app.acs_url, Some(&f.request_id))
@@ -154,7 +188,13 @@ async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginFor
         .attribute("nlEduPersonHomeOrganization", &[student.school_name]);
     let xml = match state.idp.response(&spec) {
         Ok(x) => x,
-        Err(e) => return html_response(StatusCode::INTERNAL_SERVER_ERROR, html_page(Lang::En, "IdP error", &escape(&e.to_string())), &page_csp()),
+        Err(e) => {
+            return html_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                html_page(Lang::En, "IdP error", &escape(&e.to_string())),
+                &page_csp(),
+            )
+        }
     };
     let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
     let html = render_post(
@@ -201,7 +241,13 @@ async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callbac
                 .as_object()
                 .map(|o| {
                     o.iter()
-                        .map(|(k, v)| format!("<tr><td><code>{}</code></td><td>{}</td></tr>", escape(k), escape(&v.to_string())))
+                        .map(|(k, v)| {
+                            format!(
+                                "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                                escape(k),
+                                escape(&v.to_string())
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -220,7 +266,11 @@ async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callbac
         }
         Err(e) => html_response(
             StatusCode::UNAUTHORIZED,
-            html_page(Lang::En, "Token refused", &format!("<h1>Token refused</h1><p>{}</p>", escape(&e))),
+            html_page(
+                Lang::En,
+                "Token refused",
+                &format!("<h1>Token refused</h1><p>{}</p>", escape(&e)),
+            ),
             &page_csp(),
         ),
     }

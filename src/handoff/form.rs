@@ -35,7 +35,10 @@ pub fn csp(callback_origin: &str) -> String {
 
 pub fn render(lang: Lang, app_name: &str, callback_url: &str, token: &str, target: Option<&str>) -> String {
     let (title, text) = match lang {
-        Lang::Nl => ("Je wordt ingelogd", format!("Je gaat verder naar {}.", escape(app_name))),
+        Lang::Nl => (
+            "Je wordt ingelogd",
+            format!("Je gaat verder naar {}.", escape(app_name)),
+        ),
         Lang::En => ("Signing you in", format!("Continuing to {}.", escape(app_name))),
     };
     let mut fields = vec![("token", token)];
@@ -54,7 +57,13 @@ pub fn render_post(lang: Lang, title: &str, text: &str, action: &str, fields: &[
     };
     let inputs: String = fields
         .iter()
-        .map(|(name, value)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(name), escape(value)))
+        .map(|(name, value)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(name),
+                escape(value)
+            )
+        })
         .collect();
     format!(
         concat!(

@@ -70,7 +70,8 @@ impl SigningKey {
                 if rsa.size() < 256 {
                     return Err("RSA keys must have at least 2048 bits".into());
                 }
-                let jwk = json!({"kty": "RSA", "e": B64URL.encode(rsa.e().to_vec()), "n": B64URL.encode(rsa.n().to_vec())});
+                let jwk =
+                    json!({"kty": "RSA", "e": B64URL.encode(rsa.e().to_vec()), "n": B64URL.encode(rsa.n().to_vec())});
                 (Alg::Rs256, jwk)
             }
             Id::EC => {
@@ -79,7 +80,10 @@ impl SigningKey {
                     return Err("EC keys must be on the P-256 curve".into());
                 }
                 let (x, y) = ec_coordinates(&ec).map_err(|e| e.to_string())?;
-                (Alg::Es256, json!({"kty": "EC", "crv": "P-256", "x": B64URL.encode(x), "y": B64URL.encode(y)}))
+                (
+                    Alg::Es256,
+                    json!({"kty": "EC", "crv": "P-256", "x": B64URL.encode(x), "y": B64URL.encode(y)}),
+                )
             }
             _ => return Err("only RSA and EC P-256 keys can sign JWTs".into()),
         };
@@ -96,14 +100,19 @@ fn ec_coordinates(ec: &EcKey<Private>) -> Result<(Vec<u8>, Vec<u8>), openssl::er
     let mut ctx = BigNumContext::new()?;
     let mut x = BigNum::new()?;
     let mut y = BigNum::new()?;
-    ec.public_key().affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
+    ec.public_key()
+        .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)?;
     Ok((x.to_vec_padded(32)?, y.to_vec_padded(32)?))
 }
 
 /// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
 fn thumbprint(jwk: &Value) -> String {
     let canonical = match jwk["kty"].as_str() {
-        Some("RSA") => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk["e"].as_str().unwrap_or(""), jwk["n"].as_str().unwrap_or("")),
+        Some("RSA") => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk["e"].as_str().unwrap_or(""),
+            jwk["n"].as_str().unwrap_or("")
+        ),
         _ => format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
             jwk["x"].as_str().unwrap_or(""),
@@ -151,7 +160,11 @@ impl SigningKeys {
     pub fn sign(&self, claims: &Value) -> Result<String, JwtError> {
         let key = &self.keys[0];
         let header = json!({"alg": key.alg.name(), "typ": "JWT", "kid": key.kid});
-        let signing_input = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(claims.to_string()));
+        let signing_input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(claims.to_string())
+        );
         let mut signer = Signer::new(MessageDigest::sha256(), &key.key)?;
         signer.update(signing_input.as_bytes())?;
         let der_or_raw = signer.sign_to_vec()?;
@@ -176,7 +189,8 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Value, JwtError> {
     let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
-    let header: Value = serde_json::from_slice(&B64URL.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let header: Value =
+        serde_json::from_slice(&B64URL.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
     let kid = header["kid"].as_str().unwrap_or("");
     let alg = header["alg"].as_str().unwrap_or("");
     let jwk = jwks["keys"]
@@ -185,18 +199,26 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Value, JwtError> {
         .ok_or_else(|| JwtError::UnknownKey(kid.to_string()))?;
     let signature = B64URL.decode(s).map_err(|_| JwtError::Malformed)?;
     let field = |name: &str| -> Result<BigNum, JwtError> {
-        let bytes = B64URL.decode(jwk[name].as_str().ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        let bytes = B64URL
+            .decode(jwk[name].as_str().ok_or(JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
         Ok(BigNum::from_slice(&bytes)?)
     };
     let (public, signature): (PKey<Public>, Vec<u8>) = match (alg, jwk["kty"].as_str()) {
-        ("RS256", Some("RSA")) => (PKey::from_rsa(Rsa::from_public_components(field("n")?, field("e")?)?)?, signature),
+        ("RS256", Some("RSA")) => (
+            PKey::from_rsa(Rsa::from_public_components(field("n")?, field("e")?)?)?,
+            signature,
+        ),
         ("ES256", Some("EC")) => {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
             let ec = EcKey::from_public_key_affine_coordinates(&group, &*field("x")?, &*field("y")?)?;
             if signature.len() != 64 {
                 return Err(JwtError::Signature);
             }
-            let sig = EcdsaSig::from_private_components(BigNum::from_slice(&signature[..32])?, BigNum::from_slice(&signature[32..])?)?;
+            let sig = EcdsaSig::from_private_components(
+                BigNum::from_slice(&signature[..32])?,
+                BigNum::from_slice(&signature[32..])?,
+            )?;
             (PKey::from_ec_key(ec)?, sig.to_der()?)
         }
         (other, _) => return Err(JwtError::Algorithm(other.to_string())),

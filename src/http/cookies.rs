@@ -19,7 +19,11 @@ pub fn set_login_cookie(app: &App, relay_state: &str, nonce: &str) -> String {
         "{}={nonce}; Path={}/; Max-Age={LOGIN_COOKIE_MAX_AGE}; HttpOnly; {}",
         login_cookie_name(relay_state),
         app.saml_path(),
-        if app.secure { "Secure; SameSite=None" } else { "SameSite=Lax" }
+        if app.secure {
+            "Secure; SameSite=None"
+        } else {
+            "SameSite=Lax"
+        }
     )
 }
 
@@ -28,7 +32,11 @@ pub fn clear_login_cookie(app: &App, relay_state: &str) -> String {
         "{}=; Path={}/; Max-Age=0; HttpOnly; {}",
         login_cookie_name(relay_state),
         app.saml_path(),
-        if app.secure { "Secure; SameSite=None" } else { "SameSite=Lax" }
+        if app.secure {
+            "Secure; SameSite=None"
+        } else {
+            "SameSite=Lax"
+        }
     )
 }
 

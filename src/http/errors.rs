@@ -51,7 +51,9 @@ impl LoginError {
     pub fn status(&self) -> StatusCode {
         match self {
             LoginError::UnknownApp => StatusCode::NOT_FOUND,
-            LoginError::Identity(IdentityError::SchoolNotActivated(_) | IdentityError::SchoolMissing) => StatusCode::FORBIDDEN,
+            LoginError::Identity(IdentityError::SchoolNotActivated(_) | IdentityError::SchoolMissing) => {
+                StatusCode::FORBIDDEN
+            }
             LoginError::Identity(_) => StatusCode::FORBIDDEN,
             LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -146,14 +148,35 @@ impl LoginError {
         let correlation_id = hex_id();
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(correlation_id, code = self.code(), app, status = status.as_u16(), "login failed: {self}");
+            tracing::error!(
+                correlation_id,
+                code = self.code(),
+                app,
+                status = status.as_u16(),
+                "login failed: {self}"
+            );
         } else {
-            tracing::warn!(correlation_id, code = self.code(), app, status = status.as_u16(), "login rejected: {self}");
+            tracing::warn!(
+                correlation_id,
+                code = self.code(),
+                app,
+                status = status.as_u16(),
+                "login rejected: {self}"
+            );
         }
-        error_page(lang, status, self.code(), &correlation_id, &self.text(app.unwrap_or("de app")))
+        error_page(
+            lang,
+            status,
+            self.code(),
+            &correlation_id,
+            &self.text(app.unwrap_or("de app")),
+        )
     }
 }
 
 fn hex_id() -> String {
-    crate::keys::random_bytes::<8>().iter().map(|b| format!("{b:02x}")).collect()
+    crate::keys::random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -97,8 +97,18 @@ pub struct ErrorText {
 
 pub fn error_page(lang: Lang, status: StatusCode, code: &str, correlation_id: &str, text: &ErrorText) -> Response {
     let (title, body, code_label, id_label) = match lang {
-        Lang::Nl => (text.title_nl, &text.body_nl, "Foutcode", "Referentie (noem deze bij de helpdesk)"),
-        Lang::En => (text.title_en, &text.body_en, "Error code", "Reference (give this to the help desk)"),
+        Lang::Nl => (
+            text.title_nl,
+            &text.body_nl,
+            "Foutcode",
+            "Referentie (noem deze bij de helpdesk)",
+        ),
+        Lang::En => (
+            text.title_en,
+            &text.body_en,
+            "Error code",
+            "Reference (give this to the help desk)",
+        ),
     };
     let html = html_page(
         lang,

@@ -25,5 +25,7 @@ pub fn app_for<'a>(settings: &'a Settings, headers: &HeaderMap, path: &'a str) -
 }
 
 fn strip_default_port(host: &str) -> &str {
-    host.strip_suffix(":443").or_else(|| host.strip_suffix(":80")).unwrap_or(host)
+    host.strip_suffix(":443")
+        .or_else(|| host.strip_suffix(":80"))
+        .unwrap_or(host)
 }

@@ -45,7 +45,9 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
                 Err(_) => LoginError::BadRequest("body too large or unreadable").respond(lang, Some(&app.display_name)),
             }
         }
-        (_, Some("metadata" | "login" | "acs")) => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response(),
+        (_, Some("metadata" | "login" | "acs")) => {
+            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
+        }
         _ => LoginError::UnknownApp.respond(lang, Some(&app.display_name)),
     }
 }
@@ -81,7 +83,10 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
     let sign_with = idp.want_authn_requests_signed.then_some(&app.sp_key);
     let location = match request.redirect_url(&relay_state, sign_with) {
         Ok(url) => url,
-        Err(e) => return LoginError::Internal(format!("signing the AuthnRequest: {e}")).respond(lang, Some(&app.display_name)),
+        Err(e) => {
+            return LoginError::Internal(format!("signing the AuthnRequest: {e}"))
+                .respond(lang, Some(&app.display_name))
+        }
     };
     let pending = PendingLogin {
         request_id: request_id.clone(),
@@ -98,7 +103,9 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
     if let Ok(cookie) = HeaderValue::from_str(&cookies::set_login_cookie(app, &relay_state, &nonce)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -116,7 +123,11 @@ async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, lang
         Ok((token, target)) => {
             state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
             let callback = app.callback_url.as_ref().map(|u| u.to_string()).unwrap_or_default();
-            let origin = app.callback_url.as_ref().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+            let origin = app
+                .callback_url
+                .as_ref()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
             let html = handoff::form::render(lang, &app.display_name, &callback, &token, target.as_deref());
             super::pages::html_response(StatusCode::OK, html, &handoff::form::csp(&origin))
         }

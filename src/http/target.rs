@@ -33,7 +33,7 @@ pub fn check(app: &App, raw: &str) -> Option<String> {
         return None;
     }
     let origin = url.origin();
-    app.allowed_origins.iter().any(|o| *o == origin).then(|| url.to_string())
+    app.allowed_origins.contains(&origin).then(|| url.to_string())
 }
 
 /// Accepts a URL that must equal an allowed origin (used for IdP-initiated RelayState).

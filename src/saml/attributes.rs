@@ -93,15 +93,15 @@ mod tests {
 
     #[test]
     fn all_three_spellings_meet() {
-        for name in [
-            "nlEduPersonRealId",
-            "urn:mace:dir:attribute-def:nlEduPersonRealId",
-        ] {
+        for name in ["nlEduPersonRealId", "urn:mace:dir:attribute-def:nlEduPersonRealId"] {
             assert_eq!(canonical(name), Some("nlEduPersonRealId"), "{name}");
         }
         assert_eq!(canonical("urn:oid:2.5.4.42"), Some("givenName"));
         assert_eq!(canonical("urn:mace:dir:attribute-def:uid"), Some("uid"));
-        assert_eq!(canonical("urn:oid:1.3.6.1.4.1.5923.1.1.1.1"), Some("eduPersonAffiliation"));
+        assert_eq!(
+            canonical("urn:oid:1.3.6.1.4.1.5923.1.1.1.1"),
+            Some("eduPersonAffiliation")
+        );
         assert_eq!(canonical("somethingElse"), None);
         assert_eq!(canonical_or_raw("urn:mace:dir:attribute-def:custom"), "custom");
     }

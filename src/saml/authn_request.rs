@@ -42,7 +42,11 @@ impl AuthnRequest<'_> {
     }
 
     /// The IdP URL to redirect the browser to. `sign_with` signs the query (rsa-sha256).
-    pub fn redirect_url(&self, relay_state: &str, sign_with: Option<&PKey<Private>>) -> Result<String, openssl::error::ErrorStack> {
+    pub fn redirect_url(
+        &self,
+        relay_state: &str,
+        sign_with: Option<&PKey<Private>>,
+    ) -> Result<String, openssl::error::ErrorStack> {
         let mut deflater = DeflateEncoder::new(Vec::new(), Compression::default());
         // Writing into a Vec cannot fail.
         let _ = deflater.write_all(self.to_xml().as_bytes());
@@ -89,9 +93,11 @@ mod tests {
     use super::*;
     use openssl::sign::Verifier;
 
-    fn query_param<'a>(url: &'a str, name: &str) -> Option<String> {
+    fn query_param(url: &str, name: &str) -> Option<String> {
         let query = url.split_once('?')?.1;
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     #[test]
@@ -105,12 +111,18 @@ mod tests {
         };
         let url = req.redirect_url("relay", Some(&key)).unwrap();
         let saml = query_param(&url, "SAMLRequest").unwrap();
-        let xml = inflate_bounded(&base64::engine::general_purpose::STANDARD.decode(saml).unwrap(), 1 << 16).unwrap();
+        let xml = inflate_bounded(
+            &base64::engine::general_purpose::STANDARD.decode(saml).unwrap(),
+            1 << 16,
+        )
+        .unwrap();
         let xml = String::from_utf8(xml).unwrap();
         assert!(xml.contains(r#"ID="_abc""#) && xml.contains("https://sp/acs"));
         assert_eq!(query_param(&url, "SigAlg").as_deref(), Some(ALG_RSA_SHA256));
         let signed_part = &url[url.find('?').unwrap() + 1..url.find("&Signature=").unwrap()];
-        let sig = base64::engine::general_purpose::STANDARD.decode(query_param(&url, "Signature").unwrap()).unwrap();
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(query_param(&url, "Signature").unwrap())
+            .unwrap();
         let mut verifier = Verifier::new(MessageDigest::sha256(), &key).unwrap();
         verifier.update(signed_part.as_bytes()).unwrap();
         assert!(verifier.verify(&sig).unwrap());

@@ -128,7 +128,12 @@ fn cipher_value(node: Node<'_, '_>) -> Result<Vec<u8>, ValidationError> {
         .map_err(|_| ValidationError::Decryption("CipherValue is not base64".into()))
 }
 
-fn rsa_oaep_decrypt(key: &PKey<Private>, wrapped: &[u8], md: &MdRef, mgf: &MdRef) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+fn rsa_oaep_decrypt(
+    key: &PKey<Private>,
+    wrapped: &[u8],
+    md: &MdRef,
+    mgf: &MdRef,
+) -> Result<Vec<u8>, openssl::error::ErrorStack> {
     let mut ctx = PkeyCtx::new(key)?;
     ctx.decrypt_init()?;
     ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
@@ -156,7 +161,9 @@ fn decrypt_content(cipher: Cipher, alg: &str, key: &[u8], data: &[u8]) -> Result
     if is_gcm {
         crypter.set_tag(tag).map_err(|_| fail("bad GCM tag"))?;
     }
-    n += crypter.finalize(&mut out[n..]).map_err(|_| fail("decryption failed (tag or padding)"))?;
+    n += crypter
+        .finalize(&mut out[n..])
+        .map_err(|_| fail("decryption failed (tag or padding)"))?;
     out.truncate(n);
     if !is_gcm {
         // XML Encryption padding: the last byte says how many bytes to drop (ISO 10126 style,

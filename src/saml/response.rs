@@ -83,7 +83,12 @@ impl Report {
     }
 
     /// Records the outcome of `check` and passes the result on.
-    fn check<T>(&mut self, check: &'static str, result: Result<T, ValidationError>, detail: impl FnOnce() -> String) -> Result<T, ValidationError> {
+    fn check<T>(
+        &mut self,
+        check: &'static str,
+        result: Result<T, ValidationError>,
+        detail: impl FnOnce() -> String,
+    ) -> Result<T, ValidationError> {
         if self.enabled {
             let (ok, detail) = match &result {
                 Ok(_) => (true, detail()),
@@ -114,16 +119,24 @@ pub fn decode_post_binding(value: &str, limits: XmlLimits) -> Result<String, Val
 
 /// Validates a Response document. On success every field of the result comes from content
 /// covered by a signature that verified against the IdP metadata's certificates.
-pub fn validate(xml_text: &str, exp: &Expectations<'_>, report: &mut Report) -> Result<ValidatedAssertion, ValidationError> {
-    let doc = report.check("xml_well_formed", xml::parse_bounded(xml_text, exp.limits).map_err(Into::into), || {
-        format!("{} bytes, no DTD, within depth and node limits", xml_text.len())
-    })?;
+pub fn validate(
+    xml_text: &str,
+    exp: &Expectations<'_>,
+    report: &mut Report,
+) -> Result<ValidatedAssertion, ValidationError> {
+    let doc = report.check(
+        "xml_well_formed",
+        xml::parse_bounded(xml_text, exp.limits).map_err(Into::into),
+        || format!("{} bytes, no DTD, within depth and node limits", xml_text.len()),
+    )?;
     let root = doc.root_element();
     report.check("is_response", check_root(root), || "samlp:Response, Version 2.0".into())?;
     report.check("destination", check_destination(root, exp), || {
         format!("Destination {}", root.attribute("Destination").unwrap_or("(absent)"))
     })?;
-    report.check("response_issuer", check_optional_issuer(root, exp), || "Response Issuer matches or is absent".into())?;
+    report.check("response_issuer", check_optional_issuer(root, exp), || {
+        "Response Issuer matches or is absent".into()
+    })?;
     report.check("status", check_status(root), || "Success".into())?;
 
     // Signatures may sit on the Response and on its direct-child Assertion, nowhere else.
@@ -135,8 +148,12 @@ pub fn validate(xml_text: &str, exp: &Expectations<'_>, report: &mut Report) -> 
         signature::check_layout(&doc, &allowed_parents, exp.allow_sha1).map_err(Into::into),
         || "every Signature is enveloped in the Response or its Assertion, one Reference to its parent's ID, allowed algorithms".into(),
     )?;
-    let assertion = report.check("single_assertion", single_assertion(&doc), || "exactly one Assertion or EncryptedAssertion".into())?;
-    report.check("no_comments_in_values", check_no_comments(root), || "NameID and attribute values are plain text".into())?;
+    let assertion = report.check("single_assertion", single_assertion(&doc), || {
+        "exactly one Assertion or EncryptedAssertion".into()
+    })?;
+    report.check("no_comments_in_values", check_no_comments(root), || {
+        "NameID and attribute values are plain text".into()
+    })?;
 
     let response_signed = signed_ids.contains(&root.id());
     let assertion_signed = signed_ids.contains(&assertion.id());
@@ -150,7 +167,13 @@ pub fn validate(xml_text: &str, exp: &Expectations<'_>, report: &mut Report) -> 
         let signed = report.check(
             "signature_valid",
             signature::verify_signed_element(xml_text, exp.idp_certs, exp.allow_sha1).map_err(Into::into),
-            || format!("verified against {} IdP certificate(s); {} signed", exp.idp_certs.len(), signed_what(response_signed, assertion_signed)),
+            || {
+                format!(
+                    "verified against {} IdP certificate(s); {} signed",
+                    exp.idp_certs.len(),
+                    signed_what(response_signed, assertion_signed)
+                )
+            },
         )?;
         read_signed_assertion(&signed, response_signed, exp, report, in_response_to_outer)?
     } else {
@@ -169,9 +192,15 @@ pub fn validate(xml_text: &str, exp: &Expectations<'_>, report: &mut Report) -> 
                 let signed_doc = xml::parse_bounded(text, exp.limits)?;
                 let enc = xml::child(signed_doc.root_element(), NS_SAML, "EncryptedAssertion")
                     .ok_or(ValidationError::AssertionMisplaced)?;
-                report.check("decrypt", decrypt::decrypt_assertion(enc, exp.decryption_keys), || "EncryptedAssertion decrypted".into())?
+                report.check("decrypt", decrypt::decrypt_assertion(enc, exp.decryption_keys), || {
+                    "EncryptedAssertion decrypted".into()
+                })?
             }
-            None => report.check("decrypt", decrypt::decrypt_assertion(assertion, exp.decryption_keys), || "EncryptedAssertion decrypted".into())?,
+            None => report.check(
+                "decrypt",
+                decrypt::decrypt_assertion(assertion, exp.decryption_keys),
+                || "EncryptedAssertion decrypted".into(),
+            )?,
         };
         let mut v = read_decrypted_assertion(&plaintext, response_signed, exp, report, in_response_to_outer)?;
         v.encrypted = true;
@@ -193,7 +222,9 @@ fn check_root(root: Node<'_, '_>) -> Result<(), ValidationError> {
         return Err(ValidationError::NotAResponse(root.tag_name().name().to_string()));
     }
     if root.attribute("Version") != Some("2.0") {
-        return Err(ValidationError::NotAResponse("Response with a Version other than 2.0".into()));
+        return Err(ValidationError::NotAResponse(
+            "Response with a Version other than 2.0".into(),
+        ));
     }
     Ok(())
 }
@@ -257,7 +288,9 @@ fn single_assertion<'a, 'i>(doc: &'a Document<'i>) -> Result<Node<'a, 'i>, Valid
 fn check_no_comments(scope: Node<'_, '_>) -> Result<(), ValidationError> {
     let suspicious = scope
         .descendants()
-        .filter(|n| xml::is(n, NS_SAML, "NameID") || xml::is(n, NS_SAML, "AttributeValue") || xml::is(n, NS_SAML, "Issuer"))
+        .filter(|n| {
+            xml::is(n, NS_SAML, "NameID") || xml::is(n, NS_SAML, "AttributeValue") || xml::is(n, NS_SAML, "Issuer")
+        })
         .any(xml::has_comment_inside);
     if suspicious {
         Err(ValidationError::CommentInValue)
@@ -283,7 +316,12 @@ fn read_signed_assertion(
         }
         let mut found = xml::children(signed_root, NS_SAML, "Assertion");
         let (Some(a), None) = (found.next(), found.next()) else {
-            return Err(ValidationError::AssertionCount(signed_root.descendants().filter(|n| xml::is(n, NS_SAML, "Assertion")).count()));
+            return Err(ValidationError::AssertionCount(
+                signed_root
+                    .descendants()
+                    .filter(|n| xml::is(n, NS_SAML, "Assertion"))
+                    .count(),
+            ));
         };
         a
     } else {
@@ -307,7 +345,10 @@ fn read_decrypted_assertion(
     let doc = xml::parse_bounded(plaintext, exp.limits)?;
     let root = doc.root_element();
     if !xml::is(&root, NS_SAML, "Assertion") {
-        return Err(ValidationError::NotAResponse(format!("decrypted {}", root.tag_name().name())));
+        return Err(ValidationError::NotAResponse(format!(
+            "decrypted {}",
+            root.tag_name().name()
+        )));
     }
     let nested = root
         .descendants()
@@ -359,12 +400,17 @@ fn check_assertion(
         || issuer.clone(),
     )?;
     let subject = xml::child(assertion, NS_SAML, "Subject").ok_or(ValidationError::MissingElement("Subject"))?;
-    let name_id = xml::child(subject, NS_SAML, "NameID").map(xml::full_text).unwrap_or_default();
+    let name_id = xml::child(subject, NS_SAML, "NameID")
+        .map(xml::full_text)
+        .unwrap_or_default();
 
-    let confirmation = report.check("subject_confirmation", check_confirmation(subject, exp, in_response_to_outer), || {
-        format!("bearer, Recipient {}, in time", exp.acs_url)
-    })?;
-    let conditions = xml::child(assertion, NS_SAML, "Conditions").ok_or(ValidationError::MissingElement("Conditions"))?;
+    let confirmation = report.check(
+        "subject_confirmation",
+        check_confirmation(subject, exp, in_response_to_outer),
+        || format!("bearer, Recipient {}, in time", exp.acs_url),
+    )?;
+    let conditions =
+        xml::child(assertion, NS_SAML, "Conditions").ok_or(ValidationError::MissingElement("Conditions"))?;
     let conditions_until = report.check("conditions_time", check_condition_times(conditions, exp), || {
         format!(
             "NotBefore {} / NotOnOrAfter {} within {}s skew",
@@ -373,10 +419,14 @@ fn check_assertion(
             exp.clock_skew.as_secs()
         )
     })?;
-    report.check("audience", check_audience(conditions, exp), || exp.sp_entity_id.to_string())?;
+    report.check("audience", check_audience(conditions, exp), || {
+        exp.sp_entity_id.to_string()
+    })?;
     let authn = xml::child(assertion, NS_SAML, "AuthnStatement");
     let session_index = authn.and_then(|a| a.attribute("SessionIndex")).map(str::to_string);
-    let attributes = report.check("attributes", read_attributes(assertion), || "read by canonical name".into())?;
+    let attributes = report.check("attributes", read_attributes(assertion), || {
+        "read by canonical name".into()
+    })?;
 
     let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
     let until = match conditions_until {
@@ -408,7 +458,8 @@ fn check_confirmation(
     in_response_to_outer: Option<&str>,
 ) -> Result<Confirmation, ValidationError> {
     let mut first_error = None;
-    for sc in xml::children(subject, NS_SAML, "SubjectConfirmation").filter(|sc| sc.attribute("Method") == Some(BEARER)) {
+    for sc in xml::children(subject, NS_SAML, "SubjectConfirmation").filter(|sc| sc.attribute("Method") == Some(BEARER))
+    {
         match check_one_confirmation(sc, exp, in_response_to_outer) {
             Ok(c) => return Ok(c),
             Err(e) => {
@@ -419,8 +470,13 @@ fn check_confirmation(
     Err(first_error.unwrap_or(ValidationError::BearerMissing))
 }
 
-fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_to_outer: Option<&str>) -> Result<Confirmation, ValidationError> {
-    let data = xml::child(sc, NS_SAML, "SubjectConfirmationData").ok_or(ValidationError::MissingElement("SubjectConfirmationData"))?;
+fn check_one_confirmation(
+    sc: Node<'_, '_>,
+    exp: &Expectations<'_>,
+    in_response_to_outer: Option<&str>,
+) -> Result<Confirmation, ValidationError> {
+    let data = xml::child(sc, NS_SAML, "SubjectConfirmationData")
+        .ok_or(ValidationError::MissingElement("SubjectConfirmationData"))?;
     let recipient = data.attribute("Recipient").unwrap_or("");
     if recipient != exp.acs_url {
         return Err(ValidationError::RecipientMismatch {
@@ -429,7 +485,10 @@ fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_
         });
     }
     let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
-    let not_on_or_after = parse_time(data.attribute("NotOnOrAfter").ok_or(ValidationError::MissingElement("SubjectConfirmationData NotOnOrAfter"))?)?;
+    let not_on_or_after = parse_time(
+        data.attribute("NotOnOrAfter")
+            .ok_or(ValidationError::MissingElement("SubjectConfirmationData NotOnOrAfter"))?,
+    )?;
     if exp.now >= not_on_or_after + skew {
         return Err(ValidationError::ConfirmationExpired(not_on_or_after.to_rfc3339()));
     }
@@ -442,7 +501,11 @@ fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_
     let in_response_to = data.attribute("InResponseTo").map(str::to_string);
     match (exp.request_id, in_response_to.as_deref()) {
         (Some(expected), Some(found)) if expected == found => {}
-        (Some(_), Some(found)) => return Err(ValidationError::InResponseToMismatch { found: found.to_string() }),
+        (Some(_), Some(found)) => {
+            return Err(ValidationError::InResponseToMismatch {
+                found: found.to_string(),
+            })
+        }
         (Some(_), None) => return Err(ValidationError::InResponseToMismatch { found: String::new() }),
         (None, Some(found)) => return Err(ValidationError::InResponseToUnknown(found.to_string())),
         (None, None) if exp.allow_unsolicited => {}
@@ -452,7 +515,9 @@ fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_
     // make things stricter: when present it must agree.
     if let Some(outer) = in_response_to_outer {
         if in_response_to.as_deref() != Some(outer) {
-            return Err(ValidationError::InResponseToMismatch { found: outer.to_string() });
+            return Err(ValidationError::InResponseToMismatch {
+                found: outer.to_string(),
+            });
         }
     }
     Ok(Confirmation {
@@ -461,7 +526,10 @@ fn check_one_confirmation(sc: Node<'_, '_>, exp: &Expectations<'_>, in_response_
     })
 }
 
-fn check_condition_times(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Result<Option<DateTime<Utc>>, ValidationError> {
+fn check_condition_times(
+    conditions: Node<'_, '_>,
+    exp: &Expectations<'_>,
+) -> Result<Option<DateTime<Utc>>, ValidationError> {
     let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
     if let Some(nb) = conditions.attribute("NotBefore") {
         let nb = parse_time(nb)?;
@@ -485,7 +553,9 @@ fn check_condition_times(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Re
 fn check_audience(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Result<(), ValidationError> {
     let restrictions: Vec<Node> = xml::children(conditions, NS_SAML, "AudienceRestriction").collect();
     let all_name_us = !restrictions.is_empty()
-        && restrictions.iter().all(|r| xml::children(*r, NS_SAML, "Audience").any(|a| xml::full_text(a).trim() == exp.sp_entity_id));
+        && restrictions
+            .iter()
+            .all(|r| xml::children(*r, NS_SAML, "Audience").any(|a| xml::full_text(a).trim() == exp.sp_entity_id));
     if all_name_us {
         Ok(())
     } else {
@@ -493,7 +563,11 @@ fn check_audience(conditions: Node<'_, '_>, exp: &Expectations<'_>) -> Result<()
             .iter()
             .flat_map(|r| xml::children(*r, NS_SAML, "Audience").map(xml::full_text))
             .collect();
-        Err(ValidationError::AudienceMismatch(if found.is_empty() { "none".into() } else { found.join(", ") }))
+        Err(ValidationError::AudienceMismatch(if found.is_empty() {
+            "none".into()
+        } else {
+            found.join(", ")
+        }))
     }
 }
 
@@ -502,7 +576,9 @@ fn read_attributes(assertion: Node<'_, '_>) -> Result<Attributes, ValidationErro
     let mut count = 0usize;
     for statement in xml::children(assertion, NS_SAML, "AttributeStatement") {
         for attribute in xml::children(statement, NS_SAML, "Attribute") {
-            let Some(name) = attribute.attribute("Name") else { continue };
+            let Some(name) = attribute.attribute("Name") else {
+                continue;
+            };
             for value in xml::children(attribute, NS_SAML, "AttributeValue") {
                 count += 1;
                 if count > MAX_ATTRIBUTE_VALUES {

@@ -3,8 +3,8 @@
 
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    AttributeConsumingService, ContactPerson, EncryptionMethod, EntityDescriptor, IndexedEndpoint, KeyDescriptor, LocalizedName,
-    LocalizedUri, Organization, RequestedAttribute, SpSsoDescriptor,
+    AttributeConsumingService, ContactPerson, EncryptionMethod, EntityDescriptor, IndexedEndpoint, KeyDescriptor,
+    LocalizedName, LocalizedUri, Organization, RequestedAttribute, SpSsoDescriptor,
 };
 use samael::traits::ToXml;
 
@@ -34,7 +34,9 @@ pub fn render(app: &App, cert_b64: &str) -> Result<String, String> {
         super::decrypt::RSA_OAEP_MGF1P,
     ]
     .iter()
-    .map(|a| EncryptionMethod { algorithm: a.to_string() })
+    .map(|a| EncryptionMethod {
+        algorithm: a.to_string(),
+    })
     .collect();
     let requested = app
         .used_attributes()

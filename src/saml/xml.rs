@@ -115,10 +115,7 @@ pub fn descendants<'a, 'i>(
 /// The full text content of a leaf element: every text node concatenated, so that a comment
 /// in the middle (`user<!---->@realm`) can never cut the value short.
 pub fn full_text(node: Node<'_, '_>) -> String {
-    node.children()
-        .filter(Node::is_text)
-        .filter_map(|t| t.text())
-        .collect()
+    node.children().filter(Node::is_text).filter_map(|t| t.text()).collect()
 }
 
 /// True when a leaf value element carries a comment or processing instruction among its
@@ -165,7 +162,10 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let err = parse_bounded(&xml, limits).unwrap_err();
-        assert!(matches!(err, XmlError::TooDeep(_) | XmlError::TooManyNodes(_)), "{err:?}");
+        assert!(
+            matches!(err, XmlError::TooDeep(_) | XmlError::TooManyNodes(_)),
+            "{err:?}"
+        );
         // Generous bound; the point is that it does not take seconds or overflow the stack.
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
@@ -177,12 +177,18 @@ mod tests {
             max_bytes: 1 << 20,
             ..XmlLimits::default()
         };
-        assert!(matches!(parse_bounded(&xml, limits).unwrap_err(), XmlError::TooManyNodes(_)));
+        assert!(matches!(
+            parse_bounded(&xml, limits).unwrap_err(),
+            XmlError::TooManyNodes(_)
+        ));
         let small = XmlLimits {
             max_bytes: 10,
             ..XmlLimits::default()
         };
-        assert!(matches!(parse_bounded(&xml, small).unwrap_err(), XmlError::TooLarge { .. }));
+        assert!(matches!(
+            parse_bounded(&xml, small).unwrap_err(),
+            XmlError::TooLarge { .. }
+        ));
     }
 
     #[test]

@@ -26,8 +26,14 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new(max_pending: u64, max_replay: u64) -> Arc<Self> {
         Arc::new(MemoryStore {
-            pending: Cache::builder().max_capacity(max_pending).expire_after(UntilDeadline).build(),
-            replay: Cache::builder().max_capacity(max_replay).expire_after(UntilDeadline).build(),
+            pending: Cache::builder()
+                .max_capacity(max_pending)
+                .expire_after(UntilDeadline)
+                .build(),
+            replay: Cache::builder()
+                .max_capacity(max_replay)
+                .expire_after(UntilDeadline)
+                .build(),
         })
     }
 }
@@ -35,8 +41,14 @@ impl MemoryStore {
 impl Default for MemoryStore {
     fn default() -> Self {
         MemoryStore {
-            pending: Cache::builder().max_capacity(1_000_000).expire_after(UntilDeadline).build(),
-            replay: Cache::builder().max_capacity(1_000_000).expire_after(UntilDeadline).build(),
+            pending: Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(UntilDeadline)
+                .build(),
+            replay: Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(UntilDeadline)
+                .build(),
         }
     }
 }
@@ -106,13 +118,19 @@ mod tests {
         let mut handles = Vec::new();
         for _ in 0..8 {
             let s = store.clone();
-            handles.push(std::thread::spawn(move || futures_lite(s.remember_assertion("id", until))));
+            handles.push(std::thread::spawn(move || {
+                futures_lite(s.remember_assertion("id", until))
+            }));
         }
         let fresh: usize = handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum();
         assert_eq!(fresh, 1);
     }
 
     fn futures_lite(f: StoreFuture<'_, bool>) -> bool {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f).unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+            .unwrap()
     }
 }

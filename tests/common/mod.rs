@@ -90,8 +90,16 @@ pub fn prepare_dir() -> (tempfile::TempDir, DevIdp, openssl::x509::X509) {
     let sp_cert = keys::self_signed_certificate(&sp_key, "sp", 30).expect("cert");
     keys::write_private_key(&dir.path().join("sp.key"), &sp_key).expect("write");
     keys::write_certificate(&dir.path().join("sp.crt"), &sp_cert).expect("write");
-    keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256).expect("key")).expect("write");
-    std::fs::write(dir.path().join("idp-metadata.xml"), idp.metadata("https://idp.test.invalid/sso")).expect("write");
+    keys::write_private_key(
+        &dir.path().join("jwt.pem"),
+        &keys::generate_key(KeyKind::EcP256).expect("key"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("idp-metadata.xml"),
+        idp.metadata("https://idp.test.invalid/sso"),
+    )
+    .expect("write");
     (dir, idp, sp_cert)
 }
 
@@ -200,8 +208,12 @@ pub async fn start_login(client: &reqwest::Client, bridge: &Bridge, app: &str, t
             .map(|(_, v)| v.into_owned())
     };
     let saml_request = param("SAMLRequest").expect("SAMLRequest");
-    let deflated = base64::engine::general_purpose::STANDARD.decode(saml_request).expect("base64");
-    let xml = String::from_utf8(entree_bridge::saml::authn_request::inflate_bounded(&deflated, 1 << 16).expect("inflate")).expect("utf8");
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(saml_request)
+        .expect("base64");
+    let xml =
+        String::from_utf8(entree_bridge::saml::authn_request::inflate_bounded(&deflated, 1 << 16).expect("inflate"))
+            .expect("utf8");
     let doc = roxmltree::Document::parse(&xml).expect("xml");
     StartedLogin {
         request_id: doc.root_element().attribute("ID").expect("ID").to_string(),
@@ -228,13 +240,23 @@ impl AcsOutcome {
     /// Asserts a rejection with `code`, and that nothing was handed off.
     pub fn assert_rejected(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "status for {code}; body: {}", self.body);
-        assert!(self.body.contains(&format!("<code>{code}</code>")), "expected code {code} in page: {}", self.body);
+        assert!(
+            self.body.contains(&format!("<code>{code}</code>")),
+            "expected code {code} in page: {}",
+            self.body
+        );
         assert!(self.token().is_none(), "no hand-off may happen for {code}");
         assert!(!self.body.contains("name=\"token\""), "no token field for {code}");
     }
 }
 
-pub async fn post_acs(client: &reqwest::Client, bridge: &Bridge, app: &str, xml: &str, relay_state: Option<&str>) -> AcsOutcome {
+pub async fn post_acs(
+    client: &reqwest::Client,
+    bridge: &Bridge,
+    app: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+) -> AcsOutcome {
     let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
     let mut form = vec![("SAMLResponse", encoded)];
     if let Some(rs) = relay_state {

@@ -35,8 +35,12 @@ fn id_of(element_text: &str) -> String {
 /// The attacker's copy: another ID and another person.
 fn evil(text: &str) -> String {
     let id = id_of(text);
-    text.replacen(&format!(" ID=\"{id}\""), " ID=\"_evil0000000000000000000000000000000\"", 1)
-        .replace(GOOD_REAL_ID, EVIL_REAL_ID)
+    text.replacen(
+        &format!(" ID=\"{id}\""),
+        " ID=\"_evil0000000000000000000000000000000\"",
+        1,
+    )
+    .replace(GOOD_REAL_ID, EVIL_REAL_ID)
 }
 
 /// `sig` with `content` added as its last child.
@@ -77,7 +81,11 @@ pub fn xsw4(response: &str) -> String {
 pub fn xsw5(response: &str) -> String {
     let a = assertion(response);
     let moved = response.replacen(a, &evil(a), 1);
-    moved.replacen("</samlp:Response>", &format!("{}</samlp:Response>", strip_signature(a)), 1)
+    moved.replacen(
+        "</samlp:Response>",
+        &format!("{}</samlp:Response>", strip_signature(a)),
+        1,
+    )
 }
 
 /// XSW6: the attacker assertion carries the original signature, which holds the original
@@ -94,7 +102,11 @@ pub fn xsw6(response: &str) -> String {
 pub fn xsw7(response: &str) -> String {
     let a = assertion(response);
     let replaced = response.replacen(a, &strip_signature(&evil(a)), 1);
-    replaced.replacen("</saml:Issuer>", &format!("</saml:Issuer><samlp:Extensions>{a}</samlp:Extensions>"), 1)
+    replaced.replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer><samlp:Extensions>{a}</samlp:Extensions>"),
+        1,
+    )
 }
 
 /// XSW8: the attacker assertion's signature has a ds:Object holding the original assertion

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the bridge builds and tests with, when they are missing.
+#   libxmlsec1-dev, libxml2-dev, libclang-dev, pkg-config: samael's xmlsec bindings
+#   libssl-dev: openssl
+#   xmlsec1: the pysaml2 interop IdP signs with it
+#   python3-venv: the interop IdP's virtualenv
+set -euo pipefail
+
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3 python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A python3 from elsewhere (pyenv) with a working venv module is fine too.
+if [[ " ${missing[*]} " == *" python3-venv "* ]] && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing=("${missing[@]/python3-venv}")
+fi
+if [[ " ${missing[*]} " == *" python3 "* ]] && command -v python3 >/dev/null; then
+    missing=("${missing[@]/python3}")
+fi
+read -r -a missing <<<"${missing[*]}"
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "system-deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
