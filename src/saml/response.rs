@@ -605,3 +605,132 @@ pub fn parse_time(value: &str) -> Result<DateTime<Utc>, ValidationError> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| ValidationError::TimeInvalid(value.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::idp::{DevIdp, ResponseSpec};
+
+    const SP: &str = "https://sp.example.nl/metadata";
+    const ACS: &str = "https://sp.example.nl/acs";
+
+    fn expectations<'a>(idp: &'a DevIdp, certs: &'a [CertificateDer], now: DateTime<Utc>) -> Expectations<'a> {
+        Expectations {
+            idp_entity_id: &idp.entity_id,
+            idp_certs: certs,
+            sp_entity_id: SP,
+            acs_url: ACS,
+            request_id: Some("_req"),
+            allow_unsolicited: false,
+            allow_sha1: false,
+            clock_skew: Duration::from_secs(120),
+            now,
+            decryption_keys: &[],
+            limits: XmlLimits::default(),
+        }
+    }
+
+    fn check(idp: &DevIdp, xml: &str, now: DateTime<Utc>) -> Result<ValidatedAssertion, ValidationError> {
+        let certs = [CertificateDer::from(idp.cert.to_der().unwrap())];
+        validate(xml, &expectations(idp, &certs, now), &mut Report::disabled())
+    }
+
+    fn idp() -> DevIdp {
+        DevIdp::generate("https://idp.example.nl").unwrap()
+    }
+
+    #[test]
+    fn clock_skew_is_honoured_on_both_sides_and_no_further() {
+        let idp = idp();
+        let spec = ResponseSpec::new(SP, ACS, Some("_req"));
+        let xml = idp.response(&spec).unwrap();
+        let issued = spec.issue_instant;
+        // Conditions: NotBefore = issued - 30s, NotOnOrAfter = issued + 5m.
+        assert!(
+            check(&idp, &xml, issued - chrono::Duration::seconds(140)).is_ok(),
+            "a clock 140s behind is within 2m skew of NotBefore"
+        );
+        let early = check(&idp, &xml, issued - chrono::Duration::seconds(160)).unwrap_err();
+        assert_eq!(early.code(), "assertion_not_yet_valid");
+        assert!(
+            check(&idp, &xml, issued + chrono::Duration::seconds(400)).is_ok(),
+            "6m40s after issue is within 5m + 2m"
+        );
+        let late = check(&idp, &xml, issued + chrono::Duration::seconds(421)).unwrap_err();
+        assert_eq!(late.code(), "subject_confirmation_expired");
+    }
+
+    #[test]
+    fn every_audience_restriction_must_name_us() {
+        let idp = idp();
+        let spec = ResponseSpec::new(SP, ACS, Some("_req"));
+        let template = idp.assertion_xml(&spec, true).replacen(
+            "</saml:AudienceRestriction>",
+            "</saml:AudienceRestriction><saml:AudienceRestriction><saml:Audience>https://other</saml:Audience></saml:AudienceRestriction>",
+            1,
+        );
+        let signed = crate::demo::idp::strip_declaration(
+            &crate::saml::signature::sign_first_template(&template, &idp.key_der).unwrap(),
+        );
+        let xml = idp.response_around(&spec, &signed).unwrap();
+        assert_eq!(check(&idp, &xml, Utc::now()).unwrap_err().code(), "audience_mismatch");
+    }
+
+    #[test]
+    fn times_must_be_utc() {
+        assert!(parse_time("2026-11-23T10:00:00Z").is_ok());
+        assert!(parse_time("2026-11-23T10:00:00.123Z").is_ok());
+        assert_eq!(
+            parse_time("2026-11-23T10:00:00+01:00").unwrap_err().code(),
+            "time_invalid"
+        );
+        assert_eq!(parse_time("yesterday").unwrap_err().code(), "time_invalid");
+    }
+
+    #[test]
+    fn values_come_from_the_signed_assertion() {
+        let idp = idp();
+        let spec = ResponseSpec::new(SP, ACS, Some("_req")).attribute("urn:oid:2.5.4.42", &["Sanne"]);
+        let v = check(&idp, &idp.response(&spec).unwrap(), Utc::now()).unwrap();
+        assert_eq!(v.attributes.first("givenName"), Some("Sanne"));
+        assert_eq!(v.name_id, spec.name_id);
+        assert_eq!(v.assertion_id, spec.assertion_id);
+        assert_eq!(v.in_response_to.as_deref(), Some("_req"));
+    }
+
+    #[test]
+    fn the_report_records_each_check_only_when_asked() {
+        let idp = idp();
+        let xml = idp.response(&ResponseSpec::new(SP, ACS, Some("_req"))).unwrap();
+        let certs = [CertificateDer::from(idp.cert.to_der().unwrap())];
+        let exp = expectations(&idp, &certs, Utc::now());
+        let mut report = Report::recording();
+        validate(&xml, &exp, &mut report).unwrap();
+        let names: Vec<_> = report.checks.iter().map(|c| c.check).collect();
+        for expected in [
+            "xml_well_formed",
+            "destination",
+            "status",
+            "signature_layout",
+            "signature_valid",
+            "audience",
+            "subject_confirmation",
+        ] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        let mut quiet = Report::disabled();
+        validate(&xml, &exp, &mut quiet).unwrap();
+        assert!(quiet.checks.is_empty());
+    }
+
+    #[test]
+    fn no_trusted_certificate_means_no_verification_at_all() {
+        let idp = idp();
+        let xml = idp.response(&ResponseSpec::new(SP, ACS, Some("_req"))).unwrap();
+        let exp = expectations(&idp, &[], Utc::now());
+        assert_eq!(
+            validate(&xml, &exp, &mut Report::disabled()).unwrap_err().code(),
+            "idp_no_signing_certificate"
+        );
+    }
+}
