@@ -135,10 +135,10 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    run_server(settings, None)
+    run_server(Arc::new(settings), None)
 }
 
-fn run_server(settings: Settings, extra: Option<axum::Router>) -> ExitCode {
+fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -156,7 +156,7 @@ fn run_server(settings: Settings, extra: Option<axum::Router>) -> ExitCode {
             }
         };
         let state = Arc::new(AppState {
-            settings: Arc::new(settings),
+            settings,
             store: MemoryStore::new(1_000_000, 1_000_000),
             metrics: Metrics::default(),
         });
@@ -216,49 +216,13 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
         }
     }
     println!("entree-bridge demo: open http://{listen}/ in your browser (Ctrl-C stops it)");
-    let settings_arc = Arc::new(settings);
+    // The demo's IdP and sample app read the same settings the bridge serves with.
+    let settings = Arc::new(settings);
     let demo_router = demo::router(Arc::new(demo::DemoState {
         idp,
-        settings: settings_arc.clone(),
+        settings: settings.clone(),
     }));
-    let settings = match Arc::try_unwrap(settings_arc) {
-        Ok(s) => s,
-        Err(shared) => return run_shared(shared, demo_router),
-    };
     run_server(settings, Some(demo_router))
-}
-
-/// The demo router keeps a handle on the settings; the server shares the same ones.
-fn run_shared(settings: Arc<Settings>, extra: axum::Router) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("entree-bridge: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async move {
-        let listen = settings.listen;
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("entree-bridge: cannot listen on {listen}: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let state = Arc::new(AppState {
-            settings,
-            store: MemoryStore::new(1_000_000, 1_000_000),
-            metrics: Metrics::default(),
-        });
-        match http::serve(listener, http::router(state, Some(extra)), shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("entree-bridge: server error: {e}");
-                ExitCode::from(1)
-            }
-        }
-    })
 }
 
 fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {

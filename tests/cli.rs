@@ -122,20 +122,23 @@ impl VerifyFixture {
         p
     }
 
+    fn verify_cmd(&self) -> Command {
+        let mut cmd = bridge_cmd();
+        cmd.args([
+            "verify-response",
+            "--json",
+            "--sp-entity-id",
+            SP,
+            "--acs-url",
+            ACS,
+            "--idp-metadata",
+        ])
+        .arg(self.dir.path().join("idp-metadata.xml"));
+        cmd
+    }
+
     fn verify(&self, input: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        let (code, out, err) = run(bridge_cmd()
-            .args([
-                "verify-response",
-                "--json",
-                "--sp-entity-id",
-                SP,
-                "--acs-url",
-                ACS,
-                "--idp-metadata",
-            ])
-            .arg(self.dir.path().join("idp-metadata.xml"))
-            .args(extra)
-            .arg(input));
+        let (code, out, err) = run(self.verify_cmd().args(extra).arg(input));
         let json = serde_json::from_str(out.trim())
             .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
         (code, json, err)
@@ -233,18 +236,7 @@ fn verify_response_usage_and_io_errors_exit_2() {
     let (code, _, _) = run(bridge_cmd().args(["verify-response", "--json"]));
     assert_eq!(code, 2);
     let f = VerifyFixture::new();
-    let (code, out, _) = run(bridge_cmd()
-        .args([
-            "verify-response",
-            "--json",
-            "--sp-entity-id",
-            SP,
-            "--acs-url",
-            ACS,
-            "--idp-metadata",
-        ])
-        .arg(f.dir.path().join("idp-metadata.xml"))
-        .arg(f.dir.path().join("does-not-exist.xml")));
+    let (code, out, _) = run(f.verify_cmd().arg(f.dir.path().join("does-not-exist.xml")));
     assert_eq!(code, 2);
     assert!(out.is_empty());
 }

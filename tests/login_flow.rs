@@ -148,18 +148,9 @@ async fn targets_outside_the_app_are_refused_and_nothing_is_started() {
 #[tokio::test]
 async fn a_school_that_has_not_activated_the_app_gets_403_with_its_brin() {
     let bridge = Bridge::start().await;
-    let client = client();
-    let login = start_login(&client, &bridge, "numo", None).await;
-    let mut spec = bridge.spec("numo", Some(&login.request_id));
-    spec.attributes.retain(|(n, _)| n != "nlEduPersonHomeOrganizationId");
-    let spec = spec.attribute("nlEduPersonHomeOrganizationId", &["55QQ"]);
-    let outcome = post_acs(
-        &client,
-        &bridge,
-        "numo",
-        &bridge.idp.response(&spec).expect("sign"),
-        Some(&login.relay_state),
-    )
+    let (outcome, spec) = complete_login(&client(), &bridge, "numo", |s| {
+        with_attribute(s, "nlEduPersonHomeOrganizationId", &["55QQ"])
+    })
     .await;
     outcome.assert_rejected(403, "school_not_activated");
     assert!(outcome.body.contains("55QQ") && outcome.body.contains("Mijn Entree Federatie"));
@@ -172,20 +163,10 @@ async fn a_school_that_has_not_activated_the_app_gets_403_with_its_brin() {
 #[tokio::test]
 async fn a_branch_brin_on_the_list_is_enough() {
     let bridge = Bridge::start().await;
-    let client = client();
-    let login = start_login(&client, &bridge, "numo", None).await;
-    let mut spec = bridge.spec("numo", Some(&login.request_id));
-    spec.attributes.retain(|(n, _)| n != "nlEduPersonHomeOrganizationId");
-    let spec = spec
-        .attribute("nlEduPersonHomeOrganizationId", &["12AB"])
-        .attribute("nlEduPersonHomeOrganizationBranchId", &["12AB03"]);
-    let outcome = post_acs(
-        &client,
-        &bridge,
-        "numo",
-        &bridge.idp.response(&spec).expect("sign"),
-        Some(&login.relay_state),
-    )
+    let (outcome, _) = complete_login(&client(), &bridge, "numo", |s| {
+        with_attribute(s, "nlEduPersonHomeOrganizationId", &["12AB"])
+            .attribute("nlEduPersonHomeOrganizationBranchId", &["12AB03"])
+    })
     .await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
     let claims = verify_token(&bridge, &outcome.token().expect("token"), "numo").await;
@@ -196,23 +177,13 @@ async fn a_branch_brin_on_the_list_is_enough() {
 async fn a_missing_person_attribute_or_a_pattern_miss_is_an_error_not_a_guess() {
     let bridge = Bridge::start().await;
     let client = client();
-    for (value, code) in [
-        (None, "person_attribute_missing"),
-        (Some("no-at-sign"), "person_pattern_no_match"),
+    for (values, code) in [
+        (&[][..], "person_attribute_missing"),
+        (&["no-at-sign"][..], "person_pattern_no_match"),
     ] {
-        let login = start_login(&client, &bridge, "numo", None).await;
-        let mut spec = bridge.spec("numo", Some(&login.request_id));
-        spec.attributes.retain(|(n, _)| n != "nlEduPersonRealId");
-        if let Some(v) = value {
-            spec = spec.attribute("nlEduPersonRealId", &[v]);
-        }
-        let outcome = post_acs(
-            &client,
-            &bridge,
-            "numo",
-            &bridge.idp.response(&spec).expect("sign"),
-            Some(&login.relay_state),
-        )
+        let (outcome, _) = complete_login(&client, &bridge, "numo", |s| {
+            with_attribute(s, "nlEduPersonRealId", values)
+        })
         .await;
         outcome.assert_rejected(403, code);
         assert!(outcome.body.contains("Nog geen account"));
@@ -259,16 +230,10 @@ async fn response_level_and_double_signatures_are_accepted() {
     let bridge = Bridge::start().await;
     let client = client();
     for sign in [SignMode::Response, SignMode::Both] {
-        let login = start_login(&client, &bridge, "numo", None).await;
-        let mut spec = bridge.spec("numo", Some(&login.request_id));
-        spec.sign = sign;
-        let outcome = post_acs(
-            &client,
-            &bridge,
-            "numo",
-            &bridge.idp.response(&spec).expect("sign"),
-            Some(&login.relay_state),
-        )
+        let (outcome, _) = complete_login(&client, &bridge, "numo", |mut s| {
+            s.sign = sign;
+            s
+        })
         .await;
         assert_eq!(outcome.status, 200, "{sign:?}: {}", outcome.body);
     }

@@ -269,6 +269,33 @@ pub async fn post_acs(
     }
 }
 
+/// Starts a login in `client`, lets `edit` change the valid response for it, and posts the
+/// signed result to the ACS with the login's RelayState.
+pub async fn complete_login(
+    client: &reqwest::Client,
+    bridge: &Bridge,
+    app: &str,
+    edit: impl FnOnce(ResponseSpec) -> ResponseSpec,
+) -> (AcsOutcome, ResponseSpec) {
+    let login = start_login(client, bridge, app, None).await;
+    let spec = edit(bridge.spec(app, Some(&login.request_id)));
+    let xml = bridge.idp.response(&spec).expect("sign");
+    (
+        post_acs(client, bridge, app, &xml, Some(&login.relay_state)).await,
+        spec,
+    )
+}
+
+/// `spec` with the attribute `name` replaced by `values` (removed when empty).
+pub fn with_attribute(mut spec: ResponseSpec, name: &str, values: &[&str]) -> ResponseSpec {
+    spec.attributes.retain(|(n, _)| n != name);
+    if values.is_empty() {
+        spec
+    } else {
+        spec.attribute(name, values)
+    }
+}
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
