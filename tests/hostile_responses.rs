@@ -419,3 +419,46 @@ async fn garbage_is_refused_with_its_own_codes() {
         outcome.assert_rejected(400, code);
     }
 }
+
+#[tokio::test]
+async fn oversized_and_deep_inputs_are_refused_before_parsing() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    // A SAMLResponse over the XML limit.
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let big = format!("<samlp:Response>{}</samlp:Response>", "x".repeat(300 * 1024));
+    post_acs(&client, &bridge, "numo", &big, Some(&login.relay_state))
+        .await
+        .assert_rejected(400, "response_too_large");
+    // A request body over the body limit.
+    let body = format!("SAMLResponse={}", "A".repeat(600 * 1024));
+    let resp = client
+        .post(bridge.acs("numo"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("acs");
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>acs_bad_request</code>"));
+    // Deeply nested XML.
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let deep = format!("{}{}", "<a>".repeat(5_000), "</a>".repeat(5_000));
+    post_acs(&client, &bridge, "numo", &deep, Some(&login.relay_state))
+        .await
+        .assert_rejected(400, "xml_too_deep");
+    // And the bridge is still up.
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", bridge.base))
+            .send()
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+}

@@ -362,3 +362,55 @@ async fn health_and_jwks_are_served() {
     assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
     assert!(key.get("d").is_none(), "no private part is ever published");
 }
+
+#[tokio::test]
+async fn sp_metadata_carries_organization_and_contacts_when_configured() {
+    let bridge = Bridge::start_with(
+        r#"
+[apps.numo.organization]
+name = "Numo B.V."
+display_name = "Numo"
+url = "https://numo.example.nl"
+
+[[apps.numo.contacts]]
+type = "technical"
+given_name = "Beheer"
+email = "beheer@numo.example.nl"
+"#,
+    )
+    .await;
+    let xml = reqwest::get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base))
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("body");
+    let doc = roxmltree::Document::parse(&xml).expect("xml");
+    let name = doc
+        .descendants()
+        .find(|n| n.has_tag_name("OrganizationName"))
+        .expect("organization");
+    assert_eq!(name.text(), Some("Numo B.V."));
+    let contact = doc
+        .descendants()
+        .find(|n| n.has_tag_name("ContactPerson"))
+        .expect("contact");
+    assert_eq!(contact.attribute("contactType"), Some("technical"));
+    assert!(xml.contains("mailto:beheer@numo.example.nl"));
+}
+
+#[tokio::test]
+async fn requests_are_unsigned_when_the_idp_does_not_ask_for_signatures() {
+    let bridge = Bridge::start_custom("", |dir| {
+        let metadata = std::fs::read_to_string(dir.join("idp-metadata.xml")).expect("read");
+        let unsigned = metadata.replace(
+            r#"WantAuthnRequestsSigned="true""#,
+            r#"WantAuthnRequestsSigned="false""#,
+        );
+        std::fs::write(dir.join("idp-metadata.xml"), unsigned).expect("write");
+    })
+    .await;
+    let login = start_login(&client(), &bridge, "numo", None).await;
+    assert!(!login.signed);
+    assert!(!login.location.contains("SigAlg="));
+}
