@@ -157,7 +157,7 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode 
         };
         let state = Arc::new(AppState {
             settings,
-            store: MemoryStore::new(1_000_000, 1_000_000),
+            store: Arc::new(MemoryStore::default()),
             metrics: Metrics::default(),
         });
         tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");

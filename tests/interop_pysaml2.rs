@@ -37,7 +37,8 @@ fn pysaml2(python: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
-async fn login_through_pysaml2(extra_flags: &[&str]) {
+/// Runs a login answered by pysaml2 and returns the ACS outcome.
+async fn login_through_pysaml2(extra_flags: &[&str]) -> AcsOutcome {
     let python = venv_python();
     let keys = tempfile::tempdir().expect("dir");
     let key = keys.path().join("idp.key").display().to_string();
@@ -111,6 +112,11 @@ async fn login_through_pysaml2(extra_flags: &[&str]) {
         status: resp.status().as_u16(),
         body: resp.text().await.expect("body"),
     };
+    outcome
+}
+
+async fn accepted_from_pysaml2(extra_flags: &[&str]) {
+    let outcome = login_through_pysaml2(extra_flags).await;
     assert_eq!(
         outcome.status, 200,
         "pysaml2's response {extra_flags:?} was refused: {}",
@@ -129,15 +135,22 @@ async fn login_through_pysaml2(extra_flags: &[&str]) {
 
 #[tokio::test]
 async fn pysaml2_signed_assertion_is_accepted() {
-    login_through_pysaml2(&[]).await;
+    accepted_from_pysaml2(&[]).await;
 }
 
 #[tokio::test]
 async fn pysaml2_signed_response_is_accepted() {
-    login_through_pysaml2(&["--sign-response"]).await;
+    accepted_from_pysaml2(&["--sign-response"]).await;
 }
 
 #[tokio::test]
-async fn pysaml2_encrypted_assertion_is_accepted() {
-    login_through_pysaml2(&["--sign-assertion", "--encrypt-assertion"]).await;
+async fn pysaml2_encrypted_assertion_in_a_signed_response_is_accepted() {
+    // pysaml2 encrypts with aes256-cbc and rsa-oaep-mgf1p; the signed Response authenticates it.
+    accepted_from_pysaml2(&["--sign-response", "--encrypt-assertion"]).await;
+}
+
+#[tokio::test]
+async fn pysaml2_cbc_encryption_in_an_unsigned_response_is_refused() {
+    let outcome = login_through_pysaml2(&["--sign-assertion", "--encrypt-assertion"]).await;
+    outcome.assert_rejected(400, "encryption_algorithm_forbidden");
 }

@@ -212,6 +212,16 @@ async fn encrypted_assertions_are_decrypted_with_the_sp_key() {
         let claims = verify_token(&bridge, &outcome.token().expect("token"), "numo").await;
         assert_eq!(claims["sub"], "100231");
     }
+    // AES-CBC from an unsigned Response: refused before decrypting (no padding oracle).
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let spec = bridge.spec("numo", Some(&login.request_id));
+    let xml = bridge
+        .idp
+        .encrypted_response(&spec, &bridge.sp_cert, AES256_CBC)
+        .expect("encrypt");
+    post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state))
+        .await
+        .assert_rejected(400, "encryption_algorithm_forbidden");
     // An encrypted assertion that nobody signed, in a response nobody signed: refused.
     let login = start_login(&client, &bridge, "numo", None).await;
     let mut spec = bridge.spec("numo", Some(&login.request_id));

@@ -23,11 +23,25 @@ pub const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
 
 /// Decrypts the `saml:EncryptedAssertion` element `encrypted` with the first of `keys` that
 /// unwraps its content key, and returns the plaintext (the serialized Assertion).
-pub fn decrypt_assertion(encrypted: Node<'_, '_>, keys: &[PKey<Private>]) -> Result<String, ValidationError> {
+///
+/// `authenticated` says whether the ciphertext comes from a signed Response. AES-CBC is only
+/// decrypted then: unauthenticated CBC ciphertext turns any difference in the answer into a
+/// padding oracle that recovers captured assertions (Jager & Somorovsky, 2011). GCM carries
+/// its own authentication tag and is accepted either way.
+pub fn decrypt_assertion(
+    encrypted: Node<'_, '_>,
+    keys: &[PKey<Private>],
+    authenticated: bool,
+) -> Result<String, ValidationError> {
     let data = xml::child(encrypted, NS_XENC, "EncryptedData")
         .ok_or_else(|| ValidationError::Decryption("no EncryptedData".into()))?;
     let content_alg = algorithm(data);
     let cipher = content_cipher(content_alg)?;
+    if !authenticated && !is_gcm(content_alg) {
+        return Err(ValidationError::EncryptionAlgorithm(format!(
+            "{content_alg} (AES-CBC is accepted only inside a signed Response; use AES-GCM or sign the Response)"
+        )));
+    }
     // The EncryptedKey sits in EncryptedData/KeyInfo or beside EncryptedData (then referenced
     // by a RetrievalMethod, which we deliberately do not follow: we take the sibling).
     let encrypted_keys: Vec<Node> = xml::child(data, NS_DS, "KeyInfo")
@@ -59,6 +73,10 @@ pub fn decrypt_assertion(encrypted: Node<'_, '_>, keys: &[PKey<Private>]) -> Res
     Err(ValidationError::Decryption(
         "no configured SP key unwraps the content key".into(),
     ))
+}
+
+fn is_gcm(alg: &str) -> bool {
+    alg == AES128_GCM || alg == AES256_GCM
 }
 
 fn algorithm<'a>(node: Node<'a, '_>) -> &'a str {
@@ -146,7 +164,7 @@ fn rsa_oaep_decrypt(
 
 fn decrypt_content(cipher: Cipher, alg: &str, key: &[u8], data: &[u8]) -> Result<Vec<u8>, ValidationError> {
     let fail = |what: &str| ValidationError::Decryption(what.to_string());
-    let is_gcm = alg == AES128_GCM || alg == AES256_GCM;
+    let is_gcm = is_gcm(alg);
     let iv_len = if is_gcm { 12 } else { 16 };
     let tag_len = if is_gcm { 16 } else { 0 };
     if data.len() < iv_len + tag_len + 1 {
@@ -187,7 +205,7 @@ pub fn encrypt_assertion(
 ) -> Result<String, ValidationError> {
     let fail = |e: openssl::error::ErrorStack| ValidationError::Decryption(e.to_string());
     let cipher = content_cipher(content_alg)?;
-    let is_gcm = content_alg == AES128_GCM || content_alg == AES256_GCM;
+    let is_gcm = is_gcm(content_alg);
     let mut key = vec![0u8; cipher.key_len()];
     let mut iv = vec![0u8; if is_gcm { 12 } else { 16 }];
     openssl::rand::rand_bytes(&mut key).map_err(fail)?;

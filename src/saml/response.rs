@@ -148,6 +148,11 @@ pub fn validate(
         signature::check_layout(&doc, &allowed_parents, exp.allow_sha1).map_err(Into::into),
         || "every Signature is enveloped in the Response or its Assertion, one Reference to its parent's ID, allowed algorithms".into(),
     )?;
+    report.check(
+        "parsers_agree",
+        signature::check_parsers_agree(xml_text, &doc).map_err(Into::into),
+        || "libxml2 (xmlsec) sees the same elements and signatures".into(),
+    )?;
     let assertion = report.check("single_assertion", single_assertion(&doc), || {
         "exactly one Assertion or EncryptedAssertion".into()
     })?;
@@ -192,13 +197,15 @@ pub fn validate(
                 let signed_doc = xml::parse_bounded(text, exp.limits)?;
                 let enc = xml::child(signed_doc.root_element(), NS_SAML, "EncryptedAssertion")
                     .ok_or(ValidationError::AssertionMisplaced)?;
-                report.check("decrypt", decrypt::decrypt_assertion(enc, exp.decryption_keys), || {
-                    "EncryptedAssertion decrypted".into()
-                })?
+                report.check(
+                    "decrypt",
+                    decrypt::decrypt_assertion(enc, exp.decryption_keys, true),
+                    || "EncryptedAssertion decrypted".into(),
+                )?
             }
             None => report.check(
                 "decrypt",
-                decrypt::decrypt_assertion(assertion, exp.decryption_keys),
+                decrypt::decrypt_assertion(assertion, exp.decryption_keys, false),
                 || "EncryptedAssertion decrypted".into(),
             )?,
         };
@@ -309,11 +316,17 @@ fn read_signed_assertion(
 ) -> Result<ValidatedAssertion, ValidationError> {
     let signed_doc = xml::parse_bounded(signed_text, exp.limits)?;
     let signed_root = signed_doc.root_element();
+    let mut in_response_to_outer = in_response_to_outer;
     let assertion = if response_signed {
-        // The signed Response: its own InResponseTo is signed too and must agree.
         if !xml::is(&signed_root, NS_SAMLP, "Response") {
             return Err(signature::SignatureError::Invalid.into());
         }
+        // The Response-level checks ran on the raw text; run them again on what was signed,
+        // and take the signed InResponseTo.
+        check_destination(signed_root, exp)?;
+        check_optional_issuer(signed_root, exp)?;
+        check_status(signed_root)?;
+        in_response_to_outer = signed_root.attribute("InResponseTo");
         let mut found = xml::children(signed_root, NS_SAML, "Assertion");
         let (Some(a), None) = (found.next(), found.next()) else {
             return Err(ValidationError::AssertionCount(
@@ -359,6 +372,7 @@ fn read_decrypted_assertion(
     }
     check_no_comments(root)?;
     let signed_ids = signature::check_layout(&doc, &[root], exp.allow_sha1)?;
+    signature::check_parsers_agree(plaintext, &doc)?;
     if signed_ids.contains(&root.id()) {
         let signed = report.check(
             "decrypted_assertion_signature",

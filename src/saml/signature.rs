@@ -60,6 +60,8 @@ pub enum SignatureError {
     Invalid,
     #[error("the IdP metadata holds no signing certificate, so nothing can be verified")]
     NoTrustedCertificates,
+    #[error("libxml2 reads a different document than our checks did ({0})")]
+    ParserDisagreement(String),
 }
 
 /// Which of the two legitimate places carry a signature.
@@ -135,6 +137,36 @@ fn algorithm_of<'a>(node: Option<Node<'a, '_>>) -> &'a str {
     node.and_then(|n| n.attribute("Algorithm")).unwrap_or("")
 }
 
+/// A tripwire for parser differentials: xmlsec verifies with libxml2, our checks read with
+/// roxmltree. Both must see the same number of elements and of Signatures, or the checks above
+/// would be about another document than the one verified (the UTF-7 trick was one such case).
+pub fn check_parsers_agree(xml_text: &str, checked: &roxmltree::Document<'_>) -> Result<(), SignatureError> {
+    let ours = checked.descendants().filter(Node::is_element).count();
+    let our_signatures = xml::descendants(checked.root_element(), NS_DS, "Signature").count();
+    let doc = libxml::parser::Parser::default()
+        .parse_string(xml::without_declaration(xml_text))
+        .map_err(|e| SignatureError::ParserDisagreement(format!("libxml2 cannot parse it: {e:?}")))?;
+    let root = doc
+        .get_root_element()
+        .ok_or_else(|| SignatureError::ParserDisagreement("libxml2 sees no root element".into()))?;
+    let (mut theirs, mut their_signatures) = (0usize, 0usize);
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        theirs += 1;
+        if node.get_name() == "Signature" && node.get_namespace().is_some_and(|ns| ns.get_href() == NS_DS) {
+            their_signatures += 1;
+        }
+        stack.extend(node.get_child_elements());
+    }
+    if (ours, our_signatures) == (theirs, their_signatures) {
+        Ok(())
+    } else {
+        Err(SignatureError::ParserDisagreement(format!(
+            "{ours} elements and {our_signatures} signatures versus {theirs} and {their_signatures}"
+        )))
+    }
+}
+
 /// Verifies every signature in `xml_text` against `trusted` (the IdP metadata's signing
 /// certificates) and returns the canonical text of the signed element: the Response when it
 /// is signed (it then covers the Assertion too), else the Assertion. Call [`check_layout`]
@@ -149,8 +181,9 @@ pub fn verify_signed_element(
         return Err(SignatureError::NoTrustedCertificates);
     }
     let allowlist = if allow_sha1 { None } else { Some(SAMAEL_ALLOWED) };
+    // Without the declaration libxml2 can only read the text as UTF-8, as our checks did.
     samael::crypto::Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        xml_text,
+        xml::without_declaration(xml_text),
         trusted,
         ReduceMode::PreDigest,
         allowlist,
@@ -186,3 +219,49 @@ pub fn template(id: &str, signature_alg: &str, digest_alg: &str, cert_b64: &str)
 }
 
 pub const SHA1_PAIR: (&str, &str) = (ALG_RSA_SHA1, DIGEST_SHA1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parser_tripwire_fires_when_the_documents_differ() {
+        let text = r#"<r xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:Signature/><a/></r>"#;
+        let same = roxmltree::Document::parse(text).unwrap();
+        assert_eq!(check_parsers_agree(text, &same), Ok(()));
+        // Our checks looked at a document without the Signature that libxml2 would verify.
+        let other = roxmltree::Document::parse(r#"<r><a/></r>"#).unwrap();
+        assert!(matches!(
+            check_parsers_agree(text, &other),
+            Err(SignatureError::ParserDisagreement(_))
+        ));
+    }
+
+    #[test]
+    fn layout_refuses_foreign_transforms_and_multiple_references() {
+        let signed = |transforms: &str, references: usize| {
+            let reference = format!(
+                r##"<ds:Reference URI="#a"><ds:Transforms>{transforms}</ds:Transforms><ds:DigestMethod Algorithm="{DIGEST_SHA256}"/><ds:DigestValue/></ds:Reference>"##
+            );
+            format!(
+                r#"<r xmlns:ds="{NS_DS}" ID="a"><ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/><ds:SignatureMethod Algorithm="{ALG_RSA_SHA256}"/>{}</ds:SignedInfo></ds:Signature></r>"#,
+                reference.repeat(references)
+            )
+        };
+        let check = |xml: &str| {
+            let doc = roxmltree::Document::parse(xml).unwrap();
+            check_layout(&doc, &[doc.root_element()], false)
+        };
+        let enveloped = format!(r#"<ds:Transform Algorithm="{ENVELOPED}"/>"#);
+        assert!(check(&signed(&enveloped, 1)).is_ok());
+        let xslt = r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/>"#;
+        assert!(matches!(
+            check(&signed(xslt, 1)),
+            Err(SignatureError::TransformForbidden(_))
+        ));
+        assert!(matches!(
+            check(&signed(&enveloped, 2)),
+            Err(SignatureError::ReferenceMismatch(_))
+        ));
+    }
+}

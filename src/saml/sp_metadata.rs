@@ -26,11 +26,11 @@ pub fn render(app: &App, cert_b64: &str) -> Result<String, String> {
         key_info: key_info.clone(),
         encryption_methods: methods,
     };
+    // GCM only: CBC is accepted only inside a signed Response (see saml::decrypt), so an IdP
+    // that follows these hints never hits that refusal.
     let enc_methods = [
         super::decrypt::AES128_GCM,
         super::decrypt::AES256_GCM,
-        super::decrypt::AES128_CBC,
-        super::decrypt::AES256_CBC,
         super::decrypt::RSA_OAEP_MGF1P,
     ]
     .iter()

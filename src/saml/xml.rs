@@ -37,6 +37,8 @@ pub enum XmlError {
     TooLarge { size: usize, limit: usize },
     #[error("the XML contains a DTD or entity declaration")]
     Dtd,
+    #[error("the XML declares the encoding {0:?}; only UTF-8 is accepted")]
+    Encoding(String),
     #[error("the XML nests deeper than {0} elements")]
     TooDeep(usize),
     #[error("the XML has more than {0} nodes")]
@@ -53,6 +55,7 @@ pub fn parse_bounded(text: &str, limits: XmlLimits) -> Result<Document<'_>, XmlE
             limit: limits.max_bytes,
         });
     }
+    check_declared_encoding(text)?;
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
         return Err(XmlError::Dtd);
     }
@@ -68,6 +71,43 @@ pub fn parse_bounded(text: &str, limits: XmlLimits) -> Result<Document<'_>, XmlE
     })?;
     check_depth(&doc, limits.max_depth)?;
     Ok(doc)
+}
+
+/// roxmltree reads the text as the UTF-8 it is and ignores `encoding=`; libxml2 (inside
+/// xmlsec) obeys it. A document that declares another encoding (UTF-7: `+ADw-` is `<`) would
+/// show libxml2 elements our checks never saw, so any encoding but UTF-8 is refused.
+fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let Some(rest) = text.strip_prefix("<?xml") else {
+        return Ok(());
+    };
+    let declaration = rest.split_once("?>").map(|(d, _)| d).unwrap_or(rest);
+    let Some(after) = declaration.split_once("encoding").map(|(_, a)| a.trim_start()) else {
+        return Ok(());
+    };
+    let value = after
+        .strip_prefix('=')
+        .map(str::trim_start)
+        .and_then(|v| {
+            let quote = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            v[1..].split(quote).next()
+        })
+        .unwrap_or(after);
+    if value.eq_ignore_ascii_case("utf-8") {
+        Ok(())
+    } else {
+        Err(XmlError::Encoding(value.chars().take(40).collect()))
+    }
+}
+
+/// The text without its XML declaration (and BOM): what is handed to libxml2, so that it
+/// can only read the text as UTF-8, exactly as our own checks did.
+pub fn without_declaration(text: &str) -> &str {
+    let text = text.trim_start_matches('\u{feff}');
+    match text.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map(|(_, r)| r).unwrap_or(text),
+        None => text,
+    }
 }
 
 /// Iterative depth check (a recursive walk would itself be a stack-overflow vector).
@@ -150,6 +190,29 @@ mod tests {
         assert_eq!(parse_bounded(xml, XmlLimits::default()).unwrap_err(), XmlError::Dtd);
         let xxe = r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#;
         assert_eq!(parse_bounded(xxe, XmlLimits::default()).unwrap_err(), XmlError::Dtd);
+    }
+
+    #[test]
+    fn refuses_any_declared_encoding_but_utf8() {
+        let utf7 = r#"<?xml version="1.0" encoding="UTF-7"?><r>+ADw-x/+AD4-</r>"#;
+        assert_eq!(
+            parse_bounded(utf7, XmlLimits::default()).unwrap_err(),
+            XmlError::Encoding("UTF-7".into())
+        );
+        let latin = "<?xml version='1.0' encoding = 'ISO-8859-1' ?><r/>";
+        assert!(matches!(
+            parse_bounded(latin, XmlLimits::default()),
+            Err(XmlError::Encoding(_))
+        ));
+        for ok in [
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><r/>",
+            "<?xml version=\"1.0\"?><r/>",
+            "<r/>",
+        ] {
+            assert!(parse_bounded(ok, XmlLimits::default()).is_ok(), "{ok}");
+        }
+        assert_eq!(without_declaration("<?xml version=\"1.0\"?><r/>"), "<r/>");
+        assert_eq!(without_declaration("<r/>"), "<r/>");
     }
 
     #[test]

@@ -23,33 +23,41 @@ pub struct MemoryStore {
     replay: Cache<String, ((), SystemTime)>,
 }
 
+/// Default bound on pending logins, in bytes. Anyone can start a login, so this is what a
+/// flood of `/login` requests can cost at most (a normal entry is about 250 bytes, so this
+/// holds some 250,000 logins in their 10 minutes).
+pub const DEFAULT_PENDING_BYTES: u64 = 64 * 1024 * 1024;
+/// Replay entries are only made for validly signed assertions, so a count bound is enough.
+pub const DEFAULT_REPLAY_ENTRIES: u64 = 1_000_000;
+
 impl MemoryStore {
-    pub fn new(max_pending: u64, max_replay: u64) -> Arc<Self> {
-        Arc::new(MemoryStore {
+    /// A store holding at most `pending_bytes` of pending logins and `replay_entries` IDs.
+    pub fn with_bounds(pending_bytes: u64, replay_entries: u64) -> Self {
+        MemoryStore {
             pending: Cache::builder()
-                .max_capacity(max_pending)
+                .max_capacity(pending_bytes)
+                .weigher(|key: &String, (login, _): &(PendingLogin, SystemTime)| {
+                    let bytes = key.len()
+                        + login.request_id.len()
+                        + login.app.len()
+                        + login.browser_nonce.len()
+                        + login.target.as_ref().map_or(0, String::len)
+                        + 96;
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .expire_after(UntilDeadline)
                 .build(),
             replay: Cache::builder()
-                .max_capacity(max_replay)
+                .max_capacity(replay_entries)
                 .expire_after(UntilDeadline)
                 .build(),
-        })
+        }
     }
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        MemoryStore {
-            pending: Cache::builder()
-                .max_capacity(1_000_000)
-                .expire_after(UntilDeadline)
-                .build(),
-            replay: Cache::builder()
-                .max_capacity(1_000_000)
-                .expire_after(UntilDeadline)
-                .build(),
-        }
+        Self::with_bounds(DEFAULT_PENDING_BYTES, DEFAULT_REPLAY_ENTRIES)
     }
 }
 
@@ -124,6 +132,22 @@ mod tests {
         }
         let fresh: usize = handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum();
         assert_eq!(fresh, 1);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_started_logins_stays_within_the_byte_budget() {
+        let store = MemoryStore::with_bounds(100_000, 10);
+        for i in 0..5_000 {
+            let mut l = login(Duration::from_secs(600));
+            l.target = Some("x".repeat(500));
+            store.put_pending(&format!("rs{i}"), l).await.unwrap();
+        }
+        store.pending.run_pending_tasks();
+        assert!(
+            store.pending.weighted_size() <= 100_000,
+            "{}",
+            store.pending.weighted_size()
+        );
     }
 
     fn futures_lite(f: StoreFuture<'_, bool>) -> bool {

@@ -122,7 +122,7 @@ impl Bridge {
         let path = dir.path().join("bridge.toml");
         std::fs::write(&path, config_text(port, extra_config)).expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
-        let store = MemoryStore::new(10_000, 10_000);
+        let store = Arc::new(MemoryStore::default());
         let state = Arc::new(AppState {
             settings: settings.clone(),
             store: store.clone(),
