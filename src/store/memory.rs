@@ -1,7 +1,6 @@
 //! In-process state store on moka caches with a per-entry expiry. Bounded in size, so a
 //! flood of started-but-never-finished logins cannot exhaust memory.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use moka::sync::Cache;
@@ -92,6 +91,7 @@ impl LoginStateStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn login(expires_in: Duration) -> PendingLogin {
         PendingLogin {
