@@ -9,5 +9,6 @@ pub mod response;
 pub mod signature;
 pub mod sp_metadata;
 pub mod xml;
+mod xmlsec_log;
 
 pub use error::ValidationError;

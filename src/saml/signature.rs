@@ -180,6 +180,7 @@ pub fn verify_signed_element(
     if trusted.is_empty() {
         return Err(SignatureError::NoTrustedCertificates);
     }
+    super::xmlsec_log::route_to_tracing();
     let allowlist = if allow_sha1 { None } else { Some(SAMAEL_ALLOWED) };
     // Without the declaration libxml2 can only read the text as UTF-8, as our checks did.
     samael::crypto::Crypto::reduce_xml_to_signed_with_allowed_algorithms(
