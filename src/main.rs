@@ -8,9 +8,12 @@ use clap::{Parser, Subcommand};
 use entree_bridge::config::{self, Settings};
 use entree_bridge::http::{self, AppState, Metrics};
 use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::store::links::LinkStore;
 use entree_bridge::store::memory::MemoryStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
 use entree_bridge::{demo, saml};
+
+mod links_cli;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +51,18 @@ enum Command {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+    },
+    /// Account links: import, export, list, remove.
+    Links {
+        #[arg(
+            long,
+            env = "ENTREE_BRIDGE_CONFIG",
+            default_value = "config/entree-bridge.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: links_cli::LinksAction,
     },
     /// Run the whole flow locally: bridge, development IdP and sample app.
     Demo {
@@ -99,6 +114,7 @@ fn main() -> ExitCode {
         Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
         Command::Keygen { out, key_type, force } => keygen(&out, &key_type, force),
         Command::Demo { listen, config } => run_demo(&listen, &config),
+        Command::Links { config, action } => links_cli::run(&config, action),
     }
 }
 
@@ -155,9 +171,17 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode 
                 return ExitCode::from(1);
             }
         };
+        let links = match LinkStore::open_target(&settings.links).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("entree-bridge: cannot open the link store: {e}");
+                return ExitCode::from(1);
+            }
+        };
         let state = Arc::new(AppState {
             settings,
             store: Arc::new(MemoryStore::default()),
+            links,
             metrics: Metrics::default(),
         });
         tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");

@@ -27,9 +27,24 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub public_base_url: Url,
     pub session_store: String,
+    pub links: LinksTarget,
     pub jwt_keys: SigningKeys,
     pub federations: BTreeMap<String, Arc<Federation>>,
     pub apps: Vec<Arc<App>>,
+}
+
+/// Where account links live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinksTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// First-time account linking for an app (`person.linking = true`).
+#[derive(Debug)]
+pub struct Linking {
+    pub url: Url,
+    pub secret: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -67,6 +82,7 @@ pub struct App {
     pub tenants: BTreeMap<String, String>,
     pub person_attribute: String,
     pub person_pattern: Option<Regex>,
+    pub linking: Option<Linking>,
     pub handoff: HandoffMode,
     pub callback_url: Option<Url>,
     pub token_lifetime: Duration,
@@ -169,7 +185,7 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     } else {
         SessionsSection::default()
     };
-    let _links: LinksSection = if has("links") {
+    let links_section: LinksSection = if has("links") {
         section(figment, "links", &mut c).unwrap_or_default()
     } else {
         LinksSection::default()
@@ -184,6 +200,29 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
         None
     };
 
+    let links = match links_section.store.as_str() {
+        "sqlite" => Some(LinksTarget::Sqlite(resolve(base, &links_section.sqlite_path))),
+        "postgres"
+            if links_section.postgres_url.starts_with("postgres://")
+                || links_section.postgres_url.starts_with("postgresql://") =>
+        {
+            Some(LinksTarget::Postgres(links_section.postgres_url.clone()))
+        }
+        "postgres" => {
+            c.add(
+                "links.postgres_url",
+                "required with store = \"postgres\": postgres://user@host/database",
+            );
+            None
+        }
+        other => {
+            c.add(
+                "links.store",
+                format!("{other:?} is not one of \"sqlite\", \"postgres\""),
+            );
+            None
+        }
+    };
     let listen = c.take(
         "server.listen",
         server
@@ -273,12 +312,13 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     }
     check_unique_routes(&apps, &mut c);
 
-    match (c.problems.is_empty(), listen, public_base_url, jwt_keys) {
-        (true, Some(listen), Some(public_base_url), Some(jwt_keys)) => Ok(Settings {
+    match (c.problems.is_empty(), listen, public_base_url, jwt_keys, links) {
+        (true, Some(listen), Some(public_base_url), Some(jwt_keys), Some(links)) => Ok(Settings {
             source: file.map(Path::to_path_buf),
             listen,
             public_base_url,
             session_store: sessions.store,
+            links,
             jwt_keys,
             federations,
             apps,
@@ -430,12 +470,38 @@ fn build_app(
             }
         },
     };
-    if a.person.linking {
-        c.add(
-            key("person.linking"),
-            "first-time account linking is not available in this version yet",
-        );
-    }
+    let linking = if a.person.linking {
+        let url = match &a.person.link_url {
+            Some(u) => c.take(&key("person.link_url"), parse_http_url(u)),
+            None => {
+                c.add(
+                    key("person.link_url"),
+                    "required with linking = true: the app's page where the student logs in once",
+                );
+                None
+            }
+        };
+        let secret = match &a.person.link_secret {
+            Some(s) if s.len() >= 32 => Some(s.as_bytes().to_vec()),
+            Some(_) => {
+                c.add(
+                    key("person.link_secret"),
+                    "must be at least 32 characters (it signs link responses; use a random string)",
+                );
+                None
+            }
+            None => {
+                c.add(
+                    key("person.link_secret"),
+                    "required with linking = true: the HS256 secret shared with the app",
+                );
+                None
+            }
+        };
+        url.zip(secret).map(|(url, secret)| Linking { url, secret })
+    } else {
+        None
+    };
     let handoff = match a.handoff.mode.as_str() {
         "jwt" => Some(HandoffMode::Jwt),
         "headers" => {
@@ -516,6 +582,7 @@ fn build_app(
         tenants: a.tenants,
         person_attribute: a.person.attribute,
         person_pattern,
+        linking,
         handoff,
         callback_url,
         token_lifetime,
@@ -576,10 +643,14 @@ impl Settings {
     /// One line per item, for `check-config`.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "config OK: listen {}, public URL {}, sessions {}, {} JWT key(s)\n",
+            "config OK: listen {}, public URL {}, sessions {}, links {}, {} JWT key(s)\n",
             self.listen,
             self.public_base_url,
             self.session_store,
+            match &self.links {
+                LinksTarget::Sqlite(p) => format!("sqlite {}", p.display()),
+                LinksTarget::Postgres(_) => "postgres".to_string(),
+            },
             self.jwt_keys.len()
         );
         for f in self.federations.values() {
@@ -604,7 +675,11 @@ impl Settings {
                 a.sp_entity_id,
                 a.route_url("login"),
                 a.person_attribute,
-                if a.person_pattern.is_some() { " + pattern" } else { "" },
+                match (a.person_pattern.is_some(), &a.linking) {
+                    (_, Some(l)) => format!(" + first-time linking at {}", l.url),
+                    (true, None) => " + pattern".to_string(),
+                    (false, None) => String::new(),
+                },
                 a.schools.join(",")
             ));
         }

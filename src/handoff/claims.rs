@@ -13,14 +13,14 @@ pub fn build(app: &App, issuer: &str, identity: &Identity, now_unix: i64) -> Val
     claims.insert("iat".into(), json!(now_unix));
     claims.insert("exp".into(), json!(now_unix + app.token_lifetime.as_secs() as i64));
     claims.insert("jti".into(), json!(crate::keys::random_token()));
-    if let Some(school) = &identity.school {
+    if let Some(school) = &identity.facts.school {
         claims.insert("school".into(), json!(school));
     }
-    claims.insert("affiliation".into(), json!(identity.affiliation));
-    if let Some(tenant) = &identity.tenant {
+    claims.insert("affiliation".into(), json!(identity.facts.affiliation));
+    if let Some(tenant) = &identity.facts.tenant {
         claims.insert("tenant".into(), json!(tenant));
     }
-    for (name, values) in &identity.extra {
+    for (name, values) in &identity.facts.extra {
         let value = match values.as_slice() {
             [one] => json!(one),
             many => json!(many),

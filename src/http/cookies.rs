@@ -40,6 +40,31 @@ pub fn clear_login_cookie(app: &App, relay_state: &str) -> String {
     )
 }
 
+pub const LINK_COOKIE_PREFIX: &str = "eb_link_";
+
+pub fn link_cookie_name(jti: &str) -> String {
+    format!("{LINK_COOKIE_PREFIX}{jti}")
+}
+
+/// The link cookie comes back on a top-level GET from the app's link page, so Lax suffices.
+pub fn set_link_cookie(app: &App, jti: &str, nonce: &str) -> String {
+    format!(
+        "{}={nonce}; Path={}/; Max-Age={LOGIN_COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax{}",
+        link_cookie_name(jti),
+        app.saml_path(),
+        if app.secure { "; Secure" } else { "" }
+    )
+}
+
+pub fn clear_link_cookie(app: &App, jti: &str) -> String {
+    format!(
+        "{}=; Path={}/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        link_cookie_name(jti),
+        app.saml_path(),
+        if app.secure { "; Secure" } else { "" }
+    )
+}
+
 /// The value of cookie `name` from the request's Cookie headers.
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::pages::{error_page, ErrorText, Lang};
+use crate::identity::linking::LinkResponseError;
 use crate::identity::IdentityError;
 use crate::saml::xml::escape;
 use crate::saml::ValidationError;
@@ -28,6 +29,14 @@ pub enum LoginError {
     Identity(#[from] IdentityError),
     #[error("the state store is unavailable: {0}")]
     StoreUnavailable(String),
+    #[error("the link store is unavailable: {0}")]
+    LinkStoreUnavailable(String),
+    #[error(transparent)]
+    LinkResponse(#[from] LinkResponseError),
+    #[error("no pending link for this link_response (expired, already used, or never started)")]
+    LinkStateMissing,
+    #[error("the link was started in another browser (link cookie missing or different)")]
+    LinkBrowserMismatch,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -44,6 +53,10 @@ impl LoginError {
             LoginError::Replay(_) => "assertion_replayed",
             LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
+            LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
+            LoginError::LinkResponse(e) => e.code(),
+            LoginError::LinkStateMissing => "link_state_missing",
+            LoginError::LinkBrowserMismatch => "link_browser_mismatch",
             LoginError::Internal(_) => "internal_error",
         }
     }
@@ -55,7 +68,7 @@ impl LoginError {
                 StatusCode::FORBIDDEN
             }
             LoginError::Identity(_) => StatusCode::FORBIDDEN,
-            LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::StoreUnavailable(_) | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -134,7 +147,13 @@ impl LoginError {
                 body_nl: format!("Er is in {app} nog geen account dat bij jouw schoolaccount hoort. Vraag je docent of de beheerder van {app} op school om je account aan te maken of te koppelen."),
                 body_en: format!("There is no account in {app} that belongs to your school account yet. Ask your teacher or the {app} administrator at your school to create or link your account."),
             },
-            LoginError::StoreUnavailable(_) | LoginError::Internal(_) => ErrorText {
+            LoginError::LinkResponse(_) | LoginError::LinkStateMissing | LoginError::LinkBrowserMismatch => ErrorText {
+                title_nl: "Koppelen niet gelukt",
+                title_en: "Linking did not work",
+                body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
+                body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
+            },
+            LoginError::StoreUnavailable(_) | LoginError::LinkStoreUnavailable(_) | LoginError::Internal(_) => ErrorText {
                 title_nl: "Tijdelijke storing",
                 title_en: "Temporary problem",
                 body_nl: format!("Inloggen lukt nu even niet door een storing bij {app}. Probeer het over een paar minuten opnieuw."),

@@ -1,7 +1,9 @@
 //! The HTTP face of the bridge: router, per-app SAML routes, global routes, error pages.
 
+mod acs;
 pub mod cookies;
 pub mod errors;
+mod link_complete;
 pub mod pages;
 pub mod resolve;
 mod saml_routes;
@@ -17,6 +19,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::Settings;
+use crate::store::links::LinkStore;
 use crate::store::LoginStateStore;
 
 /// Largest request body the bridge reads (an ACS POST is a few tens of KiB).
@@ -26,6 +29,7 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn LoginStateStore>,
+    pub links: LinkStore,
     pub metrics: Metrics,
 }
 
@@ -53,9 +57,21 @@ pub fn router(state: Arc<AppState>, extra: Option<Router>) -> Router {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    let problems: Vec<String> = [
+        state.store.ping().await.err().map(|e| e.to_string()),
+        state.links.ping().await.err().map(|e| e.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join("; ")),
+        )
+            .into_response()
     }
 }
 

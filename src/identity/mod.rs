@@ -1,5 +1,11 @@
-//! From a validated assertion to the app's view of the person: school activation, person
-//! code, affiliation, tenant and extra claims.
+//! From a validated assertion to the app's view of the person. Per app, in this order:
+//! the school must have activated the app; then (1) a stored link for (app, federated id),
+//! (2) the rule `person.attribute` + `pattern`, (3) first-time account linking when
+//! `linking = true`, (4) otherwise the "no account yet" page. The rule applies when a
+//! pattern is set, or when the app does not link (then the attribute value is the code).
+
+pub mod import;
+pub mod linking;
 
 use crate::config::App;
 use crate::saml::response::ValidatedAssertion;
@@ -7,15 +13,25 @@ use crate::saml::response::ValidatedAssertion;
 pub const SCHOOL_ATTRIBUTE: &str = "nlEduPersonHomeOrganizationId";
 pub const BRANCH_ATTRIBUTE: &str = "nlEduPersonHomeOrganizationBranchId";
 pub const AFFILIATION_ATTRIBUTE: &str = "eduPersonAffiliation";
+pub const GIVEN_NAME_ATTRIBUTE: &str = "givenName";
+
+/// What the assertion says about the person, apart from the person code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Facts {
+    /// The value of `[apps.X.person] attribute`: the key of stored links.
+    pub federated_id: String,
+    pub school: Option<String>,
+    pub affiliation: Vec<String>,
+    pub tenant: Option<String>,
+    pub given_name: Option<String>,
+    /// `[apps.X.claims]`: claim name and the values of its attribute.
+    pub extra: Vec<(String, Vec<String>)>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub person_code: String,
-    pub school: Option<String>,
-    pub affiliation: Vec<String>,
-    pub tenant: Option<String>,
-    /// `[apps.X.claims]`: claim name and the values of its attribute.
-    pub extra: Vec<(String, Vec<String>)>,
+    pub facts: Facts,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -41,30 +57,19 @@ impl IdentityError {
     }
 }
 
-/// Applies the app's rules. Nothing is guessed: a missing attribute or a pattern that does
-/// not match is an error, never a fallback to another value.
-pub fn resolve(app: &App, assertion: &ValidatedAssertion) -> Result<Identity, IdentityError> {
+/// School activation first (nothing happens for a school that has not activated the app),
+/// then the facts the hand-off needs.
+pub fn facts(app: &App, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
     let attrs = &assertion.attributes;
     let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
     let branch = attrs.first(BRANCH_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
     check_school(app, school.as_deref(), branch.as_deref())?;
-
-    let raw = attrs
+    let federated_id = attrs
         .first(&app.person_attribute)
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| IdentityError::PersonAttributeMissing(app.person_attribute.clone()))?;
-    let person_code = match &app.person_pattern {
-        None => raw.to_string(),
-        Some(re) => re
-            .captures(raw)
-            .and_then(|c| c.name("code"))
-            .map(|m| m.as_str().to_string())
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| IdentityError::PersonPatternNoMatch {
-                attribute: app.person_attribute.clone(),
-            })?,
-    };
+        .ok_or_else(|| IdentityError::PersonAttributeMissing(app.person_attribute.clone()))?
+        .to_string();
     let tenant = branch
         .as_deref()
         .and_then(|b| app.tenants.get(b))
@@ -76,13 +81,31 @@ pub fn resolve(app: &App, assertion: &ValidatedAssertion) -> Result<Identity, Id
         .map(|(claim, attribute)| (claim.clone(), attrs.get(attribute).to_vec()))
         .filter(|(_, values)| !values.is_empty())
         .collect();
-    Ok(Identity {
-        person_code,
-        school: branch.clone().filter(|_| school.is_none()).or(school),
+    Ok(Facts {
+        federated_id,
+        school: school.or(branch),
         affiliation: attrs.get(AFFILIATION_ATTRIBUTE).to_vec(),
         tenant,
+        given_name: attrs.first(GIVEN_NAME_ATTRIBUTE).map(str::to_string),
         extra,
     })
+}
+
+/// The rule `attribute` + `pattern`: `None` when it does not apply to this app.
+pub fn rule(app: &App, facts: &Facts) -> Option<Result<String, IdentityError>> {
+    match &app.person_pattern {
+        None if app.linking.is_some() => None,
+        None => Some(Ok(facts.federated_id.clone())),
+        Some(re) => Some(
+            re.captures(&facts.federated_id)
+                .and_then(|c| c.name("code"))
+                .map(|m| m.as_str().to_string())
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| IdentityError::PersonPatternNoMatch {
+                    attribute: app.person_attribute.clone(),
+                }),
+        ),
+    }
 }
 
 /// `schools` lists 4-character BRINs, 6-character branch BRINs, or `*`.
@@ -98,4 +121,10 @@ fn check_school(app: &App, school: Option<&str>, branch: Option<&str>) -> Result
         Some(brin) => Err(IdentityError::SchoolNotActivated(brin.to_string())),
         None => Err(IdentityError::SchoolMissing),
     }
+}
+
+/// Logs carry only the last six characters of a federated id.
+pub fn pseudonym(id: &str) -> String {
+    let tail: String = id.chars().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("…{tail}")
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{LoginStateStore, PendingLogin, StoreFuture};
+use super::{LoginStateStore, PendingLink, PendingLogin, StoreFuture};
 
 /// Each entry expires at its own deadline.
 struct UntilDeadline;
@@ -19,6 +19,7 @@ impl<K, V> Expiry<K, (V, SystemTime)> for UntilDeadline {
 
 pub struct MemoryStore {
     pending: Cache<String, (PendingLogin, SystemTime)>,
+    links: Cache<String, (PendingLink, SystemTime)>,
     replay: Cache<String, ((), SystemTime)>,
 }
 
@@ -44,6 +45,11 @@ impl MemoryStore {
                         + 96;
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
+                .expire_after(UntilDeadline)
+                .build(),
+            // Pending links exist only after a validated login, so a count bound suffices.
+            links: Cache::builder()
+                .max_capacity(replay_entries)
                 .expire_after(UntilDeadline)
                 .build(),
             replay: Cache::builder()
@@ -72,6 +78,21 @@ impl LoginStateStore for MemoryStore {
             .pending
             .remove(relay_state)
             .map(|(login, _)| login)
+            .filter(|l| l.expires_at > SystemTime::now());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn put_pending_link(&self, jti: &str, link: PendingLink) -> StoreFuture<'_, ()> {
+        let deadline = link.expires_at;
+        self.links.insert(jti.to_string(), (link, deadline));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_pending_link(&self, jti: &str) -> StoreFuture<'_, Option<PendingLink>> {
+        let found = self
+            .links
+            .remove(jti)
+            .map(|(link, _)| link)
             .filter(|l| l.expires_at > SystemTime::now());
         Box::pin(async move { Ok(found) })
     }

@@ -1,6 +1,7 @@
 //! Server-side login state behind one trait: pending AuthnRequests and the assertion replay
 //! cache. `memory` is the single-machine backend; Redis arrives as a second implementation.
 
+pub mod links;
 pub mod memory;
 
 use std::future::Future;
@@ -14,6 +15,17 @@ pub struct PendingLogin {
     pub app: String,
     pub target: Option<String>,
     /// The random value in this browser's login cookie; binds the answer to the browser.
+    pub browser_nonce: String,
+    pub expires_at: SystemTime,
+}
+
+/// A first-time link the bridge started and is waiting for the app to answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingLink {
+    pub app: String,
+    pub facts: crate::identity::Facts,
+    pub target: Option<String>,
+    /// The random value in this browser's link cookie.
     pub browser_nonce: String,
     pub expires_at: SystemTime,
 }
@@ -32,6 +44,12 @@ pub trait LoginStateStore: Send + Sync {
 
     /// Removes and returns the pending login: each can be answered once.
     fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>>;
+
+    /// Stores a pending first-time link under its `jti`.
+    fn put_pending_link(&self, jti: &str, link: PendingLink) -> StoreFuture<'_, ()>;
+
+    /// Removes and returns the pending link: each `link_response` can be used once.
+    fn take_pending_link(&self, jti: &str) -> StoreFuture<'_, Option<PendingLink>>;
 
     /// Records an assertion ID until `until`; `false` when it was already recorded (a replay).
     /// Atomic: of two concurrent calls with the same ID exactly one gets `true`.

@@ -12,9 +12,77 @@ use entree_bridge::config::{self, Settings};
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
 use entree_bridge::http::{self, AppState, Metrics};
 use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::store::links::LinkStore;
 use entree_bridge::store::memory::MemoryStore;
 
 pub const IDP_ENTITY_ID: &str = "https://idp.test.invalid/metadata";
+
+/// Where a test bridge keeps its account links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    Sqlite,
+    Postgres,
+}
+
+/// A PostgreSQL database of the test's own, dropped when the value is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+/// The server to create test databases on (trust auth on this machine and in CI).
+pub fn postgres_admin_url() -> String {
+    std::env::var("ENTREE_BRIDGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin_url = postgres_admin_url();
+        let name = format!(
+            "entree_bridge_test_{}",
+            entree_bridge::keys::random_token()
+                .to_ascii_lowercase()
+                .replace(['-', '_'], "")
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed for this test: {e}"));
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("bad admin url"),
+        };
+        TestDatabase { url, name, admin_url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
 
 pub struct Bridge {
     pub base: String,
@@ -23,6 +91,8 @@ pub struct Bridge {
     pub settings: Arc<Settings>,
     pub sp_cert: openssl::x509::X509,
     pub store: Arc<MemoryStore>,
+    pub links: LinkStore,
+    pub database: Option<TestDatabase>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -115,17 +185,36 @@ impl Bridge {
     /// Like `start_with`, with a hook that may replace files (e.g. another IdP's metadata)
     /// before the config is loaded.
     pub async fn start_custom(extra_config: &str, prepare: impl FnOnce(&Path)) -> Bridge {
+        Self::start_full(extra_config, Links::Sqlite, prepare).await
+    }
+
+    /// A bridge whose links live in `links` (SQLite in the temp dir, or a fresh PostgreSQL database).
+    pub async fn start_links(links: Links, extra_config: &str) -> Bridge {
+        Self::start_full(extra_config, links, |_| {}).await
+    }
+
+    pub async fn start_full(extra_config: &str, links: Links, prepare: impl FnOnce(&Path)) -> Bridge {
         let (dir, idp, sp_cert) = prepare_dir();
         prepare(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let path = dir.path().join("bridge.toml");
-        std::fs::write(&path, config_text(port, extra_config)).expect("write config");
+        let database = match links {
+            Links::Sqlite => None,
+            Links::Postgres => Some(TestDatabase::create().await),
+        };
+        let links_config = match &database {
+            None => "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n".to_string(),
+            Some(db) => format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url),
+        };
+        std::fs::write(&path, config_text(port, &format!("{links_config}\n{extra_config}"))).expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
+        let link_store = LinkStore::open_target(&settings.links).await.expect("link store");
         let store = Arc::new(MemoryStore::default());
         let state = Arc::new(AppState {
             settings: settings.clone(),
             store: store.clone(),
+            links: link_store.clone(),
             metrics: Metrics::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -139,6 +228,8 @@ impl Bridge {
             settings,
             sp_cert,
             store,
+            links: link_store,
+            database,
             shutdown: Some(tx),
         }
     }

@@ -1,0 +1,235 @@
+//! The ACS: the pending login, response validation, identity resolution (stored link, rule,
+//! first-time linking), the replay cache, and the hand-off or the redirect to link.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::cookies;
+use super::errors::LoginError;
+use super::pages::Lang;
+use super::target;
+use super::AppState;
+use crate::config::App;
+use crate::identity::{self, linking, pseudonym, Facts, Identity};
+use crate::saml::response::{self, Expectations, Report};
+use crate::saml::xml::XmlLimits;
+use crate::store::PendingLink;
+
+/// What an accepted response leads to.
+enum Next {
+    HandOff(Identity, Option<String>),
+    Link { location: String, cookie: String },
+}
+
+pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, lang: Lang) -> Response {
+    let mut clear_cookie = None;
+    let result = accept(state, app, headers, &body, &mut clear_cookie).await;
+    let mut response = match result {
+        Ok(Next::HandOff(identity, target)) => hand_off(state, app, &identity, target.as_deref(), lang),
+        Ok(Next::Link { location, cookie }) => {
+            let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => {
+            state.metrics.logins_rejected.fetch_add(1, Ordering::Relaxed);
+            e.respond(lang, Some(&app.display_name))
+        }
+    };
+    if let Some(cookie) = clear_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The JWT hand-off page for a resolved identity.
+pub fn hand_off(state: &AppState, app: &App, identity: &Identity, target: Option<&str>, lang: Lang) -> Response {
+    let now = chrono::Utc::now().timestamp();
+    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), identity, now);
+    let token = match state.settings.jwt_keys.sign(&claims) {
+        Ok(t) => t,
+        Err(e) => return LoginError::Internal(format!("signing the JWT: {e}")).respond(lang, Some(&app.display_name)),
+    };
+    state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    let callback = app.callback_url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+    let origin = app
+        .callback_url
+        .as_ref()
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let html = crate::handoff::form::render(lang, &app.display_name, &callback, &token, target);
+    super::pages::html_response(StatusCode::OK, html, &crate::handoff::form::csp(&origin))
+}
+
+async fn accept(
+    state: &AppState,
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    clear_cookie: &mut Option<String>,
+) -> Result<Next, LoginError> {
+    let mut saml_response = None;
+    let mut relay_state = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "SAMLResponse" if saml_response.is_none() => saml_response = Some(v.into_owned()),
+            "RelayState" if relay_state.is_none() => relay_state = Some(v.into_owned()),
+            "SAMLResponse" | "RelayState" => return Err(LoginError::BadRequest("a form field appears twice")),
+            _ => {}
+        }
+    }
+    let saml_response = saml_response.ok_or(LoginError::BadRequest("no SAMLResponse field"))?;
+
+    // The pending login this browser started, looked up by RelayState and bound by cookie.
+    let mut pending = None;
+    if let Some(rs) = relay_state.as_deref().filter(|rs| rs.len() <= 64) {
+        *clear_cookie = Some(cookies::clear_login_cookie(app, rs));
+        let found = state
+            .store
+            .take_pending(rs)
+            .await
+            .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
+        if let Some(p) = found {
+            let cookie = cookies::get(headers, &cookies::login_cookie_name(rs));
+            if p.app != app.name || !cookie.is_some_and(|c| cookies::same_secret(c, &p.browser_nonce)) {
+                return Err(LoginError::BrowserMismatch);
+            }
+            pending = Some(p);
+        }
+    }
+    if pending.is_none() && !app.allow_unsolicited {
+        return Err(LoginError::LoginStateMissing);
+    }
+
+    let limits = XmlLimits::default();
+    let xml = response::decode_post_binding(&saml_response, limits)?;
+    let federation = &app.federation;
+    let keys = [app.sp_key.clone()];
+    let expectations = Expectations {
+        idp_entity_id: &federation.idp.entity_id,
+        idp_certs: &federation.idp.signing_certs,
+        sp_entity_id: &app.sp_entity_id,
+        acs_url: &app.acs_url,
+        request_id: pending.as_ref().map(|p| p.request_id.as_str()),
+        allow_unsolicited: app.allow_unsolicited,
+        allow_sha1: federation.allow_sha1,
+        clock_skew: federation.clock_skew,
+        now: chrono::Utc::now(),
+        decryption_keys: &keys,
+        limits,
+    };
+    let assertion = response::validate(&xml, &expectations, &mut Report::disabled())?;
+
+    // School activation and the person's facts: a refused school leaves nothing behind.
+    let facts = identity::facts(app, &assertion)?;
+    let person_code = resolve_person_code(state, app, &facts).await?;
+
+    // Only now, with the login going somewhere, is the assertion ID recorded.
+    let replay_key = format!("{}|{}", assertion.issuer, assertion.assertion_id);
+    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(assertion.replay_until.timestamp().max(0) as u64);
+    let fresh = state
+        .store
+        .remember_assertion(&replay_key, until)
+        .await
+        .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
+    if !fresh {
+        return Err(LoginError::Replay(assertion.assertion_id));
+    }
+
+    // Unsolicited logins may carry a target in RelayState; it passes the same origin check.
+    let target = match pending {
+        Some(p) => p.target,
+        None => relay_state.as_deref().and_then(|rs| target::check_absolute(app, rs)),
+    };
+    match person_code {
+        Some(code) => {
+            tracing::info!(
+                app = app.name,
+                school = facts.school.as_deref().unwrap_or("-"),
+                person = pseudonym(&code),
+                encrypted = assertion.encrypted,
+                "login accepted"
+            );
+            Ok(Next::HandOff(
+                Identity {
+                    person_code: code,
+                    facts,
+                },
+                target,
+            ))
+        }
+        None => start_linking(state, app, facts, target).await,
+    }
+}
+
+/// (1) a stored link, (2) the rule, or `None` when (3) first-time linking must run.
+async fn resolve_person_code(state: &AppState, app: &App, facts: &Facts) -> Result<Option<String>, LoginError> {
+    let stored = state
+        .links
+        .person_code_for_login(&app.name, &facts.federated_id)
+        .await
+        .map_err(|e| LoginError::LinkStoreUnavailable(e.to_string()))?;
+    if stored.is_some() {
+        return Ok(stored);
+    }
+    match identity::rule(app, facts) {
+        Some(Ok(code)) => Ok(Some(code)),
+        Some(Err(_)) | None if app.linking.is_some() => Ok(None),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(LoginError::Internal("no rule and no linking for this app".into())),
+    }
+}
+
+/// Sends the student to the app's link page with a signed `link_request`.
+async fn start_linking(state: &AppState, app: &App, facts: Facts, target: Option<String>) -> Result<Next, LoginError> {
+    let linking = app
+        .linking
+        .as_ref()
+        .ok_or_else(|| LoginError::Internal("linking is not configured".into()))?;
+    let jti = crate::keys::random_token();
+    let nonce = crate::keys::random_token();
+    let now = chrono::Utc::now().timestamp();
+    let claims = linking::request_claims(
+        state.settings.public_base_url.as_str(),
+        &app.name,
+        &jti,
+        facts.school.as_deref(),
+        facts.given_name.as_deref(),
+        &app.route_url("link/complete"),
+        now,
+    );
+    let token = state
+        .settings
+        .jwt_keys
+        .sign(&claims)
+        .map_err(|e| LoginError::Internal(format!("signing the link request: {e}")))?;
+    let federated = pseudonym(&facts.federated_id);
+    let pending = PendingLink {
+        app: app.name.clone(),
+        facts,
+        target,
+        browser_nonce: nonce.clone(),
+        expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
+    };
+    state
+        .store
+        .put_pending_link(&jti, pending)
+        .await
+        .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
+    let mut location = linking.url.clone();
+    location.query_pairs_mut().append_pair("link_request", &token);
+    tracing::info!(app = app.name, federated, "first-time linking started");
+    Ok(Next::Link {
+        location: location.to_string(),
+        cookie: cookies::set_link_cookie(app, &jti, &nonce),
+    })
+}

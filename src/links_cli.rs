@@ -1,0 +1,251 @@
+//! `entree-bridge links import|export|list|remove`: the admin's view of account links.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use entree_bridge::config;
+use entree_bridge::identity::import::{self, Format};
+use entree_bridge::store::links::{ImportOutcome, LinkStore};
+
+#[derive(Subcommand)]
+pub enum LinksAction {
+    /// Link federated ids to person codes from a file (Magister's migratiehulpbestand or CSV).
+    Import {
+        #[arg(long)]
+        app: String,
+        /// magister (stamnr;idgebr;externeid;realmid) or csv (federated_id,person_code).
+        #[arg(long, default_value = "magister")]
+        format: String,
+        /// With --format magister: the column that holds the app's person code.
+        #[arg(long)]
+        code_column: Option<String>,
+        /// Report what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid lines even when some lines are invalid.
+        #[arg(long)]
+        skip_invalid: bool,
+        file: PathBuf,
+    },
+    /// Write an app's links as CSV (federated_id,person_code,source,created_at,last_login_at).
+    Export {
+        #[arg(long)]
+        app: String,
+    },
+    /// Show links, all or filtered.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        federated_id: Option<String>,
+    },
+    /// Remove one link.
+    Remove {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        federated_id: String,
+    },
+}
+
+pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
+    let settings = match config::load(config_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("entree-bridge links: the config has problems:\n{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let app_known = |name: &str| settings.apps.iter().any(|a| a.name == name);
+    let named_app = match &action {
+        LinksAction::Import { app, .. } | LinksAction::Export { app } | LinksAction::Remove { app, .. } => {
+            Some(app.as_str())
+        }
+        LinksAction::List { app, .. } => app.as_deref(),
+    };
+    if let Some(app) = named_app.filter(|a| !app_known(a)) {
+        eprintln!("entree-bridge links: no [apps.{app}] in {}", config_path.display());
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("entree-bridge links: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let store = match LinkStore::open_target(&settings.links).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("entree-bridge links: cannot open the link store: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let code = act(&store, action).await;
+        store.close().await;
+        code
+    })
+}
+
+async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
+    let result = match action {
+        LinksAction::Import {
+            app,
+            format,
+            code_column,
+            dry_run,
+            skip_invalid,
+            file,
+        } => {
+            return import_file(
+                store,
+                &app,
+                &format,
+                code_column.as_deref(),
+                dry_run,
+                skip_invalid,
+                &file,
+            )
+            .await
+        }
+        LinksAction::Export { app } => store.list(Some(&app), None).await.map(|links| {
+            println!("federated_id,person_code,source,created_at,last_login_at");
+            for l in links {
+                println!(
+                    "{},{},{},{},{}",
+                    l.federated_id,
+                    l.person_code,
+                    l.source.as_str(),
+                    l.created_at,
+                    l.last_login_at.map(|t| t.to_string()).unwrap_or_default()
+                );
+            }
+            ExitCode::SUCCESS
+        }),
+        LinksAction::List { app, federated_id } => {
+            store.list(app.as_deref(), federated_id.as_deref()).await.map(|links| {
+                for l in &links {
+                    let last = l.last_login_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
+                    println!(
+                        "{}\t{}\t{}\t{}\tlast login {last}",
+                        l.app,
+                        l.federated_id,
+                        l.person_code,
+                        l.source.as_str()
+                    );
+                }
+                println!("{} link(s)", links.len());
+                ExitCode::SUCCESS
+            })
+        }
+        LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
+            if removed {
+                tracing::info!(
+                    app,
+                    federated = entree_bridge::identity::pseudonym(&federated_id),
+                    "link removed"
+                );
+                println!("removed the link of {federated_id} in {app}");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("no link of {federated_id} in {app}");
+                ExitCode::from(1)
+            }
+        }),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("entree-bridge links: {e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn import_file(
+    store: &LinkStore,
+    app: &str,
+    format: &str,
+    code_column: Option<&str>,
+    dry_run: bool,
+    skip_invalid: bool,
+    file: &Path,
+) -> ExitCode {
+    let format = match Format::parse(format, code_column) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("entree-bridge links import: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("entree-bridge links import: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let parsed = match import::parse(&bytes, format) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("entree-bridge links import: {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    };
+    // By default a file with invalid lines changes nothing: the admin fixes it first.
+    let blocked = !parsed.invalid.is_empty() && !skip_invalid;
+    let write = !dry_run && !blocked;
+    let outcome = match store.import(app, &parsed.entries, !write).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("entree-bridge links import: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print_report(file, &outcome, &parsed.invalid, write);
+    if write {
+        tracing::info!(
+            app,
+            file = %file.display(),
+            added = outcome.added.len(),
+            changed = outcome.changed.len(),
+            "links imported"
+        );
+    }
+    if blocked {
+        eprintln!("nothing was written: the file has invalid lines (fix them, or use --skip-invalid)");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_report(file: &Path, o: &ImportOutcome, invalid: &[(usize, String)], written: bool) {
+    let lines = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    println!(
+        "{}: {}",
+        file.display(),
+        if written {
+            "imported"
+        } else {
+            "not written (report only)"
+        }
+    );
+    println!("  added:       {}", o.added.len());
+    println!("  unchanged:   {}", o.unchanged.len());
+    println!(
+        "  changed:     {}{}",
+        o.changed.len(),
+        if o.changed.is_empty() {
+            String::new()
+        } else {
+            format!(" (lines {})", lines(&o.changed))
+        }
+    );
+    println!("  conflicting: {}", o.conflicting.len());
+    for (line, why) in &o.conflicting {
+        println!("    line {line}: {why}");
+    }
+    println!("  invalid:     {}", invalid.len());
+    for (line, why) in invalid {
+        println!("    line {line}: {why}");
+    }
+}

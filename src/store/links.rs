@@ -1,0 +1,360 @@
+//! Durable account links: (app, federated id) -> person code, in SQLite (one file, WAL) or
+//! PostgreSQL, through one implementation on sqlx's `Any` driver so both behave the same.
+//! Every write is one transaction; the primary key (app, federated_id) makes a link unique.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+/// How a link came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkSource {
+    /// The student linked an existing app account on first login.
+    Linked,
+    /// From an import (a Magister migratiehulpbestand or a CSV).
+    Imported,
+    /// Made by an admin.
+    Admin,
+}
+
+impl LinkSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkSource::Linked => "linked",
+            LinkSource::Imported => "imported",
+            LinkSource::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for LinkSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "linked" => Ok(LinkSource::Linked),
+            "imported" => Ok(LinkSource::Imported),
+            "admin" => Ok(LinkSource::Admin),
+            other => Err(format!("unknown link source {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Link {
+    pub app: String,
+    pub federated_id: String,
+    pub person_code: String,
+    pub source: LinkSource,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkStoreError {
+    #[error("the link store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the link store holds unexpected data: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for LinkStoreError {
+    fn from(e: sqlx::Error) -> Self {
+        LinkStoreError::Unavailable(e.to_string())
+    }
+}
+
+/// One line of an import, as the importer hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportEntry {
+    pub line: usize,
+    pub federated_id: String,
+    pub person_code: String,
+}
+
+/// What an import did (or would do, in a dry run), line numbers included.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportOutcome {
+    pub added: Vec<usize>,
+    pub unchanged: Vec<usize>,
+    pub changed: Vec<usize>,
+    /// Lines that contradict a link a student or admin made, or another line of the file.
+    pub conflicting: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Schema versions, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS links (
+        app TEXT NOT NULL,
+        federated_id TEXT NOT NULL,
+        person_code TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('linked', 'imported', 'admin')),
+        created_at BIGINT NOT NULL,
+        last_login_at BIGINT,
+        PRIMARY KEY (app, federated_id)
+    )",
+)];
+
+#[derive(Clone)]
+pub struct LinkStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl LinkStore {
+    /// Opens the store a config names.
+    pub async fn open_target(target: &crate::config::LinksTarget) -> Result<Self, LinkStoreError> {
+        match target {
+            crate::config::LinksTarget::Sqlite(path) => Self::sqlite(path).await,
+            crate::config::LinksTarget::Postgres(url) => Self::postgres(url).await,
+        }
+    }
+
+    /// Opens (creating when needed) a SQLite file, in WAL mode with full sync.
+    pub async fn sqlite(path: &std::path::Path) -> Result<Self, LinkStoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| LinkStoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open(&url, Backend::Sqlite).await
+    }
+
+    /// Connects to PostgreSQL (`postgres://user@host/db`).
+    pub async fn postgres(url: &str) -> Result<Self, LinkStoreError> {
+        Self::open(url, Backend::Postgres).await
+    }
+
+    async fn open(url: &str, backend: Backend) -> Result<Self, LinkStoreError> {
+        sqlx::any::install_default_drivers();
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(3));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        let store = LinkStore { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// SQL is written with `$1` placeholders; SQLite takes them as `?1`.
+    fn sql(&self, sql: &str) -> String {
+        match self.backend {
+            Backend::Postgres => sql.to_string(),
+            Backend::Sqlite => sql.replace('$', "?"),
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), LinkStoreError> {
+        let mut tx = self.pool.begin().await?;
+        tx.execute("CREATE TABLE IF NOT EXISTS link_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await?;
+        for (version, ddl) in MIGRATIONS {
+            let applied: Option<i64> =
+                sqlx::query_scalar(&self.sql("SELECT version FROM link_schema WHERE version = $1"))
+                    .bind(*version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if applied.is_none() {
+                tx.execute(*ddl).await?;
+                sqlx::query(&self.sql(
+                    "INSERT INTO link_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
+                ))
+                .bind(*version)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), LinkStoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The person code linked to (app, federated id), recording the login time.
+    pub async fn person_code_for_login(&self, app: &str, federated_id: &str) -> Result<Option<String>, LinkStoreError> {
+        let code: Option<String> = sqlx::query_scalar(
+            &self.sql("UPDATE links SET last_login_at = $1 WHERE app = $2 AND federated_id = $3 RETURNING person_code"),
+        )
+        .bind(now())
+        .bind(app)
+        .bind(federated_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(code)
+    }
+
+    /// Stores a link unless one exists, and returns the person code that is linked now: when
+    /// two first-time links race, both callers get the winner's code.
+    pub async fn link_once(
+        &self,
+        app: &str,
+        federated_id: &str,
+        person_code: &str,
+        source: LinkSource,
+    ) -> Result<String, LinkStoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&self.sql(
+            "INSERT INTO links (app, federated_id, person_code, source, created_at, last_login_at)
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (app, federated_id) DO NOTHING",
+        ))
+        .bind(app)
+        .bind(federated_id)
+        .bind(person_code)
+        .bind(source.as_str())
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        let code: String =
+            sqlx::query_scalar(&self.sql("SELECT person_code FROM links WHERE app = $1 AND federated_id = $2"))
+                .bind(app)
+                .bind(federated_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// Applies an import in one transaction (or only reports it, with `dry_run`). Imported
+    /// links may be corrected by a later import; links a student or admin made are not
+    /// overwritten (reported as conflicting), nor are two lines that disagree.
+    pub async fn import(
+        &self,
+        app: &str,
+        entries: &[ImportEntry],
+        dry_run: bool,
+    ) -> Result<ImportOutcome, LinkStoreError> {
+        let mut outcome = ImportOutcome::default();
+        let mut seen: std::collections::HashMap<&str, (&str, usize)> = std::collections::HashMap::new();
+        let mut tx = self.pool.begin().await?;
+        for e in entries {
+            if let Some((code, line)) = seen.get(e.federated_id.as_str()) {
+                if *code != e.person_code {
+                    outcome.conflicting.push((
+                        e.line,
+                        format!("line {line} links the same federated id to another person code"),
+                    ));
+                } else {
+                    outcome.unchanged.push(e.line);
+                }
+                continue;
+            }
+            seen.insert(&e.federated_id, (&e.person_code, e.line));
+            let existing: Option<AnyRow> =
+                sqlx::query(&self.sql("SELECT person_code, source FROM links WHERE app = $1 AND federated_id = $2"))
+                    .bind(app)
+                    .bind(&e.federated_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match existing {
+                None => {
+                    outcome.added.push(e.line);
+                    if !dry_run {
+                        sqlx::query(&self.sql(
+                            "INSERT INTO links (app, federated_id, person_code, source, created_at) VALUES ($1, $2, $3, 'imported', $4)",
+                        ))
+                        .bind(app)
+                        .bind(&e.federated_id)
+                        .bind(&e.person_code)
+                        .bind(now())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                Some(row) => {
+                    let code: String = row.try_get("person_code")?;
+                    let source: String = row.try_get("source")?;
+                    if code == e.person_code {
+                        outcome.unchanged.push(e.line);
+                    } else if source != LinkSource::Imported.as_str() {
+                        outcome.conflicting.push((
+                            e.line,
+                            format!("a {source} link to another person code exists; remove it first to change it"),
+                        ));
+                    } else {
+                        outcome.changed.push(e.line);
+                        if !dry_run {
+                            sqlx::query(
+                                &self.sql("UPDATE links SET person_code = $1 WHERE app = $2 AND federated_id = $3"),
+                            )
+                            .bind(&e.person_code)
+                            .bind(app)
+                            .bind(&e.federated_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                }
+            }
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Links, filtered by app and/or federated id, in a stable order.
+    pub async fn list(&self, app: Option<&str>, federated_id: Option<&str>) -> Result<Vec<Link>, LinkStoreError> {
+        let rows = sqlx::query(&self.sql(
+            "SELECT app, federated_id, person_code, source, created_at, last_login_at FROM links
+             WHERE ($1 = '' OR app = $1) AND ($2 = '' OR federated_id = $2) ORDER BY app, federated_id",
+        ))
+        .bind(app.unwrap_or(""))
+        .bind(federated_id.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(link_from_row).collect()
+    }
+
+    /// Removes a link; `false` when there was none.
+    pub async fn remove(&self, app: &str, federated_id: &str) -> Result<bool, LinkStoreError> {
+        let done = sqlx::query(&self.sql("DELETE FROM links WHERE app = $1 AND federated_id = $2"))
+            .bind(app)
+            .bind(federated_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn link_from_row(row: &AnyRow) -> Result<Link, LinkStoreError> {
+    let source: String = row.try_get("source")?;
+    Ok(Link {
+        app: row.try_get("app")?,
+        federated_id: row.try_get("federated_id")?,
+        person_code: row.try_get("person_code")?,
+        source: source.parse().map_err(LinkStoreError::Corrupt)?,
+        created_at: row.try_get("created_at")?,
+        last_login_at: row.try_get("last_login_at")?,
+    })
+}
