@@ -207,6 +207,8 @@ impl Bridge {
             None => "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n".to_string(),
             Some(db) => format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url),
         };
+        // `{port}` in the extra config stands for the port the bridge got.
+        let extra_config = extra_config.replace("{port}", &port.to_string());
         std::fs::write(&path, config_text(port, &format!("{links_config}\n{extra_config}"))).expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
         let link_store = LinkStore::open_target(&settings.links).await.expect("link store");
