@@ -115,7 +115,20 @@ on_both_stores!(
     a_replayed_link_response_is_refused,
     a_cancelled_link_ends_cleanly,
     two_browsers_linking_the_same_student_get_one_link,
+    a_school_that_has_not_activated_the_app_gets_403_and_nothing_is_stored,
 );
+
+async fn a_school_that_has_not_activated_the_app_gets_403_and_nothing_is_stored(links: Links) {
+    let b = bridge(links).await;
+    let (outcome, spec) = complete_login(&client(), &b, "numo", |s| {
+        with_attribute(s, "nlEduPersonHomeOrganizationId", &["55QQ"])
+    })
+    .await;
+    outcome.assert_rejected(403, "school_not_activated");
+    assert!(outcome.body.contains("55QQ"));
+    assert!(links_of(&b, "numo").await.is_empty());
+    assert!(b.assertion_unseen(&spec.assertion_id).await);
+}
 
 async fn a_stored_link_wins_over_the_rule(links: Links) {
     let b = bridge(links).await;

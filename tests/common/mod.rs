@@ -34,7 +34,7 @@ pub struct TestDatabase {
 /// The server to create test databases on (trust auth on this machine and in CI).
 pub fn postgres_admin_url() -> String {
     std::env::var("ENTREE_BRIDGE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl TestDatabase {
