@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use entree_bridge::config;
 use entree_bridge::identity::import::{self, Format};
-use entree_bridge::store::links::{ImportOutcome, LinkStore};
+use entree_bridge::store::links::{ImportOutcome, LinkSource, LinkStore};
 
 #[derive(Subcommand)]
 pub enum LinksAction {
@@ -40,6 +40,15 @@ pub enum LinksAction {
         #[arg(long)]
         federated_id: Option<String>,
     },
+    /// Link one federated id by hand (source "admin"), e.g. for the support desk.
+    Add {
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        federated_id: String,
+        #[arg(long)]
+        person_code: String,
+    },
     /// Remove one link.
     Remove {
         #[arg(long)]
@@ -59,9 +68,10 @@ pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
     };
     let app_known = |name: &str| settings.apps.iter().any(|a| a.name == name);
     let named_app = match &action {
-        LinksAction::Import { app, .. } | LinksAction::Export { app } | LinksAction::Remove { app, .. } => {
-            Some(app.as_str())
-        }
+        LinksAction::Import { app, .. }
+        | LinksAction::Export { app }
+        | LinksAction::Add { app, .. }
+        | LinksAction::Remove { app, .. } => Some(app.as_str()),
         LinksAction::List { app, .. } => app.as_deref(),
     };
     if let Some(app) = named_app.filter(|a| !app_known(a)) {
@@ -140,6 +150,27 @@ async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
                 ExitCode::SUCCESS
             })
         }
+        LinksAction::Add {
+            app,
+            federated_id,
+            person_code,
+        } => store
+            .link_once(&app, &federated_id, &person_code, LinkSource::Admin)
+            .await
+            .map(|linked| {
+                if linked == person_code {
+                    tracing::info!(
+                        app,
+                        federated = entree_bridge::identity::pseudonym(&federated_id),
+                        "link added by an admin"
+                    );
+                    println!("{federated_id} in {app} is linked to {linked}");
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!("{federated_id} in {app} is already linked to {linked}; remove that link first");
+                    ExitCode::from(1)
+                }
+            }),
         LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
             if removed {
                 tracing::info!(

@@ -78,6 +78,26 @@ fn check_config_lists_every_problem_by_key_and_file() {
 }
 
 #[test]
+fn linking_needs_its_url_and_a_long_enough_secret() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "").replace(
+        "[apps.open.person]\nattribute = \"eckId\"",
+        "[apps.open.person]\nattribute = \"eckId\"\nlinking = true\nlink_secret = \"short\"",
+    ) + "\n[links]\nstore = \"postgres\"\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1);
+    for key in [
+        "apps.open.person.link_url: required",
+        "apps.open.person.link_secret: must be at least 32",
+        "links.postgres_url: required",
+    ] {
+        assert!(err.contains(key), "{key:?} in:\n{err}");
+    }
+}
+
+#[test]
 fn environment_variables_override_config_keys() {
     let (dir, _idp, _) = prepare_dir();
     let path = dir.path().join("bridge.toml");

@@ -77,6 +77,17 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The names of the request's cookies that start with `prefix`.
+pub fn names_with_prefix<'a>(headers: &'a HeaderMap, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('=').map(|(k, _)| k))
+        .filter(move |k| k.starts_with(prefix) && k.len() <= prefix.len() + 64)
+}
+
 /// Compares secrets in constant time.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())

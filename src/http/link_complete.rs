@@ -16,6 +16,18 @@ use crate::saml::xml::escape;
 use crate::store::links::LinkSource;
 
 pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: Option<String>, lang: Lang) -> Response {
+    // The student came back without an answer (the app's "back" link): that is a cancel.
+    // Nothing is stored; any pending link simply expires. Their link cookies are cleared.
+    let Some(token) = token else {
+        let mut response = cancelled_page(app, lang);
+        for name in cookies::names_with_prefix(headers, cookies::LINK_COOKIE_PREFIX) {
+            let jti = &name[cookies::LINK_COOKIE_PREFIX.len()..];
+            if let Ok(v) = HeaderValue::from_str(&cookies::clear_link_cookie(app, jti)) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        return response;
+    };
     let mut clear = None;
     let result = finish(state, app, headers, token, &mut clear).await;
     let mut response = match result {
@@ -38,11 +50,10 @@ async fn finish(
     state: &AppState,
     app: &App,
     headers: &HeaderMap,
-    token: Option<String>,
+    token: String,
     clear: &mut Option<String>,
 ) -> Result<Done, LoginError> {
     let linking = app.linking.as_ref().ok_or(LoginError::UnknownApp)?;
-    let token = token.ok_or(LoginError::BadRequest("no link_response"))?;
     let now = chrono::Utc::now().timestamp();
     // Verify before touching any state: a forged response consumes and stores nothing.
     let answer = linking::verify_response(&token, &linking.secret, state.settings.public_base_url.as_str(), now)?;
