@@ -128,7 +128,14 @@ impl LinkStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| LinkStoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // The Any driver parses this as a URL: a relative path's first segment would become the
+        // URL's host and a following `..` would eat the rest (`config/../data` turned into
+        // `config/data`). An absolute, percent-encoded file URL path avoids both.
+        let absolute =
+            std::path::absolute(path).map_err(|e| LinkStoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        let file_url = url::Url::from_file_path(&absolute)
+            .map_err(|_| LinkStoreError::Unavailable(format!("{} is not a usable file path", absolute.display())))?;
+        let url = format!("sqlite://{}?mode=rwc", file_url.path());
         Self::open(&url, Backend::Sqlite).await
     }
 
@@ -357,4 +364,21 @@ fn link_from_row(row: &AnyRow) -> Result<Link, LinkStoreError> {
         created_at: row.try_get("created_at")?,
         last_login_at: row.try_get("last_login_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_relative_sqlite_path_with_dotdot_opens() {
+        // The demo config names `../data/demo/links.sqlite3` relative to config/.
+        // The first segment followed by `..` is what a URL parser mangles.
+        let dir = format!("target/test-links-{}", crate::keys::random_token());
+        let path = std::path::PathBuf::from(format!("target/../{dir}/with space/links.sqlite3"));
+        let store = LinkStore::sqlite(&path).await.expect("opens");
+        assert_eq!(store.link_once("a", "f", "c", LinkSource::Admin).await.unwrap(), "c");
+        store.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
