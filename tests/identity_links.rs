@@ -67,6 +67,17 @@ async fn start_linking(client: &reqwest::Client, b: &Bridge, real_id: &str) -> V
     let location = resp.headers()["location"].to_str().expect("location").to_string();
     assert!(location.starts_with(&format!("{LINK_URL}?link_request=")), "{location}");
     let token = location.split_once("link_request=").expect("token").1;
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().expect("header"))
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(
+        header["typ"], "link-request+jwt",
+        "a link request can never pass for a hand-off token"
+    );
+    assert!(claims_of(token).get("sub").is_none());
     claims_of(token)
 }
 

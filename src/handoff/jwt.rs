@@ -156,10 +156,16 @@ impl SigningKeys {
         &self.jwks_json
     }
 
-    /// Signs `claims` with the first key.
+    /// Signs `claims` with the first key (header `typ` JWT: the hand-off token).
     pub fn sign(&self, claims: &Value) -> Result<String, JwtError> {
+        self.sign_typed(claims, "JWT")
+    }
+
+    /// Signs with an explicit `typ` header (RFC 8725 3.11), so that tokens of one kind (a
+    /// link request) cannot be passed off as another (a hand-off token).
+    pub fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, JwtError> {
         let key = &self.keys[0];
-        let header = json!({"alg": key.alg.name(), "typ": "JWT", "kid": key.kid});
+        let header = json!({"alg": key.alg.name(), "typ": typ, "kid": key.kid});
         let signing_input = format!(
             "{}.{}",
             B64URL.encode(header.to_string()),

@@ -210,7 +210,7 @@ async fn start_linking(state: &AppState, app: &App, facts: Facts, target: Option
     let token = state
         .settings
         .jwt_keys
-        .sign(&claims)
+        .sign_typed(&claims, linking::LINK_REQUEST_TYP)
         .map_err(|e| LoginError::Internal(format!("signing the link request: {e}")))?;
     let federated = pseudonym(&facts.federated_id);
     let pending = PendingLink {

@@ -10,6 +10,10 @@ use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use serde_json::{json, Value};
 
+/// The `typ` header of a link request: it carries no `sub` and must never pass for a
+/// hand-off token, whose `typ` is `JWT`.
+pub const LINK_REQUEST_TYP: &str = "link-request+jwt";
+
 /// How long a started link waits for the app's answer.
 pub const LINK_LIFETIME_SECS: i64 = 600;
 const MAX_TOKEN_LEN: usize = 8192;
