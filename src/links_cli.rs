@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use entree_bridge::config;
 use entree_bridge::identity::import::{self, Format};
+use entree_bridge::identity::Pseudonyms;
 use entree_bridge::store::links::{ImportOutcome, LinkSource, LinkStore};
 
 #[derive(Subcommand)]
@@ -93,13 +94,13 @@ pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let code = act(&store, action).await;
+        let code = act(&store, &settings.pseudonyms, action).await;
         store.close().await;
         code
     })
 }
 
-async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
+async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) -> ExitCode {
     let result = match action {
         LinksAction::Import {
             app,
@@ -121,32 +122,32 @@ async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
             .await
         }
         LinksAction::Export { app } => store.list(Some(&app), None).await.map(|links| {
-            println!("federated_id,person_code,source,created_at,last_login_at");
-            for l in links {
-                println!(
+            let mut lines = vec!["federated_id,person_code,source,created_at,last_login_at".to_string()];
+            lines.extend(links.iter().map(|l| {
+                format!(
                     "{},{},{},{},{}",
-                    l.federated_id,
-                    l.person_code,
+                    csv_field(&l.federated_id),
+                    csv_field(&l.person_code),
                     l.source.as_str(),
                     l.created_at,
                     l.last_login_at.map(|t| t.to_string()).unwrap_or_default()
-                );
-            }
+                )
+            }));
+            print_lines(&lines);
             ExitCode::SUCCESS
         }),
         LinksAction::List { app, federated_id } => {
             store.list(app.as_deref(), federated_id.as_deref()).await.map(|links| {
-                for l in &links {
-                    let last = l.last_login_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
-                    println!(
-                        "{}\t{}\t{}\t{}\tlast login {last}",
-                        l.app,
-                        l.federated_id,
-                        l.person_code,
-                        l.source.as_str()
-                    );
-                }
-                println!("{} link(s)", links.len());
+                let mut lines: Vec<String> = links
+                    .iter()
+                    .map(|l| {
+                        let last = l.last_login_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
+                        let (app, id, code) = (&l.app, &l.federated_id, &l.person_code);
+                        format!("{app}\t{id}\t{code}\t{}\tlast login {last}", l.source.as_str())
+                    })
+                    .collect();
+                lines.push(format!("{} link(s)", links.len()));
+                print_lines(&lines);
                 ExitCode::SUCCESS
             })
         }
@@ -159,11 +160,7 @@ async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
             .await
             .map(|linked| {
                 if linked == person_code {
-                    tracing::info!(
-                        app,
-                        federated = entree_bridge::identity::pseudonym(&federated_id),
-                        "link added by an admin"
-                    );
+                    tracing::info!(app, federated = pseudonyms.of(&federated_id), "link added by an admin");
                     println!("{federated_id} in {app} is linked to {linked}");
                     ExitCode::SUCCESS
                 } else {
@@ -173,11 +170,7 @@ async fn act(store: &LinkStore, action: LinksAction) -> ExitCode {
             }),
         LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
             if removed {
-                tracing::info!(
-                    app,
-                    federated = entree_bridge::identity::pseudonym(&federated_id),
-                    "link removed"
-                );
+                tracing::info!(app, federated = pseudonyms.of(&federated_id), "link removed");
                 println!("removed the link of {federated_id} in {app}");
                 ExitCode::SUCCESS
             } else {
@@ -247,6 +240,26 @@ async fn import_file(
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn print_lines(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
 }
 
 fn print_report(file: &Path, o: &ImportOutcome, invalid: &[(usize, String)], written: bool) {

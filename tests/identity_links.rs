@@ -127,7 +127,71 @@ on_both_stores!(
     a_cancelled_link_ends_cleanly,
     two_browsers_linking_the_same_student_get_one_link,
     a_school_that_has_not_activated_the_app_gets_403_and_nothing_is_stored,
+    instances_starting_together_and_concurrent_imports_all_succeed,
 );
+
+async fn instances_starting_together_and_concurrent_imports_all_succeed(links: Links) {
+    use entree_bridge::store::links::LinkStore;
+    let b = bridge(links).await;
+    // A fresh database for PostgreSQL (the bridge's own is migrated already).
+    let fresh = match links {
+        Links::Postgres => Some(TestDatabase::create().await),
+        Links::Sqlite => None,
+    };
+    let target = match &fresh {
+        Some(db) => entree_bridge::config::LinksTarget::Postgres(db.url.clone()),
+        None => entree_bridge::config::LinksTarget::Sqlite(b.path("fresh.sqlite3")),
+    };
+    let opened = futures_join_all((0..4).map(|_| LinkStore::open_target(&target))).await;
+    let stores: Vec<LinkStore> = opened.into_iter().map(|r| r.expect("every instance starts")).collect();
+    let imports = stores.iter().enumerate().map(|(i, s)| {
+        let entries: Vec<ImportEntry> = (0..20)
+            .map(|n| ImportEntry {
+                line: n + 2,
+                federated_id: format!("{i}-{n}@x"),
+                person_code: format!("{n}"),
+            })
+            .collect();
+        async move { s.import("open", &entries, false).await }
+    });
+    for outcome in futures_join_all(imports).await {
+        assert_eq!(outcome.expect("no import fails on a busy store").added.len(), 20);
+    }
+    assert_eq!(stores[0].list(Some("open"), None).await.expect("list").len(), 80);
+    for s in &stores {
+        s.close().await;
+    }
+}
+
+/// Runs futures concurrently on this task (no extra dependency for join_all).
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut results = Vec::new();
+    let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        outputs[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.extend(outputs.into_iter().flatten());
+    results
+}
 
 async fn a_school_that_has_not_activated_the_app_gets_403_and_nothing_is_stored(links: Links) {
     let b = bridge(links).await;
@@ -241,6 +305,10 @@ async fn forged_expired_and_foreign_link_responses_store_nothing(links: Links) {
         links_of(&b, "link").await.is_empty(),
         "nothing is stored for any of them"
     );
+    // None of them used up the pending link: the student's own browser still finishes.
+    let done = complete(&client, &b, &genuine).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(links_of(&b, "link").await.len(), 1);
 }
 
 async fn a_replayed_link_response_is_refused(links: Links) {
@@ -266,6 +334,25 @@ async fn a_cancelled_link_ends_cleanly(links: Links) {
     complete(&client, &b, &link_response(&b, jti, json!({"sub": "P-3"})))
         .await
         .assert_rejected(400, "link_state_missing");
+    // Coming back without an answer (the app's "back" link) is a cancel too.
+    start_linking(&client, &b, "s-45@school-a.nl").await;
+    let resp = client
+        .get(format!("{}/link/saml2/kennisnet/link/complete", b.base))
+        .send()
+        .await
+        .expect("back");
+    assert_eq!(resp.status(), 200);
+    let cleared = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter(|c| {
+            c.to_str()
+                .is_ok_and(|c| c.starts_with("eb_link_") && c.contains("Max-Age=0"))
+        })
+        .count();
+    assert_eq!(cleared, 1, "the link cookie is cleared");
+    assert!(resp.text().await.expect("body").contains("Koppelen afgebroken"));
     assert!(links_of(&b, "link").await.is_empty());
 }
 

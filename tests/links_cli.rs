@@ -189,19 +189,20 @@ async fn changes_and_conflicts_are_reported_by_line(links: Links) {
             .0,
         0
     );
-    // A student linked c@x themselves; the file disagrees with that, with itself, and corrects a@x.
-    let store = entree_bridge::store::links::LinkStore::open_target(
-        &entree_bridge::config::load(&admin.config).expect("config").links,
-    )
-    .await
-    .expect("store");
-    store
-        .link_once("open", "c@x", "9", entree_bridge::store::links::LinkSource::Linked)
+    // A student linked c@x themselves; the file disagrees with that, with itself about d@x,
+    // corrects a@x and adds e@x.
+    let settings = entree_bridge::config::load(&admin.config).expect("config");
+    let store = entree_bridge::store::links::LinkStore::open_target(&settings.links)
         .await
-        .expect("link");
+        .expect("store");
+    let linked = entree_bridge::store::links::LinkSource::Linked;
+    store.link_once("open", "c@x", "9", linked).await.expect("link");
     store.close().await;
-    let second = admin.file("b.csv", "a@x,10\nb@x,2\nc@x,99\nd@x,4\nd@x,5\n");
-    let (code, out, _) = admin.run(&[
+    let second = admin.file(
+        "b.csv",
+        "federated_id,person_code\na@x,10\nb@x,2\nc@x,99\nd@x,4\nd@x,5\ne@x,6\n",
+    );
+    let (code, out, err) = admin.run(&[
         "import",
         "--app",
         "open",
@@ -209,33 +210,34 @@ async fn changes_and_conflicts_are_reported_by_line(links: Links) {
         "csv",
         second.to_str().expect("p"),
     ]);
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(
-        (
-            count(&out, "added"),
-            count(&out, "unchanged"),
-            count(&out, "changed"),
-            count(&out, "conflicting")
-        ),
-        (1, 1, 1, 2),
-        "{out}"
+    assert_eq!(code, 0, "{out}{err}");
+    let counts = (
+        count(&out, "added"),
+        count(&out, "unchanged"),
+        count(&out, "changed"),
+        count(&out, "conflicting"),
     );
+    assert_eq!(counts, (1, 1, 1, 3), "{out}");
+    assert!(out.contains("line 4: a linked link"), "{out}");
     assert!(
-        out.contains("line 3: a linked link") && out.contains("line 5: line 4 links the same federated id"),
+        out.contains("line 5: line(s) 6 link the same federated id") && out.contains("line 6: line(s) 5"),
         "{out}"
     );
     let listed = admin.run(&["list", "--app", "open"]).1;
     assert!(
-        listed.contains("a@x\t10\timported")
-            && listed.contains("c@x\t9\tlinked")
-            && listed.contains("d@x\t4\timported"),
+        listed.contains("a@x\t10\timported") && listed.contains("c@x\t9\tlinked"),
         "{listed}"
+    );
+    assert!(listed.contains("e@x\t6\timported"), "{listed}");
+    assert!(
+        !listed.contains("d@x"),
+        "a file that contradicts itself decides nothing for that id: {listed}"
     );
 }
 
 async fn export_list_and_remove(links: Links) {
     let admin = Admin::new(links).await;
-    let file = admin.file("a.csv", "a@x,1\nb@x,2\n");
+    let file = admin.file("a.csv", "federated_id,person_code\na@x,1\nb@x,2\n");
     admin.run(&["import", "--app", "open", "--format", "csv", file.to_str().expect("p")]);
     let (code, csv, _) = admin.run(&["export", "--app", "open"]);
     assert_eq!(code, 0);
@@ -257,6 +259,33 @@ async fn export_list_and_remove(links: Links) {
         2,
         "an unknown app is a usage error"
     );
+    let add = [
+        "add",
+        "--app",
+        "open",
+        "--federated-id",
+        "z@x",
+        "--person-code",
+        "77,\"8\"",
+    ];
+    assert_eq!(admin.run(&add).0, 0);
+    assert!(admin.run(&["list", "--app", "open"]).1.contains("z@x\t77,\"8\"\tadmin"));
+    let (code, _, err) = admin.run(&["add", "--app", "open", "--federated-id", "z@x", "--person-code", "78"]);
+    assert_eq!(code, 1, "an existing link is never overwritten by add");
+    assert!(err.contains("already linked to 77"), "{err}");
+    let (_, csv, _) = admin.run(&["export", "--app", "open"]);
+    assert!(csv.contains("z@x,\"77,\"\"8\"\"\",admin,"), "values are quoted: {csv}");
+    // `| head -1` closes the pipe early: the export ends quietly.
+    let piped = Command::new("bash")
+        .args(["-o", "pipefail", "-c"])
+        .arg(format!(
+            "RUST_LOG=warn {} links --config {} export --app open | head -1",
+            env!("CARGO_BIN_EXE_entree-bridge"),
+            admin.config.display()
+        ))
+        .output()
+        .expect("pipe");
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
 }
 
 #[tokio::test]

@@ -424,3 +424,33 @@ async fn requests_are_unsigned_when_the_idp_does_not_ask_for_signatures() {
     assert!(!login.signed);
     assert!(!login.location.contains("SigAlg="));
 }
+
+#[tokio::test]
+async fn under_https_the_login_cookie_is_a_host_only_secure_cross_site_cookie() {
+    // An app whose base URL is https (reached here over loopback http: routing is by host
+    // and path) gets `__Host-` cookies that survive the IdP's cross-site POST.
+    let bridge = Bridge::start_with(
+        r#"
+[apps.secure]
+federation = "kennisnet"
+base_url = "https://127.0.0.1:{port}/secure"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.secure.handoff]
+callback_url = "https://secure.example.nl/callback"
+"#,
+    )
+    .await;
+    let resp = client()
+        .get(format!("{}/secure/saml2/kennisnet/login", bridge.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), 302);
+    let cookie = resp.headers()["set-cookie"].to_str().expect("cookie");
+    assert!(cookie.starts_with("__Host-eb_login_"), "{cookie}");
+    for part in ["Path=/;", "Secure", "SameSite=None", "HttpOnly"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+}

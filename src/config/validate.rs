@@ -29,6 +29,8 @@ pub struct Settings {
     pub session_store: String,
     pub links: LinksTarget,
     pub jwt_keys: SigningKeys,
+    /// Keyed pseudonyms for ids in logs.
+    pub pseudonyms: crate::identity::Pseudonyms,
     pub federations: BTreeMap<String, Arc<Federation>>,
     pub apps: Vec<Arc<App>>,
 }
@@ -89,7 +91,7 @@ pub struct App {
     pub claims: Vec<(String, String)>,
     pub organization: Option<OrganizationSection>,
     pub contacts: Vec<ContactSection>,
-    /// True when the bridge is reached over https (Secure cookies, SameSite=None).
+    /// True when the app's base URL is https (`__Host-` Secure cookies, SameSite=None).
     pub secure: bool,
 }
 
@@ -293,7 +295,6 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     if app_names.is_empty() {
         c.add("apps", "no app is configured");
     }
-    let secure = public_base_url.as_ref().is_some_and(|u: &Url| u.scheme() == "https");
     for name in app_names {
         let key = format!("apps.{name}");
         if !valid_name(&name) {
@@ -306,7 +307,7 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
         let Some(a) = section::<AppSection>(figment, &key, &mut c) else {
             continue;
         };
-        if let Some(app) = build_app(&name, a, &federations, base, secure, &mut c) {
+        if let Some(app) = build_app(&name, a, &federations, base, &mut c) {
             apps.push(Arc::new(app));
         }
     }
@@ -319,6 +320,7 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
             public_base_url,
             session_store: sessions.store,
             links,
+            pseudonyms: crate::identity::Pseudonyms::new(&jwt_keys.pseudonym_secret()),
             jwt_keys,
             federations,
             apps,
@@ -378,7 +380,6 @@ fn build_app(
     a: AppSection,
     federations: &BTreeMap<String, Arc<Federation>>,
     base: &Path,
-    secure: bool,
     c: &mut Collector<'_>,
 ) -> Option<App> {
     let key = |k: &str| format!("apps.{name}.{k}");
@@ -472,7 +473,19 @@ fn build_app(
     };
     let linking = if a.person.linking {
         let url = match &a.person.link_url {
-            Some(u) => c.take(&key("person.link_url"), parse_http_url(u)),
+            Some(u) => c.take(
+                &key("person.link_url"),
+                parse_http_url(u).and_then(|url| {
+                    // The link request names the student's school and first name: https only,
+                    // except for an app on this machine.
+                    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                    if url.scheme() == "https" || loopback {
+                        Ok(url)
+                    } else {
+                        Err(format!("{u:?} must be https (plain http only for an app on loopback)"))
+                    }
+                }),
+            ),
             None => {
                 c.add(
                     key("person.link_url"),
@@ -589,7 +602,7 @@ fn build_app(
         claims: a.claims.into_iter().collect(),
         organization: a.organization,
         contacts: a.contacts,
-        secure,
+        secure: base_url.scheme() == "https",
         base_url,
     })
 }

@@ -151,6 +151,11 @@ impl SigningKeys {
         self.keys.is_empty()
     }
 
+    /// Secret material for keyed log pseudonyms (the signing key's private DER).
+    pub fn pseudonym_secret(&self) -> Vec<u8> {
+        self.keys[0].key.private_key_to_der().unwrap_or_default()
+    }
+
     /// The JWKS document, rendered once at load.
     pub fn jwks_json(&self) -> &str {
         &self.jwks_json

@@ -14,7 +14,7 @@ use super::pages::Lang;
 use super::target;
 use super::AppState;
 use crate::config::App;
-use crate::identity::{self, linking, pseudonym, Facts, Identity};
+use crate::identity::{self, linking, Facts, Identity};
 use crate::saml::response::{self, Expectations, Report};
 use crate::saml::xml::XmlLimits;
 use crate::store::PendingLink;
@@ -99,7 +99,7 @@ async fn accept(
             .await
             .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
         if let Some(p) = found {
-            let cookie = cookies::get(headers, &cookies::login_cookie_name(rs));
+            let cookie = cookies::get(headers, &cookies::login_cookie_name(app, rs));
             if p.app != app.name || !cookie.is_some_and(|c| cookies::same_secret(c, &p.browser_nonce)) {
                 return Err(LoginError::BrowserMismatch);
             }
@@ -131,9 +131,9 @@ async fn accept(
 
     // School activation and the person's facts: a refused school leaves nothing behind.
     let facts = identity::facts(app, &assertion)?;
-    let person_code = resolve_person_code(state, app, &facts).await?;
 
-    // Only now, with the login going somewhere, is the assertion ID recorded.
+    // The assertion ID is recorded before anything else is written (last_login_at, a
+    // pending link), so a replay changes nothing.
     let replay_key = format!("{}|{}", assertion.issuer, assertion.assertion_id);
     let until = SystemTime::UNIX_EPOCH + Duration::from_secs(assertion.replay_until.timestamp().max(0) as u64);
     let fresh = state
@@ -144,6 +144,7 @@ async fn accept(
     if !fresh {
         return Err(LoginError::Replay(assertion.assertion_id));
     }
+    let person_code = resolve_person_code(state, app, &facts).await?;
 
     // Unsolicited logins may carry a target in RelayState; it passes the same origin check.
     let target = match pending {
@@ -155,7 +156,7 @@ async fn accept(
             tracing::info!(
                 app = app.name,
                 school = facts.school.as_deref().unwrap_or("-"),
-                person = pseudonym(&code),
+                person = state.settings.pseudonyms.of(&code),
                 encrypted = assertion.encrypted,
                 "login accepted"
             );
@@ -212,7 +213,7 @@ async fn start_linking(state: &AppState, app: &App, facts: Facts, target: Option
         .jwt_keys
         .sign_typed(&claims, linking::LINK_REQUEST_TYP)
         .map_err(|e| LoginError::Internal(format!("signing the link request: {e}")))?;
-    let federated = pseudonym(&facts.federated_id);
+    let federated = state.settings.pseudonyms.of(&facts.federated_id);
     let pending = PendingLink {
         app: app.name.clone(),
         facts,

@@ -8,61 +8,78 @@ use axum::http::HeaderMap;
 use crate::config::App;
 
 pub const LOGIN_COOKIE_PREFIX: &str = "eb_login_";
+pub const LINK_COOKIE_PREFIX: &str = "eb_link_";
 pub const LOGIN_COOKIE_MAX_AGE: u64 = 600;
 
-pub fn login_cookie_name(relay_state: &str) -> String {
-    format!("{LOGIN_COOKIE_PREFIX}{relay_state}")
+/// Under https the cookies carry the `__Host-` prefix: the browser then refuses them from any
+/// other host (a sibling subdomain cannot plant one) and they must be Secure with Path=/.
+fn name(app: &App, prefix: &str, id: &str) -> String {
+    if app.secure {
+        format!("__Host-{prefix}{id}")
+    } else {
+        format!("{prefix}{id}")
+    }
 }
 
+fn attributes(app: &App, same_site: &str, max_age: u64) -> String {
+    if app.secure {
+        format!("Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite={same_site}")
+    } else {
+        // Plain http (the demo on loopback): browsers refuse SameSite=None without Secure.
+        format!("Path={}/; Max-Age={max_age}; HttpOnly; SameSite=Lax", app.saml_path())
+    }
+}
+
+pub fn login_cookie_name(app: &App, relay_state: &str) -> String {
+    name(app, LOGIN_COOKIE_PREFIX, relay_state)
+}
+
+/// The login cookie must survive the cross-site POST from the IdP: SameSite=None under https.
 pub fn set_login_cookie(app: &App, relay_state: &str, nonce: &str) -> String {
     format!(
-        "{}={nonce}; Path={}/; Max-Age={LOGIN_COOKIE_MAX_AGE}; HttpOnly; {}",
-        login_cookie_name(relay_state),
-        app.saml_path(),
-        if app.secure {
-            "Secure; SameSite=None"
-        } else {
-            "SameSite=Lax"
-        }
+        "{}={nonce}; {}",
+        login_cookie_name(app, relay_state),
+        attributes(app, "None", LOGIN_COOKIE_MAX_AGE)
     )
 }
 
 pub fn clear_login_cookie(app: &App, relay_state: &str) -> String {
     format!(
-        "{}=; Path={}/; Max-Age=0; HttpOnly; {}",
-        login_cookie_name(relay_state),
-        app.saml_path(),
-        if app.secure {
-            "Secure; SameSite=None"
-        } else {
-            "SameSite=Lax"
-        }
+        "{}=; {}",
+        login_cookie_name(app, relay_state),
+        attributes(app, "None", 0)
     )
 }
 
-pub const LINK_COOKIE_PREFIX: &str = "eb_link_";
-
-pub fn link_cookie_name(jti: &str) -> String {
-    format!("{LINK_COOKIE_PREFIX}{jti}")
+pub fn link_cookie_name(app: &App, jti: &str) -> String {
+    name(app, LINK_COOKIE_PREFIX, jti)
 }
 
-/// The link cookie comes back on a top-level GET from the app's link page, so Lax suffices.
+/// The link cookie comes back on a top-level GET from the app's link page: Lax suffices.
 pub fn set_link_cookie(app: &App, jti: &str, nonce: &str) -> String {
     format!(
-        "{}={nonce}; Path={}/; Max-Age={LOGIN_COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax{}",
-        link_cookie_name(jti),
-        app.saml_path(),
-        if app.secure { "; Secure" } else { "" }
+        "{}={nonce}; {}",
+        link_cookie_name(app, jti),
+        attributes(app, "Lax", LOGIN_COOKIE_MAX_AGE)
     )
 }
 
 pub fn clear_link_cookie(app: &App, jti: &str) -> String {
-    format!(
-        "{}=; Path={}/; Max-Age=0; HttpOnly; SameSite=Lax{}",
-        link_cookie_name(jti),
-        app.saml_path(),
-        if app.secure { "; Secure" } else { "" }
-    )
+    format!("{}=; {}", link_cookie_name(app, jti), attributes(app, "Lax", 0))
+}
+
+/// The ids of this app's link cookies in the request.
+pub fn link_cookie_ids<'a>(app: &App, headers: &'a HeaderMap) -> Vec<&'a str> {
+    let prefix = name(app, LINK_COOKIE_PREFIX, "");
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('=').map(|(k, _)| k))
+        .filter_map(|k| k.strip_prefix(prefix.as_str()))
+        .filter(|id| id.len() <= 64)
+        .collect()
 }
 
 /// The value of cookie `name` from the request's Cookie headers.
@@ -75,17 +92,6 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// The names of the request's cookies that start with `prefix`.
-pub fn names_with_prefix<'a>(headers: &'a HeaderMap, prefix: &'a str) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('=').map(|(k, _)| k))
-        .filter(move |k| k.starts_with(prefix) && k.len() <= prefix.len() + 64)
 }
 
 /// Compares secrets in constant time.

@@ -11,7 +11,7 @@ use super::pages::{html_page, html_response, page_csp, Lang};
 use super::AppState;
 use crate::config::App;
 use crate::identity::linking::{self, LinkAnswer};
-use crate::identity::{pseudonym, Identity};
+use crate::identity::Identity;
 use crate::saml::xml::escape;
 use crate::store::links::LinkSource;
 
@@ -20,8 +20,7 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
     // Nothing is stored; any pending link simply expires. Their link cookies are cleared.
     let Some(token) = token else {
         let mut response = cancelled_page(app, lang);
-        for name in cookies::names_with_prefix(headers, cookies::LINK_COOKIE_PREFIX) {
-            let jti = &name[cookies::LINK_COOKIE_PREFIX.len()..];
+        for jti in cookies::link_cookie_ids(app, headers) {
             if let Ok(v) = HeaderValue::from_str(&cookies::clear_link_cookie(app, jti)) {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
@@ -60,18 +59,25 @@ async fn finish(
     let jti = match &answer {
         LinkAnswer::Linked { jti, .. } | LinkAnswer::Cancelled { jti, .. } => jti.clone(),
     };
-    *clear = Some(cookies::clear_link_cookie(app, &jti));
     let pending = state
         .store
         .take_pending_link(&jti)
         .await
         .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?
         .ok_or(LoginError::LinkStateMissing)?;
-    let cookie = cookies::get(headers, &cookies::link_cookie_name(&jti));
+    let cookie = cookies::get(headers, &cookies::link_cookie_name(app, &jti));
     if pending.app != app.name || !cookie.is_some_and(|c| cookies::same_secret(c, &pending.browser_nonce)) {
+        // Someone else holding this browser's link_response must not be able to burn it:
+        // the pending link goes back for its own browser.
+        state
+            .store
+            .put_pending_link(&jti, pending)
+            .await
+            .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
         return Err(LoginError::LinkBrowserMismatch);
     }
-    let federated = pseudonym(&pending.facts.federated_id);
+    *clear = Some(cookies::clear_link_cookie(app, &jti));
+    let federated = state.settings.pseudonyms.of(&pending.facts.federated_id);
     match answer {
         LinkAnswer::Cancelled { error, .. } => {
             tracing::info!(app = app.name, federated, error, "first-time linking cancelled");
@@ -90,7 +96,12 @@ async fn finish(
                     "a concurrent first-time link won; logging in as its person code"
                 );
             }
-            tracing::info!(app = app.name, federated, person = pseudonym(&linked), "account linked");
+            tracing::info!(
+                app = app.name,
+                federated,
+                person = state.settings.pseudonyms.of(&linked),
+                "account linked"
+            );
             Ok(Done::Linked(
                 Identity {
                     person_code: linked,

@@ -48,6 +48,10 @@ pub enum FileError {
     Empty,
     #[error("line 1 is not a Magister header (stamnr;idgebr;externeid;realmid): {0:?}")]
     NoMagisterHeader(String),
+    #[error("line 1 is not the header federated_id,person_code: {0:?}")]
+    NoCsvHeader(String),
+    #[error("the header names column {0:?} twice")]
+    DuplicateColumn(String),
 }
 
 pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
@@ -58,7 +62,7 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .enumerate()
         .map(|(i, l)| (i + 1, l));
-    let (first_no, first) = lines
+    let (_, first) = lines
         .by_ref()
         .find(|(_, l)| !l.trim().is_empty())
         .ok_or(FileError::Empty)?;
@@ -67,6 +71,13 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
     let (fid_col, code_col, width) = match format {
         Format::Magister { code_column } => {
             let header: Vec<String> = split(first, separator).iter().map(|h| h.to_ascii_lowercase()).collect();
+            if let Some(dup) = header
+                .iter()
+                .enumerate()
+                .find(|(i, h)| !h.is_empty() && header[..*i].contains(h))
+            {
+                return Err(FileError::DuplicateColumn(dup.1.clone()));
+            }
             let find = |name: &str| header.iter().position(|h| h == name);
             let (Some(fid), Some(code)) = (find("realmid"), find(MAGISTER_COLUMNS[code_column])) else {
                 return Err(FileError::NoMagisterHeader(first.chars().take(80).collect()));
@@ -74,10 +85,11 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
             (fid, code, header.len())
         }
         Format::Csv => {
-            let cells = split(first, separator);
-            let is_header = cells.first().is_some_and(|c| c.eq_ignore_ascii_case("federated_id"));
-            if !is_header {
-                read_line(first_no, &cells, 0, 1, 2, &mut parsed);
+            // The header is required: without it a header-like first line (`realmid,code`)
+            // would be imported as a link.
+            let cells: Vec<String> = split(first, separator).iter().map(|c| c.to_ascii_lowercase()).collect();
+            if cells != ["federated_id", "person_code"] {
+                return Err(FileError::NoCsvHeader(first.chars().take(80).collect()));
             }
             (0, 1, 2)
         }
@@ -103,7 +115,7 @@ fn read_line(no: usize, cells: &[String], fid_col: usize, code_col: usize, width
         Some("the federated id (realmid) is empty")
     } else if code.is_empty() {
         Some("the person code is empty")
-    } else if fid.chars().any(char::is_whitespace) || code.chars().any(|c| c.is_control()) {
+    } else if fid.chars().any(|c| c.is_whitespace() || c.is_control()) || code.chars().any(char::is_control) {
         Some("a value contains white space or control characters")
     } else if fid.len() > MAX_VALUE_LEN || code.len() > MAX_VALUE_LEN {
         Some("a value is longer than 256 characters")
@@ -129,17 +141,30 @@ fn detect_separator(header: &str) -> char {
         .unwrap_or(';')
 }
 
+/// Splits a line on `separator`, honouring double quotes (a quoted field may hold the
+/// separator, and `""` inside quotes is one `"`).
 fn split(line: &str, separator: char) -> Vec<String> {
-    line.split(separator)
-        .map(|c| {
-            let c = c.trim();
-            c.strip_prefix('"')
-                .and_then(|c| c.strip_suffix('"'))
-                .unwrap_or(c)
-                .trim()
-                .to_string()
-        })
-        .collect()
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            '"' if quoted => quoted = false,
+            '"' if cell.trim().is_empty() => {
+                cell.clear();
+                quoted = true;
+            }
+            c if c == separator && !quoted => cells.push(std::mem::take(&mut cell).trim().to_string()),
+            c => cell.push(c),
+        }
+    }
+    cells.push(cell.trim().to_string());
+    cells
 }
 
 #[cfg(test)]
@@ -177,12 +202,31 @@ mod tests {
     }
 
     #[test]
-    fn reads_plain_csv_with_or_without_header() {
-        for text in ["federated_id,person_code\na@x,1\nb@x,2\n", "a@x,1\nb@x,2"] {
-            let parsed = parse(text.as_bytes(), Format::Csv).unwrap();
-            assert_eq!(parsed.entries.len(), 2, "{text:?}");
-            assert_eq!(parsed.entries[1].person_code, "2");
-        }
+    fn reads_plain_csv_with_its_header_and_quotes() {
+        let parsed = parse(
+            b"federated_id,person_code\na@x,1\n\"b@x\",\"2,\"\"x\"\"\"\n",
+            Format::Csv,
+        )
+        .unwrap();
+        assert_eq!(parsed.invalid, vec![]);
+        assert_eq!(parsed.entries.len(), 2);
+        assert_eq!(parsed.entries[1].federated_id, "b@x");
+        assert_eq!(parsed.entries[1].person_code, "2,\"x\"");
+        assert!(matches!(
+            parse(b"realmid,code\na@x,1", Format::Csv),
+            Err(FileError::NoCsvHeader(_))
+        ));
+    }
+
+    #[test]
+    fn control_characters_and_duplicate_columns_are_refused() {
+        let parsed = parse("federated_id,person_code\nn\u{0}ul@x,1\n".as_bytes(), Format::Csv).unwrap();
+        assert_eq!(parsed.invalid.len(), 1);
+        let dup = "stamnr;stamnr;idgebr;externeid;realmid\n1;2;3;4;a@x";
+        assert_eq!(
+            parse(dup.as_bytes(), magister("stamnr")).unwrap_err(),
+            FileError::DuplicateColumn("stamnr".into())
+        );
     }
 
     #[test]
@@ -192,6 +236,13 @@ mod tests {
             FileError::NoMagisterHeader("a;b;c".into())
         );
         assert_eq!(parse(b"\n\n", Format::Csv).unwrap_err(), FileError::Empty);
+        assert_eq!(
+            parse(b"stamnr;idgebr;externeid;realmid\n", magister("stamnr"))
+                .unwrap()
+                .entries
+                .len(),
+            0
+        );
         assert_eq!(parse(&[0xff, 0xfe], Format::Csv).unwrap_err(), FileError::NotUtf8);
         assert!(Format::parse("magister", None).is_err());
         assert!(Format::parse("magister", Some("realmid")).is_err());

@@ -84,6 +84,13 @@ pub struct ImportOutcome {
     pub conflicting: Vec<(usize, String)>,
 }
 
+enum ImportStep {
+    Added,
+    Unchanged,
+    Changed,
+    Conflict(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Sqlite,
@@ -164,6 +171,15 @@ impl LinkStore {
         Ok(store)
     }
 
+    /// A transaction that will write. SQLite takes the write lock up front (BEGIN IMMEDIATE):
+    /// a deferred transaction that reads first cannot wait for a busy lock and fails at once.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LinkStoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// SQL is written with `$1` placeholders; SQLite takes them as `?1`.
     fn sql(&self, sql: &str) -> String {
         match self.backend {
@@ -173,7 +189,12 @@ impl LinkStore {
     }
 
     async fn migrate(&self) -> Result<(), LinkStoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
+        if self.backend == Backend::Postgres {
+            // Instances starting together would race on CREATE TABLE (not atomic in
+            // PostgreSQL); one migrates at a time. The key is arbitrary but fixed.
+            tx.execute("SELECT pg_advisory_xact_lock(7351024166402)").await?;
+        }
         tx.execute("CREATE TABLE IF NOT EXISTS link_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .await?;
         for (version, ddl) in MIGRATIONS {
@@ -247,8 +268,9 @@ impl LinkStore {
     }
 
     /// Applies an import in one transaction (or only reports it, with `dry_run`). Imported
-    /// links may be corrected by a later import; links a student or admin made are not
-    /// overwritten (reported as conflicting), nor are two lines that disagree.
+    /// links may be corrected by a later import; links a student or admin made are never
+    /// overwritten (reported as conflicting), and lines of the file that disagree about one
+    /// federated id are all left out (conflicting): the file must say one thing.
     pub async fn import(
         &self,
         app: &str,
@@ -256,66 +278,37 @@ impl LinkStore {
         dry_run: bool,
     ) -> Result<ImportOutcome, LinkStoreError> {
         let mut outcome = ImportOutcome::default();
-        let mut seen: std::collections::HashMap<&str, (&str, usize)> = std::collections::HashMap::new();
-        let mut tx = self.pool.begin().await?;
+        let mut codes: std::collections::HashMap<&str, Vec<&ImportEntry>> = std::collections::HashMap::new();
         for e in entries {
-            if let Some((code, line)) = seen.get(e.federated_id.as_str()) {
-                if *code != e.person_code {
-                    outcome.conflicting.push((
-                        e.line,
-                        format!("line {line} links the same federated id to another person code"),
-                    ));
-                } else {
-                    outcome.unchanged.push(e.line);
-                }
+            codes.entry(e.federated_id.as_str()).or_default().push(e);
+        }
+        let mut tx = self.write_tx().await?;
+        for e in entries {
+            let same_id = &codes[e.federated_id.as_str()];
+            if same_id.iter().any(|o| o.person_code != e.person_code) {
+                let lines: Vec<String> = same_id
+                    .iter()
+                    .filter(|o| o.line != e.line)
+                    .map(|o| o.line.to_string())
+                    .collect();
+                outcome.conflicting.push((
+                    e.line,
+                    format!(
+                        "line(s) {} link the same federated id to another person code",
+                        lines.join(", ")
+                    ),
+                ));
                 continue;
             }
-            seen.insert(&e.federated_id, (&e.person_code, e.line));
-            let existing: Option<AnyRow> =
-                sqlx::query(&self.sql("SELECT person_code, source FROM links WHERE app = $1 AND federated_id = $2"))
-                    .bind(app)
-                    .bind(&e.federated_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            match existing {
-                None => {
-                    outcome.added.push(e.line);
-                    if !dry_run {
-                        sqlx::query(&self.sql(
-                            "INSERT INTO links (app, federated_id, person_code, source, created_at) VALUES ($1, $2, $3, 'imported', $4)",
-                        ))
-                        .bind(app)
-                        .bind(&e.federated_id)
-                        .bind(&e.person_code)
-                        .bind(now())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                Some(row) => {
-                    let code: String = row.try_get("person_code")?;
-                    let source: String = row.try_get("source")?;
-                    if code == e.person_code {
-                        outcome.unchanged.push(e.line);
-                    } else if source != LinkSource::Imported.as_str() {
-                        outcome.conflicting.push((
-                            e.line,
-                            format!("a {source} link to another person code exists; remove it first to change it"),
-                        ));
-                    } else {
-                        outcome.changed.push(e.line);
-                        if !dry_run {
-                            sqlx::query(
-                                &self.sql("UPDATE links SET person_code = $1 WHERE app = $2 AND federated_id = $3"),
-                            )
-                            .bind(&e.person_code)
-                            .bind(app)
-                            .bind(&e.federated_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                    }
-                }
+            if same_id.first().is_some_and(|first| first.line != e.line) {
+                outcome.unchanged.push(e.line); // a repeat of an earlier line
+                continue;
+            }
+            match self.import_one(&mut tx, app, e, dry_run).await? {
+                ImportStep::Added => outcome.added.push(e.line),
+                ImportStep::Unchanged => outcome.unchanged.push(e.line),
+                ImportStep::Changed => outcome.changed.push(e.line),
+                ImportStep::Conflict(why) => outcome.conflicting.push((e.line, why)),
             }
         }
         if dry_run {
@@ -324,6 +317,72 @@ impl LinkStore {
             tx.commit().await?;
         }
         Ok(outcome)
+    }
+
+    /// One line. Writes are guarded so that a link made concurrently (a student linking
+    /// during the import) is never overwritten: a guarded write that touches no row is a
+    /// conflict, not an error that aborts the import.
+    async fn import_one(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        app: &str,
+        e: &ImportEntry,
+        dry_run: bool,
+    ) -> Result<ImportStep, LinkStoreError> {
+        let existing: Option<AnyRow> =
+            sqlx::query(&self.sql("SELECT person_code, source FROM links WHERE app = $1 AND federated_id = $2"))
+                .bind(app)
+                .bind(&e.federated_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        let concurrent = || ImportStep::Conflict("the link changed while importing; run the import again".into());
+        let Some(row) = existing else {
+            if dry_run {
+                return Ok(ImportStep::Added);
+            }
+            let done = sqlx::query(&self.sql(
+                "INSERT INTO links (app, federated_id, person_code, source, created_at) VALUES ($1, $2, $3, 'imported', $4)
+                 ON CONFLICT (app, federated_id) DO NOTHING",
+            ))
+            .bind(app)
+            .bind(&e.federated_id)
+            .bind(&e.person_code)
+            .bind(now())
+            .execute(&mut **tx)
+            .await?;
+            return Ok(if done.rows_affected() == 1 {
+                ImportStep::Added
+            } else {
+                concurrent()
+            });
+        };
+        let code: String = row.try_get("person_code")?;
+        let source: String = row.try_get("source")?;
+        if code == e.person_code {
+            return Ok(ImportStep::Unchanged);
+        }
+        if source != LinkSource::Imported.as_str() {
+            return Ok(ImportStep::Conflict(format!(
+                "a {source} link to another person code exists; remove it first to change it"
+            )));
+        }
+        if dry_run {
+            return Ok(ImportStep::Changed);
+        }
+        let done = sqlx::query(&self.sql(
+            "UPDATE links SET person_code = $1 WHERE app = $2 AND federated_id = $3 AND source = 'imported' AND person_code = $4",
+        ))
+        .bind(&e.person_code)
+        .bind(app)
+        .bind(&e.federated_id)
+        .bind(&code)
+        .execute(&mut **tx)
+        .await?;
+        Ok(if done.rows_affected() == 1 {
+            ImportStep::Changed
+        } else {
+            concurrent()
+        })
     }
 
     /// Links, filtered by app and/or federated id, in a stable order.
