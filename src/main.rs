@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use entree_bridge::config::{self, Settings};
-use entree_bridge::http::{self, AppState, Metrics};
+use entree_bridge::http::{self, AppState};
 use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::store::memory::MemoryStore;
@@ -178,12 +178,7 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode 
                 return ExitCode::from(1);
             }
         };
-        let state = Arc::new(AppState {
-            settings,
-            store: Arc::new(MemoryStore::default()),
-            links,
-            metrics: Metrics::default(),
-        });
+        let state = Arc::new(AppState::new(settings, Arc::new(MemoryStore::default()), links));
         tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");
         match http::serve(listener, http::router(state, extra), shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -177,6 +177,35 @@ pub struct HandoffSection {
     pub callback_url: Option<String>,
     pub upstream: Option<String>,
     pub token_lifetime: String,
+    /// headers mode: how long to wait for a connection to the upstream.
+    pub connect_timeout: String,
+    /// headers mode: how long to wait for the upstream's response headers.
+    pub upstream_timeout: String,
+    /// headers mode: the identity header names.
+    pub headers: HeaderNamesSection,
+}
+
+/// Identity header names (headers mode); DESIGN.md's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderNamesSection {
+    pub person_code: String,
+    pub school: String,
+    pub affiliation: String,
+    pub tenant: String,
+    pub token: String,
+}
+
+impl Default for HeaderNamesSection {
+    fn default() -> Self {
+        HeaderNamesSection {
+            person_code: "X-Bridge-Person-Code".into(),
+            school: "X-Bridge-School".into(),
+            affiliation: "X-Bridge-Affiliation".into(),
+            tenant: "X-Bridge-Tenant".into(),
+            token: "X-Bridge-Token".into(),
+        }
+    }
 }
 
 impl Default for HandoffSection {
@@ -186,6 +215,9 @@ impl Default for HandoffSection {
             callback_url: None,
             upstream: None,
             token_lifetime: "60s".into(),
+            connect_timeout: "5s".into(),
+            upstream_timeout: "60s".into(),
+            headers: HeaderNamesSection::default(),
         }
     }
 }

@@ -27,6 +27,11 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub public_base_url: Url,
     pub session_store: String,
+    /// Absolute and idle lifetime of app sessions (headers mode).
+    pub session_lifetime: Duration,
+    pub session_idle: Duration,
+    /// Peers whose X-Forwarded-* headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
     pub links: LinksTarget,
     pub jwt_keys: SigningKeys,
     /// Keyed pseudonyms for ids in logs.
@@ -40,6 +45,101 @@ pub struct Settings {
 pub enum LinksTarget {
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+/// Identity header names of an app in headers mode, lowercase (as HTTP/2 and hyper carry them).
+#[derive(Debug, Clone)]
+pub struct HeaderNames {
+    pub person_code: axum::http::HeaderName,
+    pub school: axum::http::HeaderName,
+    pub affiliation: axum::http::HeaderName,
+    pub tenant: axum::http::HeaderName,
+    pub token: axum::http::HeaderName,
+}
+
+impl HeaderNames {
+    fn from_section(s: &HeaderNamesSection) -> Result<Self, String> {
+        let parse = |v: &str| {
+            axum::http::HeaderName::from_bytes(v.as_bytes()).map_err(|_| format!("{v:?} is not a valid header name"))
+        };
+        Ok(HeaderNames {
+            person_code: parse(&s.person_code)?,
+            school: parse(&s.school)?,
+            affiliation: parse(&s.affiliation)?,
+            tenant: parse(&s.tenant)?,
+            token: parse(&s.token)?,
+        })
+    }
+
+    pub fn all(&self) -> [&axum::http::HeaderName; 5] {
+        [
+            &self.person_code,
+            &self.school,
+            &self.affiliation,
+            &self.tenant,
+            &self.token,
+        ]
+    }
+}
+
+/// An IP network (`10.0.0.0/8`, `::1/128`, or a single address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let network: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?} has a bad prefix length"))?,
+            None => max,
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// First-time account linking for an app (`person.linking = true`).
@@ -88,6 +188,11 @@ pub struct App {
     pub handoff: HandoffMode,
     pub callback_url: Option<Url>,
     pub token_lifetime: Duration,
+    /// headers mode: where requests go, and how long to wait.
+    pub upstream: Option<Url>,
+    pub connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub header_names: HeaderNames,
     pub claims: Vec<(String, String)>,
     pub organization: Option<OrganizationSection>,
     pub contacts: Vec<ContactSection>,
@@ -247,12 +352,13 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
             format!("{:?} is not available in this version; use \"memory\"", sessions.store),
         );
     }
-    for (k, v) in [
-        ("sessions.lifetime", &sessions.lifetime),
-        ("sessions.idle_timeout", &sessions.idle_timeout),
-    ] {
-        c.take(k, parse_duration(v));
-    }
+    let session_lifetime = c.take("sessions.lifetime", parse_duration(&sessions.lifetime));
+    let session_idle = c.take("sessions.idle_timeout", parse_duration(&sessions.idle_timeout));
+    let trusted_proxies: Vec<Cidr> = server
+        .trusted_proxies
+        .iter()
+        .filter_map(|t| c.take("server.trusted_proxies", t.parse::<Cidr>()))
+        .collect();
 
     let jwt_keys = keys.and_then(|k| {
         let paths: Vec<PathBuf> = k.jwt_signing_key.to_vec().iter().map(|p| resolve(base, p)).collect();
@@ -319,6 +425,9 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
             listen,
             public_base_url,
             session_store: sessions.store,
+            session_lifetime: session_lifetime.unwrap_or_default(),
+            session_idle: session_idle.unwrap_or_default(),
+            trusted_proxies,
             links,
             pseudonyms: crate::identity::Pseudonyms::new(&jwt_keys.pseudonym_secret()),
             jwt_keys,
@@ -517,13 +626,7 @@ fn build_app(
     };
     let handoff = match a.handoff.mode.as_str() {
         "jwt" => Some(HandoffMode::Jwt),
-        "headers" => {
-            c.add(
-                key("handoff.mode"),
-                "\"headers\" is not available in this version yet; use \"jwt\"",
-            );
-            None
-        }
+        "headers" => Some(HandoffMode::Headers),
         other => {
             c.add(
                 key("handoff.mode"),
@@ -543,6 +646,37 @@ fn build_app(
         }
         _ => None,
     };
+    let upstream = match (&a.handoff.upstream, handoff) {
+        (Some(u), Some(HandoffMode::Headers)) => c.take(
+            &key("handoff.upstream"),
+            parse_http_url(u).and_then(|url| {
+                if url.scheme() == "http" {
+                    Ok(url)
+                } else {
+                    Err(format!(
+                        "{u:?}: https upstreams are not available in this version yet; use http://"
+                    ))
+                }
+            }),
+        ),
+        (None, Some(HandoffMode::Headers)) => {
+            c.add(
+                key("handoff.upstream"),
+                "required in headers mode: the app's own address, e.g. http://127.0.0.1:9000",
+            );
+            None
+        }
+        _ => None,
+    };
+    let connect_timeout = c.take(
+        &key("handoff.connect_timeout"),
+        parse_duration(&a.handoff.connect_timeout),
+    );
+    let upstream_timeout = c.take(
+        &key("handoff.upstream_timeout"),
+        parse_duration(&a.handoff.upstream_timeout),
+    );
+    let header_names = c.take(&key("handoff.headers"), HeaderNames::from_section(&a.handoff.headers));
     let token_lifetime = c.take(
         &key("handoff.token_lifetime"),
         parse_duration(&a.handoff.token_lifetime),
@@ -568,6 +702,11 @@ fn build_app(
     };
     let (Some(federation), Some(base_url), Some(sp_key), Some(sp_cert), Some(handoff), Some(token_lifetime)) =
         (federation, base_url, sp_key, sp_cert, handoff, token_lifetime)
+    else {
+        return None;
+    };
+    let (Some(connect_timeout), Some(upstream_timeout), Some(header_names)) =
+        (connect_timeout, upstream_timeout, header_names)
     else {
         return None;
     };
@@ -599,6 +738,10 @@ fn build_app(
         handoff,
         callback_url,
         token_lifetime,
+        upstream,
+        connect_timeout,
+        upstream_timeout,
+        header_names,
         claims: a.claims.into_iter().collect(),
         organization: a.organization,
         contacts: a.contacts,

@@ -21,7 +21,7 @@ use crate::store::PendingLink;
 
 /// What an accepted response leads to.
 enum Next {
-    HandOff(Identity, Option<String>),
+    HandOff(Identity, Option<String>, Subject),
     Link { location: String, cookie: String },
 }
 
@@ -29,7 +29,9 @@ pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, 
     let mut clear_cookie = None;
     let result = accept(state, app, headers, &body, &mut clear_cookie).await;
     let mut response = match result {
-        Ok(Next::HandOff(identity, target)) => hand_off(state, app, &identity, target.as_deref(), lang),
+        Ok(Next::HandOff(identity, target, subject)) => {
+            hand_off(state, app, headers, identity, target, subject, lang).await
+        }
         Ok(Next::Link { location, cookie }) => {
             let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -51,8 +53,44 @@ pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, 
     response
 }
 
+/// Who the IdP says logged in: kept in headers-mode sessions for Single Logout.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Subject {
+    pub name_id: String,
+    pub session_index: Option<String>,
+}
+
+/// Hands the identity to the app: in jwt mode the POST page, in headers mode a fresh
+/// session and a redirect to the target.
+pub async fn hand_off(
+    state: &AppState,
+    app: &App,
+    headers: &HeaderMap,
+    identity: Identity,
+    target: Option<String>,
+    subject: Subject,
+    lang: Lang,
+) -> Response {
+    if app.handoff == crate::config::HandoffMode::Headers {
+        return match super::session::start(state, app, headers, identity, subject.name_id, subject.session_index).await
+        {
+            Ok(cookie) => {
+                state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+                let location = target.unwrap_or_else(|| app.base_url.to_string());
+                let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+                r
+            }
+            Err(e) => LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+        };
+    }
+    jwt_page(state, app, &identity, target.as_deref(), lang)
+}
+
 /// The JWT hand-off page for a resolved identity.
-pub fn hand_off(state: &AppState, app: &App, identity: &Identity, target: Option<&str>, lang: Lang) -> Response {
+fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&str>, lang: Lang) -> Response {
     let now = chrono::Utc::now().timestamp();
     let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), identity, now);
     let token = match state.settings.jwt_keys.sign(&claims) {
@@ -151,6 +189,10 @@ async fn accept(
         Some(p) => p.target,
         None => relay_state.as_deref().and_then(|rs| target::check_absolute(app, rs)),
     };
+    let subject = Subject {
+        name_id: assertion.name_id.clone(),
+        session_index: assertion.session_index.clone(),
+    };
     match person_code {
         Some(code) => {
             tracing::info!(
@@ -166,9 +208,10 @@ async fn accept(
                     facts,
                 },
                 target,
+                subject,
             ))
         }
-        None => start_linking(state, app, facts, target).await,
+        None => start_linking(state, app, facts, target, subject).await,
     }
 }
 
@@ -191,7 +234,13 @@ async fn resolve_person_code(state: &AppState, app: &App, facts: &Facts) -> Resu
 }
 
 /// Sends the student to the app's link page with a signed `link_request`.
-async fn start_linking(state: &AppState, app: &App, facts: Facts, target: Option<String>) -> Result<Next, LoginError> {
+async fn start_linking(
+    state: &AppState,
+    app: &App,
+    facts: Facts,
+    target: Option<String>,
+    subject: Subject,
+) -> Result<Next, LoginError> {
     let linking = app
         .linking
         .as_ref()
@@ -218,6 +267,8 @@ async fn start_linking(state: &AppState, app: &App, facts: Facts, target: Option
         app: app.name.clone(),
         facts,
         target,
+        name_id: subject.name_id,
+        session_index: subject.session_index,
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
     };

@@ -31,6 +31,10 @@ pub enum LoginError {
     StoreUnavailable(String),
     #[error("the link store is unavailable: {0}")]
     LinkStoreUnavailable(String),
+    #[error("the app behind the bridge cannot be reached: {0}")]
+    UpstreamUnavailable(String),
+    #[error("the app behind the bridge did not answer in time")]
+    UpstreamTimeout,
     #[error(transparent)]
     LinkResponse(#[from] LinkResponseError),
     #[error("no pending link for this link_response (expired, already used, or never started)")]
@@ -54,6 +58,8 @@ impl LoginError {
             LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
+            LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
+            LoginError::UpstreamTimeout => "upstream_timeout",
             LoginError::LinkResponse(e) => e.code(),
             LoginError::LinkStateMissing => "link_state_missing",
             LoginError::LinkBrowserMismatch => "link_browser_mismatch",
@@ -69,6 +75,8 @@ impl LoginError {
             }
             LoginError::Identity(_) => StatusCode::FORBIDDEN,
             LoginError::StoreUnavailable(_) | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -153,7 +161,11 @@ impl LoginError {
                 body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
                 body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
             },
-            LoginError::StoreUnavailable(_) | LoginError::LinkStoreUnavailable(_) | LoginError::Internal(_) => ErrorText {
+            LoginError::StoreUnavailable(_)
+            | LoginError::LinkStoreUnavailable(_)
+            | LoginError::UpstreamUnavailable(_)
+            | LoginError::UpstreamTimeout
+            | LoginError::Internal(_) => ErrorText {
                 title_nl: "Tijdelijke storing",
                 title_en: "Temporary problem",
                 body_nl: format!("Inloggen lukt nu even niet door een storing bij {app}. Probeer het over een paar minuten opnieuw."),

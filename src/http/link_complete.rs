@@ -30,7 +30,9 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
     let mut clear = None;
     let result = finish(state, app, headers, token, &mut clear).await;
     let mut response = match result {
-        Ok(Done::Linked(identity, target)) => super::acs::hand_off(state, app, &identity, target.as_deref(), lang),
+        Ok(Done::Linked(identity, target, subject)) => {
+            super::acs::hand_off(state, app, headers, *identity, target, subject, lang).await
+        }
         Ok(Done::Cancelled) => cancelled_page(app, lang),
         Err(e) => e.respond(lang, Some(&app.display_name)),
     };
@@ -41,7 +43,7 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
 }
 
 enum Done {
-    Linked(Identity, Option<String>),
+    Linked(Box<Identity>, Option<String>, super::acs::Subject),
     Cancelled,
 }
 
@@ -102,13 +104,15 @@ async fn finish(
                 person = state.settings.pseudonyms.of(&linked),
                 "account linked"
             );
-            Ok(Done::Linked(
-                Identity {
-                    person_code: linked,
-                    facts: pending.facts,
-                },
-                pending.target,
-            ))
+            let subject = super::acs::Subject {
+                name_id: pending.name_id,
+                session_index: pending.session_index,
+            };
+            let identity = Identity {
+                person_code: linked,
+                facts: pending.facts,
+            };
+            Ok(Done::Linked(Box::new(identity), pending.target, subject))
         }
     }
 }

@@ -5,8 +5,10 @@ pub mod cookies;
 pub mod errors;
 mod link_complete;
 pub mod pages;
+pub mod proxy;
 pub mod resolve;
 mod saml_routes;
+pub mod session;
 pub mod target;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,26 @@ pub struct AppState {
     pub store: Arc<dyn LoginStateStore>,
     pub links: LinkStore,
     pub metrics: Metrics,
+    /// Pooled upstream clients of the apps in headers mode, by app name.
+    pub upstreams: std::collections::HashMap<String, proxy::UpstreamClient>,
+}
+
+impl AppState {
+    pub fn new(settings: Arc<Settings>, store: Arc<dyn LoginStateStore>, links: LinkStore) -> Self {
+        let upstreams = settings
+            .apps
+            .iter()
+            .filter(|a| a.upstream.is_some())
+            .map(|a| (a.name.clone(), proxy::client(a.connect_timeout)))
+            .collect();
+        AppState {
+            settings,
+            store,
+            links,
+            metrics: Metrics::default(),
+            upstreams,
+        }
+    }
 }
 
 /// Counters for `/metrics` (the full set arrives with the operations issue).
@@ -103,5 +125,11 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer address feeds X-Forwarded-For (and trust decisions) in headers mode.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -20,7 +20,11 @@ use crate::store::PendingLogin;
 /// How long a started login waits for the IdP's answer.
 pub const PENDING_LOGIN_LIFETIME: Duration = Duration::from_secs(600);
 
-pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+pub async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    req: Request,
+) -> Response {
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
     let Some((app, rest)) = super::resolve::app_for(&state.settings, req.headers(), &path) else {
@@ -28,6 +32,9 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     };
     let app = app.clone();
     let route = rest.strip_prefix(&format!("/saml2/{}/", app.federation.name));
+    if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
+        return super::proxy::forward(&state, &app, req, peer, lang).await;
+    }
     match (req.method().clone(), route) {
         (Method::GET, Some("metadata")) => metadata(&app),
         (Method::GET, Some("login")) => {

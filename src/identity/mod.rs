@@ -28,7 +28,7 @@ pub struct Facts {
     pub extra: Vec<(String, Vec<String>)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     pub person_code: String,
     pub facts: Facts,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{LoginStateStore, PendingLink, PendingLogin, StoreFuture};
+use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreFuture};
 
 /// Each entry expires at its own deadline.
 struct UntilDeadline;
@@ -17,7 +17,37 @@ impl<K, V> Expiry<K, (V, SystemTime)> for UntilDeadline {
     }
 }
 
+/// Sessions end at their absolute deadline or after `idle` without use, whichever is first;
+/// every read starts the idle period again.
+struct SessionExpiry;
+
+fn session_ttl((session, idle): &(AppSession, Duration)) -> Duration {
+    let absolute = session
+        .expires_at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    absolute.min(*idle)
+}
+
+impl Expiry<String, (AppSession, Duration)> for SessionExpiry {
+    fn expire_after_create(&self, _key: &String, value: &(AppSession, Duration), _now: Instant) -> Option<Duration> {
+        Some(session_ttl(value))
+    }
+
+    fn expire_after_read(
+        &self,
+        _key: &String,
+        value: &(AppSession, Duration),
+        _read_at: Instant,
+        _remaining: Option<Duration>,
+        _last_modified_at: Instant,
+    ) -> Option<Duration> {
+        Some(session_ttl(value))
+    }
+}
+
 pub struct MemoryStore {
+    sessions: Cache<String, (AppSession, Duration)>,
     pending: Cache<String, (PendingLogin, SystemTime)>,
     links: Cache<String, (PendingLink, SystemTime)>,
     replay: Cache<String, ((), SystemTime)>,
@@ -34,6 +64,11 @@ impl MemoryStore {
     /// A store holding at most `pending_bytes` of pending logins and `replay_entries` IDs.
     pub fn with_bounds(pending_bytes: u64, replay_entries: u64) -> Self {
         MemoryStore {
+            // Sessions exist only after a validated login, so a count bound suffices.
+            sessions: Cache::builder()
+                .max_capacity(replay_entries)
+                .expire_after(SessionExpiry)
+                .build(),
             pending: Cache::builder()
                 .max_capacity(pending_bytes)
                 .weigher(|key: &String, (login, _): &(PendingLogin, SystemTime)| {
@@ -95,6 +130,39 @@ impl LoginStateStore for MemoryStore {
             .map(|(link, _)| link)
             .filter(|l| l.expires_at > SystemTime::now());
         Box::pin(async move { Ok(found) })
+    }
+
+    fn put_session(&self, id: &str, session: AppSession, idle: Duration) -> StoreFuture<'_, ()> {
+        self.sessions.insert(id.to_string(), (session, idle));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get_session(&self, id: &str) -> StoreFuture<'_, Option<AppSession>> {
+        let found = self
+            .sessions
+            .get(id)
+            .map(|(session, _)| session)
+            .filter(|s| s.expires_at > SystemTime::now());
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn remove_session(&self, id: &str) -> StoreFuture<'_, ()> {
+        self.sessions.invalidate(id);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize> {
+        let ids: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, (s, _))| s.app == app && s.name_id == name_id)
+            .map(|(id, _)| (*id).clone())
+            .collect();
+        for id in &ids {
+            self.sessions.invalidate(id);
+        }
+        let n = ids.len();
+        Box::pin(async move { Ok(n) })
     }
 
     fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {

@@ -25,8 +25,23 @@ pub struct PendingLink {
     pub app: String,
     pub facts: crate::identity::Facts,
     pub target: Option<String>,
+    /// The IdP's NameID and SessionIndex, kept for the session the link ends in.
+    pub name_id: String,
+    pub session_index: Option<String>,
     /// The random value in this browser's link cookie.
     pub browser_nonce: String,
+    pub expires_at: SystemTime,
+}
+
+/// A logged-in browser of one app (headers mode): the bridge's own session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppSession {
+    pub app: String,
+    pub identity: crate::identity::Identity,
+    /// The IdP's NameID and SessionIndex, for Single Logout.
+    pub name_id: String,
+    pub session_index: Option<String>,
+    /// Absolute end of the session (`sessions.lifetime` after login).
     pub expires_at: SystemTime,
 }
 
@@ -50,6 +65,20 @@ pub trait LoginStateStore: Send + Sync {
 
     /// Removes and returns the pending link: each `link_response` can be used once.
     fn take_pending_link(&self, jti: &str) -> StoreFuture<'_, Option<PendingLink>>;
+
+    /// Stores a new app session; it lives until `session.expires_at`, or until it has been
+    /// idle for `idle` (each successful `get_session` counts as use).
+    fn put_session(&self, id: &str, session: AppSession, idle: std::time::Duration) -> StoreFuture<'_, ()>;
+
+    /// The session, if it exists and has neither expired nor been idle too long.
+    fn get_session(&self, id: &str) -> StoreFuture<'_, Option<AppSession>>;
+
+    /// Ends a session (logout, or rotation at login).
+    fn remove_session(&self, id: &str) -> StoreFuture<'_, ()>;
+
+    /// Ends every session of `app` for this IdP NameID (IdP-initiated Single Logout);
+    /// returns how many ended.
+    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize>;
 
     /// Records an assertion ID until `until`; `false` when it was already recorded (a replay).
     /// Atomic: of two concurrent calls with the same ID exactly one gets `true`.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::Engine;
 use entree_bridge::config::{self, Settings};
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
-use entree_bridge::http::{self, AppState, Metrics};
+use entree_bridge::http::{self, AppState};
 use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::store::memory::MemoryStore;
@@ -213,12 +213,7 @@ impl Bridge {
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
         let link_store = LinkStore::open_target(&settings.links).await.expect("link store");
         let store = Arc::new(MemoryStore::default());
-        let state = Arc::new(AppState {
-            settings: settings.clone(),
-            store: store.clone(),
-            links: link_store.clone(),
-            metrics: Metrics::default(),
-        });
+        let state = Arc::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, http::router(state, None), async {
             let _ = rx.await;

@@ -1,0 +1,264 @@
+//! Headers mode: the bridge reverse-proxies the app. Spoofed identity headers are removed
+//! from every request (in any case, with `_` for `-`, with or without a session, also on
+//! WebSocket upgrades); with a valid session the bridge adds its own. Bodies stream both
+//! ways; WebSocket upgrades are spliced through; upstream failures are 502/504 pages.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::errors::LoginError;
+use super::pages::Lang;
+use super::{session, AppState};
+use crate::config::App;
+use crate::store::AppSession;
+
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
+/// One pooled HTTP/1.1 client per app (keep-alive to the upstream, its own connect timeout).
+pub fn client(connect_timeout: Duration) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build(connector)
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: SocketAddr, lang: Lang) -> Response {
+    strip_identity_headers(req.headers_mut(), app);
+    let session = match session::current(state, app, req.headers()).await {
+        Ok(s) => s,
+        Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+    };
+    match session {
+        None => login_required(app, &req),
+        Some(s) => match proxy(state, app, req, peer, &s).await {
+            Ok(r) => r,
+            Err(e) => e.respond(lang, Some(&app.display_name)),
+        },
+    }
+}
+
+/// Removes every incoming header that could pass for one of the bridge's identity headers.
+pub fn strip_identity_headers(headers: &mut HeaderMap, app: &App) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let normalized = name.as_str().replace('_', "-");
+            app.header_names.all().iter().any(|ours| ours.as_str() == normalized)
+        })
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(&name);
+    }
+}
+
+/// No session: browsers (GET/HEAD asking for HTML) go to the login with this URL as the
+/// target; everything else gets a 401 with a JSON body.
+fn login_required(app: &App, req: &Request) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let mut login = app.base_url.clone();
+    login.set_path(&format!("{}/login", app.saml_path()));
+    if matches!(*req.method(), Method::GET | Method::HEAD) && wants_html {
+        let mut target = app.base_url.clone();
+        target.set_path(req.uri().path());
+        target.set_query(req.uri().query());
+        login.query_pairs_mut().append_pair("target", target.as_str());
+        return (StatusCode::FOUND, [(header::LOCATION, login.to_string())]).into_response();
+    }
+    let body = serde_json::json!({"error": "login_required", "login_url": login.to_string()}).to_string();
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn proxy(
+    state: &AppState,
+    app: &App,
+    mut req: Request,
+    peer: SocketAddr,
+    s: &AppSession,
+) -> Result<Response, LoginError> {
+    let upstream = app
+        .upstream
+        .as_ref()
+        .ok_or_else(|| LoginError::Internal("no upstream".into()))?;
+    let client = state
+        .upstreams
+        .get(&app.name)
+        .ok_or_else(|| LoginError::Internal("no upstream client".into()))?;
+    let upgrade = is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    // The upstream URI: its origin and path prefix, then the request's own path and query.
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let uri: Uri = format!(
+        "{}{}{}",
+        upstream.origin().ascii_serialization(),
+        upstream.path().trim_end_matches('/'),
+        path_and_query
+    )
+    .parse()
+    .map_err(|_| LoginError::BadRequest("the request path cannot be forwarded"))?;
+    *req.uri_mut() = uri;
+
+    let trusted = state.settings.trusted_proxies.iter().any(|c| c.contains(peer.ip()));
+    let headers = req.headers_mut();
+    remove_hop_by_hop(headers, upgrade);
+    set_forwarded(headers, app, peer, trusted);
+    strip_bridge_cookies(headers, app);
+    add_identity(state, app, s, headers)?;
+
+    let sent = tokio::time::timeout(app.upstream_timeout, client.request(req)).await;
+    let mut response = match sent {
+        Err(_) => return Err(LoginError::UpstreamTimeout),
+        Ok(Err(e)) => return Err(LoginError::UpstreamUnavailable(e.to_string())),
+        Ok(Ok(r)) => r,
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_side) = client_upgrade {
+            let upstream_side = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
+                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+                }
+            });
+        }
+        return Ok(response.map(Body::new));
+    }
+    remove_hop_by_hop(response.headers_mut(), false);
+    Ok(response.map(Body::new))
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+}
+
+/// Drops hop-by-hop headers and those named in Connection; an upgrade keeps the two it needs.
+fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(listed) {
+        if keep_upgrade && (name == "connection" || name == "upgrade") {
+            continue;
+        }
+        headers.remove(name.as_str());
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// X-Forwarded-For/-Proto/-Host: kept from trusted proxies, set by the bridge otherwise.
+fn set_forwarded(headers: &mut HeaderMap, app: &App, peer: SocketAddr, trusted: bool) {
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let proto = HeaderName::from_static("x-forwarded-proto");
+    let host = HeaderName::from_static("x-forwarded-host");
+    let ip = peer.ip().to_string();
+    let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+        Some(prior) if trusted => format!("{prior}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&chain) {
+        headers.insert(xff, v);
+    }
+    if !(trusted && headers.contains_key(&proto)) {
+        if let Ok(v) = HeaderValue::from_str(app.base_url.scheme()) {
+            headers.insert(proto, v);
+        }
+    }
+    if !(trusted && headers.contains_key(&host)) {
+        if let Some(v) = headers.get(header::HOST).cloned() {
+            headers.insert(host, v);
+        }
+    }
+}
+
+/// The bridge's own cookies (session, login, link) are not the app's business.
+fn strip_bridge_cookies(headers: &mut HeaderMap, app: &App) {
+    let ours = session::cookie_name(app);
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let name = name.strip_prefix("__Host-").unwrap_or(name);
+            !(name == ours.trim_start_matches("__Host-")
+                || name.starts_with("eb_login_")
+                || name.starts_with("eb_link_"))
+        })
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            headers.insert(header::COOKIE, v);
+        }
+    }
+}
+
+fn add_identity(state: &AppState, app: &App, s: &AppSession, headers: &mut HeaderMap) -> Result<(), LoginError> {
+    let names = &app.header_names;
+    let facts = &s.identity.facts;
+    let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    headers.insert(names.person_code.clone(), value(&s.identity.person_code));
+    if let Some(school) = &facts.school {
+        headers.insert(names.school.clone(), value(school));
+    }
+    headers.insert(names.affiliation.clone(), value(&facts.affiliation.join(",")));
+    if let Some(tenant) = &facts.tenant {
+        headers.insert(names.tenant.clone(), value(tenant));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
+    let token = state
+        .settings
+        .jwt_keys
+        .sign(&claims)
+        .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
+    headers.insert(names.token.clone(), value(&token));
+    Ok(())
+}

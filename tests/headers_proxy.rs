@@ -1,0 +1,381 @@
+//! Headers mode against a real upstream server: an app that knows nothing of SAML sits behind
+//! the bridge and sees only the bridge's identity headers.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
+use axum::extract::Query;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use base64::Engine;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+/// The upstream app: echoes what it received, counts uploads, streams downloads, echoes
+/// WebSocket messages, and can be slow.
+async fn upstream() -> SocketAddr {
+    async fn echo(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+        let mut all = serde_json::Map::new();
+        for (name, value) in &headers {
+            let entry = all.entry(name.as_str().to_string()).or_insert_with(|| json!([]));
+            entry
+                .as_array_mut()
+                .expect("array")
+                .push(json!(value.to_str().unwrap_or("<bytes>")));
+        }
+        json_response(json!({"headers": all, "uri": uri.to_string()}))
+    }
+    async fn upload(body: Body) -> Response {
+        let mut stream = body.into_data_stream();
+        let (mut size, mut hasher) = (0usize, openssl::sha::Sha256::new());
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.expect("chunk");
+            size += chunk.len();
+            hasher.update(&chunk);
+        }
+        json_response(json!({"size": size, "sha256": hex(&hasher.finish())}))
+    }
+    async fn download(Query(q): Query<std::collections::HashMap<String, usize>>) -> Response {
+        let size = q.get("size").copied().unwrap_or(0);
+        let chunks = futures_util::stream::iter((0..size).step_by(65536).map(move |start| {
+            let len = (size - start).min(65536);
+            Ok::<_, std::io::Error>(axum::body::Bytes::from(pattern(start, len)))
+        }));
+        Body::from_stream(chunks).into_response()
+    }
+    async fn ws(upgrade: WebSocketUpgrade) -> Response {
+        upgrade.on_upgrade(|mut socket| async move {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if let WsMessage::Text(t) = msg {
+                    let _ = socket.send(WsMessage::Text(format!("echo: {t}").into())).await;
+                }
+            }
+        })
+    }
+    async fn slow() -> &'static str {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        "late"
+    }
+    let app = Router::new()
+        .route("/proxied/echo", any(echo))
+        .route("/proxied/upload", post(upload))
+        .route("/proxied/download", get(download))
+        .route("/proxied/ws", get(ws))
+        .route("/proxied/slow", get(slow));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn json_response(value: Value) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn pattern(start: usize, len: usize) -> Vec<u8> {
+    (start..start + len).map(|i| (i % 251) as u8).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn proxied_app(upstream: SocketAddr) -> String {
+    format!(
+        r#"
+[apps.proxied]
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{{port}}/proxied"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.proxied.tenants]
+"99XX" = "ingang-a"
+[apps.proxied.handoff]
+mode = "headers"
+upstream = "http://{upstream}"
+upstream_timeout = "1s"
+
+[apps.other]
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{{port}}/other"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.other.handoff]
+mode = "headers"
+upstream = "http://{upstream}"
+"#
+    )
+}
+
+async fn setup() -> (Bridge, SocketAddr) {
+    let up = upstream().await;
+    (Bridge::start_with(&proxied_app(up)).await, up)
+}
+
+/// Logs `client` in to `app` (target given) and returns the ACS's answer.
+async fn log_in(client: &reqwest::Client, b: &Bridge, app: &str, target: Option<&str>) -> reqwest::Response {
+    let login = start_login(client, b, app, target).await;
+    let spec = b.spec(app, Some(&login.request_id));
+    let xml = b.idp.response(&spec).expect("sign");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    client
+        .post(b.acs(app))
+        .form(&[
+            ("SAMLResponse", encoded.as_str()),
+            ("RelayState", login.relay_state.as_str()),
+        ])
+        .send()
+        .await
+        .expect("acs")
+}
+
+async fn echo(client: &reqwest::Client, b: &Bridge, extra: &[(&str, &str)]) -> Value {
+    let mut req = client.get(format!("{}/proxied/echo?x=1", b.base));
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("echo");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn anonymous_browsers_go_to_the_login_and_api_calls_get_401() {
+    let (b, _) = setup().await;
+    let c = client();
+    let html = c
+        .get(format!("{}/proxied/echo?x=1", b.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(html.status(), 302);
+    let location = html.headers()["location"].to_str().expect("location").to_string();
+    assert!(
+        location.starts_with(&format!("{}/proxied/saml2/kennisnet/login?target=", b.base)),
+        "{location}"
+    );
+    assert!(location.contains("%2Fproxied%2Fecho%3Fx%3D1"));
+    for req in [
+        c.get(format!("{}/proxied/echo", b.base)),
+        c.post(format!("{}/proxied/echo", b.base)),
+    ] {
+        let resp = req.header("accept", "application/json").send().await.expect("api");
+        assert_eq!(resp.status(), 401);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "login_required");
+    }
+}
+
+#[tokio::test]
+async fn after_login_the_app_sees_only_the_bridges_identity_headers() {
+    let (b, _) = setup().await;
+    let c = client();
+    let acs = log_in(&c, &b, "proxied", Some("/proxied/echo?x=1")).await;
+    assert_eq!(acs.status(), 302, "the ACS sends the student to the target");
+    assert_eq!(acs.headers()["location"], format!("{}/proxied/echo?x=1", b.base));
+    let cookie = acs.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(
+        cookie.starts_with("eb_session_proxied=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let spoofs = [
+        ("X-Bridge-Person-Code", "evil"),
+        ("x_bridge_person_code", "evil"),
+        ("X-BRIDGE-SCHOOL", "00EV"),
+        ("X_Bridge_Affiliation", "staff"),
+        ("x-bridge-tenant", "evil"),
+        ("X_BRIDGE_TOKEN", "forged"),
+    ];
+    let seen = echo(&c, &b, &spoofs).await;
+    let h = &seen["headers"];
+    assert_eq!(h["x-bridge-person-code"], json!(["100231@school-a.nl"]));
+    assert_eq!(h["x-bridge-school"], json!(["99XX"]));
+    assert_eq!(h["x-bridge-affiliation"], json!(["student,member"]));
+    assert_eq!(h["x-bridge-tenant"], json!(["ingang-a"]));
+    for spelled in ["x_bridge_person_code", "x_bridge_affiliation", "x_bridge_token"] {
+        assert!(h.get(spelled).is_none(), "{spelled} must never reach the app: {h}");
+    }
+    let token = h["x-bridge-token"][0].as_str().expect("token");
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).expect("p"))
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(payload["sub"], "100231@school-a.nl");
+    assert_eq!(payload["aud"], "proxied");
+    assert_eq!(h["x-forwarded-for"], json!(["127.0.0.1"]));
+    assert_eq!(h["x-forwarded-proto"], json!(["http"]));
+    let cookies = h.get("cookie").map(|c| c.to_string()).unwrap_or_default();
+    assert!(
+        !cookies.contains("eb_session_"),
+        "the bridge's session cookie stays with the bridge: {cookies}"
+    );
+    assert_eq!(seen["uri"], "/proxied/echo?x=1");
+}
+
+#[tokio::test]
+async fn spoofed_headers_from_an_untrusted_peer_do_not_survive_even_in_forwarded_for() {
+    let (b, _) = setup().await;
+    let c = client();
+    log_in(&c, &b, "proxied", None).await;
+    let seen = echo(
+        &c,
+        &b,
+        &[("X-Forwarded-For", "10.6.6.6"), ("X-Forwarded-Host", "evil.example")],
+    )
+    .await;
+    assert_eq!(seen["headers"]["x-forwarded-for"], json!(["127.0.0.1"]));
+    assert_ne!(seen["headers"]["x-forwarded-host"], json!(["evil.example"]));
+}
+
+#[tokio::test]
+async fn a_ten_mib_upload_and_a_streamed_download_pass_intact() {
+    let (b, _) = setup().await;
+    let c = client();
+    log_in(&c, &b, "proxied", None).await;
+    let data = pattern(0, 10 * 1024 * 1024);
+    let expected = hex(&openssl::sha::sha256(&data));
+    let resp = c
+        .post(format!("{}/proxied/upload", b.base))
+        .body(data)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 200);
+    let got: Value = resp.json().await.expect("json");
+    assert_eq!(got["size"], 10 * 1024 * 1024);
+    assert_eq!(got["sha256"], expected);
+    let resp = c
+        .get(format!("{}/proxied/download?size={}", b.base, 10 * 1024 * 1024))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), 200);
+    let body = resp.bytes().await.expect("body");
+    assert_eq!(hex(&openssl::sha::sha256(&body)), expected);
+}
+
+#[tokio::test]
+async fn a_websocket_echo_works_through_the_bridge() {
+    let (b, _) = setup().await;
+    let c = client();
+    let acs = log_in(&c, &b, "proxied", None).await;
+    let cookie = acs.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let url = format!("{}/proxied/ws", b.base.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).expect("request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("cookie"));
+    request
+        .headers_mut()
+        .insert("x-bridge-person-code", "evil".parse().expect("h"));
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket through the bridge");
+    assert_eq!(response.status(), 101);
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text("hallo".into()))
+        .await
+        .expect("send");
+    let reply = socket.next().await.expect("reply").expect("message");
+    assert_eq!(reply.into_text().expect("text").as_str(), "echo: hallo");
+}
+
+#[tokio::test]
+async fn session_fixation_and_cross_app_cookies_fail() {
+    let (b, _) = setup().await;
+    let c = client();
+    // A session id planted before login is not adopted: the login makes a new one.
+    let planted = "eb_session_proxied=attacker-chosen-id";
+    let acs = log_in(&c, &b, "proxied", None).await;
+    let issued = acs.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(!issued.contains("attacker-chosen-id"));
+    let fixed = reqwest::Client::new()
+        .get(format!("{}/proxied/echo", b.base))
+        .header("cookie", planted)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(fixed.status(), 401);
+    // The session of `proxied` presented to `other` under other's cookie name opens nothing.
+    let id = issued
+        .split(';')
+        .next()
+        .expect("pair")
+        .split_once('=')
+        .expect("kv")
+        .1
+        .to_string();
+    let cross = reqwest::Client::new()
+        .get(format!("{}/other/echo", b.base))
+        .header("cookie", format!("eb_session_other={id}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(cross.status(), 401, "a session of app A never opens app B");
+    // Logging in again rotates the id; the old one no longer works.
+    let again = log_in(&c, &b, "proxied", None).await;
+    let second = again.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert_ne!(second.split(';').next(), issued.split(';').next());
+    let old = reqwest::Client::new()
+        .get(format!("{}/proxied/echo", b.base))
+        .header("cookie", format!("eb_session_proxied={id}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(old.status(), 401, "the session from before the new login is gone");
+}
+
+#[tokio::test]
+async fn upstream_failures_are_502_and_504_pages_not_hangs() {
+    let (b, _) = setup().await;
+    let c = client();
+    log_in(&c, &b, "proxied", None).await;
+    let slow = c
+        .get(format!("{}/proxied/slow", b.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("slow");
+    assert_eq!(slow.status(), 504);
+    assert!(slow
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>upstream_timeout</code>"));
+
+    // An upstream nobody listens on.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead_addr = dead.local_addr().expect("addr");
+    drop(dead);
+    let b2 = Bridge::start_with(&proxied_app(dead_addr)).await;
+    let c2 = client();
+    log_in(&c2, &b2, "proxied", None).await;
+    let resp = c2.get(format!("{}/proxied/echo", b2.base)).send().await.expect("get");
+    assert_eq!(resp.status(), 502);
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>upstream_unavailable</code>"));
+}
