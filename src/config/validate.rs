@@ -550,10 +550,19 @@ fn build_app(
     if let Some(b) = &base_url {
         allowed_origins.insert(0, b.origin());
     }
-    let post_logout_url = a
-        .post_logout_url
-        .as_deref()
-        .and_then(|u| c.take(&key("post_logout_url"), parse_http_url(u)));
+    // Like a target: only the app's own origin or an allowlisted one (no open redirect).
+    let post_logout_url = a.post_logout_url.as_deref().and_then(|u| {
+        let url = c.take(&key("post_logout_url"), parse_http_url(u))?;
+        if allowed_origins.contains(&url.origin()) {
+            Some(url)
+        } else {
+            c.add(
+                key("post_logout_url"),
+                format!("{u:?} is not on the app's origin or an allowed_targets origin"),
+            );
+            None
+        }
+    });
     if !attributes::is_known(&a.person.attribute) {
         c.add(
             key("person.attribute"),

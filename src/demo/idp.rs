@@ -117,7 +117,12 @@ impl DevIdp {
     }
 
     pub fn metadata(&self, sso_url: &str) -> String {
-        crate::saml::idp_metadata::render(&self.entity_id, sso_url, &self.cert_b64, true)
+        crate::saml::idp_metadata::render(&self.entity_id, sso_url, None, &self.cert_b64, true)
+    }
+
+    /// Metadata that also names a Single Logout endpoint.
+    pub fn metadata_with_slo(&self, sso_url: &str, slo_url: &str) -> String {
+        crate::saml::idp_metadata::render(&self.entity_id, sso_url, Some(slo_url), &self.cert_b64, true)
     }
 
     fn issuer(&self, spec: &ResponseSpec) -> String {

@@ -17,11 +17,11 @@ use crate::config::App;
 use crate::identity::{self, linking, Facts, Identity};
 use crate::saml::response::{self, Expectations, Report};
 use crate::saml::xml::XmlLimits;
-use crate::store::PendingLink;
+use crate::store::{PendingLink, Subject};
 
 /// What an accepted response leads to.
 enum Next {
-    HandOff(Identity, Option<String>, Subject),
+    HandOff(Box<Identity>, Option<String>, Subject),
     Link { location: String, cookie: String },
 }
 
@@ -30,7 +30,7 @@ pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, 
     let result = accept(state, app, headers, &body, &mut clear_cookie).await;
     let mut response = match result {
         Ok(Next::HandOff(identity, target, subject)) => {
-            hand_off(state, app, headers, identity, target, subject, lang).await
+            hand_off(state, app, headers, *identity, target, subject, lang).await
         }
         Ok(Next::Link { location, cookie }) => {
             let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
@@ -53,13 +53,6 @@ pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, 
     response
 }
 
-/// Who the IdP says logged in: kept in headers-mode sessions for Single Logout.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Subject {
-    pub name_id: String,
-    pub session_index: Option<String>,
-}
-
 /// Hands the identity to the app: in jwt mode the POST page, in headers mode a fresh
 /// session and a redirect to the target.
 pub async fn hand_off(
@@ -72,8 +65,7 @@ pub async fn hand_off(
     lang: Lang,
 ) -> Response {
     if app.handoff == crate::config::HandoffMode::Headers {
-        return match super::session::start(state, app, headers, identity, subject.name_id, subject.session_index).await
-        {
+        return match super::session::start(state, app, headers, identity, subject).await {
             Ok(cookie) => {
                 state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
                 let location = target.unwrap_or_else(|| app.base_url.to_string());
@@ -191,6 +183,7 @@ async fn accept(
     };
     let subject = Subject {
         name_id: assertion.name_id.clone(),
+        name_id_format: assertion.name_id_format.clone(),
         session_index: assertion.session_index.clone(),
     };
     match person_code {
@@ -203,10 +196,10 @@ async fn accept(
                 "login accepted"
             );
             Ok(Next::HandOff(
-                Identity {
+                Box::new(Identity {
                     person_code: code,
                     facts,
-                },
+                }),
                 target,
                 subject,
             ))
@@ -267,8 +260,7 @@ async fn start_linking(
         app: app.name.clone(),
         facts,
         target,
-        name_id: subject.name_id,
-        session_index: subject.session_index,
+        subject,
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
     };

@@ -36,6 +36,12 @@ pub enum LoginError {
     #[error("the app behind the bridge did not answer in time")]
     UpstreamTimeout,
     #[error(transparent)]
+    Redirect(#[from] crate::saml::redirect::RedirectError),
+    #[error(transparent)]
+    Logout(#[from] crate::saml::logout::LogoutError),
+    #[error("the LogoutResponse answers no logout this bridge started")]
+    LogoutStateMissing,
+    #[error(transparent)]
     LinkResponse(#[from] LinkResponseError),
     #[error("no pending link for this link_response (expired, already used, or never started)")]
     LinkStateMissing,
@@ -60,6 +66,9 @@ impl LoginError {
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
             LoginError::UpstreamTimeout => "upstream_timeout",
+            LoginError::Redirect(e) => e.code(),
+            LoginError::Logout(e) => e.code(),
+            LoginError::LogoutStateMissing => "logout_state_missing",
             LoginError::LinkResponse(e) => e.code(),
             LoginError::LinkStateMissing => "link_state_missing",
             LoginError::LinkBrowserMismatch => "link_browser_mismatch",
@@ -154,6 +163,12 @@ impl LoginError {
                 title_en: "No account yet",
                 body_nl: format!("Er is in {app} nog geen account dat bij jouw schoolaccount hoort. Vraag je docent of de beheerder van {app} op school om je account aan te maken of te koppelen."),
                 body_en: format!("There is no account in {app} that belongs to your school account yet. Ask your teacher or the {app} administrator at your school to create or link your account."),
+            },
+            LoginError::Redirect(_) | LoginError::Logout(_) | LoginError::LogoutStateMissing => ErrorText {
+                title_nl: "Uitloggen niet bevestigd",
+                title_en: "Logout not confirmed",
+                body_nl: format!("Het uitlogbericht kon niet worden gecontroleerd en is genegeerd. Je sessie bij {app} is wel beëindigd als je zelf uitlogde. Sluit bij twijfel je browser."),
+                body_en: format!("The logout message could not be verified and was ignored. Your session with {app} did end if you logged out yourself. If in doubt, close your browser."),
             },
             LoginError::LinkResponse(_) | LoginError::LinkStateMissing | LoginError::LinkBrowserMismatch => ErrorText {
                 title_nl: "Koppelen niet gelukt",

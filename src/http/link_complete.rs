@@ -43,7 +43,7 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
 }
 
 enum Done {
-    Linked(Box<Identity>, Option<String>, super::acs::Subject),
+    Linked(Box<Identity>, Option<String>, crate::store::Subject),
     Cancelled,
 }
 
@@ -104,10 +104,7 @@ async fn finish(
                 person = state.settings.pseudonyms.of(&linked),
                 "account linked"
             );
-            let subject = super::acs::Subject {
-                name_id: pending.name_id,
-                session_index: pending.session_index,
-            };
+            let subject = pending.subject;
             let identity = Identity {
                 person_code: linked,
                 facts: pending.facts,

@@ -4,6 +4,7 @@ mod acs;
 pub mod cookies;
 pub mod errors;
 mod link_complete;
+mod logout;
 pub mod pages;
 pub mod proxy;
 pub mod resolve;

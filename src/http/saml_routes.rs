@@ -52,7 +52,12 @@ pub async fn dispatch(
             let token = query_param(&req, "link_response");
             super::link_complete::complete(&state, &app, req.headers(), token, lang).await
         }
-        (_, Some("metadata" | "login" | "acs")) => {
+        (Method::GET, Some("logout")) => super::logout::logout(&state, &app, req.headers(), lang).await,
+        (Method::GET, Some("sls")) => {
+            let query = req.uri().query().unwrap_or("").to_string();
+            super::logout::sls(&state, &app, &query, lang).await
+        }
+        (_, Some("metadata" | "login" | "acs" | "logout" | "sls")) => {
             (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
         }
         _ => LoginError::UnknownApp.respond(lang, Some(&app.display_name)),

@@ -10,7 +10,7 @@ use super::cookies;
 use super::AppState;
 use crate::config::App;
 use crate::identity::Identity;
-use crate::store::{AppSession, StoreError};
+use crate::store::{AppSession, StoreError, Subject};
 
 const SESSION_COOKIE_PREFIX: &str = "eb_session_";
 
@@ -65,8 +65,7 @@ pub async fn start(
     app: &App,
     headers: &HeaderMap,
     identity: Identity,
-    name_id: String,
-    session_index: Option<String>,
+    subject: Subject,
 ) -> Result<String, StoreError> {
     if let Some(old) = presented_id(app, headers) {
         state.store.remove_session(old).await?;
@@ -76,8 +75,7 @@ pub async fn start(
     let session = AppSession {
         app: app.name.clone(),
         identity,
-        name_id,
-        session_index,
+        subject,
         expires_at: SystemTime::now() + lifetime,
     };
     state

@@ -1,18 +1,10 @@
 //! AuthnRequests over the HTTP-Redirect binding: raw DEFLATE, base64, and when the IdP wants
 //! signed requests, SigAlg + Signature over the query string (SAML bindings 3.4.4.1).
 
-use std::io::Write;
-
-use base64::Engine;
 use chrono::{SecondsFormat, Utc};
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
-use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
-use openssl::sign::Signer;
-use url::form_urlencoded::byte_serialize;
 
-use super::signature::ALG_RSA_SHA256;
+use super::redirect;
 use super::xml::escape;
 
 pub struct AuthnRequest<'a> {
@@ -47,51 +39,29 @@ impl AuthnRequest<'_> {
         relay_state: &str,
         sign_with: Option<&PKey<Private>>,
     ) -> Result<String, openssl::error::ErrorStack> {
-        let mut deflater = DeflateEncoder::new(Vec::new(), Compression::default());
-        // Writing into a Vec cannot fail.
-        let _ = deflater.write_all(self.to_xml().as_bytes());
-        let deflated = deflater.finish().unwrap_or_default();
-        let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
-        let mut query = format!("SAMLRequest={}", urlencode(&encoded));
-        if !relay_state.is_empty() {
-            query.push_str("&RelayState=");
-            query.push_str(&urlencode(relay_state));
-        }
-        if let Some(key) = sign_with {
-            query.push_str("&SigAlg=");
-            query.push_str(&urlencode(ALG_RSA_SHA256));
-            let mut signer = Signer::new(MessageDigest::sha256(), key)?;
-            signer.update(query.as_bytes())?;
-            let signature = base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec()?);
-            query.push_str("&Signature=");
-            query.push_str(&urlencode(&signature));
-        }
-        let separator = if self.destination.contains('?') { '&' } else { '?' };
-        Ok(format!("{}{separator}{query}", self.destination))
+        redirect::build_url(
+            self.destination,
+            redirect::Kind::Request,
+            &self.to_xml(),
+            relay_state,
+            sign_with,
+        )
     }
 }
 
-fn urlencode(value: &str) -> String {
-    byte_serialize(value.as_bytes()).collect()
-}
-
-/// Inflates a Redirect-binding message, refusing output beyond `limit` bytes (an inflate
-/// bomb stops early instead of filling memory).
-pub fn inflate_bounded(deflated: &[u8], limit: usize) -> Result<Vec<u8>, &'static str> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut reader = flate2::read::DeflateDecoder::new(deflated).take(limit as u64 + 1);
-    reader.read_to_end(&mut out).map_err(|_| "not raw DEFLATE data")?;
-    if out.len() > limit {
-        return Err("inflates beyond the size limit");
-    }
-    Ok(out)
-}
+/// Kept for callers that inflate Redirect-binding messages themselves (the dev IdP, tests).
+pub use super::redirect::inflate_bounded;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::saml::signature::ALG_RSA_SHA256;
+    use base64::Engine;
+    use flate2::write::DeflateEncoder;
+    use flate2::Compression;
+    use openssl::hash::MessageDigest;
     use openssl::sign::Verifier;
+    use std::io::Write;
 
     fn query_param(url: &str, name: &str) -> Option<String> {
         let query = url.split_once('?')?.1;

@@ -18,6 +18,15 @@ pub struct IdpDescriptor {
     pub signing_certs: Vec<CertificateDer>,
     pub want_authn_requests_signed: bool,
     pub valid_until: Option<DateTime<Utc>>,
+    /// The HTTP-Redirect SingleLogoutService: where LogoutRequests go, and where
+    /// LogoutResponses go (ResponseLocation, else the same Location).
+    pub slo_redirect: Option<SloEndpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SloEndpoint {
+    pub location: String,
+    pub response_location: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,7 +101,16 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
     if signing_certs.is_empty() {
         return Err(MetadataError::NoSigningCertificate(entity_id));
     }
+    let slo_redirect = descriptors
+        .iter()
+        .flat_map(|d| d.single_logout_services.iter())
+        .find(|s| s.binding == BINDING_REDIRECT)
+        .map(|s| SloEndpoint {
+            location: s.location.clone(),
+            response_location: s.response_location.clone().unwrap_or_else(|| s.location.clone()),
+        });
     Ok(IdpDescriptor {
+        slo_redirect,
         entity_id,
         sso_redirect_url,
         signing_certs,
@@ -102,7 +120,21 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
 }
 
 /// IdP metadata for a development or test IdP.
-pub fn render(entity_id: &str, sso_url: &str, cert_b64: &str, want_signed_requests: bool) -> String {
+pub fn render(
+    entity_id: &str,
+    sso_url: &str,
+    slo_url: Option<&str>,
+    cert_b64: &str,
+    want_signed_requests: bool,
+) -> String {
+    let slo = slo_url
+        .map(|u| {
+            format!(
+                r#"<md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{}"/>"#,
+                super::xml::escape(u)
+            )
+        })
+        .unwrap_or_default();
     use super::xml::escape;
     format!(
         concat!(
@@ -111,11 +143,13 @@ pub fn render(entity_id: &str, sso_url: &str, cert_b64: &str, want_signed_reques
             r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{id}">"#,
             r#"<md:IDPSSODescriptor WantAuthnRequestsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
             r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+            "{slo}",
             r#"<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified</md:NameIDFormat>"#,
             r#"<md:SingleSignOnService Binding="{binding}" Location="{sso}"/>"#,
             r#"</md:IDPSSODescriptor></md:EntityDescriptor>"#,
             "\n"
         ),
+        slo = slo,
         id = escape(entity_id),
         want = want_signed_requests,
         cert = cert_b64,

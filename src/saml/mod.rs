@@ -5,6 +5,8 @@ pub mod authn_request;
 pub mod decrypt;
 pub mod error;
 pub mod idp_metadata;
+pub mod logout;
+pub mod redirect;
 pub mod response;
 pub mod signature;
 pub mod sp_metadata;

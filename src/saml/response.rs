@@ -47,6 +47,7 @@ pub struct ValidatedAssertion {
     pub issuer: String,
     pub assertion_id: String,
     pub name_id: String,
+    pub name_id_format: Option<String>,
     pub attributes: Attributes,
     pub in_response_to: Option<String>,
     /// Until when the assertion could be replayed: the replay cache keeps its ID this long.
@@ -414,9 +415,9 @@ fn check_assertion(
         || issuer.clone(),
     )?;
     let subject = xml::child(assertion, NS_SAML, "Subject").ok_or(ValidationError::MissingElement("Subject"))?;
-    let name_id = xml::child(subject, NS_SAML, "NameID")
-        .map(xml::full_text)
-        .unwrap_or_default();
+    let name_id_node = xml::child(subject, NS_SAML, "NameID");
+    let name_id = name_id_node.map(xml::full_text).unwrap_or_default();
+    let name_id_format = name_id_node.and_then(|n| n.attribute("Format")).map(str::to_string);
 
     let confirmation = report.check(
         "subject_confirmation",
@@ -451,6 +452,7 @@ fn check_assertion(
         issuer: issuer.trim().to_string(),
         assertion_id,
         name_id: name_id.trim().to_string(),
+        name_id_format,
         attributes,
         in_response_to: confirmation.in_response_to,
         replay_until: until + skew,

@@ -77,6 +77,11 @@ pub fn render(app: &App, cert_b64: &str) -> Result<String, String> {
         protocol_support_enumeration: Some("urn:oasis:names:tc:SAML:2.0:protocol".into()),
         key_descriptors: Some(vec![key("signing", None), key("encryption", Some(enc_methods))]),
         name_id_formats: Some(vec![NAMEID_UNSPECIFIED.to_string()]),
+        single_logout_services: Some(vec![samael::metadata::Endpoint {
+            binding: super::idp_metadata::BINDING_REDIRECT.to_string(),
+            location: app.route_url("sls"),
+            response_location: None,
+        }]),
         authn_requests_signed: Some(true),
         want_assertions_signed: Some(true),
         assertion_consumer_services: vec![IndexedEndpoint {

@@ -155,7 +155,7 @@ impl LoginStateStore for MemoryStore {
         let ids: Vec<String> = self
             .sessions
             .iter()
-            .filter(|(_, (s, _))| s.app == app && s.name_id == name_id)
+            .filter(|(_, (s, _))| s.app == app && s.subject.name_id == name_id)
             .map(|(id, _)| (*id).clone())
             .collect();
         for id in &ids {

@@ -25,12 +25,19 @@ pub struct PendingLink {
     pub app: String,
     pub facts: crate::identity::Facts,
     pub target: Option<String>,
-    /// The IdP's NameID and SessionIndex, kept for the session the link ends in.
-    pub name_id: String,
-    pub session_index: Option<String>,
+    /// Kept for the session the link ends in.
+    pub subject: Subject,
     /// The random value in this browser's link cookie.
     pub browser_nonce: String,
     pub expires_at: SystemTime,
+}
+
+/// Who the IdP says logged in: kept with sessions for Single Logout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Subject {
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub session_index: Option<String>,
 }
 
 /// A logged-in browser of one app (headers mode): the bridge's own session.
@@ -38,9 +45,7 @@ pub struct PendingLink {
 pub struct AppSession {
     pub app: String,
     pub identity: crate::identity::Identity,
-    /// The IdP's NameID and SessionIndex, for Single Logout.
-    pub name_id: String,
-    pub session_index: Option<String>,
+    pub subject: Subject,
     /// Absolute end of the session (`sessions.lifetime` after login).
     pub expires_at: SystemTime,
 }
