@@ -379,3 +379,122 @@ async fn upstream_failures_are_502_and_504_pages_not_hangs() {
         .expect("body")
         .contains("<code>upstream_unavailable</code>"));
 }
+
+/// A TLS upstream on 127.0.0.1 with a certificate for that IP, signed by its own CA (PEM
+/// written to `ca_path`).
+async fn tls_upstream(ca_path: &std::path::Path) -> SocketAddr {
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let ca_key = entree_bridge::keys::generate_key(entree_bridge::keys::KeyKind::Rsa2048).expect("key");
+    let ca = entree_bridge::keys::self_signed_certificate(&ca_key, "test CA", 2).expect("ca");
+    std::fs::write(ca_path, ca.to_pem().expect("pem")).expect("write ca");
+    let key = entree_bridge::keys::generate_key(entree_bridge::keys::KeyKind::Rsa2048).expect("key");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "127.0.0.1").expect("cn");
+    let name = name.build();
+    let mut b = X509Builder::new().expect("builder");
+    b.set_version(2).expect("v");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(ca.subject_name()).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(2).expect("t"))
+        .expect("na");
+    let serial = openssl::bn::BigNum::from_u32(7)
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("serial");
+    b.set_serial_number(&serial).expect("serial");
+    b.append_extension(BasicConstraints::new().build().expect("bc"))
+        .expect("ext");
+    let san = SubjectAlternativeName::new()
+        .ip("127.0.0.1")
+        .build(&b.x509v3_context(Some(&ca), None))
+        .expect("san");
+    b.append_extension(san).expect("ext");
+    b.sign(&ca_key, openssl::hash::MessageDigest::sha256()).expect("sign");
+    let cert = b.build();
+
+    let certs = vec![rustls::pki_types::CertificateDer::from(cert.to_der().expect("der"))];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.private_key_to_pkcs8().expect("pkcs8")).expect("key");
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                        let who = req
+                            .headers()
+                            .get("x-bridge-person-code")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-")
+                            .to_string();
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            axum::body::Bytes::from(format!("tls hello {who}")),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_reached_with_a_configured_ca_and_refused_without() {
+    let ca_dir = tempfile::tempdir().expect("dir");
+    let ca_path = ca_dir.path().join("internal-ca.pem");
+    let up = tls_upstream(&ca_path).await;
+    let config = |with_ca: bool| {
+        format!(
+            r#"
+[apps.tls]
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{{port}}/tls"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.tls.handoff]
+mode = "headers"
+upstream = "https://{up}"
+{}
+"#,
+            if with_ca {
+                format!("upstream_ca = \"{}\"", ca_path.display())
+            } else {
+                String::new()
+            }
+        )
+    };
+    let b = Bridge::start_with(&config(true)).await;
+    let c = client();
+    log_in(&c, &b, "tls", None).await;
+    let resp = c.get(format!("{}/tls/hello", b.base)).send().await.expect("get");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "tls hello 100231@school-a.nl");
+
+    let untrusted = Bridge::start_with(&config(false)).await;
+    let c = client();
+    log_in(&c, &untrusted, "tls", None).await;
+    let resp = c
+        .get(format!("{}/tls/hello", untrusted.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 502, "a certificate no trusted CA signed is refused");
+}

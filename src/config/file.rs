@@ -183,6 +183,9 @@ pub struct HandoffSection {
     pub upstream_timeout: String,
     /// headers mode: the identity header names.
     pub headers: HeaderNamesSection,
+    /// headers mode, https upstream: a PEM file of CA certificates to trust besides the
+    /// system roots (an internal CA).
+    pub upstream_ca: Option<String>,
 }
 
 /// Identity header names (headers mode); DESIGN.md's defaults.
@@ -218,6 +221,7 @@ impl Default for HandoffSection {
             connect_timeout: "5s".into(),
             upstream_timeout: "60s".into(),
             headers: HeaderNamesSection::default(),
+            upstream_ca: None,
         }
     }
 }

@@ -190,6 +190,8 @@ pub struct App {
     pub token_lifetime: Duration,
     /// headers mode: where requests go, and how long to wait.
     pub upstream: Option<Url>,
+    /// Extra CA certificates (DER) for an https upstream, besides the system roots.
+    pub upstream_ca: Vec<Vec<u8>>,
     pub connect_timeout: Duration,
     pub upstream_timeout: Duration,
     pub header_names: HeaderNames,
@@ -438,6 +440,19 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     }
 }
 
+/// The certificates of a PEM CA file, as DER.
+fn read_ca_file(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Vec<Vec<u8>> = rustls_pemfile::certs(&mut pem.as_slice())
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -656,18 +671,7 @@ fn build_app(
         _ => None,
     };
     let upstream = match (&a.handoff.upstream, handoff) {
-        (Some(u), Some(HandoffMode::Headers)) => c.take(
-            &key("handoff.upstream"),
-            parse_http_url(u).and_then(|url| {
-                if url.scheme() == "http" {
-                    Ok(url)
-                } else {
-                    Err(format!(
-                        "{u:?}: https upstreams are not available in this version yet; use http://"
-                    ))
-                }
-            }),
-        ),
+        (Some(u), Some(HandoffMode::Headers)) => c.take(&key("handoff.upstream"), parse_http_url(u)),
         (None, Some(HandoffMode::Headers)) => {
             c.add(
                 key("handoff.upstream"),
@@ -676,6 +680,10 @@ fn build_app(
             None
         }
         _ => None,
+    };
+    let upstream_ca = match &a.handoff.upstream_ca {
+        None => Some(Vec::new()),
+        Some(p) => c.take(&key("handoff.upstream_ca"), read_ca_file(&resolve(base, p))),
     };
     let connect_timeout = c.take(
         &key("handoff.connect_timeout"),
@@ -714,8 +722,8 @@ fn build_app(
     else {
         return None;
     };
-    let (Some(connect_timeout), Some(upstream_timeout), Some(header_names)) =
-        (connect_timeout, upstream_timeout, header_names)
+    let (Some(connect_timeout), Some(upstream_timeout), Some(header_names), Some(upstream_ca)) =
+        (connect_timeout, upstream_timeout, header_names, upstream_ca)
     else {
         return None;
     };
@@ -748,6 +756,7 @@ fn build_app(
         callback_url,
         token_lifetime,
         upstream,
+        upstream_ca,
         connect_timeout,
         upstream_timeout,
         header_names,

@@ -44,7 +44,15 @@ impl AppState {
             .apps
             .iter()
             .filter(|a| a.upstream.is_some())
-            .map(|a| (a.name.clone(), proxy::client(a.connect_timeout)))
+            .filter_map(|a| match proxy::client(a.connect_timeout, &a.upstream_ca) {
+                Ok(c) => Some((a.name.clone(), c)),
+                Err(e) => {
+                    // The CA was parsed at config time, so this does not happen in practice;
+                    // the app then answers 500 pages instead of proxying without TLS.
+                    tracing::error!(app = a.name, "cannot build the upstream client: {e}");
+                    None
+                }
+            })
             .collect();
         AppState {
             settings,

@@ -20,17 +20,41 @@ use super::{session, AppState};
 use crate::config::App;
 use crate::store::AppSession;
 
-pub type UpstreamClient = Client<HttpConnector, Body>;
+pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
-/// One pooled HTTP/1.1 client per app (keep-alive to the upstream, its own connect timeout).
-pub fn client(connect_timeout: Duration) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
+/// One pooled HTTP/1.1 client per app: keep-alive to the upstream, its own connect timeout,
+/// and for https upstreams rustls with the system roots plus the app's `upstream_ca`.
+pub fn client(connect_timeout: Duration, extra_ca: &[Vec<u8>]) -> Result<UpstreamClient, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A broken system certificate is skipped, not fatal.
+        let _ = roots.add(cert);
+    }
+    for der in extra_ca {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| format!("upstream_ca: {e}"))?;
+    }
+    let tls =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
-        .build(connector)
+        .build(connector))
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
