@@ -1,0 +1,113 @@
+//! Sets up the proxy benchmark: a minimal upstream, a bridge with one headers-mode app in
+//! front of it, and a logged-in session (through the development IdP). Prints the two URLs
+//! and the session cookie for a load generator, then serves until stopped.
+//!
+//!     cargo run --release --example proxy_bench
+//!
+//! `scripts/bench-proxy.sh` runs it with wrk; see BENCHMARKS.md.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
+use entree_bridge::http::{self, AppState};
+use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::store::links::LinkStore;
+use entree_bridge::store::memory::MemoryStore;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream: answers every request with a small fixed body (so the bridge is measured).
+async fn upstream() -> Result<std::net::SocketAddr, Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_req: hyper::Request<hyper::body::Incoming>| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                        axum::body::Bytes::from_static(b"hello from the app\n"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let up = upstream().await?;
+    let dir = tempfile::tempdir()?;
+    let idp = DevIdp::generate("https://idp.bench.invalid/metadata")?;
+    let sp_key = keys::generate_key(KeyKind::Rsa2048)?;
+    keys::write_private_key(&dir.path().join("sp.key"), &sp_key)?;
+    keys::write_certificate(&dir.path().join("sp.crt"), &keys::self_signed_certificate(&sp_key, "sp", 2)?)?;
+    keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256)?)?;
+    std::fs::write(dir.path().join("idp.xml"), idp.metadata("https://idp.bench.invalid/sso"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_base_url = "{base}"
+[links]
+sqlite_path = "links.sqlite3"
+[keys]
+jwt_signing_key = "jwt.pem"
+[federations.kennisnet]
+metadata = "idp.xml"
+[apps.bench]
+federation = "kennisnet"
+base_url = "{base}/bench"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.bench.handoff]
+mode = "headers"
+upstream = "http://{up}"
+"#
+    );
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, config)?;
+    let settings = Arc::new(entree_bridge::config::load(&path).map_err(|e| e.to_string())?);
+    let links = LinkStore::open_target(&settings.links).await?;
+    let state = Arc::new(AppState::new(settings, Arc::new(MemoryStore::default()), links));
+    tokio::spawn(http::serve(listener, http::router(state, None), std::future::pending()));
+
+    // One login through the development IdP gives the session the load generator uses.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build()?;
+    let login = client.get(format!("{base}/bench/saml2/kennisnet/login")).send().await?;
+    let location = login.headers()["location"].to_str()?.to_string();
+    let query = location.split_once('?').ok_or("no query")?.1;
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    };
+    let deflated = base64::engine::general_purpose::STANDARD.decode(param("SAMLRequest").ok_or("no request")?)?;
+    let request = String::from_utf8(entree_bridge::saml::redirect::inflate_bounded(&deflated, 1 << 16)?)?;
+    let request_id = roxmltree::Document::parse(&request)?.root_element().attribute("ID").ok_or("no ID")?.to_string();
+    let spec = ResponseSpec::new(&format!("{base}/bench/saml2/kennisnet/metadata"), &format!("{base}/bench/saml2/kennisnet/acs"), Some(&request_id))
+        .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
+        .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
+        .attribute("eduPersonAffiliation", &["student"]);
+    let xml = idp.response(&spec)?;
+    let acs = client
+        .post(format!("{base}/bench/saml2/kennisnet/acs"))
+        .form(&[("SAMLResponse", base64::engine::general_purpose::STANDARD.encode(xml)), ("RelayState", param("RelayState").ok_or("no relay")?)])
+        .send()
+        .await?;
+    let cookie = acs.headers()["set-cookie"].to_str()?.split(';').next().ok_or("no cookie")?.to_string();
+
+    println!("DIRECT http://{up}/bench/page");
+    println!("PROXIED {base}/bench/page");
+    println!("COOKIE {cookie}");
+    println!("READY");
+    std::future::pending::<()>().await;
+    Ok(())
+}
