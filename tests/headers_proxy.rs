@@ -498,3 +498,30 @@ upstream = "https://{up}"
         .expect("get");
     assert_eq!(resp.status(), 502, "a certificate no trusted CA signed is refused");
 }
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_time_and_their_absolute_lifetime() {
+    let up = upstream().await;
+    let idle = Bridge::start_with(&format!("{}\n[sessions]\nidle_timeout = \"1s\"\nlifetime = \"1h\"\n", proxied_app(up))).await;
+    let c = client();
+    log_in(&c, &idle, "proxied", None).await;
+    echo(&c, &idle, &[]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    echo(&c, &idle, &[]).await; // use within the idle time keeps it alive
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    echo(&c, &idle, &[]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let resp = c.get(format!("{}/proxied/echo", idle.base)).send().await.expect("get");
+    assert_eq!(resp.status(), 401, "idle for longer than idle_timeout");
+
+    let absolute = Bridge::start_with(&format!("{}\n[sessions]\nidle_timeout = \"1h\"\nlifetime = \"2s\"\n", proxied_app(up))).await;
+    let c = client();
+    log_in(&c, &absolute, "proxied", None).await;
+    for _ in 0..3 {
+        echo(&c, &absolute, &[]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let resp = c.get(format!("{}/proxied/echo", absolute.base)).send().await.expect("get");
+    assert_eq!(resp.status(), 401, "used all the time, but past the absolute lifetime");
+}
