@@ -46,9 +46,15 @@ async fn main() -> Result<(), Error> {
     let idp = DevIdp::generate("https://idp.bench.invalid/metadata")?;
     let sp_key = keys::generate_key(KeyKind::Rsa2048)?;
     keys::write_private_key(&dir.path().join("sp.key"), &sp_key)?;
-    keys::write_certificate(&dir.path().join("sp.crt"), &keys::self_signed_certificate(&sp_key, "sp", 2)?)?;
+    keys::write_certificate(
+        &dir.path().join("sp.crt"),
+        &keys::self_signed_certificate(&sp_key, "sp", 2)?,
+    )?;
     keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256)?)?;
-    std::fs::write(dir.path().join("idp.xml"), idp.metadata("https://idp.bench.invalid/sso"))?;
+    std::fs::write(
+        dir.path().join("idp.xml"),
+        idp.metadata("https://idp.bench.invalid/sso"),
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let base = format!("http://127.0.0.1:{port}");
@@ -82,27 +88,48 @@ upstream = "http://{up}"
     tokio::spawn(http::serve(listener, http::router(state, None), std::future::pending()));
 
     // One login through the development IdP gives the session the load generator uses.
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build()?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()?;
     let login = client.get(format!("{base}/bench/saml2/kennisnet/login")).send().await?;
     let location = login.headers()["location"].to_str()?.to_string();
     let query = location.split_once('?').ok_or("no query")?.1;
     let param = |name: &str| {
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     };
     let deflated = base64::engine::general_purpose::STANDARD.decode(param("SAMLRequest").ok_or("no request")?)?;
     let request = String::from_utf8(entree_bridge::saml::redirect::inflate_bounded(&deflated, 1 << 16)?)?;
-    let request_id = roxmltree::Document::parse(&request)?.root_element().attribute("ID").ok_or("no ID")?.to_string();
-    let spec = ResponseSpec::new(&format!("{base}/bench/saml2/kennisnet/metadata"), &format!("{base}/bench/saml2/kennisnet/acs"), Some(&request_id))
-        .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
-        .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
-        .attribute("eduPersonAffiliation", &["student"]);
+    let request_id = roxmltree::Document::parse(&request)?
+        .root_element()
+        .attribute("ID")
+        .ok_or("no ID")?
+        .to_string();
+    let spec = ResponseSpec::new(
+        &format!("{base}/bench/saml2/kennisnet/metadata"),
+        &format!("{base}/bench/saml2/kennisnet/acs"),
+        Some(&request_id),
+    )
+    .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
+    .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
+    .attribute("eduPersonAffiliation", &["student"]);
     let xml = idp.response(&spec)?;
     let acs = client
         .post(format!("{base}/bench/saml2/kennisnet/acs"))
-        .form(&[("SAMLResponse", base64::engine::general_purpose::STANDARD.encode(xml)), ("RelayState", param("RelayState").ok_or("no relay")?)])
+        .form(&[
+            ("SAMLResponse", base64::engine::general_purpose::STANDARD.encode(xml)),
+            ("RelayState", param("RelayState").ok_or("no relay")?),
+        ])
         .send()
         .await?;
-    let cookie = acs.headers()["set-cookie"].to_str()?.split(';').next().ok_or("no cookie")?.to_string();
+    let cookie = acs.headers()["set-cookie"]
+        .to_str()?
+        .split(';')
+        .next()
+        .ok_or("no cookie")?
+        .to_string();
 
     println!("DIRECT http://{up}/bench/page");
     println!("PROXIED {base}/bench/page");
