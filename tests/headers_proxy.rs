@@ -58,6 +58,14 @@ async fn upstream() -> SocketAddr {
             }
         })
     }
+    async fn set_cookie() -> Response {
+        let mut r = "ok".into_response();
+        r.headers_mut()
+            .append("set-cookie", "eb_session_other=planted; Path=/".parse().expect("v"));
+        r.headers_mut()
+            .append("set-cookie", "app_pref=1; Path=/".parse().expect("v"));
+        r
+    }
     async fn slow() -> &'static str {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         "late"
@@ -67,7 +75,8 @@ async fn upstream() -> SocketAddr {
         .route("/proxied/upload", post(upload))
         .route("/proxied/download", get(download))
         .route("/proxied/ws", get(ws))
-        .route("/proxied/slow", get(slow));
+        .route("/proxied/slow", get(slow))
+        .route("/proxied/setcookie", get(set_cookie));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -232,6 +241,95 @@ async fn after_login_the_app_sees_only_the_bridges_identity_headers() {
         "the bridge's session cookie stays with the bridge: {cookies}"
     );
     assert_eq!(seen["uri"], "/proxied/echo?x=1");
+}
+
+#[tokio::test]
+async fn forwarding_headers_cookies_and_upgrades_cannot_be_smuggled() {
+    let (b, _) = setup().await;
+    let c = client();
+    let acs = log_in(&c, &b, "proxied", None).await;
+    let session = acs.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    let seen = echo(
+        &c,
+        &b,
+        &[
+            ("Connection", "host, x-forwarded-host, cookie"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("Forwarded", "for=6.6.6.6;host=evil2;proto=https"),
+            ("X-Real-IP", "6.6.6.6"),
+            ("Upgrade", "h2c"),
+        ],
+    )
+    .await;
+    let h = &seen["headers"];
+    let host = b.base.trim_start_matches("http://");
+    assert_eq!(h["x-forwarded-host"], json!([host]), "{h}");
+    for gone in ["forwarded", "x-real-ip", "upgrade"] {
+        assert!(h.get(gone).is_none(), "{gone} must not reach the app: {h}");
+    }
+    // Another app's session cookie never reaches this app's upstream.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/proxied/echo", b.base))
+        .header(
+            "cookie",
+            format!("{session}; eb_session_other=sibling-id; __Host-eb_session_x=y; app_pref=1"),
+        )
+        .send()
+        .await
+        .expect("echo");
+    let seen: Value = resp.json().await.expect("json");
+    let cookies = seen["headers"]["cookie"].to_string();
+    assert!(
+        cookies.contains("app_pref=1") && !cookies.contains("eb_session"),
+        "{cookies}"
+    );
+    // And the upstream cannot plant one.
+    let resp = c
+        .get(format!("{}/proxied/setcookie", b.base))
+        .send()
+        .await
+        .expect("setcookie");
+    let set: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("s").to_string())
+        .collect();
+    assert_eq!(set, ["app_pref=1; Path=/"]);
+}
+
+#[tokio::test]
+async fn paths_with_dot_segments_or_encoded_slashes_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (b, _) = setup().await;
+    let addr = b.base.trim_start_matches("http://").to_string();
+    for path in [
+        "/proxied/../other/echo",
+        "/proxied/%2e%2e/x",
+        "/proxied/a%2Fb",
+        "/proxied/./echo",
+        "/proxied/%2E%2e",
+    ] {
+        // Raw, because HTTP clients normalise dot segments away before sending.
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.expect("read");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{path}: {}",
+            answer.lines().next().unwrap_or("")
+        );
+        assert!(answer.contains("<code>path_not_allowed</code>"), "{path}");
+    }
 }
 
 #[tokio::test]

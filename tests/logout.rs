@@ -169,6 +169,27 @@ async fn idp_initiated_logout_ends_every_session_of_that_subject_and_answers_sig
         "both sessions of subject-2 ended"
     );
     assert!(session_alive(&b, &s3).await, "another student's session stays");
+
+    // The same signed LogoutRequest works once.
+    let replay = client().get(&signed).send().await.expect("sls");
+    assert_eq!(replay.status(), 400);
+    assert!(replay
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>logout_replayed</code>"));
+    // A signed LogoutRequest without Destination (it could be meant for another service).
+    let no_dest = logout::request_xml("_idp_req_2", &sls, &b.idp.entity_id, "someone-else", None, None)
+        .replace(&format!(r#" Destination="{sls}""#), "");
+    let url = redirect::build_url(&sls, Kind::Request, &no_dest, "", Some(&b.idp.key)).expect("url");
+    let resp = client().get(&url).send().await.expect("sls");
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>logout_incomplete</code>"));
+    assert!(session_alive(&b, &s3).await);
 }
 
 #[tokio::test]

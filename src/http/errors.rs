@@ -13,6 +13,8 @@ use crate::saml::ValidationError;
 pub enum LoginError {
     #[error("no app is configured at this address")]
     UnknownApp,
+    #[error("the path has dot segments, encoded slashes or backslashes")]
+    PathNotAllowed,
     #[error("the target {0:?} is not an allowed address for this app")]
     TargetNotAllowed(String),
     #[error("the ACS request is malformed: {0}")]
@@ -41,6 +43,8 @@ pub enum LoginError {
     Logout(#[from] crate::saml::logout::LogoutError),
     #[error("the LogoutResponse answers no logout this bridge started")]
     LogoutStateMissing,
+    #[error("this LogoutRequest was already used")]
+    LogoutReplayed,
     #[error(transparent)]
     LinkResponse(#[from] LinkResponseError),
     #[error("no pending link for this link_response (expired, already used, or never started)")]
@@ -55,6 +59,7 @@ impl LoginError {
     pub fn code(&self) -> &'static str {
         match self {
             LoginError::UnknownApp => "unknown_app",
+            LoginError::PathNotAllowed => "path_not_allowed",
             LoginError::TargetNotAllowed(_) => "target_not_allowed",
             LoginError::BadRequest(_) => "acs_bad_request",
             LoginError::LoginStateMissing => "login_state_missing",
@@ -69,6 +74,7 @@ impl LoginError {
             LoginError::Redirect(e) => e.code(),
             LoginError::Logout(e) => e.code(),
             LoginError::LogoutStateMissing => "logout_state_missing",
+            LoginError::LogoutReplayed => "logout_replayed",
             LoginError::LinkResponse(e) => e.code(),
             LoginError::LinkStateMissing => "link_state_missing",
             LoginError::LinkBrowserMismatch => "link_browser_mismatch",
@@ -96,6 +102,12 @@ impl LoginError {
         let restart_nl = format!("Ga terug naar je elo en klik opnieuw op de link naar {app}.");
         let restart_en = format!("Go back to your learning environment and click the link to {app} again.");
         match self {
+            LoginError::PathNotAllowed => ErrorText {
+                title_nl: "Ongeldig adres",
+                title_en: "Invalid address",
+                body_nl: "Dit adres bevat onderdelen die niet zijn toegestaan. Controleer de link.".into(),
+                body_en: "This address contains parts that are not allowed. Please check the link.".into(),
+            },
             LoginError::UnknownApp => ErrorText {
                 title_nl: "Onbekend adres",
                 title_en: "Unknown address",
@@ -164,7 +176,7 @@ impl LoginError {
                 body_nl: format!("Er is in {app} nog geen account dat bij jouw schoolaccount hoort. Vraag je docent of de beheerder van {app} op school om je account aan te maken of te koppelen."),
                 body_en: format!("There is no account in {app} that belongs to your school account yet. Ask your teacher or the {app} administrator at your school to create or link your account."),
             },
-            LoginError::Redirect(_) | LoginError::Logout(_) | LoginError::LogoutStateMissing => ErrorText {
+            LoginError::Redirect(_) | LoginError::Logout(_) | LoginError::LogoutStateMissing | LoginError::LogoutReplayed => ErrorText {
                 title_nl: "Uitloggen niet bevestigd",
                 title_en: "Logout not confirmed",
                 body_nl: format!("Het uitlogbericht kon niet worden gecontroleerd en is genegeerd. Je sessie bij {app} is wel beëindigd als je zelf uitlogde. Sluit bij twijfel je browser."),

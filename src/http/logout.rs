@@ -66,7 +66,8 @@ async fn start_single_logout(
         request_id,
         app: app.name.clone(),
         target: app.post_logout_url.as_ref().map(|u| u.to_string()),
-        browser_nonce: String::new(),
+        // Random, never empty: this entry shares the store with pending logins.
+        browser_nonce: crate::keys::random_token(),
         expires_at: SystemTime::now() + LOGOUT_WAIT,
     };
     state
@@ -133,7 +134,18 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
             Ok(after_logout(app, pending.target, lang))
         }
         Kind::Request => {
-            let request = logout::read_request(&received.xml, &idp.entity_id, &sls_url)?;
+            let skew = chrono::Duration::from_std(app.federation.clock_skew).unwrap_or_default();
+            let request = logout::read_request(&received.xml, &idp.entity_id, &sls_url, chrono::Utc::now(), skew)?;
+            // Each signed LogoutRequest is acted on once.
+            let until = SystemTime::now() + (logout::MAX_REQUEST_AGE + skew * 2).to_std().unwrap_or(LOGOUT_WAIT);
+            let fresh = state
+                .store
+                .remember_assertion(&format!("slo|{}|{}", idp.entity_id, request.id), until)
+                .await
+                .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
+            if !fresh {
+                return Err(LoginError::LogoutReplayed);
+            }
             let ended = state
                 .store
                 .remove_sessions_of(&app.name, &request.name_id)

@@ -57,6 +57,21 @@ pub fn client(connect_timeout: Duration, extra_ca: &[Vec<u8>]) -> Result<Upstrea
         .build(connector))
 }
 
+/// Headers a `Connection` list may not remove.
+const PROTECTED: [&str; 4] = ["host", "content-length", "cookie", "forwarded"];
+
+/// Forwarding headers an app might believe; from an untrusted peer they are dropped (the
+/// bridge sets X-Forwarded-For/-Proto/-Host itself).
+const FOREIGN_FORWARDING: [&str; 7] = [
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -169,9 +184,11 @@ async fn proxy(
 
     let trusted = state.settings.trusted_proxies.iter().any(|c| c.contains(peer.ip()));
     let headers = req.headers_mut();
+    // The Host the request arrived with, taken before a `Connection: host` could remove it.
+    let arrived_host = headers.get(header::HOST).cloned();
     remove_hop_by_hop(headers, upgrade);
-    set_forwarded(headers, app, peer, trusted);
-    strip_bridge_cookies(headers, app);
+    set_forwarded(headers, app, peer, trusted, arrived_host);
+    strip_bridge_cookies(headers);
     add_identity(state, app, s, headers)?;
 
     let sent = tokio::time::timeout(app.upstream_timeout, client.request(req)).await;
@@ -180,7 +197,17 @@ async fn proxy(
         Ok(Err(e)) => return Err(LoginError::UpstreamUnavailable(e.to_string())),
         Ok(Ok(r)) => r,
     };
+    let upgraded_to_websocket = response
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if !(upgraded_to_websocket && client_upgrade.is_some()) {
+            return Err(LoginError::UpstreamUnavailable(
+                "the upstream switched to a protocol that was not asked for".into(),
+            ));
+        }
         if let Some(client_side) = client_upgrade {
             let upstream_side = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
@@ -192,11 +219,17 @@ async fn proxy(
         return Ok(response.map(Body::new));
     }
     remove_hop_by_hop(response.headers_mut(), false);
+    strip_bridge_set_cookies(response.headers_mut());
     Ok(response.map(Body::new))
 }
 
+/// Only WebSocket upgrades are passed through: another protocol (h2c, say) would hand the
+/// client a tunnel in which it could send its own identity headers.
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
         && headers
             .get_all(header::CONNECTION)
             .iter()
@@ -218,6 +251,10 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         if keep_upgrade && (name == "connection" || name == "upgrade") {
             continue;
         }
+        // `Connection` may not name the headers this proxy's guarantees rest on.
+        if PROTECTED.contains(&name.as_str()) || name.starts_with("x-forwarded-") {
+            continue;
+        }
         headers.remove(name.as_str());
     }
     if keep_upgrade {
@@ -225,8 +262,20 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// X-Forwarded-For/-Proto/-Host: kept from trusted proxies, set by the bridge otherwise.
-fn set_forwarded(headers: &mut HeaderMap, app: &App, peer: SocketAddr, trusted: bool) {
+/// X-Forwarded-For/-Proto/-Host: kept from trusted proxies, set by the bridge otherwise; other
+/// forwarding headers (`Forwarded`, `X-Real-IP`, ...) only pass from trusted proxies.
+fn set_forwarded(
+    headers: &mut HeaderMap,
+    app: &App,
+    peer: SocketAddr,
+    trusted: bool,
+    arrived_host: Option<HeaderValue>,
+) {
+    if !trusted {
+        for name in FOREIGN_FORWARDING {
+            headers.remove(name);
+        }
+    }
     let xff = HeaderName::from_static("x-forwarded-for");
     let proto = HeaderName::from_static("x-forwarded-proto");
     let host = HeaderName::from_static("x-forwarded-host");
@@ -244,28 +293,29 @@ fn set_forwarded(headers: &mut HeaderMap, app: &App, peer: SocketAddr, trusted: 
         }
     }
     if !(trusted && headers.contains_key(&host)) {
-        if let Some(v) = headers.get(header::HOST).cloned() {
+        headers.remove(&host);
+        if let Some(v) = arrived_host {
             headers.insert(host, v);
         }
     }
 }
 
-/// The bridge's own cookies (session, login, link) are not the app's business.
-fn strip_bridge_cookies(headers: &mut HeaderMap, app: &App) {
-    let ours = session::cookie_name(app);
+/// The bridge's cookies (sessions of every app, login, link) are not any app's business:
+/// one upstream must never see a sibling app's session id.
+fn is_bridge_cookie(name: &str) -> bool {
+    let name = name.trim();
+    let name = name.strip_prefix("__Host-").unwrap_or(name);
+    name.starts_with("eb_session_") || name.starts_with("eb_login_") || name.starts_with("eb_link_")
+}
+
+fn strip_bridge_cookies(headers: &mut HeaderMap) {
     let kept: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|pair| {
-            let name = pair.split('=').next().unwrap_or("");
-            let name = name.strip_prefix("__Host-").unwrap_or(name);
-            !(name == ours.trim_start_matches("__Host-")
-                || name.starts_with("eb_login_")
-                || name.starts_with("eb_link_"))
-        })
+        .filter(|pair| !pair.is_empty() && !is_bridge_cookie(pair.split('=').next().unwrap_or("")))
         .map(str::to_string)
         .collect();
     headers.remove(header::COOKIE);
@@ -273,6 +323,23 @@ fn strip_bridge_cookies(headers: &mut HeaderMap, app: &App) {
         if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
             headers.insert(header::COOKIE, v);
         }
+    }
+}
+
+/// An upstream may not set the bridge's cookies (that would plant a session id: fixation).
+fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v.to_str().ok().and_then(|c| c.split('=').next()).unwrap_or("");
+            !is_bridge_cookie(name)
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
     }
 }
 

@@ -27,6 +27,9 @@ pub async fn dispatch(
 ) -> Response {
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
+    if !safe_path(&path) {
+        return LoginError::PathNotAllowed.respond(lang, None);
+    }
     let Some((app, rest)) = super::resolve::app_for(&state.settings, req.headers(), &path) else {
         return LoginError::UnknownApp.respond(lang, None);
     };
@@ -119,6 +122,20 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Paths with dot segments (plain or percent-encoded), encoded slashes or backslashes are
+/// refused before anything routes on them: an upstream that normalises them would otherwise
+/// serve something outside the app the session was checked for.
+fn safe_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') || lower.contains("%00") {
+        return false;
+    }
+    !lower.split('/').any(|segment| {
+        let decoded = segment.replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 fn query_param(req: &Request, name: &str) -> Option<String> {

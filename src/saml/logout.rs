@@ -76,6 +76,8 @@ pub enum LogoutError {
     Destination(String),
     #[error("the message has no {0}")]
     Missing(&'static str),
+    #[error("the message is not fresh (IssueInstant {0})")]
+    Stale(String),
 }
 
 impl LogoutError {
@@ -86,6 +88,7 @@ impl LogoutError {
             LogoutError::Issuer(_) => "logout_issuer_mismatch",
             LogoutError::Destination(_) => "logout_destination_mismatch",
             LogoutError::Missing(_) => "logout_incomplete",
+            LogoutError::Stale(_) => "logout_stale",
         }
     }
 }
@@ -118,18 +121,43 @@ fn check_common<'a>(
     if issuer.trim() != idp_entity_id {
         return Err(LogoutError::Issuer(issuer));
     }
-    if let Some(dest) = root.attribute("Destination") {
-        if dest != sls_url {
-            return Err(LogoutError::Destination(dest.to_string()));
-        }
+    // Required: without it a signed message meant for another service would be accepted.
+    let dest = root
+        .attribute("Destination")
+        .ok_or(LogoutError::Missing("Destination"))?;
+    if dest != sls_url {
+        return Err(LogoutError::Destination(dest.to_string()));
     }
     Ok(root)
 }
 
-/// Reads an IdP-initiated LogoutRequest (its Redirect signature was already verified).
-pub fn read_request(text: &str, idp_entity_id: &str, sls_url: &str) -> Result<IncomingRequest, LogoutError> {
+/// How old an IdP-initiated LogoutRequest may be (besides the clock skew).
+pub const MAX_REQUEST_AGE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Reads an IdP-initiated LogoutRequest (its Redirect signature was already verified). It
+/// must be fresh: IssueInstant within `MAX_REQUEST_AGE` (plus skew), NotOnOrAfter not passed.
+pub fn read_request(
+    text: &str,
+    idp_entity_id: &str,
+    sls_url: &str,
+    now: chrono::DateTime<Utc>,
+    skew: chrono::Duration,
+) -> Result<IncomingRequest, LogoutError> {
     let doc = xml::parse_bounded(text, XmlLimits::default()).map_err(|e| LogoutError::Xml(e.to_string()))?;
     let root = check_common(&doc, "LogoutRequest", idp_entity_id, sls_url)?;
+    let instant = root
+        .attribute("IssueInstant")
+        .ok_or(LogoutError::Missing("IssueInstant"))?;
+    let issued = super::response::parse_time(instant).map_err(|_| LogoutError::Stale(instant.to_string()))?;
+    if issued > now + skew || issued + MAX_REQUEST_AGE + skew < now {
+        return Err(LogoutError::Stale(instant.to_string()));
+    }
+    if let Some(until) = root.attribute("NotOnOrAfter") {
+        let until = super::response::parse_time(until).map_err(|_| LogoutError::Stale(until.to_string()))?;
+        if now >= until + skew {
+            return Err(LogoutError::Stale(instant.to_string()));
+        }
+    }
     let id = root
         .attribute("ID")
         .filter(|i| !i.is_empty())
