@@ -138,16 +138,7 @@ async fn log_in(client: &reqwest::Client, b: &Bridge, app: &str, target: Option<
     let login = start_login(client, b, app, target).await;
     let spec = b.spec(app, Some(&login.request_id));
     let xml = b.idp.response(&spec).expect("sign");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-    client
-        .post(b.acs(app))
-        .form(&[
-            ("SAMLResponse", encoded.as_str()),
-            ("RelayState", login.relay_state.as_str()),
-        ])
-        .send()
-        .await
-        .expect("acs")
+    post_acs_response(client, b, app, &xml, Some(&login.relay_state)).await
 }
 
 async fn echo(client: &reqwest::Client, b: &Bridge, extra: &[(&str, &str)]) -> Value {
@@ -248,13 +239,7 @@ async fn forwarding_headers_cookies_and_upgrades_cannot_be_smuggled() {
     let (b, _) = setup().await;
     let c = client();
     let acs = log_in(&c, &b, "proxied", None).await;
-    let session = acs.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let session = first_cookie(&acs);
     let seen = echo(
         &c,
         &b,
@@ -379,13 +364,7 @@ async fn a_websocket_echo_works_through_the_bridge() {
     let (b, _) = setup().await;
     let c = client();
     let acs = log_in(&c, &b, "proxied", None).await;
-    let cookie = acs.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = first_cookie(&acs);
     let url = format!("{}/proxied/ws", b.base.replace("http://", "ws://"));
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).expect("request");

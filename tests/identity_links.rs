@@ -53,16 +53,7 @@ async fn start_linking(client: &reqwest::Client, b: &Bridge, real_id: &str) -> V
     let login = start_login(client, b, "link", None).await;
     let spec = with_attribute(b.spec("link", Some(&login.request_id)), "nlEduPersonRealId", &[real_id]);
     let xml = b.idp.response(&spec).expect("sign");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-    let resp = client
-        .post(b.acs("link"))
-        .form(&[
-            ("SAMLResponse", encoded.as_str()),
-            ("RelayState", login.relay_state.as_str()),
-        ])
-        .send()
-        .await
-        .expect("acs");
+    let resp = post_acs_response(client, b, "link", &xml, Some(&login.relay_state)).await;
     assert_eq!(resp.status(), 302, "an unknown student is sent to link");
     let location = resp.headers()["location"].to_str().expect("location").to_string();
     assert!(location.starts_with(&format!("{LINK_URL}?link_request=")), "{location}");

@@ -2,7 +2,6 @@
 
 mod common;
 
-use base64::Engine;
 use common::*;
 use entree_bridge::saml::logout;
 use entree_bridge::saml::redirect::{self, Kind};
@@ -45,24 +44,9 @@ async fn log_in(client: &reqwest::Client, b: &Bridge, name_id: &str) -> String {
     let mut spec = b.spec("portal", Some(&login.request_id));
     spec.name_id = name_id.to_string();
     let xml = b.idp.response(&spec).expect("sign");
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-    let resp = client
-        .post(b.acs("portal"))
-        .form(&[
-            ("SAMLResponse", encoded.as_str()),
-            ("RelayState", login.relay_state.as_str()),
-        ])
-        .send()
-        .await
-        .expect("acs");
+    let resp = post_acs_response(client, b, "portal", &xml, Some(&login.relay_state)).await;
     assert_eq!(resp.status(), 302);
-    resp.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string()
+    first_cookie(&resp)
 }
 
 /// Whether the session cookie still opens the app (401 = no session; the dead upstream

@@ -338,6 +338,22 @@ impl AcsOutcome {
     }
 }
 
+/// Posts `xml` to the ACS of `app` and returns the raw answer (redirects are not followed).
+pub async fn post_acs_response(
+    client: &reqwest::Client,
+    bridge: &Bridge,
+    app: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+) -> reqwest::Response {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+    let mut form = vec![("SAMLResponse", encoded)];
+    if let Some(rs) = relay_state {
+        form.push(("RelayState", rs.to_string()));
+    }
+    client.post(bridge.acs(app)).form(&form).send().await.expect("acs")
+}
+
 pub async fn post_acs(
     client: &reqwest::Client,
     bridge: &Bridge,
@@ -345,16 +361,21 @@ pub async fn post_acs(
     xml: &str,
     relay_state: Option<&str>,
 ) -> AcsOutcome {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
-    let mut form = vec![("SAMLResponse", encoded)];
-    if let Some(rs) = relay_state {
-        form.push(("RelayState", rs.to_string()));
-    }
-    let resp = client.post(bridge.acs(app)).form(&form).send().await.expect("acs");
+    let resp = post_acs_response(client, bridge, app, xml, relay_state).await;
     AcsOutcome {
         status: resp.status().as_u16(),
         body: resp.text().await.expect("body"),
     }
+}
+
+/// The `name=value` of a response's first Set-Cookie.
+pub fn first_cookie(resp: &reqwest::Response) -> String {
+    let header = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    header.split(';').next().unwrap_or("").to_string()
 }
 
 /// Starts a login in `client`, lets `edit` change the valid response for it, and posts the
