@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use base64::Engine;
 use openssl::pkey::{PKey, Private};
 use serde_json::json;
 
@@ -141,9 +140,4 @@ pub fn parse_now(value: Option<&str>) -> Result<chrono::DateTime<chrono::Utc>, U
             .map(|t| t.with_timezone(&chrono::Utc))
             .map_err(|e| UsageError::Message(format!("--now {v:?} is not RFC 3339: {e}"))),
     }
-}
-
-/// Base64 of a response, as a form would send it (used by tests and docs).
-pub fn encode(xml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(xml)
 }

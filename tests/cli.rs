@@ -169,7 +169,7 @@ impl VerifyFixture {
 fn verify_response_accepts_a_good_response_in_every_input_form() {
     let f = VerifyFixture::new();
     let xml = f.idp.response(&f.spec()).expect("sign");
-    let b64 = entree_bridge::verify_cli::encode(&xml);
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
     let form = format!(
         "SAMLResponse={}&RelayState=x",
         url::form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()

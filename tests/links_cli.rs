@@ -17,14 +17,7 @@ struct Admin {
 impl Admin {
     async fn new(links: Links) -> Admin {
         let (dir, _idp, _) = prepare_dir();
-        let database = match links {
-            Links::Sqlite => None,
-            Links::Postgres => Some(TestDatabase::create().await),
-        };
-        let links_config = match &database {
-            None => "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n".to_string(),
-            Some(db) => format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url),
-        };
+        let (database, links_config) = links_config(links).await;
         let config = dir.path().join("bridge.toml");
         std::fs::write(&config, config_text(8080, &links_config)).expect("write");
         Admin {
@@ -70,6 +63,17 @@ fn count(report: &str, what: &str) -> usize {
         .unwrap_or_else(|| panic!("no {what} count in:\n{report}"))
 }
 
+/// `links import` of a Magister file into `numo`, person code from stamnr.
+const IMPORT_STAMNR: [&str; 7] = [
+    "import",
+    "--app",
+    "numo",
+    "--format",
+    "magister",
+    "--code-column",
+    "stamnr",
+];
+
 const MAGISTER: &str = "stamnr;idgebr;externeid;realmid\r\n109999;35895;{56C87192-A1};35895@magis.schoolnaam\r\n110000;35896;{56C87192-A2};35896@magis.schoolnaam\r\n";
 
 macro_rules! on_both_stores {
@@ -95,44 +99,16 @@ async fn magister_import_with_every_separator_is_idempotent(links: Links) {
         let admin = Admin::new(links).await;
         let file = admin.file("m.csv", &format!("\u{feff}{}", MAGISTER.replace(';', sep)));
         let path = file.to_str().expect("path");
-        let (code, out, err) = admin.run(&[
-            "import",
-            "--app",
-            "numo",
-            "--format",
-            "magister",
-            "--code-column",
-            "stamnr",
-            "--dry-run",
-            path,
-        ]);
+        let (code, out, err) = admin.run(&[&IMPORT_STAMNR[..], &["--dry-run", path]].concat());
         assert_eq!(code, 0, "{err}");
         assert_eq!(count(&out, "added"), 2, "dry run reports: {out}");
         assert!(
             admin.run(&["list", "--app", "numo"]).1.contains("0 link(s)"),
             "a dry run writes nothing"
         );
-        let (code, out, _) = admin.run(&[
-            "import",
-            "--app",
-            "numo",
-            "--format",
-            "magister",
-            "--code-column",
-            "stamnr",
-            path,
-        ]);
+        let (code, out, _) = admin.run(&[&IMPORT_STAMNR[..], &[path]].concat());
         assert_eq!((code, count(&out, "added")), (0, 2), "separator {sep:?}: {out}");
-        let (_, again, _) = admin.run(&[
-            "import",
-            "--app",
-            "numo",
-            "--format",
-            "magister",
-            "--code-column",
-            "stamnr",
-            path,
-        ]);
+        let (_, again, _) = admin.run(&[&IMPORT_STAMNR[..], &[path]].concat());
         assert_eq!(
             (
                 count(&again, "added"),

@@ -55,6 +55,8 @@ pub struct HeaderNames {
     pub affiliation: axum::http::HeaderName,
     pub tenant: axum::http::HeaderName,
     pub token: axum::http::HeaderName,
+    /// The five names with every separator folded to `-`, computed once.
+    folded: [String; 5],
 }
 
 impl HeaderNames {
@@ -62,24 +64,43 @@ impl HeaderNames {
         let parse = |v: &str| {
             axum::http::HeaderName::from_bytes(v.as_bytes()).map_err(|_| format!("{v:?} is not a valid header name"))
         };
+        let (person_code, school, affiliation, tenant, token) = (
+            parse(&s.person_code)?,
+            parse(&s.school)?,
+            parse(&s.affiliation)?,
+            parse(&s.tenant)?,
+            parse(&s.token)?,
+        );
+        let folded = [&person_code, &school, &affiliation, &tenant, &token].map(|n| fold(n.as_str()));
         Ok(HeaderNames {
-            person_code: parse(&s.person_code)?,
-            school: parse(&s.school)?,
-            affiliation: parse(&s.affiliation)?,
-            tenant: parse(&s.tenant)?,
-            token: parse(&s.token)?,
+            person_code,
+            school,
+            affiliation,
+            tenant,
+            token,
+            folded,
         })
     }
 
-    pub fn all(&self) -> [&axum::http::HeaderName; 5] {
-        [
-            &self.person_code,
-            &self.school,
-            &self.affiliation,
-            &self.tenant,
-            &self.token,
-        ]
+    /// Whether `name` could pass for one of these headers. Every separator is folded to `-`:
+    /// CGI and PHP turn `-`, `_` and `.` alike into `_`, so `X_Bridge_Person_Code` and
+    /// `X.Bridge.Person.Code` would reach such an app as the real header.
+    pub fn could_pass_for_ours(&self, name: &str) -> bool {
+        let name = fold(name);
+        self.folded.contains(&name)
     }
+}
+
+fn fold(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// An IP network (`10.0.0.0/8`, `::1/128`, or a single address).

@@ -8,7 +8,7 @@ mod routes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{self, ConfigErrors, Problem, Settings};
+use crate::config::{self, ConfigErrors, Settings};
 use crate::keys::{self, KeyKind};
 
 pub use routes::router;
@@ -118,13 +118,4 @@ pub fn data_dir_for(config_path: &Path) -> PathBuf {
 pub struct DemoState {
     pub idp: idp::DevIdp,
     pub settings: Arc<Settings>,
-}
-
-pub fn config_problem(message: String) -> ConfigErrors {
-    ConfigErrors(vec![Problem {
-        key: "(demo)".into(),
-        message,
-        file: None,
-        line: None,
-    }])
 }

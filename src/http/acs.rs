@@ -143,7 +143,6 @@ async fn accept(
     let limits = XmlLimits::default();
     let xml = response::decode_post_binding(&saml_response, limits)?;
     let federation = &app.federation;
-    let keys = [app.sp_key.clone()];
     let expectations = Expectations {
         idp_entity_id: &federation.idp.entity_id,
         idp_certs: &federation.idp.signing_certs,
@@ -154,7 +153,7 @@ async fn accept(
         allow_sha1: federation.allow_sha1,
         clock_skew: federation.clock_skew,
         now: chrono::Utc::now(),
-        decryption_keys: &keys,
+        decryption_keys: std::slice::from_ref(&app.sp_key),
         limits,
     };
     let assertion = response::validate(&xml, &expectations, &mut Report::disabled())?;

@@ -30,25 +30,33 @@ fn attributes(app: &App, same_site: &str, max_age: u64) -> String {
     }
 }
 
+/// `name=value` with the attributes of `app`'s cookies (an empty value with Max-Age=0 clears).
+fn cookie(app: &App, prefix: &str, id: &str, value: &str, same_site: &str, max_age: u64) -> String {
+    format!(
+        "{}={value}; {}",
+        name(app, prefix, id),
+        attributes(app, same_site, max_age)
+    )
+}
+
 pub fn login_cookie_name(app: &App, relay_state: &str) -> String {
     name(app, LOGIN_COOKIE_PREFIX, relay_state)
 }
 
 /// The login cookie must survive the cross-site POST from the IdP: SameSite=None under https.
 pub fn set_login_cookie(app: &App, relay_state: &str, nonce: &str) -> String {
-    format!(
-        "{}={nonce}; {}",
-        login_cookie_name(app, relay_state),
-        attributes(app, "None", LOGIN_COOKIE_MAX_AGE)
+    cookie(
+        app,
+        LOGIN_COOKIE_PREFIX,
+        relay_state,
+        nonce,
+        "None",
+        LOGIN_COOKIE_MAX_AGE,
     )
 }
 
 pub fn clear_login_cookie(app: &App, relay_state: &str) -> String {
-    format!(
-        "{}=; {}",
-        login_cookie_name(app, relay_state),
-        attributes(app, "None", 0)
-    )
+    cookie(app, LOGIN_COOKIE_PREFIX, relay_state, "", "None", 0)
 }
 
 pub fn link_cookie_name(app: &App, jti: &str) -> String {
@@ -57,15 +65,11 @@ pub fn link_cookie_name(app: &App, jti: &str) -> String {
 
 /// The link cookie comes back on a top-level GET from the app's link page: Lax suffices.
 pub fn set_link_cookie(app: &App, jti: &str, nonce: &str) -> String {
-    format!(
-        "{}={nonce}; {}",
-        link_cookie_name(app, jti),
-        attributes(app, "Lax", LOGIN_COOKIE_MAX_AGE)
-    )
+    cookie(app, LINK_COOKIE_PREFIX, jti, nonce, "Lax", LOGIN_COOKIE_MAX_AGE)
 }
 
 pub fn clear_link_cookie(app: &App, jti: &str) -> String {
-    format!("{}=; {}", link_cookie_name(app, jti), attributes(app, "Lax", 0))
+    cookie(app, LINK_COOKIE_PREFIX, jti, "", "Lax", 0)
 }
 
 /// The ids of this app's link cookies in the request.

@@ -99,26 +99,12 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
     }
 }
 
-/// Removes every incoming header that could pass for one of the bridge's identity headers.
-/// Names are compared with every separator folded to `-`: CGI and PHP turn `-`, `_` and `.`
-/// alike into `_`, so `X_Bridge_Person_Code` and `X.Bridge.Person.Code` would reach such an
-/// app as the real header.
+/// Removes every incoming header that could pass for one of the bridge's identity headers
+/// (compared with separators folded, see `HeaderNames::could_pass_for_ours`).
 pub fn strip_identity_headers(headers: &mut HeaderMap, app: &App) {
-    let fold = |name: &str| -> String {
-        name.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect()
-    };
-    let ours: Vec<String> = app.header_names.all().iter().map(|n| fold(n.as_str())).collect();
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| ours.contains(&fold(name.as_str())))
+        .filter(|name| app.header_names.could_pass_for_ours(name.as_str()))
         .cloned()
         .collect();
     for name in spoofed {

@@ -8,13 +8,47 @@ use moka::Expiry;
 
 use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreFuture};
 
+/// A value that knows when it stops being valid.
+trait Deadline {
+    fn deadline(&self) -> SystemTime;
+}
+
+impl Deadline for PendingLogin {
+    fn deadline(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+impl Deadline for PendingLink {
+    fn deadline(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+/// A replay-cache entry is nothing but its deadline.
+impl Deadline for SystemTime {
+    fn deadline(&self) -> SystemTime {
+        *self
+    }
+}
+
 /// Each entry expires at its own deadline.
 struct UntilDeadline;
 
-impl<K, V> Expiry<K, (V, SystemTime)> for UntilDeadline {
-    fn expire_after_create(&self, _key: &K, value: &(V, SystemTime), _now: Instant) -> Option<Duration> {
-        Some(value.1.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+impl<K, V: Deadline> Expiry<K, V> for UntilDeadline {
+    fn expire_after_create(&self, _key: &K, value: &V, _now: Instant) -> Option<Duration> {
+        Some(
+            value
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
     }
+}
+
+/// Removes and returns an entry that is still valid (moka evicts lazily, so check).
+fn take_live<V: Deadline + Clone + Send + Sync + 'static>(cache: &Cache<String, V>, key: &str) -> Option<V> {
+    cache.remove(key).filter(|v| v.deadline() > SystemTime::now())
 }
 
 /// Sessions end at their absolute deadline or after `idle` without use, whichever is first;
@@ -48,9 +82,9 @@ impl Expiry<String, (AppSession, Duration)> for SessionExpiry {
 
 pub struct MemoryStore {
     sessions: Cache<String, (AppSession, Duration)>,
-    pending: Cache<String, (PendingLogin, SystemTime)>,
-    links: Cache<String, (PendingLink, SystemTime)>,
-    replay: Cache<String, ((), SystemTime)>,
+    pending: Cache<String, PendingLogin>,
+    links: Cache<String, PendingLink>,
+    replay: Cache<String, SystemTime>,
 }
 
 /// Default bound on pending logins, in bytes. Anyone can start a login, so this is what a
@@ -71,7 +105,7 @@ impl MemoryStore {
                 .build(),
             pending: Cache::builder()
                 .max_capacity(pending_bytes)
-                .weigher(|key: &String, (login, _): &(PendingLogin, SystemTime)| {
+                .weigher(|key: &String, login: &PendingLogin| {
                     let bytes = key.len()
                         + login.request_id.len()
                         + login.app.len()
@@ -103,32 +137,22 @@ impl Default for MemoryStore {
 
 impl LoginStateStore for MemoryStore {
     fn put_pending(&self, relay_state: &str, login: PendingLogin) -> StoreFuture<'_, ()> {
-        let deadline = login.expires_at;
-        self.pending.insert(relay_state.to_string(), (login, deadline));
+        self.pending.insert(relay_state.to_string(), login);
         Box::pin(async { Ok(()) })
     }
 
     fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>> {
-        let found = self
-            .pending
-            .remove(relay_state)
-            .map(|(login, _)| login)
-            .filter(|l| l.expires_at > SystemTime::now());
+        let found = take_live(&self.pending, relay_state);
         Box::pin(async move { Ok(found) })
     }
 
     fn put_pending_link(&self, jti: &str, link: PendingLink) -> StoreFuture<'_, ()> {
-        let deadline = link.expires_at;
-        self.links.insert(jti.to_string(), (link, deadline));
+        self.links.insert(jti.to_string(), link);
         Box::pin(async { Ok(()) })
     }
 
     fn take_pending_link(&self, jti: &str) -> StoreFuture<'_, Option<PendingLink>> {
-        let found = self
-            .links
-            .remove(jti)
-            .map(|(link, _)| link)
-            .filter(|l| l.expires_at > SystemTime::now());
+        let found = take_live(&self.links, jti);
         Box::pin(async move { Ok(found) })
     }
 
@@ -167,7 +191,7 @@ impl LoginStateStore for MemoryStore {
 
     fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {
         // entry().or_insert_with is atomic per key: exactly one caller sees a fresh entry.
-        let entry = self.replay.entry(key.to_string()).or_insert_with(|| ((), until));
+        let entry = self.replay.entry(key.to_string()).or_insert_with(|| until);
         let fresh = entry.is_fresh();
         Box::pin(async move { Ok(fresh) })
     }

@@ -84,6 +84,21 @@ impl Drop for TestDatabase {
     }
 }
 
+/// The `[links]` section for `links`, and the PostgreSQL database it uses (dropped with it).
+pub async fn links_config(links: Links) -> (Option<TestDatabase>, String) {
+    match links {
+        Links::Sqlite => (
+            None,
+            "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n".to_string(),
+        ),
+        Links::Postgres => {
+            let db = TestDatabase::create().await;
+            let config = format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url);
+            (Some(db), config)
+        }
+    }
+}
+
 pub struct Bridge {
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -199,14 +214,7 @@ impl Bridge {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let path = dir.path().join("bridge.toml");
-        let database = match links {
-            Links::Sqlite => None,
-            Links::Postgres => Some(TestDatabase::create().await),
-        };
-        let links_config = match &database {
-            None => "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n".to_string(),
-            Some(db) => format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url),
-        };
+        let (database, links_config) = links_config(links).await;
         // `{port}` in the extra config stands for the port the bridge got.
         let extra_config = extra_config.replace("{port}", &port.to_string());
         std::fs::write(&path, config_text(port, &format!("{links_config}\n{extra_config}"))).expect("write config");
