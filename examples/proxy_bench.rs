@@ -83,7 +83,7 @@ upstream = "http://{up}"
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, config)?;
     let settings = Arc::new(entree_bridge::config::load(&path).map_err(|e| e.to_string())?);
-    let links = LinkStore::open_target(&settings.links).await?;
+    let links = LinkStore::open_target(&settings.links, settings.links_timeout).await?;
     let state = Arc::new(AppState::new(settings, Arc::new(MemoryStore::default()), links));
     tokio::spawn(http::serve(listener, http::router(state, None), std::future::pending()));
 

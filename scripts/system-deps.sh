@@ -4,9 +4,10 @@
 #   libssl-dev: openssl
 #   xmlsec1: the pysaml2 interop IdP signs with it
 #   python3-venv: the interop IdP's virtualenv
+#   redis-server: the scale-out tests start Redis servers of their own (and the shared one, when missing)
 set -euo pipefail
 
-packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3 python3-venv)
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3 python3-venv redis-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -87,7 +87,7 @@ pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let store = match LinkStore::open_target(&settings.links).await {
+        let store = match LinkStore::open_target(&settings.links, settings.links_timeout).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("entree-bridge links: cannot open the link store: {e}");

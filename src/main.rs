@@ -9,7 +9,6 @@ use entree_bridge::config::{self, Settings};
 use entree_bridge::http::{self, AppState};
 use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::store::links::LinkStore;
-use entree_bridge::store::memory::MemoryStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
 use entree_bridge::{demo, saml};
 
@@ -171,14 +170,21 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode 
                 return ExitCode::from(1);
             }
         };
-        let links = match LinkStore::open_target(&settings.links).await {
+        let links = match LinkStore::open_target(&settings.links, settings.links_timeout).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("entree-bridge: cannot open the link store: {e}");
                 return ExitCode::from(1);
             }
         };
-        let state = Arc::new(AppState::new(settings, Arc::new(MemoryStore::default()), links));
+        let store = match entree_bridge::store::open(&settings.session_store) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("entree-bridge: cannot set up the session store: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let state = Arc::new(AppState::new(settings, store, links));
         tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");
         match http::serve(listener, http::router(state, extra), shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

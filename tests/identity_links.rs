@@ -133,7 +133,9 @@ async fn instances_starting_together_and_concurrent_imports_all_succeed(links: L
         Some(db) => entree_bridge::config::LinksTarget::Postgres(db.url.clone()),
         None => entree_bridge::config::LinksTarget::Sqlite(b.path("fresh.sqlite3")),
     };
-    let opened = futures_join_all((0..4).map(|_| LinkStore::open_target(&target))).await;
+    let opened =
+        futures_join_all((0..4).map(|_| LinkStore::open_target(&target, entree_bridge::store::links::DEFAULT_TIMEOUT)))
+            .await;
     let stores: Vec<LinkStore> = opened.into_iter().map(|r| r.expect("every instance starts")).collect();
     let imports = stores.iter().enumerate().map(|(i, s)| {
         let entries: Vec<ImportEntry> = (0..20)

@@ -168,7 +168,7 @@ async fn changes_and_conflicts_are_reported_by_line(links: Links) {
     // A student linked c@x themselves; the file disagrees with that, with itself about d@x,
     // corrects a@x and adds e@x.
     let settings = entree_bridge::config::load(&admin.config).expect("config");
-    let store = entree_bridge::store::links::LinkStore::open_target(&settings.links)
+    let store = entree_bridge::store::links::LinkStore::open_target(&settings.links, settings.links_timeout)
         .await
         .expect("store");
     let linked = entree_bridge::store::links::LinkSource::Linked;

@@ -32,6 +32,12 @@ pub struct SessionsSection {
     pub redis_url: String,
     pub redis_cluster: Vec<String>,
     pub redis_prefix: String,
+    /// PEM CA bundle that signs the Redis servers' certificates (`rediss://`); system roots when empty.
+    pub redis_ca: String,
+    /// Longest a request waits for Redis before it gets the 503 page.
+    pub timeout: String,
+    /// How long an instance may reuse a session it read from Redis ("0s" = never).
+    pub local_cache: String,
     pub lifetime: String,
     pub idle_timeout: String,
 }
@@ -43,6 +49,9 @@ impl Default for SessionsSection {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_cluster: Vec::new(),
             redis_prefix: "entree-bridge:".into(),
+            redis_ca: String::new(),
+            timeout: "2s".into(),
+            local_cache: "0s".into(),
             lifetime: "8h".into(),
             idle_timeout: "1h".into(),
         }
@@ -55,6 +64,8 @@ pub struct LinksSection {
     pub store: String,
     pub sqlite_path: String,
     pub postgres_url: String,
+    /// Longest a request waits for the link database before it gets the 503 page.
+    pub timeout: String,
 }
 
 impl Default for LinksSection {
@@ -63,6 +74,7 @@ impl Default for LinksSection {
             store: "sqlite".into(),
             sqlite_path: "data/links.sqlite3".into(),
             postgres_url: String::new(),
+            timeout: "3s".into(),
         }
     }
 }

@@ -26,13 +26,15 @@ pub struct Settings {
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
     pub public_base_url: Url,
-    pub session_store: String,
+    pub session_store: super::stores::SessionBackend,
     /// Absolute and idle lifetime of app sessions (headers mode).
     pub session_lifetime: Duration,
     pub session_idle: Duration,
     /// Peers whose X-Forwarded-* headers are believed.
     pub trusted_proxies: Vec<Cidr>,
     pub links: LinksTarget,
+    /// Longest a request waits for the link database.
+    pub links_timeout: Duration,
     pub jwt_keys: SigningKeys,
     /// Keyed pseudonyms for ids in logs.
     pub pseudonyms: crate::identity::Pseudonyms,
@@ -250,11 +252,11 @@ impl App {
     }
 }
 
-fn parse_duration(value: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("{value:?} is not a duration like \"90s\" or \"8h\": {e}"))
 }
 
-fn resolve(base: &Path, value: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, value: &str) -> PathBuf {
     let p = Path::new(value);
     if p.is_absolute() {
         p.to_path_buf()
@@ -369,14 +371,11 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     } else {
         c.take("server.public_base_url", parse_http_url(&server.public_base_url))
     };
-    if sessions.store != "memory" {
-        c.add(
-            "sessions.store",
-            format!("{:?} is not available in this version; use \"memory\"", sessions.store),
-        );
-    }
     let session_lifetime = c.take("sessions.lifetime", parse_duration(&sessions.lifetime));
     let session_idle = c.take("sessions.idle_timeout", parse_duration(&sessions.idle_timeout));
+    let session_timeout = c.take("sessions.timeout", parse_duration(&sessions.timeout));
+    let session_store = super::stores::build_sessions(&sessions, session_timeout, session_idle, base, &mut c);
+    let links_timeout = c.take("links.timeout", parse_duration(&links_section.timeout));
     let trusted_proxies: Vec<Cidr> = server
         .trusted_proxies
         .iter()
@@ -442,12 +441,29 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     }
     check_unique_routes(&apps, &mut c);
 
-    match (c.problems.is_empty(), listen, public_base_url, jwt_keys, links) {
-        (true, Some(listen), Some(public_base_url), Some(jwt_keys), Some(links)) => Ok(Settings {
+    match (
+        c.problems.is_empty(),
+        listen,
+        public_base_url,
+        jwt_keys,
+        links,
+        session_store,
+        links_timeout,
+    ) {
+        (
+            true,
+            Some(listen),
+            Some(public_base_url),
+            Some(jwt_keys),
+            Some(links),
+            Some(session_store),
+            Some(links_timeout),
+        ) => Ok(Settings {
             source: file.map(Path::to_path_buf),
             listen,
             public_base_url,
-            session_store: sessions.store,
+            session_store,
+            links_timeout,
             session_lifetime: session_lifetime.unwrap_or_default(),
             session_idle: session_idle.unwrap_or_default(),
             trusted_proxies,

@@ -115,7 +115,15 @@ const MIGRATIONS: &[(i64, &str)] = &[(
 pub struct LinkStore {
     pool: AnyPool,
     backend: Backend,
+    /// Set once the schema is known to be current. PostgreSQL may be away when the bridge
+    /// starts; the first operation after it is back migrates, and everything waits for that.
+    schema_ready: std::sync::Arc<tokio::sync::OnceCell<()>>,
+    /// Longest a login waits for the database.
+    timeout: Duration,
 }
+
+/// The default of `links.timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -123,15 +131,15 @@ fn now() -> i64 {
 
 impl LinkStore {
     /// Opens the store a config names.
-    pub async fn open_target(target: &crate::config::LinksTarget) -> Result<Self, LinkStoreError> {
+    pub async fn open_target(target: &crate::config::LinksTarget, timeout: Duration) -> Result<Self, LinkStoreError> {
         match target {
-            crate::config::LinksTarget::Sqlite(path) => Self::sqlite(path).await,
-            crate::config::LinksTarget::Postgres(url) => Self::postgres(url).await,
+            crate::config::LinksTarget::Sqlite(path) => Self::sqlite(path, timeout).await,
+            crate::config::LinksTarget::Postgres(url) => Self::postgres(url, timeout).await,
         }
     }
 
     /// Opens (creating when needed) a SQLite file, in WAL mode with full sync.
-    pub async fn sqlite(path: &std::path::Path) -> Result<Self, LinkStoreError> {
+    pub async fn sqlite(path: &std::path::Path, timeout: Duration) -> Result<Self, LinkStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| LinkStoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
@@ -143,19 +151,28 @@ impl LinkStore {
         let file_url = url::Url::from_file_path(&absolute)
             .map_err(|_| LinkStoreError::Unavailable(format!("{} is not a usable file path", absolute.display())))?;
         let url = format!("sqlite://{}?mode=rwc", file_url.path());
-        Self::open(&url, Backend::Sqlite).await
+        let store = Self::open(&url, Backend::Sqlite, timeout).await?;
+        // A local file that cannot be opened is a setup problem: report it at once.
+        store.ensure_schema().await?;
+        Ok(store)
     }
 
-    /// Connects to PostgreSQL (`postgres://user@host/db`).
-    pub async fn postgres(url: &str) -> Result<Self, LinkStoreError> {
-        Self::open(url, Backend::Postgres).await
+    /// Connects to PostgreSQL (`postgres://user@host/db`). An unreachable server is not an
+    /// error here: the bridge starts, `/readyz` and logins that need a link answer 503, and
+    /// the store connects (and migrates) by itself once the server is back.
+    pub async fn postgres(url: &str, timeout: Duration) -> Result<Self, LinkStoreError> {
+        let store = Self::open(url, Backend::Postgres, timeout).await?;
+        if let Err(e) = store.bounded(store.ensure_schema()).await {
+            tracing::warn!("the link database is not reachable yet; logins that need it answer 503 until it is: {e}");
+        }
+        Ok(store)
     }
 
-    async fn open(url: &str, backend: Backend) -> Result<Self, LinkStoreError> {
+    async fn open(url: &str, backend: Backend, timeout: Duration) -> Result<Self, LinkStoreError> {
         sqlx::any::install_default_drivers();
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(3));
+            .acquire_timeout(timeout);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
@@ -165,10 +182,36 @@ impl LinkStore {
                 })
             });
         }
-        let pool = options.connect(url).await?;
-        let store = LinkStore { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+        let pool = match backend {
+            Backend::Sqlite => options.connect(url).await?,
+            Backend::Postgres => options.connect_lazy(url)?,
+        };
+        Ok(LinkStore {
+            pool,
+            backend,
+            schema_ready: std::sync::Arc::new(tokio::sync::OnceCell::new()),
+            timeout,
+        })
+    }
+
+    /// Migrates once per process; a failed attempt is tried again by the next operation.
+    async fn ensure_schema(&self) -> Result<(), LinkStoreError> {
+        self.schema_ready.get_or_try_init(|| self.migrate()).await.map(|_| ())
+    }
+
+    /// `work` within `links.timeout`: a database that does not answer becomes a 503, not a
+    /// hanging login. A transaction cut off here is rolled back, never half-written.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, LinkStoreError>>,
+    ) -> Result<T, LinkStoreError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(LinkStoreError::Unavailable(format!(
+                "the link database did not answer within {}",
+                humantime::format_duration(self.timeout)
+            ))),
+        }
     }
 
     /// A transaction that will write. SQLite takes the write lock up front (BEGIN IMMEDIATE):
@@ -219,21 +262,30 @@ impl LinkStore {
     }
 
     pub async fn ping(&self) -> Result<(), LinkStoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.bounded(async {
+            self.ensure_schema().await?;
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The person code linked to (app, federated id), recording the login time.
     pub async fn person_code_for_login(&self, app: &str, federated_id: &str) -> Result<Option<String>, LinkStoreError> {
-        let code: Option<String> = sqlx::query_scalar(
-            &self.sql("UPDATE links SET last_login_at = $1 WHERE app = $2 AND federated_id = $3 RETURNING person_code"),
-        )
-        .bind(now())
-        .bind(app)
-        .bind(federated_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(code)
+        self.bounded(async {
+            self.ensure_schema().await?;
+            let code: Option<String> =
+                sqlx::query_scalar(&self.sql(
+                    "UPDATE links SET last_login_at = $1 WHERE app = $2 AND federated_id = $3 RETURNING person_code",
+                ))
+                .bind(now())
+                .bind(app)
+                .bind(federated_id)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(code)
+        })
+        .await
     }
 
     /// Stores a link unless one exists, and returns the person code that is linked now: when
@@ -245,6 +297,18 @@ impl LinkStore {
         person_code: &str,
         source: LinkSource,
     ) -> Result<String, LinkStoreError> {
+        self.bounded(self.link_once_unbounded(app, federated_id, person_code, source))
+            .await
+    }
+
+    async fn link_once_unbounded(
+        &self,
+        app: &str,
+        federated_id: &str,
+        person_code: &str,
+        source: LinkSource,
+    ) -> Result<String, LinkStoreError> {
+        self.ensure_schema().await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query(&self.sql(
             "INSERT INTO links (app, federated_id, person_code, source, created_at, last_login_at)
@@ -282,6 +346,7 @@ impl LinkStore {
         for e in entries {
             codes.entry(e.federated_id.as_str()).or_default().push(e);
         }
+        self.ensure_schema().await?;
         let mut tx = self.write_tx().await?;
         for e in entries {
             let same_id = &codes[e.federated_id.as_str()];
@@ -387,6 +452,7 @@ impl LinkStore {
 
     /// Links, filtered by app and/or federated id, in a stable order.
     pub async fn list(&self, app: Option<&str>, federated_id: Option<&str>) -> Result<Vec<Link>, LinkStoreError> {
+        self.ensure_schema().await?;
         let rows = sqlx::query(&self.sql(
             "SELECT app, federated_id, person_code, source, created_at, last_login_at FROM links
              WHERE ($1 = '' OR app = $1) AND ($2 = '' OR federated_id = $2) ORDER BY app, federated_id",
@@ -400,6 +466,7 @@ impl LinkStore {
 
     /// Removes a link; `false` when there was none.
     pub async fn remove(&self, app: &str, federated_id: &str) -> Result<bool, LinkStoreError> {
+        self.ensure_schema().await?;
         let done = sqlx::query(&self.sql("DELETE FROM links WHERE app = $1 AND federated_id = $2"))
             .bind(app)
             .bind(federated_id)
@@ -435,7 +502,7 @@ mod tests {
         // The first segment followed by `..` is what a URL parser mangles.
         let dir = format!("target/test-links-{}", crate::keys::random_token());
         let path = std::path::PathBuf::from(format!("target/../{dir}/with space/links.sqlite3"));
-        let store = LinkStore::sqlite(&path).await.expect("opens");
+        let store = LinkStore::sqlite(&path, DEFAULT_TIMEOUT).await.expect("opens");
         assert_eq!(store.link_once("a", "f", "c", LinkSource::Admin).await.unwrap(), "c");
         store.close().await;
         std::fs::remove_dir_all(&dir).unwrap();

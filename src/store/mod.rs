@@ -1,8 +1,10 @@
-//! Server-side login state behind one trait: pending AuthnRequests and the assertion replay
-//! cache. `memory` is the single-machine backend; Redis arrives as a second implementation.
+//! Server-side login state behind one trait: pending AuthnRequests, pending links, app
+//! sessions and the assertion replay cache. `memory` serves one instance; `redis` is shared by
+//! several. Account links (durable) are a separate store: [`links`].
 
 pub mod links;
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,4 +93,17 @@ pub trait LoginStateStore: Send + Sync {
 
     /// Whether the store can be reached (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
+}
+
+/// The store `sessions.store` names. Redis is connected lazily (and kept connected from within
+/// the runtime): an unreachable Redis is not an error here, only a bad URL or CA is.
+pub fn open(backend: &crate::config::SessionBackend) -> Result<std::sync::Arc<dyn LoginStateStore>, StoreError> {
+    match backend {
+        crate::config::SessionBackend::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::default())),
+        crate::config::SessionBackend::Redis(settings) => {
+            let store = redis::RedisStore::new(settings)?;
+            store.start_keepalive();
+            Ok(std::sync::Arc::new(store))
+        }
+    }
 }

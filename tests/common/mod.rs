@@ -2,6 +2,7 @@
 //! keys and metadata are written to a temp dir, and an HTTP client that keeps cookies.
 #![allow(dead_code)]
 
+pub mod services;
 pub mod xsw;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
 use entree_bridge::http::{self, AppState};
 use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::store::links::LinkStore;
-use entree_bridge::store::memory::MemoryStore;
+use entree_bridge::store::LoginStateStore;
 
 pub const IDP_ENTITY_ID: &str = "https://idp.test.invalid/metadata";
 
@@ -105,7 +106,7 @@ pub struct Bridge {
     pub idp: DevIdp,
     pub settings: Arc<Settings>,
     pub sp_cert: openssl::x509::X509,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn LoginStateStore>,
     pub links: LinkStore,
     pub database: Option<TestDatabase>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -209,18 +210,34 @@ impl Bridge {
     }
 
     pub async fn start_full(extra_config: &str, links: Links, prepare: impl FnOnce(&Path)) -> Bridge {
+        let (database, links_config) = links_config(links).await;
+        Self::start_inner(extra_config, database, &links_config, prepare).await
+    }
+
+    /// A bridge whose `[links]` section is `links_section` as given.
+    pub async fn start_links_section(links_section: &str) -> Bridge {
+        Self::start_inner("", None, links_section, |_| {}).await
+    }
+
+    async fn start_inner(
+        extra_config: &str,
+        database: Option<TestDatabase>,
+        links_config: &str,
+        prepare: impl FnOnce(&Path),
+    ) -> Bridge {
         let (dir, idp, sp_cert) = prepare_dir();
         prepare(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let path = dir.path().join("bridge.toml");
-        let (database, links_config) = links_config(links).await;
         // `{port}` in the extra config stands for the port the bridge got.
         let extra_config = extra_config.replace("{port}", &port.to_string());
         std::fs::write(&path, config_text(port, &format!("{links_config}\n{extra_config}"))).expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
-        let link_store = LinkStore::open_target(&settings.links).await.expect("link store");
-        let store = Arc::new(MemoryStore::default());
+        let link_store = LinkStore::open_target(&settings.links, settings.links_timeout)
+            .await
+            .expect("link store");
+        let store = entree_bridge::store::open(&settings.session_store).expect("session store");
         let state = Arc::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, http::router(state, None), async {
@@ -241,7 +258,6 @@ impl Bridge {
 
     /// True when the replay cache has never seen this assertion (nothing was stored for it).
     pub async fn assertion_unseen(&self, assertion_id: &str) -> bool {
-        use entree_bridge::store::LoginStateStore;
         let until = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
         self.store
             .remember_assertion(&format!("{IDP_ENTITY_ID}|{assertion_id}"), until)
@@ -289,7 +305,12 @@ pub struct StartedLogin {
 }
 
 pub async fn start_login(client: &reqwest::Client, bridge: &Bridge, app: &str, target: Option<&str>) -> StartedLogin {
-    let mut url = format!("{}/{app}/saml2/kennisnet/login", bridge.base);
+    start_login_at(client, &bridge.base, app, target).await
+}
+
+/// `start_login` against the bridge at `base` (any instance of several).
+pub async fn start_login_at(client: &reqwest::Client, base: &str, app: &str, target: Option<&str>) -> StartedLogin {
+    let mut url = format!("{base}/{app}/saml2/kennisnet/login");
     if let Some(t) = target {
         url.push_str("?target=");
         url.push_str(&url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>());
@@ -354,12 +375,22 @@ pub async fn post_acs_response(
     xml: &str,
     relay_state: Option<&str>,
 ) -> reqwest::Response {
+    post_acs_at(client, &bridge.acs(app), xml, relay_state).await
+}
+
+/// Posts `xml` to the ACS at `acs_url` (any instance of several).
+pub async fn post_acs_at(
+    client: &reqwest::Client,
+    acs_url: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+) -> reqwest::Response {
     let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
     let mut form = vec![("SAMLResponse", encoded)];
     if let Some(rs) = relay_state {
         form.push(("RelayState", rs.to_string()));
     }
-    client.post(bridge.acs(app)).form(&form).send().await.expect("acs")
+    client.post(acs_url).form(&form).send().await.expect("acs")
 }
 
 pub async fn post_acs(

@@ -1,0 +1,537 @@
+//! Login state in Redis, shared by every instance of the bridge.
+//!
+//! Keys (all under `sessions.redis_prefix`, every one with a TTL):
+//! - `login:{relay_state}`  pending AuthnRequest, string, taken with GETDEL (once)
+//! - `link:{jti}`           pending first-time link, string, taken with GETDEL (once)
+//! - `replay:{sha256}`      assertion seen, SET NX PX (atomic across instances)
+//! - `session:{id}`         app session, hash {v: document, a: absolute end ms, i: idle ms};
+//!   a read moves its TTL to min(idle, time left) in the same script
+//! - `subject:{app}:{sha256}` set of session ids of one IdP NameID (Single Logout)
+//!
+//! Values are `{"v":1,"d":...}`: a later version adds `2` and keeps reading `1`, so instances
+//! of both versions can run side by side during a rolling upgrade. A value of an unknown version
+//! is treated as absent (fail closed: the student logs in again).
+//!
+//! The connection is made lazily and remade by itself: the bridge starts while Redis is down,
+//! answers 503 while it is away, and carries on when it is back. Every operation is bounded by
+//! `sessions.timeout`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreError, StoreFuture};
+use crate::config::{RedisNodes, RedisSettings};
+
+/// The format version this build writes.
+const VERSION: u32 = 1;
+
+/// Ids the bridge hands out are far shorter; anything longer cannot be ours and is not looked up.
+const MAX_ID_LEN: usize = 128;
+
+/// How often an idle instance checks its connection, so that it notices a restarted Redis
+/// before a student does.
+const KEEPALIVE: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    v: u32,
+    d: &'a T,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeIn<'a> {
+    v: u32,
+    #[serde(borrow)]
+    d: &'a serde_json::value::RawValue,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(&EnvelopeOut { v: VERSION, d: value })
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode a value: {e}")))
+}
+
+/// The value, or `None` (with a warning) when it is of a version this build cannot read.
+fn decode<T: DeserializeOwned>(key_kind: &str, bytes: &[u8]) -> Option<T> {
+    let parsed = serde_json::from_slice::<EnvelopeIn>(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|env| match env.v {
+            1 => serde_json::from_str::<T>(env.d.get()).map_err(|e| e.to_string()),
+            other => Err(format!("format version {other} is not known to this build")),
+        });
+    match parsed {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(key_kind, "ignoring an unreadable value in Redis: {e}");
+            None
+        }
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Milliseconds from now until `t`, at least 1 (PX 0 is an error), or `None` when `t` has passed.
+fn ttl_ms(t: SystemTime) -> Option<u64> {
+    let left = t.duration_since(SystemTime::now()).ok()?;
+    Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1))
+}
+
+fn hex_sha256(s: &str) -> String {
+    match openssl::hash::hash(openssl::hash::MessageDigest::sha256(), s.as_bytes()) {
+        Ok(digest) => digest.iter().map(|b| format!("{b:02x}")).collect(),
+        // Hashing in memory does not fail; keep the key usable (and bounded) if it ever does.
+        Err(_) => s.chars().take(MAX_ID_LEN).collect(),
+    }
+}
+
+/// Stores a session and sets its TTL to min(idle, time left), atomically.
+const PUT_SESSION: &str = r"
+local left = tonumber(ARGV[2]) - tonumber(ARGV[4])
+if left <= 0 then return 0 end
+local idle = tonumber(ARGV[3])
+if idle < left then left = idle end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'a', ARGV[2], 'i', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], left)
+return 1
+";
+
+/// Reads a session and starts its idle period again (never past its absolute end).
+const TOUCH_SESSION: &str = r"
+local f = redis.call('HMGET', KEYS[1], 'v', 'a', 'i')
+if not f[1] then return false end
+local left = tonumber(f[2]) - tonumber(ARGV[1])
+if left <= 0 then redis.call('DEL', KEYS[1]) return false end
+local idle = tonumber(f[3])
+if idle < left then left = idle end
+redis.call('PEXPIRE', KEYS[1], left)
+return f[1]
+";
+
+/// Adds a session id to a subject's set; the set lives as long as its longest session.
+const INDEX_SESSION: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+";
+
+/// One connection to a single node (reconnecting manager) or to a cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+enum Nodes {
+    Single(ConnectionManager),
+    /// A cluster connection needs a reachable node to be made; it is made on first use (and
+    /// again on the next use if that failed), then keeps itself connected.
+    Cluster(Box<LazyCluster>),
+}
+
+struct LazyCluster {
+    client: ClusterClient,
+    conn: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+struct Scripts {
+    put_session: Script,
+    touch_session: Script,
+    index_session: Script,
+}
+
+struct Inner {
+    nodes: Nodes,
+    prefix: String,
+    timeout: Duration,
+    scripts: Scripts,
+    /// Sessions read lately, reused for `sessions.local_cache` without asking Redis.
+    local: Option<moka::sync::Cache<String, AppSession>>,
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {e}"))
+}
+
+impl RedisStore {
+    /// A store on the configured Redis. Does not connect yet (the bridge must start while
+    /// Redis is down); fails only on a config that cannot work (bad URL or CA).
+    pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let tls = settings.ca_pem.as_ref().map(|pem| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        });
+        let nodes = match &settings.nodes {
+            RedisNodes::Single(url) => {
+                let client = match tls {
+                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
+                    None => redis::Client::open(url.as_str()),
+                }
+                .map_err(unavailable)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(settings.timeout))
+                    .set_response_timeout(Some(settings.timeout))
+                    // One attempt per reconnect: a waiting request is bounded by the timeout
+                    // anyway, and the next request (or the keepalive) tries again.
+                    .set_number_of_retries(0);
+                Nodes::Single(ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?)
+            }
+            RedisNodes::Cluster(urls) => {
+                let mut builder = ClusterClient::builder(urls.iter().map(String::as_str))
+                    .connection_timeout(settings.timeout)
+                    .response_timeout(settings.timeout)
+                    .retries(1);
+                if let Some(certs) = tls {
+                    builder = builder.certs(certs);
+                }
+                Nodes::Cluster(Box::new(LazyCluster {
+                    client: builder.build().map_err(unavailable)?,
+                    conn: tokio::sync::OnceCell::new(),
+                }))
+            }
+        };
+        let local = (!settings.local_cache.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.local_cache)
+                .build()
+        });
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                nodes,
+                prefix: settings.prefix.clone(),
+                timeout: settings.timeout,
+                scripts: Scripts {
+                    put_session: Script::new(PUT_SESSION),
+                    touch_session: Script::new(TOUCH_SESSION),
+                    index_session: Script::new(INDEX_SESSION),
+                },
+                local,
+            }),
+        })
+    }
+
+    /// Pings Redis every second while the store lives, so that a lost connection is remade
+    /// before the next login needs it. Call from within the runtime.
+    pub fn start_keepalive(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut was_up = true;
+            loop {
+                tokio::time::sleep(KEEPALIVE).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let store = RedisStore { inner };
+                let up = store.ping().await;
+                match (&up, was_up) {
+                    (Err(e), true) => tracing::error!("Redis is unreachable; logins answer 503 until it is back: {e}"),
+                    (Ok(()), false) => tracing::info!("Redis is reachable again"),
+                    _ => {}
+                }
+                was_up = up.is_ok();
+            }
+        });
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        let mut key = String::with_capacity(self.inner.prefix.len() + kind.len() + id.len() + 1);
+        key.push_str(&self.inner.prefix);
+        key.push_str(kind);
+        key.push(':');
+        key.push_str(id);
+        key
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        match &self.inner.nodes {
+            Nodes::Single(manager) => Ok(Conn::Single(manager.clone())),
+            Nodes::Cluster(cluster) => cluster
+                .conn
+                .get_or_try_init(|| cluster.client.get_async_connection())
+                .await
+                .map(|c| Conn::Cluster(c.clone()))
+                .map_err(unavailable),
+        }
+    }
+
+    /// Runs `op` on a connection, within `sessions.timeout` (connecting included).
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let timeout = self.inner.timeout;
+        let work = async {
+            let conn = self.conn().await?;
+            op(conn).await.map_err(unavailable)
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "Redis did not answer within {}",
+                humantime::format_duration(timeout)
+            ))),
+        }
+    }
+
+    async fn put_value<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        value: &T,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        let Some(ttl) = ttl_ms(until) else { return Ok(()) };
+        let key = self.key(kind, id);
+        let doc = encode(value)?;
+        self.run(|mut c| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(doc)
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn take_value<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            return Ok(None);
+        }
+        let key = self.key(kind, id);
+        let bytes: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd("GETDEL").arg(&key).query_async(&mut c).await })
+            .await?;
+        Ok(bytes.and_then(|b| decode(kind, &b)))
+    }
+
+    fn subject_key(&self, app: &str, name_id: &str) -> String {
+        self.key("subject", &format!("{app}:{}", hex_sha256(name_id)))
+    }
+
+    async fn session_from_redis(&self, id: &str) -> Result<Option<AppSession>, StoreError> {
+        let key = self.key("session", id);
+        let now = unix_ms(SystemTime::now());
+        let script = &self.inner.scripts.touch_session;
+        let bytes: Option<Vec<u8>> = self
+            .run(|mut c| async move { script.key(&key).arg(now).invoke_async(&mut c).await })
+            .await?;
+        Ok(bytes
+            .and_then(|b| decode::<AppSession>("session", &b))
+            .filter(|s| s.expires_at > SystemTime::now()))
+    }
+}
+
+impl LoginStateStore for RedisStore {
+    fn put_pending(&self, relay_state: &str, login: PendingLogin) -> StoreFuture<'_, ()> {
+        let id = relay_state.to_string();
+        Box::pin(async move { self.put_value("login", &id, &login, login.expires_at).await })
+    }
+
+    fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>> {
+        let id = relay_state.to_string();
+        Box::pin(async move {
+            let found: Option<PendingLogin> = self.take_value("login", &id).await?;
+            Ok(found.filter(|l| l.expires_at > SystemTime::now()))
+        })
+    }
+
+    fn put_pending_link(&self, jti: &str, link: PendingLink) -> StoreFuture<'_, ()> {
+        let id = jti.to_string();
+        Box::pin(async move { self.put_value("link", &id, &link, link.expires_at).await })
+    }
+
+    fn take_pending_link(&self, jti: &str) -> StoreFuture<'_, Option<PendingLink>> {
+        let id = jti.to_string();
+        Box::pin(async move {
+            let found: Option<PendingLink> = self.take_value("link", &id).await?;
+            Ok(found.filter(|l| l.expires_at > SystemTime::now()))
+        })
+    }
+
+    fn put_session(&self, id: &str, session: AppSession, idle: Duration) -> StoreFuture<'_, ()> {
+        let key = self.key("session", id);
+        let index = self.subject_key(&session.app, &session.subject.name_id);
+        let id = id.to_string();
+        Box::pin(async move {
+            let doc = encode(&session)?;
+            let now = unix_ms(SystemTime::now());
+            let end = unix_ms(session.expires_at);
+            let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
+            let index_ttl = end.saturating_sub(now).max(1);
+            let scripts = &self.inner.scripts;
+            // Two keys in (possibly) two cluster slots: sent together, one round trip on the
+            // multiplexed connection. The index first: a session without its index entry would
+            // escape Single Logout, an index entry without a session is harmless.
+            let id_ref = &id;
+            let index_ref = &index;
+            self.run(|mut c| async move {
+                let mut c2 = c.clone();
+                let mut index = scripts.index_session.prepare_invoke();
+                index.key(index_ref).arg(id_ref).arg(index_ttl);
+                let add_index = index.invoke_async::<i64>(&mut c2);
+                let mut put = scripts.put_session.prepare_invoke();
+                put.key(&key).arg(&doc).arg(end).arg(idle_ms).arg(now);
+                let store = put.invoke_async::<i64>(&mut c);
+                let (indexed, stored) = tokio::join!(add_index, store);
+                indexed?;
+                stored.map(|_| ())
+            })
+            .await?;
+            if let Some(local) = &self.inner.local {
+                local.insert(id, session);
+            }
+            Ok(())
+        })
+    }
+
+    fn get_session(&self, id: &str) -> StoreFuture<'_, Option<AppSession>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            if id.is_empty() || id.len() > MAX_ID_LEN {
+                return Ok(None);
+            }
+            if let Some(local) = &self.inner.local {
+                if let Some(s) = local.get(&id).filter(|s| s.expires_at > SystemTime::now()) {
+                    return Ok(Some(s));
+                }
+            }
+            let found = self.session_from_redis(&id).await?;
+            if let (Some(local), Some(s)) = (&self.inner.local, &found) {
+                local.insert(id, s.clone());
+            }
+            Ok(found)
+        })
+    }
+
+    fn remove_session(&self, id: &str) -> StoreFuture<'_, ()> {
+        let key = self.key("session", id);
+        if let Some(local) = &self.inner.local {
+            local.invalidate(id);
+        }
+        Box::pin(async move {
+            self.run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
+                .await
+        })
+    }
+
+    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize> {
+        let index = self.subject_key(app, name_id);
+        Box::pin(async move {
+            let index_ref = &index;
+            let ids: Vec<String> = self
+                .run(|mut c| async move { redis::cmd("SMEMBERS").arg(index_ref).query_async(&mut c).await })
+                .await?;
+            let mut ended = 0;
+            // One DEL per session: in a cluster they live in different slots.
+            for id in &ids {
+                if let Some(local) = &self.inner.local {
+                    local.invalidate(id);
+                }
+                let key = self.key("session", id);
+                let removed: i64 = self
+                    .run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async(&mut c).await })
+                    .await?;
+                ended += usize::try_from(removed).unwrap_or(0);
+            }
+            self.run(|mut c| async move { redis::cmd("DEL").arg(&index).query_async::<()>(&mut c).await })
+                .await?;
+            Ok(ended)
+        })
+    }
+
+    fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {
+        // Hashed: the ID comes from the IdP and may be long; the key stays 64 hex digits.
+        let key = self.key("replay", &hex_sha256(key));
+        Box::pin(async move {
+            // Already past its end: nothing can replay it in a valid window; refuse to be safe.
+            let Some(ttl) = ttl_ms(until) else { return Ok(false) };
+            let set: Option<String> = self
+                .run(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(1)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(ttl)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            Ok(set.is_some())
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_carry_their_version_and_unknown_versions_read_as_absent() {
+        let doc = encode(&vec!["a".to_string()]).unwrap();
+        assert_eq!(doc, r#"{"v":1,"d":["a"]}"#);
+        assert_eq!(decode::<Vec<String>>("t", doc.as_bytes()), Some(vec!["a".to_string()]));
+        assert_eq!(decode::<Vec<String>>("t", br#"{"v":2,"d":["a"]}"#), None);
+        assert_eq!(decode::<Vec<String>>("t", b"not json"), None);
+        assert_eq!(decode::<Vec<String>>("t", br#"{"v":1,"d":{"x":1}}"#), None);
+    }
+
+    #[test]
+    fn ttls_are_at_least_a_millisecond_and_none_once_passed() {
+        assert_eq!(ttl_ms(SystemTime::now() - Duration::from_secs(1)), None);
+        let ttl = ttl_ms(SystemTime::now() + Duration::from_secs(10)).unwrap();
+        assert!((9_000..=10_000).contains(&ttl), "{ttl}");
+    }
+}
