@@ -78,6 +78,59 @@ fn check_config_lists_every_problem_by_key_and_file() {
 }
 
 #[test]
+fn redis_sessions_are_checked_key_by_key_and_passwords_never_shown() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let check = |sessions: &str| {
+        std::fs::write(&path, config_text(8080, sessions)).expect("write");
+        run(bridge_cmd().args(["check-config", "--config"]).arg(&path))
+    };
+    let (code, _, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_url = \"http://127.0.0.1:6379\"\nredis_prefix = \"has space\"\n\
+         timeout = \"soon\"\nlocal_cache = \"5m\"\n[links]\ntimeout = \"never\"\n",
+    );
+    assert_eq!(code, 1);
+    for key in [
+        "sessions.redis_url: http:// is not redis:// or rediss://",
+        "sessions.redis_prefix: must be non-empty",
+        "sessions.timeout: \"soon\" is not a duration",
+        "sessions.local_cache: at most 1m",
+        "links.timeout: \"never\" is not a duration",
+    ] {
+        assert!(err.contains(key), "{key:?} in:\n{err}");
+    }
+    let (code, _, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_cluster = [\"redis://a:1\", \"rediss://b:2\"]\nredis_ca = \"nope.pem\"\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("sessions.redis_cluster: mixes redis:// and rediss://"),
+        "{err}"
+    );
+    let (code, _, err) = check("[sessions]\nstore = \"rediss://x\"\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("sessions.store: \"rediss://x\" is not one of \"memory\", \"redis\""),
+        "{err}"
+    );
+    let (code, _, err) =
+        check("[sessions]\nstore = \"redis\"\nredis_url = \"rediss://127.0.0.1:6380\"\nredis_ca = \"nope.pem\"\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("sessions.redis_ca: cannot read"), "{err}");
+
+    // A good Redis config: the summary names it, without the password in the URL.
+    let (code, out, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_url = \"redis://bridge:s3cret-pw@10.0.0.5:6379/2\"\nlocal_cache = \"2s\"\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("sessions redis redis://bridge:***@10.0.0.5:6379/2"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret-pw") && !err.contains("s3cret-pw"));
+}
+
+#[test]
 fn linking_needs_its_url_and_a_long_enough_secret() {
     let (dir, _idp, _) = prepare_dir();
     let path = dir.path().join("bridge.toml");

@@ -466,38 +466,8 @@ async fn upstream_failures_are_502_and_504_pages_not_hangs() {
 /// A TLS upstream on 127.0.0.1 with a certificate for that IP, signed by its own CA (PEM
 /// written to `ca_path`).
 async fn tls_upstream(ca_path: &std::path::Path) -> SocketAddr {
-    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
-    use openssl::x509::{X509Builder, X509NameBuilder};
-    let ca_key = entree_bridge::keys::generate_key(entree_bridge::keys::KeyKind::Rsa2048).expect("key");
-    let ca = entree_bridge::keys::self_signed_certificate(&ca_key, "test CA", 2).expect("ca");
+    let (ca, cert, key) = common::services::ca_and_server_certificate("127.0.0.1");
     std::fs::write(ca_path, ca.to_pem().expect("pem")).expect("write ca");
-    let key = entree_bridge::keys::generate_key(entree_bridge::keys::KeyKind::Rsa2048).expect("key");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "127.0.0.1").expect("cn");
-    let name = name.build();
-    let mut b = X509Builder::new().expect("builder");
-    b.set_version(2).expect("v");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(ca.subject_name()).expect("issuer");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(2).expect("t"))
-        .expect("na");
-    let serial = openssl::bn::BigNum::from_u32(7)
-        .expect("bn")
-        .to_asn1_integer()
-        .expect("serial");
-    b.set_serial_number(&serial).expect("serial");
-    b.append_extension(BasicConstraints::new().build().expect("bc"))
-        .expect("ext");
-    let san = SubjectAlternativeName::new()
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(Some(&ca), None))
-        .expect("san");
-    b.append_extension(san).expect("ext");
-    b.sign(&ca_key, openssl::hash::MessageDigest::sha256()).expect("sign");
-    let cert = b.build();
 
     let certs = vec![rustls::pki_types::CertificateDer::from(cert.to_der().expect("der"))];
     let key = rustls::pki_types::PrivateKeyDer::try_from(key.private_key_to_pkcs8().expect("pkcs8")).expect("key");

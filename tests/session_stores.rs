@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use common::services::*;
 use entree_bridge::config::{RedisNodes, RedisSettings, SessionBackend};
 use entree_bridge::identity::{Facts, Identity};
-use entree_bridge::store::{self, AppSession, LoginStateStore, PendingLogin, Subject};
+use entree_bridge::store::{self, AppSession, LoginStateStore, PendingLink, PendingLogin, Subject};
 
 struct Backend {
     store: Arc<dyn LoginStateStore>,
@@ -24,6 +24,7 @@ fn redis_settings(prefix: &str, local_cache: Duration) -> RedisSettings {
         ca_pem: None,
         timeout: Duration::from_secs(2),
         local_cache,
+        pending_budget: entree_bridge::config::DEFAULT_PENDING_BUDGET,
     }
 }
 
@@ -133,6 +134,15 @@ async fn the_replay_cache_admits_an_assertion_once_even_when_raced() {
             .remember_assertion("https://idp|_a2", until)
             .await
             .expect("store"));
+        let past = SystemTime::now() - Duration::from_secs(1);
+        assert!(
+            !b.store
+                .remember_assertion("https://idp|_a3", past)
+                .await
+                .expect("store"),
+            "{:?}: an assertion past its window is refused",
+            b.prefix
+        );
     }
 }
 
@@ -243,7 +253,7 @@ async fn every_redis_key_has_a_ttl_and_values_carry_their_version() {
         .collect();
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
-        ["login", "replay", "session", "subject"],
+        ["login", "pending-bytes", "replay", "session", "subject"],
         "{keys:?}"
     );
     let mut conn = redis_connection(&url).await;
@@ -257,6 +267,27 @@ async fn every_redis_key_has_a_ttl_and_values_carry_their_version() {
             );
         }
     }
+    // A session whose lifetime is shorter than its idle time gets the lifetime as TTL.
+    s.put_session("brief", session("portal", "nid", "p", Duration::from_secs(90)), hour)
+        .await
+        .expect("put");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}session:brief"))
+        .query_async(&mut conn)
+        .await
+        .expect("pttl");
+    assert!(
+        ttl > 80_000 && ttl <= 90_000,
+        "TTL is the time left of the lifetime: {ttl}"
+    );
+    assert!(s.get_session("brief").await.expect("get").is_some());
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}session:brief"))
+        .query_async(&mut conn)
+        .await
+        .expect("pttl");
+    assert!(ttl <= 90_000, "a read never moves the TTL past the absolute end: {ttl}");
+
     let login: String = redis::cmd("GET")
         .arg(format!("{prefix}login:rs"))
         .query_async(&mut conn)
@@ -296,11 +327,14 @@ async fn the_local_session_cache_serves_reads_but_local_logout_is_immediate() {
     // Ended on another instance: this one may serve it from its cache, at most local_cache long.
     other.remove_session("sid").await.expect("remove");
     assert!(keys_under(&url, &format!("{prefix}session:")).await.is_empty());
-    let still = cached.get_session("sid").await.expect("get").is_some();
+    assert!(
+        cached.get_session("sid").await.expect("get").is_some(),
+        "within local_cache the cached copy is served (this is the cache at work)"
+    );
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(
         cached.get_session("sid").await.expect("get").is_none(),
-        "after local_cache the logout elsewhere is seen (was cached: {still})"
+        "after local_cache the logout elsewhere is seen"
     );
 
     // Ended on this instance: gone at once.
@@ -326,6 +360,7 @@ async fn an_unreachable_redis_is_an_error_within_the_timeout_not_a_hang() {
             ca_pem: None,
             timeout: Duration::from_millis(500),
             local_cache: Duration::ZERO,
+            pending_budget: entree_bridge::config::DEFAULT_PENDING_BUDGET,
         };
         let s = store::open(&SessionBackend::Redis(settings)).expect("a store is made without connecting");
         let started = std::time::Instant::now();
@@ -338,4 +373,133 @@ async fn an_unreachable_redis_is_an_error_within_the_timeout_not_a_hang() {
         assert!(e.to_string().contains("Redis"), "{e}");
         assert!(s.ping().await.is_err());
     }
+}
+
+/// The Redis memory each kind of key takes (MEMORY USAGE), for the sizing in
+/// docs/deployment.md: printed, and bounded so that a format change that bloats them fails.
+#[tokio::test]
+async fn redis_state_per_login_stays_small() {
+    let prefix = unique_prefix();
+    let url = shared_redis_url();
+    let s = store::open(&SessionBackend::Redis(redis_settings(&prefix, Duration::ZERO))).expect("redis");
+    let hour = Duration::from_secs(3600);
+    // Realistic ids: what the bridge generates and what Entree sends.
+    let token = entree_bridge::keys::random_token();
+    let mut login = pending(Duration::from_secs(600));
+    login.request_id = entree_bridge::keys::random_saml_id();
+    login.browser_nonce = entree_bridge::keys::random_token();
+    s.put_pending(&token, login).await.expect("put");
+    let mut sess = session(
+        "portal",
+        "_f8d1c0a5e7b94b6d8e2c4a1f3b5d7e9f0a2c4e6b",
+        "100231",
+        hour * 8,
+    );
+    sess.identity.facts.federated_id = "100231@school-a.nl".into();
+    s.put_session(&entree_bridge::keys::random_token(), sess, hour)
+        .await
+        .expect("put");
+    let assertion = format!("https://aselect.entree.kennisnet.nl|_{}", "a1b2c3d4".repeat(5));
+    assert!(s
+        .remember_assertion(&assertion, SystemTime::now() + hour)
+        .await
+        .expect("replay"));
+    let mut conn = redis_connection(&url).await;
+    let mut sizes = std::collections::BTreeMap::new();
+    for key in keys_under(&url, &prefix).await {
+        let bytes: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("memory usage");
+        let kind = key[prefix.len()..].split(':').next().unwrap_or("").to_string();
+        sizes.insert(kind, bytes);
+    }
+    eprintln!("redis bytes per key: {sizes:?}");
+    for (kind, limit) in [
+        ("login", 512),
+        ("session", 1024),
+        ("subject", 384),
+        ("replay", 160),
+        ("pending-bytes", 128),
+    ] {
+        let bytes = sizes.get(kind).copied().unwrap_or_else(|| panic!("no {kind} key"));
+        assert!(bytes <= limit, "{kind}: {bytes} bytes > {limit}");
+    }
+}
+
+#[tokio::test]
+async fn pending_links_are_answered_once() {
+    for b in backends() {
+        let link = PendingLink {
+            app: "portal".into(),
+            facts: session("portal", "nid", "p", Duration::from_secs(60)).identity.facts,
+            target: None,
+            subject: Subject::default(),
+            browser_nonce: "nonce".into(),
+            expires_at: SystemTime::now() + Duration::from_secs(60),
+        };
+        b.store.put_pending_link("jti-1", link.clone()).await.expect("put");
+        assert_eq!(
+            b.store.take_pending_link("jti-1").await.expect("take"),
+            Some(link),
+            "{:?}",
+            b.prefix
+        );
+        assert_eq!(b.store.take_pending_link("jti-1").await.expect("take"), None);
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_started_logins_is_refused_once_the_budget_is_spent() {
+    let prefix = unique_prefix();
+    let url = shared_redis_url();
+    let mut settings = redis_settings(&prefix, Duration::ZERO);
+    settings.pending_budget = 100_000;
+    let s = store::open(&SessionBackend::Redis(settings)).expect("redis");
+    let mut refused = 0;
+    for i in 0..200 {
+        let mut l = pending(Duration::from_secs(600));
+        l.target = Some(format!("https://numo.example.nl/{}", "x".repeat(1500)));
+        match s.put_pending(&format!("rs{i}"), l).await {
+            Ok(()) => {}
+            Err(entree_bridge::store::StoreError::Full(why)) => {
+                refused += 1;
+                assert!(why.contains("budget 100000"), "{why}");
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(refused > 100, "most of the flood is refused: {refused}");
+    let kept = keys_under(&url, &format!("{prefix}login:")).await.len();
+    assert!(kept > 0 && kept * 1600 <= 100_000 + 1600, "{kept} pending logins kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_dies_silently_is_replaced_within_seconds() {
+    let target: std::net::SocketAddr = shared_redis_url()
+        .trim_start_matches("redis://")
+        .parse()
+        .expect("host:port of the shared Redis");
+    let gate = TcpGate::start(target, true).await;
+    let mut settings = redis_settings(&unique_prefix(), Duration::ZERO);
+    settings.nodes = RedisNodes::Single(format!("redis://{}", gate.addr));
+    settings.timeout = Duration::from_millis(500);
+    let s = store::open(&SessionBackend::Redis(settings)).expect("redis");
+    s.ping().await.expect("up");
+    // The host goes silent: no FIN, no RST, the connection just stops answering.
+    gate.freeze_open_connections();
+    let started = std::time::Instant::now();
+    assert!(s.ping().await.is_err(), "a silent connection times out");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if s.take_pending("rs").await.is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not replaced within 10s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("replaced after {:?}", started.elapsed());
 }

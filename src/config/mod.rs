@@ -13,7 +13,7 @@ use figment::Figment;
 
 pub use file::*;
 pub use problems::{ConfigErrors, Problem};
-pub use stores::{redacted, RedisNodes, RedisSettings, SessionBackend, MAX_LOCAL_CACHE};
+pub use stores::{redacted, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET, MAX_LOCAL_CACHE};
 pub use validate::*;
 
 /// Environment variables with this prefix override config keys: `ENTREE_BRIDGE_SERVER__LISTEN`.

@@ -30,12 +30,30 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// How long a session read from Redis may be reused without asking again (zero: never).
     pub local_cache: Duration,
+    /// Bytes of pending logins (which anyone can start) one 10-minute window may add.
+    pub pending_budget: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The default of [`RedisSettings::pending_budget`], the memory store's bound.
+pub const DEFAULT_PENDING_BUDGET: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone, PartialEq, Eq)]
 pub enum RedisNodes {
     Single(String),
     Cluster(Vec<String>),
+}
+
+/// Without passwords: settings may end up in a debug log line.
+impl fmt::Debug for RedisNodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisNodes::Single(url) => f.debug_tuple("Single").field(&redacted(url)).finish(),
+            RedisNodes::Cluster(urls) => f
+                .debug_tuple("Cluster")
+                .field(&urls.iter().map(|u| redacted(u)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 /// The longest `sessions.local_cache` may be: a logout on another instance takes effect here
@@ -100,9 +118,10 @@ pub(super) fn build_sessions(
             return None;
         }
     }
-    let (nodes, tls) = if s.redis_cluster.is_empty() {
-        let tls = c.take("sessions.redis_url", check_redis_url(&s.redis_url))?;
-        (RedisNodes::Single(s.redis_url.clone()), tls)
+    // Every problem is collected before giving up, so `check-config` lists them all.
+    let nodes_and_tls = if s.redis_cluster.is_empty() {
+        c.take("sessions.redis_url", check_redis_url(&s.redis_url))
+            .map(|tls| (RedisNodes::Single(s.redis_url.clone()), tls))
     } else {
         let schemes: Vec<bool> = s
             .redis_cluster
@@ -110,14 +129,15 @@ pub(super) fn build_sessions(
             .filter_map(|u| c.take("sessions.redis_cluster", check_redis_url(u)))
             .collect();
         if schemes.len() != s.redis_cluster.len() {
-            return None;
-        }
-        if schemes.iter().any(|tls| *tls != schemes[0]) {
+            None
+        } else if schemes.iter().any(|tls| *tls != schemes[0]) {
             c.add("sessions.redis_cluster", "mixes redis:// and rediss:// nodes; use one");
-            return None;
+            None
+        } else {
+            Some((RedisNodes::Cluster(s.redis_cluster.clone()), schemes[0]))
         }
-        (RedisNodes::Cluster(s.redis_cluster.clone()), schemes[0])
     };
+    let tls = nodes_and_tls.as_ref().is_none_or(|(_, tls)| *tls);
     if s.redis_prefix.is_empty() || s.redis_prefix.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
         c.add(
             "sessions.redis_prefix",
@@ -141,7 +161,24 @@ pub(super) fn build_sessions(
                 }),
         )
     };
-    let local_cache = local_cache?;
+    if let Some(local_cache) = local_cache {
+        check_local_cache(local_cache, idle, c);
+    }
+    if timeout.is_some_and(|t| t.is_zero()) {
+        c.add("sessions.timeout", "must be more than 0s");
+    }
+    let (nodes, _) = nodes_and_tls?;
+    Some(SessionBackend::Redis(RedisSettings {
+        nodes,
+        prefix: s.redis_prefix.clone(),
+        ca_pem,
+        timeout: timeout?,
+        local_cache: local_cache?,
+        pending_budget: DEFAULT_PENDING_BUDGET,
+    }))
+}
+
+fn check_local_cache(local_cache: Duration, idle: Option<Duration>, c: &mut Collector) {
     if local_cache > MAX_LOCAL_CACHE {
         c.add(
             "sessions.local_cache",
@@ -156,15 +193,4 @@ pub(super) fn build_sessions(
             c.add("sessions.local_cache", "must be shorter than sessions.idle_timeout");
         }
     }
-    let timeout = timeout?;
-    if timeout.is_zero() {
-        c.add("sessions.timeout", "must be more than 0s");
-    }
-    Some(SessionBackend::Redis(RedisSettings {
-        nodes,
-        prefix: s.redis_prefix.clone(),
-        ca_pem,
-        timeout,
-        local_cache,
-    }))
 }

@@ -31,6 +31,8 @@ pub enum LoginError {
     Identity(#[from] IdentityError),
     #[error("the state store is unavailable: {0}")]
     StoreUnavailable(String),
+    #[error("the state store takes no more pending logins for now: {0}")]
+    StoreFull(String),
     #[error("the link store is unavailable: {0}")]
     LinkStoreUnavailable(String),
     #[error("the app behind the bridge cannot be reached: {0}")]
@@ -55,6 +57,15 @@ pub enum LoginError {
     Internal(String),
 }
 
+impl From<crate::store::StoreError> for LoginError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Full(why) => LoginError::StoreFull(why),
+            crate::store::StoreError::Unavailable(why) => LoginError::StoreUnavailable(why),
+        }
+    }
+}
+
 impl LoginError {
     pub fn code(&self) -> &'static str {
         match self {
@@ -68,6 +79,7 @@ impl LoginError {
             LoginError::Replay(_) => "assertion_replayed",
             LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
+            LoginError::StoreFull(_) => "store_full",
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
             LoginError::UpstreamTimeout => "upstream_timeout",
@@ -89,7 +101,9 @@ impl LoginError {
                 StatusCode::FORBIDDEN
             }
             LoginError::Identity(_) => StatusCode::FORBIDDEN,
-            LoginError::StoreUnavailable(_) | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::StoreUnavailable(_) | LoginError::StoreFull(_) | LoginError::LinkStoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,6 +203,7 @@ impl LoginError {
                 body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
             },
             LoginError::StoreUnavailable(_)
+            | LoginError::StoreFull(_)
             | LoginError::LinkStoreUnavailable(_)
             | LoginError::UpstreamUnavailable(_)
             | LoginError::UpstreamTimeout

@@ -74,7 +74,7 @@ async fn start_single_logout(
         .store
         .put_pending(&relay_state, pending)
         .await
-        .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
+        .map_err(LoginError::from)?;
     Ok(url)
 }
 
@@ -136,7 +136,15 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
         Kind::Request => {
             let skew = chrono::Duration::from_std(app.federation.clock_skew).unwrap_or_default();
             let request = logout::read_request(&received.xml, &idp.entity_id, &sls_url, chrono::Utc::now(), skew)?;
-            // Each signed LogoutRequest is acted on once.
+            // The sessions end first, and only then is the request recorded as used: if the
+            // store fails halfway, the IdP's retry must still be able to end the rest. A replay
+            // can thus end the subject's sessions once more before it is refused: logging out
+            // too much, never too little.
+            let ended = state
+                .store
+                .remove_sessions_of(&app.name, &request.name_id)
+                .await
+                .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
             let until = SystemTime::now() + (logout::MAX_REQUEST_AGE + skew * 2).to_std().unwrap_or(LOGOUT_WAIT);
             let fresh = state
                 .store
@@ -146,11 +154,6 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
             if !fresh {
                 return Err(LoginError::LogoutReplayed);
             }
-            let ended = state
-                .store
-                .remove_sessions_of(&app.name, &request.name_id)
-                .await
-                .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
             tracing::info!(
                 app = app.name,
                 ended,

@@ -36,6 +36,35 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Pooled upstream clients of the apps in headers mode, by app name.
     pub upstreams: std::collections::HashMap<String, proxy::UpstreamClient>,
+    /// Documents that change only with the config, rendered once when it is loaded.
+    pub rendered: Rendered,
+}
+
+/// The JWKS and each app's SP metadata, as served.
+pub struct Rendered {
+    pub jwks: axum::body::Bytes,
+    /// By app name; an app whose metadata cannot be rendered answers 500 pages (logged).
+    pub sp_metadata: std::collections::HashMap<String, Result<axum::body::Bytes, String>>,
+}
+
+impl Rendered {
+    fn new(settings: &Settings) -> Self {
+        let sp_metadata = settings
+            .apps
+            .iter()
+            .map(|app| {
+                let xml = crate::keys::certificate_b64(&app.sp_cert)
+                    .map_err(|e| e.to_string())
+                    .and_then(|cert| crate::saml::sp_metadata::render(app, &cert))
+                    .map(axum::body::Bytes::from);
+                (app.name.clone(), xml)
+            })
+            .collect();
+        Rendered {
+            jwks: axum::body::Bytes::from(settings.jwt_keys.jwks_json().to_string()),
+            sp_metadata,
+        }
+    }
 }
 
 impl AppState {
@@ -55,6 +84,7 @@ impl AppState {
             })
             .collect();
         AppState {
+            rendered: Rendered::new(&settings),
             settings,
             store,
             links,
@@ -123,7 +153,7 @@ async fn jwks(State(state): State<Arc<AppState>>) -> Response {
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        state.settings.jwt_keys.jwks_json().to_string(),
+        state.rendered.jwks.clone(),
     )
         .into_response()
 }

@@ -39,7 +39,7 @@ pub async fn dispatch(
         return super::proxy::forward(&state, &app, req, peer, lang).await;
     }
     match (req.method().clone(), route) {
-        (Method::GET, Some("metadata")) => metadata(&app),
+        (Method::GET, Some("metadata")) => metadata(&state, &app),
         (Method::GET, Some("login")) => {
             let target = query_param(&req, "target");
             login(&state, &app, target, lang).await
@@ -67,13 +67,11 @@ pub async fn dispatch(
     }
 }
 
-fn metadata(app: &App) -> Response {
-    let rendered = crate::keys::certificate_b64(&app.sp_cert)
-        .map_err(|e| e.to_string())
-        .and_then(|cert| crate::saml::sp_metadata::render(app, &cert));
-    match rendered {
-        Ok(xml) => ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response(),
-        Err(e) => LoginError::Internal(format!("SP metadata: {e}")).respond(Lang::En, Some(&app.display_name)),
+fn metadata(state: &AppState, app: &App) -> Response {
+    match state.rendered.sp_metadata.get(&app.name) {
+        Some(Ok(xml)) => ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml.clone()).into_response(),
+        Some(Err(e)) => LoginError::Internal(format!("SP metadata: {e}")).respond(Lang::En, Some(&app.display_name)),
+        None => LoginError::UnknownApp.respond(Lang::En, Some(&app.display_name)),
     }
 }
 
@@ -111,7 +109,7 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
         expires_at: SystemTime::now() + PENDING_LOGIN_LIFETIME,
     };
     if let Err(e) = state.store.put_pending(&relay_state, pending).await {
-        return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
+        return LoginError::from(e).respond(lang, Some(&app.display_name));
     }
     tracing::info!(app = app.name, request_id, "login started");
     let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();

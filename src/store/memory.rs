@@ -90,7 +90,7 @@ pub struct MemoryStore {
 /// Default bound on pending logins, in bytes. Anyone can start a login, so this is what a
 /// flood of `/login` requests can cost at most (a normal entry is about 250 bytes, so this
 /// holds some 250,000 logins in their 10 minutes).
-pub const DEFAULT_PENDING_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_PENDING_BYTES: u64 = crate::config::DEFAULT_PENDING_BUDGET;
 /// Replay entries are only made for validly signed assertions, so a count bound is enough.
 pub const DEFAULT_REPLAY_ENTRIES: u64 = 1_000_000;
 
@@ -190,6 +190,10 @@ impl LoginStateStore for MemoryStore {
     }
 
     fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {
+        if until <= SystemTime::now() {
+            // Nothing valid can still be presented; refuse rather than record nothing.
+            return Box::pin(async { Ok(false) });
+        }
         // entry().or_insert_with is atomic per key: exactly one caller sees a fresh entry.
         let entry = self.replay.entry(key.to_string()).or_insert_with(|| until);
         let fresh = entry.is_fresh();

@@ -56,6 +56,9 @@ pub struct AppSession {
 pub enum StoreError {
     #[error("the state store is unavailable: {0}")]
     Unavailable(String),
+    /// The budget for pending logins (which anyone can start) is spent: a flood, most likely.
+    #[error("{0}")]
+    Full(String),
 }
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

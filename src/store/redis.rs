@@ -7,6 +7,8 @@
 //! - `session:{id}`         app session, hash {v: document, a: absolute end ms, i: idle ms};
 //!   a read moves its TTL to min(idle, time left) in the same script
 //! - `subject:{app}:{sha256}` set of session ids of one IdP NameID (Single Logout)
+//! - `pending-bytes:{window}` bytes of pending logins started in a 10-minute window: anyone can
+//!   start a login, so their total is bounded as in the memory store
 //!
 //! Values are `{"v":1,"d":...}`: a later version adds `2` and keeps reading `1`, so instances
 //! of both versions can run side by side during a rolling upgrade. A value of an unknown version
@@ -14,16 +16,21 @@
 //!
 //! The connection is made lazily and remade by itself: the bridge starts while Redis is down,
 //! answers 503 while it is away, and carries on when it is back. Every operation is bounded by
-//! `sessions.timeout`.
+//! `sessions.timeout`. A keepalive pings every second; after three failed pings in a row the
+//! connection is replaced by a new one, so that a connection that died silently (a host gone
+//! without a reset) or that failed for a reason other than the network (a wrong password,
+//! since fixed) does not linger. Scripts go as EVAL (they are tiny; Redis caches them by
+//! hash), so a cluster never needs SCRIPT LOAD on every node.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Script, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -39,6 +46,13 @@ const MAX_ID_LEN: usize = 128;
 /// How often an idle instance checks its connection, so that it notices a restarted Redis
 /// before a student does.
 const KEEPALIVE: Duration = Duration::from_secs(1);
+
+/// Failed keepalive pings in a row after which the connection is replaced.
+const REPLACE_AFTER_FAILED_PINGS: u32 = 3;
+
+/// Pending logins are counted in fixed windows of this length, each with its own budget
+/// (`RedisSettings::pending_budget`), so at most twice the budget is held at a boundary.
+const PENDING_WINDOW_SECS: u64 = 600;
 
 #[derive(Serialize)]
 struct EnvelopeOut<'a, T> {
@@ -95,9 +109,13 @@ fn hex_sha256(s: &str) -> String {
     }
 }
 
-/// Stores a session and sets its TTL to min(idle, time left), atomically.
+/// Stores a session and sets its TTL to min(idle, time left), atomically. Time is Redis's
+/// own clock, so that instances with slightly different clocks agree on every TTL.
+/// ARGV: document, absolute end (unix ms), idle (ms).
 const PUT_SESSION: &str = r"
-local left = tonumber(ARGV[2]) - tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local left = tonumber(ARGV[2]) - now
 if left <= 0 then return 0 end
 local idle = tonumber(ARGV[3])
 if idle < left then left = idle end
@@ -106,24 +124,42 @@ redis.call('PEXPIRE', KEYS[1], left)
 return 1
 ";
 
-/// Reads a session and starts its idle period again (never past its absolute end).
+/// Reads a session and starts its idle period again (never past its absolute end). A hash
+/// missing a field (not written by this version) counts as absent.
 const TOUCH_SESSION: &str = r"
 local f = redis.call('HMGET', KEYS[1], 'v', 'a', 'i')
-if not f[1] then return false end
-local left = tonumber(f[2]) - tonumber(ARGV[1])
-if left <= 0 then redis.call('DEL', KEYS[1]) return false end
+if not f[1] or not f[2] or not f[3] then return false end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local left = tonumber(f[2]) - now
 local idle = tonumber(f[3])
+if not left or not idle or left <= 0 then redis.call('DEL', KEYS[1]) return false end
 if idle < left then left = idle end
 redis.call('PEXPIRE', KEYS[1], left)
 return f[1]
 ";
 
 /// Adds a session id to a subject's set; the set lives as long as its longest session.
+/// ARGV: session id, TTL (ms).
 const INDEX_SESSION: &str = r"
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 ";
+
+/// Counts bytes into a window's budget; the counter expires with its window. ARGV: bytes, TTL (s).
+const COUNT_PENDING: &str = r"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
+";
+
+/// EVAL of a one-key script.
+fn eval(script: &str, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(1).arg(key);
+    cmd
+}
 
 /// One connection to a single node (reconnecting manager) or to a cluster.
 #[derive(Clone)]
@@ -161,30 +197,32 @@ impl ConnectionLike for Conn {
 }
 
 enum Nodes {
-    Single(ConnectionManager),
-    /// A cluster connection needs a reachable node to be made; it is made on first use (and
-    /// again on the next use if that failed), then keeps itself connected.
-    Cluster(Box<LazyCluster>),
+    /// One node, through a reconnecting manager that is replaced when it stops working.
+    Single(Box<SingleNode>),
+    /// A cluster connection needs a reachable node to be made: it is made on first use (and
+    /// again after a failure), then follows the cluster by itself.
+    Cluster {
+        client: Box<ClusterClient>,
+        conn: ArcSwapOption<ClusterConnection>,
+    },
 }
 
-struct LazyCluster {
-    client: ClusterClient,
-    conn: tokio::sync::OnceCell<ClusterConnection>,
-}
-
-struct Scripts {
-    put_session: Script,
-    touch_session: Script,
-    index_session: Script,
+struct SingleNode {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    manager: ArcSwap<ConnectionManager>,
 }
 
 struct Inner {
     nodes: Nodes,
     prefix: String,
     timeout: Duration,
-    scripts: Scripts,
+    pending_budget: u64,
     /// Sessions read lately, reused for `sessions.local_cache` without asking Redis.
     local: Option<moka::sync::Cache<String, AppSession>>,
+    /// Sessions ended on this instance within `local_cache`: a read that was under way while
+    /// one ended must not put it back into `local`.
+    ended: Option<moka::sync::Cache<String, ()>>,
 }
 
 #[derive(Clone)]
@@ -217,7 +255,13 @@ impl RedisStore {
                     // One attempt per reconnect: a waiting request is bounded by the timeout
                     // anyway, and the next request (or the keepalive) tries again.
                     .set_number_of_retries(0);
-                Nodes::Single(ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?)
+                let manager =
+                    ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable)?;
+                Nodes::Single(Box::new(SingleNode {
+                    client,
+                    config,
+                    manager: ArcSwap::from_pointee(manager),
+                }))
             }
             RedisNodes::Cluster(urls) => {
                 let mut builder = ClusterClient::builder(urls.iter().map(String::as_str))
@@ -227,13 +271,20 @@ impl RedisStore {
                 if let Some(certs) = tls {
                     builder = builder.certs(certs);
                 }
-                Nodes::Cluster(Box::new(LazyCluster {
-                    client: builder.build().map_err(unavailable)?,
-                    conn: tokio::sync::OnceCell::new(),
-                }))
+                Nodes::Cluster {
+                    client: Box::new(builder.build().map_err(unavailable)?),
+                    conn: ArcSwapOption::empty(),
+                }
             }
         };
-        let local = (!settings.local_cache.is_zero()).then(|| {
+        let with_cache = !settings.local_cache.is_zero();
+        let local = with_cache.then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.local_cache)
+                .build()
+        });
+        let ended = with_cache.then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.local_cache)
@@ -244,12 +295,9 @@ impl RedisStore {
                 nodes,
                 prefix: settings.prefix.clone(),
                 timeout: settings.timeout,
-                scripts: Scripts {
-                    put_session: Script::new(PUT_SESSION),
-                    touch_session: Script::new(TOUCH_SESSION),
-                    index_session: Script::new(INDEX_SESSION),
-                },
+                pending_budget: settings.pending_budget,
                 local,
+                ended,
             }),
         })
     }
@@ -259,20 +307,43 @@ impl RedisStore {
     pub fn start_keepalive(&self) {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            let mut was_up = true;
+            let mut failed_in_a_row = 0u32;
             loop {
                 tokio::time::sleep(KEEPALIVE).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let store = RedisStore { inner };
-                let up = store.ping().await;
-                match (&up, was_up) {
-                    (Err(e), true) => tracing::error!("Redis is unreachable; logins answer 503 until it is back: {e}"),
-                    (Ok(()), false) => tracing::info!("Redis is reachable again"),
-                    _ => {}
+                match store.ping().await {
+                    Ok(()) if failed_in_a_row > 0 => {
+                        tracing::info!("Redis is reachable again");
+                        failed_in_a_row = 0;
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        if failed_in_a_row == 0 {
+                            tracing::error!("Redis is unreachable; logins answer 503 until it is back: {e}");
+                        }
+                        failed_in_a_row += 1;
+                        if failed_in_a_row % REPLACE_AFTER_FAILED_PINGS == 0 {
+                            tracing::warn!("replacing the Redis connection after {failed_in_a_row} failed pings");
+                            store.replace_connection();
+                        }
+                    }
                 }
-                was_up = up.is_ok();
             }
         });
+    }
+
+    /// Drops the current connection; the next operation makes a new one.
+    fn replace_connection(&self) {
+        match &self.inner.nodes {
+            Nodes::Single(node) => {
+                match ConnectionManager::new_lazy_with_config(node.client.clone(), node.config.clone()) {
+                    Ok(fresh) => node.manager.store(Arc::new(fresh)),
+                    Err(e) => tracing::warn!("cannot make a new Redis connection: {e}"),
+                }
+            }
+            Nodes::Cluster { conn, .. } => conn.store(None),
+        }
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -286,13 +357,16 @@ impl RedisStore {
 
     async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.inner.nodes {
-            Nodes::Single(manager) => Ok(Conn::Single(manager.clone())),
-            Nodes::Cluster(cluster) => cluster
-                .conn
-                .get_or_try_init(|| cluster.client.get_async_connection())
-                .await
-                .map(|c| Conn::Cluster(c.clone()))
-                .map_err(unavailable),
+            Nodes::Single(node) => Ok(Conn::Single(ConnectionManager::clone(&node.manager.load()))),
+            Nodes::Cluster { client, conn } => {
+                if let Some(c) = conn.load_full() {
+                    return Ok(Conn::Cluster(ClusterConnection::clone(&c)));
+                }
+                // Several requests may connect at once after a failure; the last one stays.
+                let fresh = client.get_async_connection().await.map_err(unavailable)?;
+                conn.store(Some(Arc::new(fresh.clone())));
+                Ok(Conn::Cluster(fresh))
+            }
         }
     }
 
@@ -355,21 +429,72 @@ impl RedisStore {
 
     async fn session_from_redis(&self, id: &str) -> Result<Option<AppSession>, StoreError> {
         let key = self.key("session", id);
-        let now = unix_ms(SystemTime::now());
-        let script = &self.inner.scripts.touch_session;
         let bytes: Option<Vec<u8>> = self
-            .run(|mut c| async move { script.key(&key).arg(now).invoke_async(&mut c).await })
+            .run(|mut c| async move { eval(TOUCH_SESSION, &key).query_async(&mut c).await })
             .await?;
         Ok(bytes
             .and_then(|b| decode::<AppSession>("session", &b))
             .filter(|s| s.expires_at > SystemTime::now()))
     }
+
+    /// Keeps a session read from (or written to) Redis for `local_cache`, unless it ended here
+    /// in the meantime.
+    fn cache_session(&self, id: String, session: &AppSession) {
+        if let (Some(local), Some(ended)) = (&self.inner.local, &self.inner.ended) {
+            if !ended.contains_key(&id) {
+                local.insert(id, session.clone());
+            }
+        }
+    }
+
+    fn forget_session(&self, id: &str) {
+        if let (Some(local), Some(ended)) = (&self.inner.local, &self.inner.ended) {
+            ended.insert(id.to_string(), ());
+            local.invalidate(id);
+        }
+    }
 }
 
 impl LoginStateStore for RedisStore {
     fn put_pending(&self, relay_state: &str, login: PendingLogin) -> StoreFuture<'_, ()> {
-        let id = relay_state.to_string();
-        Box::pin(async move { self.put_value("login", &id, &login, login.expires_at).await })
+        let key = self.key("login", relay_state);
+        Box::pin(async move {
+            let Some(ttl) = ttl_ms(login.expires_at) else {
+                return Ok(());
+            };
+            let doc = encode(&login)?;
+            let bytes = key.len() + doc.len();
+            let window = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() / PENDING_WINDOW_SECS);
+            let counter = self.key("pending-bytes", &window.to_string());
+            let key_ref = &key;
+            // The entry and its count go together (two keys, one round trip).
+            let total: u64 = self
+                .run(|mut c| async move {
+                    let mut c2 = c.clone();
+                    let mut set = redis::cmd("SET");
+                    set.arg(key_ref).arg(doc).arg("PX").arg(ttl);
+                    let mut count = eval(COUNT_PENDING, &counter);
+                    count.arg(bytes).arg(PENDING_WINDOW_SECS * 2);
+                    let (stored, total) =
+                        tokio::join!(set.query_async::<()>(&mut c), count.query_async::<u64>(&mut c2));
+                    stored?;
+                    total
+                })
+                .await?;
+            let budget = self.inner.pending_budget;
+            if total > budget {
+                // Over budget: this login is not kept (best effort; it expires anyway).
+                let _ = self
+                    .run(|mut c| async move { redis::cmd("DEL").arg(key_ref).query_async::<()>(&mut c).await })
+                    .await;
+                return Err(StoreError::Full(format!(
+                    "{total} bytes of pending logins started in this 10-minute window (budget {budget}): a flood of /login requests?"
+                )));
+            }
+            Ok(())
+        })
     }
 
     fn take_pending(&self, relay_state: &str) -> StoreFuture<'_, Option<PendingLogin>> {
@@ -399,32 +524,28 @@ impl LoginStateStore for RedisStore {
         let id = id.to_string();
         Box::pin(async move {
             let doc = encode(&session)?;
-            let now = unix_ms(SystemTime::now());
             let end = unix_ms(session.expires_at);
             let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX).max(1);
-            let index_ttl = end.saturating_sub(now).max(1);
-            let scripts = &self.inner.scripts;
+            let Some(index_ttl) = ttl_ms(session.expires_at) else {
+                return Ok(());
+            };
             // Two keys in (possibly) two cluster slots: sent together, one round trip on the
-            // multiplexed connection. The index first: a session without its index entry would
-            // escape Single Logout, an index entry without a session is harmless.
-            let id_ref = &id;
-            let index_ref = &index;
+            // multiplexed connection. An index entry without its session is harmless (Single
+            // Logout deletes nothing); both are needed for the login to succeed.
+            let (id_ref, index_ref, key_ref) = (&id, &index, &key);
             self.run(|mut c| async move {
                 let mut c2 = c.clone();
-                let mut index = scripts.index_session.prepare_invoke();
-                index.key(index_ref).arg(id_ref).arg(index_ttl);
-                let add_index = index.invoke_async::<i64>(&mut c2);
-                let mut put = scripts.put_session.prepare_invoke();
-                put.key(&key).arg(&doc).arg(end).arg(idle_ms).arg(now);
-                let store = put.invoke_async::<i64>(&mut c);
-                let (indexed, stored) = tokio::join!(add_index, store);
+                let mut add_index = eval(INDEX_SESSION, index_ref);
+                add_index.arg(id_ref).arg(index_ttl);
+                let mut put = eval(PUT_SESSION, key_ref);
+                put.arg(&doc).arg(end).arg(idle_ms);
+                let (indexed, stored) =
+                    tokio::join!(add_index.query_async::<i64>(&mut c2), put.query_async::<i64>(&mut c));
                 indexed?;
                 stored.map(|_| ())
             })
             .await?;
-            if let Some(local) = &self.inner.local {
-                local.insert(id, session);
-            }
+            self.cache_session(id, &session);
             Ok(())
         })
     }
@@ -441,8 +562,8 @@ impl LoginStateStore for RedisStore {
                 }
             }
             let found = self.session_from_redis(&id).await?;
-            if let (Some(local), Some(s)) = (&self.inner.local, &found) {
-                local.insert(id, s.clone());
+            if let Some(s) = &found {
+                self.cache_session(id, s);
             }
             Ok(found)
         })
@@ -450,9 +571,7 @@ impl LoginStateStore for RedisStore {
 
     fn remove_session(&self, id: &str) -> StoreFuture<'_, ()> {
         let key = self.key("session", id);
-        if let Some(local) = &self.inner.local {
-            local.invalidate(id);
-        }
+        self.forget_session(id);
         Box::pin(async move {
             self.run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await })
                 .await
@@ -463,24 +582,30 @@ impl LoginStateStore for RedisStore {
         let index = self.subject_key(app, name_id);
         Box::pin(async move {
             let index_ref = &index;
-            let ids: Vec<String> = self
-                .run(|mut c| async move { redis::cmd("SMEMBERS").arg(index_ref).query_async(&mut c).await })
-                .await?;
-            let mut ended = 0;
-            // One DEL per session: in a cluster they live in different slots.
-            for id in &ids {
-                if let Some(local) = &self.inner.local {
-                    local.invalidate(id);
+            // One timeout for the whole: a Single Logout is bounded like any other request.
+            self.run(|mut c| async move {
+                let ids: Vec<String> = redis::cmd("SMEMBERS").arg(index_ref).query_async(&mut c).await?;
+                let mut ended = 0;
+                // One DEL per session: in a cluster they live in different slots.
+                for id in &ids {
+                    self.forget_session(id);
+                    let removed: i64 = redis::cmd("DEL")
+                        .arg(self.key("session", id))
+                        .query_async(&mut c)
+                        .await?;
+                    ended += usize::try_from(removed).unwrap_or(0);
                 }
-                let key = self.key("session", id);
-                let removed: i64 = self
-                    .run(|mut c| async move { redis::cmd("DEL").arg(&key).query_async(&mut c).await })
-                    .await?;
-                ended += usize::try_from(removed).unwrap_or(0);
-            }
-            self.run(|mut c| async move { redis::cmd("DEL").arg(&index).query_async::<()>(&mut c).await })
-                .await?;
-            Ok(ended)
+                // Only the ids handled here: a session that joined meanwhile keeps its entry.
+                if !ids.is_empty() {
+                    redis::cmd("SREM")
+                        .arg(index_ref)
+                        .arg(&ids)
+                        .query_async::<()>(&mut c)
+                        .await?;
+                }
+                Ok(ended)
+            })
+            .await
         })
     }
 

@@ -146,6 +146,7 @@ pub struct TcpGate {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
     cut: tokio::sync::watch::Sender<u64>,
+    hold: tokio::sync::watch::Sender<u64>,
 }
 
 impl TcpGate {
@@ -154,7 +155,8 @@ impl TcpGate {
         let addr = listener.local_addr().expect("addr");
         let is_open = Arc::new(AtomicBool::new(open));
         let (cut, _) = tokio::sync::watch::channel(0u64);
-        let (flag, cuts) = (is_open.clone(), cut.clone());
+        let (hold, _) = tokio::sync::watch::channel(0u64);
+        let (flag, cuts, holds) = (is_open.clone(), cut.clone(), hold.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !flag.load(Ordering::SeqCst) {
@@ -162,13 +164,19 @@ impl TcpGate {
                     continue;
                 }
                 let mut cut_rx = cuts.subscribe();
+                let mut hold_rx = holds.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut_rx.changed() => {}
+                    let held = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => false,
+                        _ = cut_rx.changed() => false,
+                        _ = hold_rx.changed() => true,
+                    };
+                    if held {
+                        // Both sockets stay open and nothing moves: a peer that died silently.
+                        std::future::pending::<()>().await;
                     }
                 });
             }
@@ -177,6 +185,7 @@ impl TcpGate {
             addr,
             open: is_open,
             cut,
+            hold,
         }
     }
 
@@ -184,9 +193,57 @@ impl TcpGate {
         self.open.store(true, Ordering::SeqCst);
     }
 
+    /// Freezes every open connection without closing it (no FIN, no RST: as if the server's
+    /// host vanished); new connections still pass.
+    pub fn freeze_open_connections(&self) {
+        self.hold.send_modify(|n| *n += 1);
+    }
+
     /// Refuses new connections and cuts every open one.
     pub fn close(&self) {
         self.open.store(false, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
     }
+}
+
+/// A test CA and a server certificate for the IP address `ip`, signed by it, with its key.
+pub fn ca_and_server_certificate(
+    ip: &str,
+) -> (
+    openssl::x509::X509,
+    openssl::x509::X509,
+    openssl::pkey::PKey<openssl::pkey::Private>,
+) {
+    use entree_bridge::keys::{generate_key, self_signed_certificate, KeyKind};
+    use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let ca_key = generate_key(KeyKind::Rsa2048).expect("key");
+    let ca = self_signed_certificate(&ca_key, "test CA", 2).expect("ca");
+    let key = generate_key(KeyKind::Rsa2048).expect("key");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", ip).expect("cn");
+    let name = name.build();
+    let mut b = X509Builder::new().expect("builder");
+    b.set_version(2).expect("v");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(ca.subject_name()).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(2).expect("t"))
+        .expect("na");
+    let serial = openssl::bn::BigNum::from_u32(7)
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("serial");
+    b.set_serial_number(&serial).expect("serial");
+    b.append_extension(BasicConstraints::new().build().expect("bc"))
+        .expect("ext");
+    let san = SubjectAlternativeName::new()
+        .ip(ip)
+        .build(&b.x509v3_context(Some(&ca), None))
+        .expect("san");
+    b.append_extension(san).expect("ext");
+    b.sign(&ca_key, openssl::hash::MessageDigest::sha256()).expect("sign");
+    (ca, b.build(), key)
 }
