@@ -8,16 +8,14 @@
 //!
 //! `scripts/bench-acs.sh` runs both with wrk, side by side; see BENCHMARKS.md.
 
+#[path = "bench_setup/mod.rs"]
+mod bench_setup;
+
 use std::io::Write;
-use std::sync::Arc;
 
 use base64::Engine;
-use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
-use entree_bridge::http::{self, AppState};
-use entree_bridge::keys::{self, KeyKind};
-use entree_bridge::store::links::LinkStore;
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
+use bench_setup::{sessions_section, Error, Setup};
+use entree_bridge::demo::idp::ResponseSpec;
 
 /// What Entree sends for a student: about ten attributes.
 fn spec(base: &str, n: usize) -> ResponseSpec {
@@ -41,49 +39,11 @@ fn spec(base: &str, n: usize) -> ResponseSpec {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let store = args.first().map(String::as_str).unwrap_or("memory").to_string();
+    let store = args.first().map(String::as_str).unwrap_or("memory");
     let count: usize = args.get(1).map(|n| n.parse()).transpose()?.unwrap_or(20_000);
-    let dir = tempfile::tempdir()?;
-    let idp = DevIdp::generate("https://idp.bench.invalid/metadata")?;
-    let sp_key = keys::generate_key(KeyKind::Rsa2048)?;
-    keys::write_private_key(&dir.path().join("sp.key"), &sp_key)?;
-    keys::write_certificate(
-        &dir.path().join("sp.crt"),
-        &keys::self_signed_certificate(&sp_key, "sp", 2)?,
-    )?;
-    keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256)?)?;
-    std::fs::write(
-        dir.path().join("idp.xml"),
-        idp.metadata("https://idp.bench.invalid/sso"),
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let redis_url = std::env::var("ENTREE_BRIDGE_BENCH_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let prefix = format!("eb-bench:{}:", keys::random_token());
-    let sessions = match store.as_str() {
-        "memory" => String::new(),
-        "redis" => format!("[sessions]\nstore = \"redis\"\nredis_url = \"{redis_url}\"\nredis_prefix = \"{prefix}\"\n"),
-        other => return Err(format!("store {other:?}: use memory or redis").into()),
-    };
-    let config = format!(
+    let setup = Setup::new(
+        &sessions_section(store)?,
         r#"
-[server]
-listen = "127.0.0.1:{port}"
-public_base_url = "{base}"
-{sessions}
-[links]
-sqlite_path = "links.sqlite3"
-[keys]
-jwt_signing_key = "jwt.pem"
-[federations.kennisnet]
-metadata = "idp.xml"
-[apps.bench]
-federation = "kennisnet"
-base_url = "{base}/bench"
-sp_key = "sp.key"
-sp_cert = "sp.crt"
-schools = ["*"]
 allow_unsolicited = true
 [apps.bench.person]
 attribute = "nlEduPersonRealId"
@@ -92,19 +52,17 @@ pattern = "^(?P<code>[^@]+)@"
 callback_url = "https://bench.example.nl/sso"
 [apps.bench.claims]
 given_name = "givenName"
-"#
-    );
-    let path = dir.path().join("bench.toml");
-    std::fs::write(&path, config)?;
-    let settings = Arc::new(entree_bridge::config::load(&path).map_err(|e| e.to_string())?);
+"#,
+    )
+    .await?;
 
     // Sign the responses on every core before the bridge starts taking load.
-    let bodies_path = dir.path().join("bodies.txt");
+    let bodies_path = setup.dir.path().join("bodies.txt");
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let parts: Vec<Result<Vec<String>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (idp, base) = (&idp, &base);
+                let (idp, base) = (&setup.idp, &setup.base);
                 scope.spawn(move || {
                     (t..count)
                         .step_by(threads)
@@ -135,16 +93,10 @@ given_name = "givenName"
     }
     out.flush()?;
 
-    let links = LinkStore::open_target(&settings.links, settings.links_timeout).await?;
-    let state_store = entree_bridge::store::open(&settings.session_store)?;
-    state_store.ping().await?;
-    let state = Arc::new(AppState::new(settings, state_store, links));
-    tokio::spawn(http::serve(listener, http::router(state, None), std::future::pending()));
-
+    let (_dir, _idp, base) = setup.serve().await?;
     println!("ACS {base}/bench/saml2/kennisnet/acs");
     println!("BODIES {}", bodies_path.display());
     println!("BODY_BYTES {size}");
-    println!("PREFIX {prefix}");
     println!("READY");
     std::future::pending::<()>().await;
     Ok(())

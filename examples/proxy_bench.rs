@@ -2,20 +2,16 @@
 //! front of it, and a logged-in session (through the development IdP). Prints the two URLs
 //! and the session cookie for a load generator, then serves until stopped.
 //!
-//!     cargo run --release --example proxy_bench
+//!     cargo run --release --example proxy_bench -- [memory|redis|redis-cached]
 //!
 //! `scripts/bench-proxy.sh` runs it with wrk; see BENCHMARKS.md.
 
-use std::sync::Arc;
+#[path = "bench_setup/mod.rs"]
+mod bench_setup;
 
 use base64::Engine;
-use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
-use entree_bridge::http::{self, AppState};
-use entree_bridge::keys::{self, KeyKind};
-use entree_bridge::store::links::LinkStore;
-use entree_bridge::store::memory::MemoryStore;
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
+use bench_setup::{sessions_section, Error, Setup};
+use entree_bridge::demo::idp::ResponseSpec;
 
 /// The upstream: answers every request with a small fixed body (so the bridge is measured).
 async fn upstream() -> Result<std::net::SocketAddr, Error> {
@@ -41,51 +37,14 @@ async fn upstream() -> Result<std::net::SocketAddr, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let store = std::env::args().nth(1).unwrap_or_else(|| "memory".into());
     let up = upstream().await?;
-    let dir = tempfile::tempdir()?;
-    let idp = DevIdp::generate("https://idp.bench.invalid/metadata")?;
-    let sp_key = keys::generate_key(KeyKind::Rsa2048)?;
-    keys::write_private_key(&dir.path().join("sp.key"), &sp_key)?;
-    keys::write_certificate(
-        &dir.path().join("sp.crt"),
-        &keys::self_signed_certificate(&sp_key, "sp", 2)?,
-    )?;
-    keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256)?)?;
-    std::fs::write(
-        dir.path().join("idp.xml"),
-        idp.metadata("https://idp.bench.invalid/sso"),
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-public_base_url = "{base}"
-[links]
-sqlite_path = "links.sqlite3"
-[keys]
-jwt_signing_key = "jwt.pem"
-[federations.kennisnet]
-metadata = "idp.xml"
-[apps.bench]
-federation = "kennisnet"
-base_url = "{base}/bench"
-sp_key = "sp.key"
-sp_cert = "sp.crt"
-schools = ["*"]
-[apps.bench.handoff]
-mode = "headers"
-upstream = "http://{up}"
-"#
-    );
-    let path = dir.path().join("bench.toml");
-    std::fs::write(&path, config)?;
-    let settings = Arc::new(entree_bridge::config::load(&path).map_err(|e| e.to_string())?);
-    let links = LinkStore::open_target(&settings.links, settings.links_timeout).await?;
-    let state = Arc::new(AppState::new(settings, Arc::new(MemoryStore::default()), links));
-    tokio::spawn(http::serve(listener, http::router(state, None), std::future::pending()));
+    let setup = Setup::new(
+        &sessions_section(&store)?,
+        &format!("[apps.bench.handoff]\nmode = \"headers\"\nupstream = \"http://{up}\"\n"),
+    )
+    .await?;
+    let (_dir, idp, base) = setup.serve().await?;
 
     // One login through the development IdP gives the session the load generator uses.
     let client = reqwest::Client::builder()
