@@ -98,7 +98,11 @@ schools = ["*"]
         let store = entree_bridge::store::open(&self.settings.session_store)?;
         store.ping().await?;
         let state = Arc::new(AppState::new(self.settings, store, links));
-        tokio::spawn(http::serve(self.listener, http::router(state, None), std::future::pending()));
+        tokio::spawn(http::serve(
+            self.listener,
+            http::router(state, None),
+            std::future::pending(),
+        ));
         Ok((self.dir, self.idp, self.base))
     }
 }
