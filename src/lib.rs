@@ -10,6 +10,8 @@ pub mod handoff;
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod metadata_refresh;
+pub mod reload;
 pub mod saml;
 pub mod store;
 pub mod verify_cli;

@@ -160,7 +160,14 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
             .await
             .map(|linked| {
                 if linked == person_code {
-                    tracing::info!(app, federated = pseudonyms.of(&federated_id), "link added by an admin");
+                    tracing::info!(
+                        target: "audit",
+                        event = "link_created",
+                        by = "admin",
+                        app,
+                        federated = pseudonyms.of(&federated_id),
+                        "link added by an admin"
+                    );
                     println!("{federated_id} in {app} is linked to {linked}");
                     ExitCode::SUCCESS
                 } else {
@@ -170,7 +177,13 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
             }),
         LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
             if removed {
-                tracing::info!(app, federated = pseudonyms.of(&federated_id), "link removed");
+                tracing::info!(
+                    target: "audit",
+                    event = "link_removed",
+                    app,
+                    federated = pseudonyms.of(&federated_id),
+                    "link removed"
+                );
                 println!("removed the link of {federated_id} in {app}");
                 ExitCode::SUCCESS
             } else {
@@ -228,6 +241,8 @@ async fn import_file(
     print_report(file, &outcome, &parsed.invalid, write);
     if write {
         tracing::info!(
+            target: "audit",
+            event = "links_imported",
             app,
             file = %file.display(),
             added = outcome.added.len(),

@@ -106,8 +106,11 @@ struct VerifyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_logging(config::LogFormat::Text);
+    }
     match cli.command {
+        // `serve` starts logging once its config says how.
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
         Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
@@ -117,13 +120,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by RUST_LOG (default info). Lines with target `audit` are the
+/// audit trail: logins, link creations and removals, imports (pseudonymous ids only).
+fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
 }
 
 fn check_config(path: &Path) -> ExitCode {
@@ -150,10 +158,12 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    run_server(Arc::new(settings), None)
+    init_logging(settings.log_format);
+    run_server(Arc::new(settings), None, Some(path.to_path_buf()))
 }
 
-fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode {
+/// Serves `settings`; with `config_path`, reloads on SIGHUP and when the config files change.
+fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>, config_path: Option<PathBuf>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -184,9 +194,13 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>) -> ExitCode 
                 return ExitCode::from(1);
             }
         };
-        let state = Arc::new(AppState::new(settings, store, links));
-        tracing::info!(%listen, apps = state.settings.apps.len(), "entree-bridge listening");
-        match http::serve(listener, http::router(state, extra), shutdown_signal()).await {
+        let shared = http::Shared::new(AppState::new(settings, store, links));
+        if let Some(path) = config_path {
+            tokio::spawn(entree_bridge::reload::watch(shared.clone(), path));
+        }
+        tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
+        tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
+        match http::serve(listener, http::router(shared, extra), shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("entree-bridge: server error: {e}");
@@ -247,7 +261,7 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
         idp,
         settings: settings.clone(),
     }));
-    run_server(settings, Some(demo_router))
+    run_server(settings, Some(demo_router), None)
 }
 
 fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
@@ -317,7 +331,7 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
             .ok_or_else(|| format!("no [apps.{app_name}] in {}", config_path.display()))?;
         sp_keys.push(app.sp_key.clone());
         return Ok(VerifySettings {
-            idp: app.federation.idp.clone(),
+            idp: app.federation.idp().map_err(|e| e.to_string())?.as_ref().clone(),
             sp_entity_id: app.sp_entity_id.clone(),
             acs_url: app.acs_url.clone(),
             request_id: args.request_id.clone(),

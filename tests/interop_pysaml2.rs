@@ -61,7 +61,13 @@ async fn login_through_pysaml2(extra_flags: &[&str]) -> AcsOutcome {
         std::fs::write(dir.join("idp-metadata.xml"), &metadata).expect("write metadata")
     })
     .await;
-    assert_eq!(bridge.settings.federations["kennisnet"].idp.entity_id, PY_IDP);
+    assert_eq!(
+        bridge.settings.federations["kennisnet"]
+            .idp()
+            .expect("metadata")
+            .entity_id,
+        PY_IDP
+    );
 
     let client = client();
     let sp_metadata = client

@@ -74,3 +74,65 @@ fn a_new_key_signs_and_the_old_one_stays_published() {
         "tokens in flight still verify"
     );
 }
+
+/// SP key rollover: the next key pair is published in the SP metadata beside the current one
+/// and accepted for decryption; a key that is neither is refused.
+#[tokio::test]
+async fn the_next_sp_key_is_published_and_decrypts_before_it_is_promoted() {
+    use entree_bridge::keys::{self, KeyKind};
+    let next_key = keys::generate_key(KeyKind::Rsa2048).expect("key");
+    let next_cert = keys::self_signed_certificate(&next_key, "sp next", 30).expect("cert");
+    let next_b64 = keys::certificate_b64(&next_cert).expect("b64");
+    let (k, c) = (next_key.clone(), next_cert.clone());
+    let bridge = Bridge::start_edited(
+        move |dir| {
+            keys::write_private_key(&dir.join("sp-next.key"), &k).expect("write");
+            keys::write_certificate(&dir.join("sp-next.crt"), &c).expect("write");
+        },
+        |config| {
+            config.replacen(
+                "sp_cert = \"sp.crt\"\n",
+                "sp_cert = \"sp.crt\"\nsp_key_next = \"sp-next.key\"\nsp_cert_next = \"sp-next.crt\"\n",
+                1,
+            )
+        },
+    )
+    .await;
+    let metadata = reqwest::get(format!("{}/numo/saml2/kennisnet/metadata", bridge.base))
+        .await
+        .expect("metadata")
+        .text()
+        .await
+        .expect("body");
+    let current_b64 = keys::certificate_b64(&bridge.sp_cert).expect("b64");
+    assert_eq!(
+        metadata.matches(&current_b64).count(),
+        2,
+        "current: signing and encryption"
+    );
+    assert_eq!(metadata.matches(&next_b64).count(), 2, "next: signing and encryption");
+
+    let client = client();
+    for (cert, accepted) in [
+        (next_cert.clone(), true),
+        (bridge.sp_cert.clone(), true),
+        (
+            keys::self_signed_certificate(&keys::generate_key(KeyKind::Rsa2048).expect("key"), "other", 1)
+                .expect("cert"),
+            false,
+        ),
+    ] {
+        let login = start_login(&client, &bridge, "numo", None).await;
+        let spec = bridge.spec("numo", Some(&login.request_id));
+        let xml = bridge
+            .idp
+            .encrypted_response(&spec, &cert, entree_bridge::saml::decrypt::AES128_GCM)
+            .expect("encrypt");
+        let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+        if accepted {
+            assert_eq!(outcome.status, 200, "{}", outcome.body);
+        } else {
+            outcome.assert_rejected(400, "decryption_failed");
+        }
+    }
+}

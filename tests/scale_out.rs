@@ -10,13 +10,13 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use axum::routing::any;
 use base64::Engine;
+use common::process::BridgeProcess;
 use common::services::*;
 use common::*;
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
@@ -53,25 +53,13 @@ fn port_for_both() -> u16 {
     panic!("no port free on both loopback addresses");
 }
 
-struct Instance {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Two bridge processes on one config, sharing a Redis and a PostgreSQL database.
 struct Fleet {
     dir: tempfile::TempDir,
     idp: DevIdp,
     port: u16,
     config: PathBuf,
-    instances: Vec<Option<Instance>>,
+    instances: Vec<Option<BridgeProcess>>,
     _database: TestDatabase,
 }
 
@@ -182,26 +170,7 @@ upstream = "http://{up}"
     /// Starts instance `i` and waits until it answers /healthz.
     async fn start_instance(&mut self, i: usize) {
         let log = self.dir.path().join(format!("instance-{i}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .env("ENTREE_BRIDGE_SERVER__LISTEN", self.addr(i).to_string())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("the bridge binary starts");
-        self.instances[i] = Some(Instance { child, log });
-        let health = format!("http://{}/healthz", self.addr(i));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("instance {i} did not come up:\n{}", self.log_of(i));
+        self.instances[i] = Some(BridgeProcess::start(&self.config, self.addr(i), log).await);
     }
 
     fn stop_instance(&mut self, i: usize) {
@@ -211,7 +180,7 @@ upstream = "http://{up}"
     fn log_of(&self, i: usize) -> String {
         self.instances[i]
             .as_ref()
-            .and_then(|inst| std::fs::read_to_string(&inst.log).ok())
+            .map(BridgeProcess::log_text)
             .unwrap_or_default()
     }
 

@@ -97,7 +97,7 @@ schools = ["*"]
         let links = LinkStore::open_target(&self.settings.links, self.settings.links_timeout).await?;
         let store = entree_bridge::store::open(&self.settings.session_store)?;
         store.ping().await?;
-        let state = Arc::new(AppState::new(self.settings, store, links));
+        let state = http::Shared::new(AppState::new(self.settings, store, links));
         tokio::spawn(http::serve(
             self.listener,
             http::router(state, None),

@@ -27,6 +27,19 @@ impl Default for ServerSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` (for people) or `json` (one object per line, for log collectors).
+    pub format: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection { format: "text".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SessionsSection {
     pub store: String,
     pub redis_url: String,
@@ -110,6 +123,9 @@ pub struct FederationSection {
     pub metadata_signing_cert: Option<String>,
     #[serde(default)]
     pub idp_entity_id: Option<String>,
+    /// Where the last good copy of URL metadata is kept (default `data/metadata-{name}.xml`).
+    #[serde(default)]
+    pub metadata_cache: Option<String>,
     #[serde(default = "default_refresh")]
     pub refresh_interval: String,
     #[serde(default)]
@@ -135,6 +151,12 @@ pub struct AppSection {
     pub sp_entity_id: Option<String>,
     pub sp_key: String,
     pub sp_cert: String,
+    /// The next SP key pair during a rollover: published beside the current one and accepted
+    /// for decryption, until it is promoted to `sp_key`/`sp_cert`.
+    #[serde(default)]
+    pub sp_key_next: Option<String>,
+    #[serde(default)]
+    pub sp_cert_next: Option<String>,
     #[serde(default)]
     pub schools: Vec<String>,
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! Configuration: figment loading (TOML + `ENTREE_BRIDGE_SECTION__KEY` env overrides), typed
 //! and validated into [`Settings`], with every problem named by key path and file.
 
+mod app_files;
 mod file;
 mod problems;
 mod stores;
@@ -12,15 +13,19 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
 pub use file::*;
-pub use problems::{ConfigErrors, Problem};
+pub use problems::{AppFile, ConfigErrors, Problem};
 pub use stores::{redacted, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET, MAX_LOCAL_CACHE};
 pub use validate::*;
 
 /// Environment variables with this prefix override config keys: `ENTREE_BRIDGE_SERVER__LISTEN`.
 pub const ENV_PREFIX: &str = "ENTREE_BRIDGE_";
 
-/// Loads and validates the config file at `path`. Relative paths inside it resolve against
-/// the file's folder.
+/// The folder beside the main config file that holds one file per app.
+pub const APPS_DIR: &str = "apps";
+
+/// Loads and validates the config file at `path`, with the per-app files in `apps/*.toml`
+/// beside it (each file the keys of `[apps.NAME]`, NAME being the file name). Relative paths
+/// resolve against the main file's folder.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![Problem {
@@ -34,14 +39,35 @@ pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    load_text(&text, Some(path), &base)
+    let app_files = app_files::read(&base.join(APPS_DIR))?;
+    load_with_apps(&text, Some(path), &base, &app_files)
 }
 
 /// Loads config text (the demo's embedded config, tests); `base` resolves relative paths.
 pub fn load_text(text: &str, file: Option<&Path>, base: &Path) -> Result<Settings, ConfigErrors> {
-    let figment = Figment::from(Toml::string(text)).merge(
+    load_with_apps(text, file, base, &[])
+}
+
+fn load_with_apps(
+    text: &str,
+    file: Option<&Path>,
+    base: &Path,
+    app_files: &[AppFile],
+) -> Result<Settings, ConfigErrors> {
+    let mut figment = Figment::from(Toml::string(text));
+    figment = app_files::merge(figment, text, file, app_files)?;
+    let figment = figment.merge(
         // ENTREE_BRIDGE_CONFIG names the file itself; it is not a key.
         Env::prefixed(ENV_PREFIX).split("__").filter(|k| k.as_str() != "config"),
     );
-    validate::build(&figment, text, file, base)
+    validate::build(&figment, text, file, base, app_files)
+}
+
+/// The files a running bridge watches for changes: the main config and its per-app files.
+pub fn watched_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    if let Some(base) = path.parent() {
+        files.extend(app_files::paths(&base.join(APPS_DIR)));
+    }
+    files
 }

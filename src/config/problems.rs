@@ -38,29 +38,48 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// A per-app config file (`apps/NAME.toml` beside the main file): the keys of `[apps.NAME]`.
+#[derive(Debug, Clone)]
+pub struct AppFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
 /// Collects problems while validation goes on, so that all of them are reported at once.
 pub struct Collector<'a> {
     file: Option<&'a Path>,
     text: &'a str,
+    app_files: &'a [AppFile],
     pub problems: Vec<Problem>,
 }
 
 impl<'a> Collector<'a> {
-    pub fn new(file: Option<&'a Path>, text: &'a str) -> Self {
+    /// A collector that names an app's own file for the keys of apps that have one.
+    pub fn with_app_files(file: Option<&'a Path>, text: &'a str, app_files: &'a [AppFile]) -> Self {
         Collector {
             file,
             text,
+            app_files,
             problems: Vec::new(),
         }
     }
 
     pub fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
-        let line = locate(self.text, &key);
+        let own_file = self.app_files.iter().find_map(|f| {
+            let prefix = format!("apps.{}", f.name);
+            let rest = key.strip_prefix(&prefix)?;
+            (rest.is_empty() || rest.starts_with('.')).then(|| (f, rest.trim_start_matches('.').to_string()))
+        });
+        let (file, line) = match own_file {
+            Some((f, rest)) => (Some(f.path.clone()), locate(&f.text, &rest).or(Some(1))),
+            None => (self.file.map(Path::to_path_buf), locate(self.text, &key)),
+        };
         self.problems.push(Problem {
             key,
             message: message.into(),
-            file: self.file.map(Path::to_path_buf),
+            file,
             line,
         });
     }

@@ -27,6 +27,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub public_base_url: Url,
     pub session_store: super::stores::SessionBackend,
+    pub log_format: LogFormat,
     /// Absolute and idle lifetime of app sessions (headers mode).
     pub session_lifetime: Duration,
     pub session_idle: Duration,
@@ -40,6 +41,13 @@ pub struct Settings {
     pub pseudonyms: crate::identity::Pseudonyms,
     pub federations: BTreeMap<String, Arc<Federation>>,
     pub apps: Vec<Arc<App>>,
+}
+
+/// How log lines are written (`log.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Where account links live.
@@ -175,9 +183,84 @@ pub struct Linking {
 #[derive(Debug)]
 pub struct Federation {
     pub name: String,
-    pub idp: IdpDescriptor,
+    pub source: MetadataSource,
+    /// `idp_entity_id`, to pick the IdP out of metadata that lists several.
+    pub idp_entity_id: Option<String>,
+    /// The IdP metadata in force: from the file, or the last good copy from the URL.
+    idp: arc_swap::ArcSwapOption<IdpDescriptor>,
     pub allow_sha1: bool,
     pub clock_skew: Duration,
+    /// When the refresher should fetch a URL source next (unix seconds; 0: at once).
+    pub next_fetch: std::sync::atomic::AtomicI64,
+}
+
+/// Where a federation's IdP metadata comes from.
+#[derive(Debug, Clone)]
+pub enum MetadataSource {
+    File(PathBuf),
+    /// Fetched and refreshed; trusted only when signed by `signing_certs`. The last good copy
+    /// is kept in `cache`, so a restart during an outage still has it.
+    Url {
+        url: Url,
+        signing_certs: Vec<samael::crypto::CertificateDer>,
+        cache: PathBuf,
+        refresh_interval: Duration,
+    },
+}
+
+/// Why a federation has no usable IdP metadata right now (logins fail closed).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum MetadataUnavailable {
+    #[error("no IdP metadata of federation {0} has been fetched yet")]
+    NotYet(String),
+    #[error("the IdP metadata of federation {0} expired at {1} (validUntil) and no fresh copy is in")]
+    Expired(String, String),
+}
+
+impl Federation {
+    pub fn new(
+        name: &str,
+        source: MetadataSource,
+        idp: Option<IdpDescriptor>,
+        idp_entity_id: Option<String>,
+        allow_sha1: bool,
+        clock_skew: Duration,
+    ) -> Self {
+        Federation {
+            name: name.to_string(),
+            source,
+            idp_entity_id,
+            idp: arc_swap::ArcSwapOption::from(idp.map(Arc::new)),
+            allow_sha1,
+            clock_skew,
+            next_fetch: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// The IdP metadata to trust now: present and within its validUntil, or an error that
+    /// makes the login fail closed.
+    pub fn idp(&self) -> Result<Arc<IdpDescriptor>, MetadataUnavailable> {
+        let idp = self
+            .idp
+            .load_full()
+            .ok_or_else(|| MetadataUnavailable::NotYet(self.name.clone()))?;
+        match idp.valid_until {
+            Some(until) if until <= chrono::Utc::now() => {
+                Err(MetadataUnavailable::Expired(self.name.clone(), until.to_rfc3339()))
+            }
+            _ => Ok(idp),
+        }
+    }
+
+    /// The last copy, valid or not (for summaries and the refresher).
+    pub fn last_known(&self) -> Option<Arc<IdpDescriptor>> {
+        self.idp.load_full()
+    }
+
+    /// Puts a freshly fetched, verified copy in force.
+    pub fn install(&self, idp: IdpDescriptor) {
+        self.idp.store(Some(Arc::new(idp)));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +283,10 @@ pub struct App {
     pub acs_url: String,
     pub sp_key: PKey<Private>,
     pub sp_cert: X509,
+    /// The next key pair of a rollover (`sp_key_next`/`sp_cert_next`).
+    pub sp_next: Option<(PKey<Private>, X509)>,
+    /// The keys an encrypted assertion may be encrypted to: the current one, then the next.
+    pub decryption_keys: Vec<PKey<Private>>,
     pub schools: Vec<String>,
     pub allowed_origins: Vec<url::Origin>,
     pub allow_unsolicited: bool,
@@ -291,8 +378,14 @@ fn section<T: DeserializeOwned>(figment: &Figment, key: &str, c: &mut Collector<
     }
 }
 
-pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &Path) -> Result<Settings, ConfigErrors> {
-    let mut c = Collector::new(file, text);
+pub(super) fn build(
+    figment: &Figment,
+    text: &str,
+    file: Option<&Path>,
+    base: &Path,
+    app_files: &[super::problems::AppFile],
+) -> Result<Settings, ConfigErrors> {
+    let mut c = Collector::with_app_files(file, text, app_files);
     let data = match figment.data() {
         Ok(d) => d,
         Err(e) => {
@@ -302,7 +395,7 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
     };
     let dict = data.values().next().cloned().unwrap_or_default();
     for key in dict.keys() {
-        if !["server", "sessions", "links", "keys", "federations", "apps"].contains(&key.as_str()) {
+        if !["server", "sessions", "links", "keys", "federations", "apps", "log"].contains(&key.as_str()) {
             c.add(key.clone(), "unknown section");
         }
     }
@@ -316,6 +409,19 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
         section(figment, "sessions", &mut c).unwrap_or_default()
     } else {
         SessionsSection::default()
+    };
+    let log: LogSection = if has("log") {
+        section(figment, "log", &mut c).unwrap_or_default()
+    } else {
+        LogSection::default()
+    };
+    let log_format = match log.format.as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            c.add("log.format", format!("{other:?} is not one of \"text\", \"json\""));
+            None
+        }
     };
     let links_section: LinksSection = if has("links") {
         section(figment, "links", &mut c).unwrap_or_default()
@@ -449,6 +555,7 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
         links,
         session_store,
         links_timeout,
+        log_format,
     ) {
         (
             true,
@@ -458,7 +565,9 @@ pub(super) fn build(figment: &Figment, text: &str, file: Option<&Path>, base: &P
             Some(links),
             Some(session_store),
             Some(links_timeout),
+            Some(log_format),
         ) => Ok(Settings {
+            log_format,
             source: file.map(Path::to_path_buf),
             listen,
             public_base_url,
@@ -511,29 +620,98 @@ fn parse_http_url(value: &str) -> Result<Url, String> {
 fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Collector<'_>) -> Option<Federation> {
     let key = format!("federations.{name}");
     let clock_skew = c.take(&format!("{key}.clock_skew"), parse_duration(&f.clock_skew));
-    c.take(&format!("{key}.refresh_interval"), parse_duration(&f.refresh_interval));
+    let refresh_interval = c.take(&format!("{key}.refresh_interval"), parse_duration(&f.refresh_interval));
+    if refresh_interval.is_some_and(|r| r < Duration::from_secs(1)) {
+        c.add(format!("{key}.refresh_interval"), "must be at least 1s");
+    }
+    let signing_certs = f.metadata_signing_cert.as_ref().and_then(|p| {
+        let path = resolve(base, p);
+        c.take(&format!("{key}.metadata_signing_cert"), read_pem_certificates(&path))
+    });
+    let wanted = f.idp_entity_id.as_deref();
     if f.metadata.starts_with("http://") || f.metadata.starts_with("https://") {
-        c.add(
-            format!("{key}.metadata"),
-            "metadata from a URL is not supported in this version yet; download it, check it, and name the file",
+        let url = c.take(
+            &format!("{key}.metadata"),
+            Url::parse(&f.metadata).map_err(|e| format!("{:?} is not a URL: {e}", f.metadata)),
         );
-        return None;
+        if f.metadata_signing_cert.is_none() {
+            c.add(
+                format!("{key}.metadata_signing_cert"),
+                "required with a metadata URL: the PEM certificate(s) the federation signs its metadata with \
+                 (the signature, not the transport, is the trust)",
+            );
+        }
+        let cache = resolve(
+            base,
+            f.metadata_cache
+                .as_deref()
+                .unwrap_or(&format!("data/metadata-{name}.xml")),
+        );
+        let (url, signing_certs, refresh_interval) = (url?, signing_certs?, refresh_interval?);
+        let idp = idp_metadata::load_cached(&cache, &signing_certs, wanted);
+        return Some(Federation::new(
+            name,
+            MetadataSource::Url {
+                url,
+                signing_certs,
+                cache,
+                refresh_interval,
+            },
+            idp,
+            f.idp_entity_id.clone(),
+            f.allow_sha1,
+            clock_skew?,
+        ));
     }
     let path = resolve(base, &f.metadata);
     let text = c.take(
         &format!("{key}.metadata"),
         std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display())),
     )?;
+    // With a signing certificate a file must be signed by it too; without, the admin who put
+    // the file there vouches for it.
+    let parsed = match &signing_certs {
+        Some(certs) => idp_metadata::verify_and_parse(&text, certs, wanted).map(|(idp, _)| idp),
+        None => idp_metadata::parse(&text, wanted),
+    };
     let idp = c.take(
         &format!("{key}.metadata"),
-        idp_metadata::parse(&text, f.idp_entity_id.as_deref()).map_err(|e| format!("{}: {e}", path.display())),
+        parsed.map_err(|e| format!("{}: {e}", path.display())),
     )?;
-    Some(Federation {
-        name: name.to_string(),
-        idp,
-        allow_sha1: f.allow_sha1,
-        clock_skew: clock_skew?,
-    })
+    if let Some(until) = idp.valid_until.filter(|u| *u <= chrono::Utc::now()) {
+        c.add(
+            format!("{key}.metadata"),
+            format!(
+                "{}: expired at {until} (validUntil); get a fresh copy from the federation",
+                path.display()
+            ),
+        );
+    }
+    Some(Federation::new(
+        name,
+        MetadataSource::File(path),
+        Some(idp),
+        f.idp_entity_id.clone(),
+        f.allow_sha1,
+        clock_skew?,
+    ))
+}
+
+/// Every certificate of a PEM file, as DER.
+fn read_pem_certificates(path: &Path) -> Result<Vec<samael::crypto::CertificateDer>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs = X509::stack_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    certs
+        .iter()
+        .map(|c| {
+            c.to_der()
+                .map(samael::crypto::CertificateDer::from)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
 }
 
 fn build_app(
@@ -555,23 +733,18 @@ fn build_app(
         );
     }
     let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
-    let sp_key = c.take(&key("sp_key"), crate::keys::read_private_key(&resolve(base, &a.sp_key)));
-    let sp_cert = c.take(
-        &key("sp_cert"),
-        crate::keys::read_certificate(&resolve(base, &a.sp_cert)),
-    );
-    if let (Some(k), Some(cert)) = (&sp_key, &sp_cert) {
-        let matches = cert.public_key().map(|p| p.public_eq(k)).unwrap_or(false);
-        if !matches {
-            c.add(key("sp_cert"), "the certificate does not belong to sp_key");
+    let (sp_key, sp_cert) = load_sp_pair(&a.sp_key, &a.sp_cert, (&key("sp_key"), &key("sp_cert")), base, c);
+    let sp_next = match (&a.sp_key_next, &a.sp_cert_next) {
+        (None, None) => Some(None),
+        (Some(k), Some(cert)) => match load_sp_pair(k, cert, (&key("sp_key_next"), &key("sp_cert_next")), base, c) {
+            (Some(k), Some(cert)) => Some(Some((k, cert))),
+            _ => None,
+        },
+        _ => {
+            c.add(key("sp_key_next"), "sp_key_next and sp_cert_next go together");
+            None
         }
-        if k.rsa().is_err() {
-            c.add(
-                key("sp_key"),
-                "must be an RSA key (SAML request signing and decryption use RSA)",
-            );
-        }
-    }
+    };
     for school in &a.schools {
         let ok = school == "*"
             || ((school.len() == 4 || school.len() == 6) && school.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -759,6 +932,10 @@ fn build_app(
     else {
         return None;
     };
+    let sp_next = sp_next?;
+    let decryption_keys = std::iter::once(sp_key.clone())
+        .chain(sp_next.as_ref().map(|(k, _)| k.clone()))
+        .collect();
     let (Some(connect_timeout), Some(upstream_timeout), Some(header_names), Some(upstream_ca)) =
         (connect_timeout, upstream_timeout, header_names, upstream_ca)
     else {
@@ -781,6 +958,8 @@ fn build_app(
         acs_url,
         sp_key,
         sp_cert,
+        sp_next,
+        decryption_keys,
         schools: a.schools,
         allowed_origins,
         allow_unsolicited: a.allow_unsolicited,
@@ -803,6 +982,37 @@ fn build_app(
         secure: base_url.scheme() == "https",
         base_url,
     })
+}
+
+/// An SP key pair: an RSA key and the certificate that belongs to it.
+fn load_sp_pair(
+    key_path: &str,
+    cert_path: &str,
+    (key_name, cert_name): (&str, &str),
+    base: &Path,
+    c: &mut Collector<'_>,
+) -> (Option<PKey<Private>>, Option<X509>) {
+    let sp_key = c.take(key_name, crate::keys::read_private_key(&resolve(base, key_path)));
+    let sp_cert = c.take(cert_name, crate::keys::read_certificate(&resolve(base, cert_path)));
+    if let (Some(k), Some(cert)) = (&sp_key, &sp_cert) {
+        let matches = cert.public_key().map(|p| p.public_eq(k)).unwrap_or(false);
+        if !matches {
+            c.add(
+                cert_name,
+                format!(
+                    "the certificate does not belong to {}",
+                    key_name.rsplit('.').next().unwrap_or(key_name)
+                ),
+            );
+        }
+        if k.rsa().is_err() {
+            c.add(
+                key_name,
+                "must be an RSA key (SAML request signing and decryption use RSA)",
+            );
+        }
+    }
+    (sp_key, sp_cert)
 }
 
 /// Claims the bridge sets itself; `[apps.X.claims]` may not overwrite them.
@@ -865,18 +1075,28 @@ impl Settings {
             self.jwt_keys.len()
         );
         for f in self.federations.values() {
-            out.push_str(&format!(
-                "federation {}: IdP {} ({} signing certificate(s), SSO {}{})\n",
-                f.name,
-                f.idp.entity_id,
-                f.idp.signing_certs.len(),
-                f.idp.sso_redirect_url,
-                if f.idp.want_authn_requests_signed {
-                    ", wants signed requests"
-                } else {
-                    ""
-                }
-            ));
+            let source = match &f.source {
+                MetadataSource::File(p) => format!("file {}", p.display()),
+                MetadataSource::Url { url, .. } => format!("URL {url}"),
+            };
+            match f.last_known() {
+                Some(idp) => out.push_str(&format!(
+                    "federation {}: IdP {} ({} signing certificate(s), SSO {}{}) from {source}\n",
+                    f.name,
+                    idp.entity_id,
+                    idp.signing_certs.len(),
+                    idp.sso_redirect_url,
+                    if idp.want_authn_requests_signed {
+                        ", wants signed requests"
+                    } else {
+                        ""
+                    }
+                )),
+                None => out.push_str(&format!(
+                    "federation {}: no IdP metadata yet; it will be fetched from {source}\n",
+                    f.name
+                )),
+            }
         }
         for a in &self.apps {
             out.push_str(&format!(

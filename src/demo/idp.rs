@@ -125,6 +125,18 @@ impl DevIdp {
         crate::saml::idp_metadata::render(&self.entity_id, sso_url, Some(slo_url), &self.cert_b64, true)
     }
 
+    /// Signs metadata as a federation operator does (this key pair standing in for the
+    /// operator's): an enveloped signature, first child of the root, over the root's `ID`.
+    pub fn sign_metadata(&self, unsigned: &str, id: &str) -> Result<String, SignatureError> {
+        let open_end = unsigned
+            .find("<md:EntityDescriptor")
+            .and_then(|start| unsigned[start..].find('>').map(|end| start + end + 1))
+            .ok_or(SignatureError::Invalid)?;
+        let template = signature::template(id, ALG_RSA_SHA256, DIGEST_SHA256, &self.cert_b64);
+        let with_template = format!("{}{template}{}", &unsigned[..open_end], &unsigned[open_end..]);
+        signature::sign_first_template(&with_template, &self.key_der)
+    }
+
     fn issuer(&self, spec: &ResponseSpec) -> String {
         spec.issuer.clone().unwrap_or_else(|| self.entity_id.clone())
     }

@@ -1,7 +1,6 @@
 //! The ACS: the pending login, response validation, identity resolution (stored link, rule,
 //! first-time linking), the replay cache, and the hand-off or the redirect to link.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
@@ -25,6 +24,10 @@ enum Next {
     Link { location: String, cookie: String },
 }
 
+/// Marks an ACS response that sent the student to the app's link page (for the metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct LinkingStarted;
+
 pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, lang: Lang) -> Response {
     let mut clear_cookie = None;
     let result = accept(state, app, headers, &body, &mut clear_cookie).await;
@@ -34,15 +37,13 @@ pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, 
         }
         Ok(Next::Link { location, cookie }) => {
             let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            r.extensions_mut().insert(LinkingStarted);
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().append(header::SET_COOKIE, v);
             }
             r
         }
-        Err(e) => {
-            state.metrics.logins_rejected.fetch_add(1, Ordering::Relaxed);
-            e.respond(lang, Some(&app.display_name))
-        }
+        Err(e) => e.respond(lang, Some(&app.display_name)),
     };
     if let Some(cookie) = clear_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -67,7 +68,6 @@ pub async fn hand_off(
     if app.handoff == crate::config::HandoffMode::Headers {
         return match super::session::start(state, app, headers, identity, subject).await {
             Ok(cookie) => {
-                state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
                 let location = target.unwrap_or_else(|| app.base_url.to_string());
                 let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
                 if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -89,7 +89,6 @@ fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&st
         Ok(t) => t,
         Err(e) => return LoginError::Internal(format!("signing the JWT: {e}")).respond(lang, Some(&app.display_name)),
     };
-    state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     let callback = app.callback_url.as_ref().map(|u| u.to_string()).unwrap_or_default();
     let origin = app
         .callback_url
@@ -143,9 +142,10 @@ async fn accept(
     let limits = XmlLimits::default();
     let xml = response::decode_post_binding(&saml_response, limits)?;
     let federation = &app.federation;
+    let idp = federation.idp()?;
     let expectations = Expectations {
-        idp_entity_id: &federation.idp.entity_id,
-        idp_certs: &federation.idp.signing_certs,
+        idp_entity_id: &idp.entity_id,
+        idp_certs: &idp.signing_certs,
         sp_entity_id: &app.sp_entity_id,
         acs_url: &app.acs_url,
         request_id: pending.as_ref().map(|p| p.request_id.as_str()),
@@ -153,7 +153,7 @@ async fn accept(
         allow_sha1: federation.allow_sha1,
         clock_skew: federation.clock_skew,
         now: chrono::Utc::now(),
-        decryption_keys: std::slice::from_ref(&app.sp_key),
+        decryption_keys: &app.decryption_keys,
         limits,
     };
     let assertion = response::validate(&xml, &expectations, &mut Report::disabled())?;
@@ -188,6 +188,8 @@ async fn accept(
     match person_code {
         Some(code) => {
             tracing::info!(
+                target: "audit",
+                event = "login",
                 app = app.name,
                 school = facts.school.as_deref().unwrap_or("-"),
                 person = state.settings.pseudonyms.of(&code),

@@ -33,6 +33,8 @@ pub enum LoginError {
     StoreUnavailable(String),
     #[error("the state store takes no more pending logins for now: {0}")]
     StoreFull(String),
+    #[error(transparent)]
+    Metadata(#[from] crate::config::MetadataUnavailable),
     #[error("the link store is unavailable: {0}")]
     LinkStoreUnavailable(String),
     #[error("the app behind the bridge cannot be reached: {0}")]
@@ -80,6 +82,8 @@ impl LoginError {
             LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
             LoginError::StoreFull(_) => "store_full",
+            LoginError::Metadata(crate::config::MetadataUnavailable::NotYet(_)) => "metadata_unavailable",
+            LoginError::Metadata(crate::config::MetadataUnavailable::Expired(..)) => "metadata_expired",
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
             LoginError::UpstreamTimeout => "upstream_timeout",
@@ -101,9 +105,10 @@ impl LoginError {
                 StatusCode::FORBIDDEN
             }
             LoginError::Identity(_) => StatusCode::FORBIDDEN,
-            LoginError::StoreUnavailable(_) | LoginError::StoreFull(_) | LoginError::LinkStoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            LoginError::StoreUnavailable(_)
+            | LoginError::StoreFull(_)
+            | LoginError::Metadata(_)
+            | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -204,6 +209,7 @@ impl LoginError {
             },
             LoginError::StoreUnavailable(_)
             | LoginError::StoreFull(_)
+            | LoginError::Metadata(_)
             | LoginError::LinkStoreUnavailable(_)
             | LoginError::UpstreamUnavailable(_)
             | LoginError::UpstreamTimeout
@@ -237,15 +243,22 @@ impl LoginError {
                 "login rejected: {self}"
             );
         }
-        error_page(
+        let mut response = error_page(
             lang,
             status,
             self.code(),
             &correlation_id,
             &self.text(app.unwrap_or("de app")),
-        )
+        );
+        // For the counters in `/metrics`, which look at responses, not at handlers.
+        response.extensions_mut().insert(ErrorCode(self.code()));
+        response
     }
 }
+
+/// The error code of an error page, carried on the response for the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 fn hex_id() -> String {
     crate::keys::random_bytes::<8>()

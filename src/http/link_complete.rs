@@ -99,6 +99,9 @@ async fn finish(
                 );
             }
             tracing::info!(
+                target: "audit",
+                event = "link_created",
+                by = "student",
                 app = app.name,
                 federated,
                 person = state.settings.pseudonyms.of(&linked),

@@ -30,7 +30,9 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
             return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
         }
     }
-    let mut response = match (current, &app.federation.idp.slo_redirect) {
+    // Without usable IdP metadata the local logout still happens; only Single Logout is skipped.
+    let slo_redirect = app.federation.idp().ok().and_then(|idp| idp.slo_redirect.clone());
+    let mut response = match (current, &slo_redirect) {
         (Some(s), Some(slo)) => match start_single_logout(state, app, &s.subject, &slo.location).await {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
             Err(e) => e.respond(lang, Some(&app.display_name)),
@@ -109,7 +111,7 @@ pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Re
 }
 
 async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Result<Response, LoginError> {
-    let idp = &app.federation.idp;
+    let idp = app.federation.idp()?;
     let received = redirect::receive(raw_query, &idp.signing_certs, app.federation.allow_sha1)?;
     let sls_url = app.route_url("sls");
     match received.kind {

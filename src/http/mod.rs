@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod errors;
 mod link_complete;
 mod logout;
+pub mod metrics;
 pub mod pages;
 pub mod proxy;
 pub mod resolve;
@@ -12,7 +13,6 @@ mod saml_routes;
 pub mod session;
 pub mod target;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -24,20 +24,48 @@ use axum::Router;
 use crate::config::Settings;
 use crate::store::links::LinkStore;
 use crate::store::LoginStateStore;
+pub use metrics::Metrics;
 
 /// Largest request body the bridge reads (an ACS POST is a few tens of KiB).
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// What the router serves: the state of the config in force. A reload replaces it whole;
+/// each request takes one snapshot when it starts and finishes under it.
+pub struct Shared {
+    current: arc_swap::ArcSwap<AppState>,
+}
+
+impl Shared {
+    pub fn new(state: AppState) -> Arc<Self> {
+        Arc::new(Shared {
+            current: arc_swap::ArcSwap::from_pointee(state),
+        })
+    }
+
+    /// The state a request runs under, from its start to its end.
+    pub fn current(&self) -> Arc<AppState> {
+        self.current.load_full()
+    }
+
+    /// Puts a new config in force for every request that starts from now on.
+    pub fn replace(&self, state: AppState) {
+        self.current.store(Arc::new(state));
+    }
+}
+
 /// Everything a request handler needs.
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// The stores and counters outlive config reloads: the new state gets the same ones.
     pub store: Arc<dyn LoginStateStore>,
     pub links: LinkStore,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Pooled upstream clients of the apps in headers mode, by app name.
     pub upstreams: std::collections::HashMap<String, proxy::UpstreamClient>,
     /// Documents that change only with the config, rendered once when it is loaded.
     pub rendered: Rendered,
+    /// The proxy counters of the headers-mode apps, by app name (lock-free per request).
+    pub proxy_stats: std::collections::HashMap<String, Arc<metrics::ProxyStats>>,
 }
 
 /// The JWKS and each app's SP metadata, as served.
@@ -53,9 +81,11 @@ impl Rendered {
             .apps
             .iter()
             .map(|app| {
-                let xml = crate::keys::certificate_b64(&app.sp_cert)
-                    .map_err(|e| e.to_string())
-                    .and_then(|cert| crate::saml::sp_metadata::render(app, &cert))
+                let xml = std::iter::once(&app.sp_cert)
+                    .chain(app.sp_next.as_ref().map(|(_, cert)| cert))
+                    .map(|cert| crate::keys::certificate_b64(cert).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<String>, String>>()
+                    .and_then(|certs| crate::saml::sp_metadata::render(app, &certs))
                     .map(axum::body::Bytes::from);
                 (app.name.clone(), xml)
             })
@@ -69,6 +99,20 @@ impl Rendered {
 
 impl AppState {
     pub fn new(settings: Arc<Settings>, store: Arc<dyn LoginStateStore>, links: LinkStore) -> Self {
+        Self::with_metrics(settings, store, links, Arc::new(Metrics::default()))
+    }
+
+    /// The state for a reloaded config: same stores and counters, everything else new.
+    pub fn reconfigured(&self, settings: Arc<Settings>) -> Self {
+        Self::with_metrics(settings, self.store.clone(), self.links.clone(), self.metrics.clone())
+    }
+
+    fn with_metrics(
+        settings: Arc<Settings>,
+        store: Arc<dyn LoginStateStore>,
+        links: LinkStore,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let upstreams = settings
             .apps
             .iter()
@@ -83,26 +127,26 @@ impl AppState {
                 }
             })
             .collect();
+        let proxy_stats = settings
+            .apps
+            .iter()
+            .filter(|a| a.upstream.is_some())
+            .map(|a| (a.name.clone(), metrics.proxy_stats(&a.name)))
+            .collect();
         AppState {
             rendered: Rendered::new(&settings),
+            proxy_stats,
             settings,
             store,
             links,
-            metrics: Metrics::default(),
+            metrics,
             upstreams,
         }
     }
 }
 
-/// Counters for `/metrics` (the full set arrives with the operations issue).
-#[derive(Default)]
-pub struct Metrics {
-    pub logins_ok: AtomicU64,
-    pub logins_rejected: AtomicU64,
-}
-
 /// The bridge's routes; `extra` (the demo's IdP and sample app) is merged in when given.
-pub fn router(state: Arc<AppState>, extra: Option<Router>) -> Router {
+pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -117,14 +161,22 @@ pub fn router(state: Arc<AppState>, extra: Option<Router>) -> Router {
     router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let problems: Vec<String> = [
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let state = shared.current();
+    let mut problems: Vec<String> = [
         state.store.ping().await.err().map(|e| e.to_string()),
         state.links.ping().await.err().map(|e| e.to_string()),
     ]
     .into_iter()
     .flatten()
     .collect();
+    problems.extend(
+        state
+            .settings
+            .federations
+            .values()
+            .filter_map(|f| f.idp().err().map(|e| e.to_string())),
+    );
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -136,17 +188,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let m = &state.metrics;
-    let body = format!(
-        "# TYPE entree_bridge_logins_total counter\nentree_bridge_logins_total{{result=\"ok\"}} {}\nentree_bridge_logins_total{{result=\"rejected\"}} {}\n",
-        m.logins_ok.load(Ordering::Relaxed),
-        m.logins_rejected.load(Ordering::Relaxed)
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let state = shared.current();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
-async fn jwks(State(state): State<Arc<AppState>>) -> Response {
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    let state = shared.current();
     (
         [
             (header::CONTENT_TYPE, "application/json"),

@@ -88,14 +88,24 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
     strip_identity_headers(req.headers_mut(), app);
     let session = match session::current(state, app, req.headers()).await {
         Ok(s) => s,
-        Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+        Err(e) => {
+            state.metrics.store_error("state");
+            return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
+        }
     };
     match session {
         None => login_required(app, &req),
-        Some(s) => match proxy(state, app, req, peer, &s).await {
-            Ok(r) => r,
-            Err(e) => e.respond(lang, Some(&app.display_name)),
-        },
+        Some(s) => {
+            let started = std::time::Instant::now();
+            let response = match proxy(state, app, req, peer, &s).await {
+                Ok(r) => r,
+                Err(e) => e.respond(lang, Some(&app.display_name)),
+            };
+            if let Some(stats) = state.proxy_stats.get(&app.name) {
+                stats.record(response.status().as_u16(), started.elapsed());
+            }
+            response
+        }
     }
 }
 

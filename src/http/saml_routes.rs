@@ -21,10 +21,12 @@ use crate::store::PendingLogin;
 pub const PENDING_LOGIN_LIFETIME: Duration = Duration::from_secs(600);
 
 pub async fn dispatch(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<super::Shared>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     req: Request,
 ) -> Response {
+    // One snapshot of the config for the whole request, whatever a reload does meanwhile.
+    let state = shared.current();
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
     if !safe_path(&path) {
@@ -45,15 +47,21 @@ pub async fn dispatch(
             login(&state, &app, target, lang).await
         }
         (Method::POST, Some("acs")) => {
+            let started = std::time::Instant::now();
             let headers = req.headers().clone();
-            match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
+            let response = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
                 Ok(body) => super::acs::acs(&state, &app, &headers, body, lang).await,
                 Err(_) => LoginError::BadRequest("body too large or unreadable").respond(lang, Some(&app.display_name)),
-            }
+            };
+            state.metrics.acs_duration.observe(started.elapsed());
+            count_login(&state, &app, &response);
+            response
         }
         (Method::GET, Some("link/complete")) if app.linking.is_some() => {
             let token = query_param(&req, "link_response");
-            super::link_complete::complete(&state, &app, req.headers(), token, lang).await
+            let response = super::link_complete::complete(&state, &app, req.headers(), token, lang).await;
+            count_login(&state, &app, &response);
+            response
         }
         (Method::GET, Some("logout")) => super::logout::logout(&state, &app, req.headers(), lang).await,
         (Method::GET, Some("sls")) => {
@@ -64,6 +72,24 @@ pub async fn dispatch(
             (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
         }
         _ => LoginError::UnknownApp.respond(lang, Some(&app.display_name)),
+    }
+}
+
+/// Counts a login's outcome, and a store failure, from the response it ended in.
+fn count_login(state: &AppState, app: &App, response: &Response) {
+    match response.extensions().get::<super::errors::ErrorCode>() {
+        Some(code) => {
+            state.metrics.login(&app.name, "rejected", code.0);
+            match code.0 {
+                "store_unavailable" | "store_full" => state.metrics.store_error("state"),
+                "link_store_unavailable" => state.metrics.store_error("links"),
+                _ => {}
+            }
+        }
+        None if response.extensions().get::<super::acs::LinkingStarted>().is_some() => {
+            state.metrics.login(&app.name, "linking", "")
+        }
+        None => state.metrics.login(&app.name, "ok", ""),
     }
 }
 
@@ -86,7 +112,10 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
     let request_id = crate::keys::random_saml_id();
     let relay_state = crate::keys::random_token();
     let nonce = crate::keys::random_token();
-    let idp = &app.federation.idp;
+    let idp = match app.federation.idp() {
+        Ok(idp) => idp,
+        Err(e) => return LoginError::from(e).respond(lang, Some(&app.display_name)),
+    };
     let request = AuthnRequest {
         id: &request_id,
         sp_entity_id: &app.sp_entity_id,

@@ -86,6 +86,7 @@ impl ValidationError {
             AssertionMisplaced => "assertion_misplaced",
             CommentInValue => "xml_comment_in_value",
             Signature(SignatureError::Misplaced) => "signature_misplaced",
+            Signature(SignatureError::Unsigned) => "signature_missing",
             Signature(SignatureError::EmptyReference) => "signature_reference_empty",
             Signature(SignatureError::ReferenceMismatch(_)) => "signature_reference_mismatch",
             Signature(SignatureError::AlgorithmForbidden(_)) => "signature_algorithm_forbidden",

@@ -47,6 +47,10 @@ pub enum MetadataError {
     NoSigningCertificate(String),
     #[error("a signing certificate of IdP {0:?} is not valid base64 DER X.509")]
     BadCertificate(String),
+    #[error("the metadata's signature does not hold: {0}")]
+    Signature(String),
+    #[error("the metadata expired at {0} (validUntil)")]
+    Expired(String),
 }
 
 /// Reads the IdP named `wanted` (or the only IdP) from metadata text.
@@ -119,6 +123,84 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
     })
 }
 
+/// Signed metadata, verified against the federation's metadata signing certificate(s) and
+/// read from what the signature covers: the IdP, and the `cacheDuration` the federation asks
+/// for (if any). Expired metadata (validUntil passed) is refused here.
+pub fn verify_and_parse(
+    text: &str,
+    trusted: &[CertificateDer],
+    wanted: Option<&str>,
+) -> Result<(IdpDescriptor, Option<std::time::Duration>), MetadataError> {
+    let signed =
+        super::signature::verify_metadata(text, trusted).map_err(|e| MetadataError::Signature(e.to_string()))?;
+    let idp = parse(&signed, wanted)?;
+    if let Some(until) = idp.valid_until {
+        if until <= Utc::now() {
+            return Err(MetadataError::Expired(until.to_rfc3339()));
+        }
+    }
+    let cache_duration = roxmltree::Document::parse(&signed)
+        .ok()
+        .and_then(|doc| doc.root_element().attribute("cacheDuration").map(str::to_string))
+        .and_then(|d| parse_xs_duration(&d));
+    Ok((idp, cache_duration))
+}
+
+/// An `xs:duration` as metadata uses it (`PT6H`, `P1D`, `PT30M`, `P1DT12H`): days, hours,
+/// minutes, seconds; years and months are refused (their length varies).
+pub fn parse_xs_duration(text: &str) -> Option<std::time::Duration> {
+    let rest = text.trim().strip_prefix('P')?;
+    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut secs: u64 = 0;
+    let mut number = String::new();
+    for (part, units) in [
+        (date, &[('D', 86_400u64)][..]),
+        (time, &[('H', 3600), ('M', 60), ('S', 1)][..]),
+    ] {
+        for ch in part.chars() {
+            if ch.is_ascii_digit() || ch == '.' {
+                number.push(ch);
+                continue;
+            }
+            let (_, unit) = units.iter().find(|(u, _)| *u == ch)?;
+            let value: f64 = number.parse().ok()?;
+            number.clear();
+            secs = secs.checked_add((value * *unit as f64) as u64)?;
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
+}
+
+/// The last good copy of URL metadata, kept on disk: used when it still verifies and has not
+/// expired; otherwise `None` (with the reason logged).
+pub fn load_cached(path: &std::path::Path, trusted: &[CertificateDer], wanted: Option<&str>) -> Option<IdpDescriptor> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match verify_and_parse(&text, trusted, wanted) {
+        Ok((idp, _)) => Some(idp),
+        Err(e) => {
+            tracing::warn!(cache = %path.display(), "the kept copy of the IdP metadata is not used: {e}");
+            None
+        }
+    }
+}
+
+/// What [`render_spec`] writes: IdP metadata for a development or test IdP, or a test
+/// federation's (several signing certificates, an ID to sign, validUntil, cacheDuration).
+#[derive(Debug, Clone, Default)]
+pub struct MetadataSpec<'a> {
+    pub entity_id: &'a str,
+    pub sso_url: &'a str,
+    pub slo_url: Option<&'a str>,
+    pub signing_certs_b64: Vec<&'a str>,
+    pub want_signed_requests: bool,
+    pub id: Option<&'a str>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub cache_duration: Option<&'a str>,
+}
+
 /// IdP metadata for a development or test IdP.
 pub fn render(
     entity_id: &str,
@@ -127,22 +209,56 @@ pub fn render(
     cert_b64: &str,
     want_signed_requests: bool,
 ) -> String {
-    let slo = slo_url
+    render_spec(&MetadataSpec {
+        entity_id,
+        sso_url,
+        slo_url,
+        signing_certs_b64: vec![cert_b64],
+        want_signed_requests,
+        ..MetadataSpec::default()
+    })
+}
+
+pub fn render_spec(spec: &MetadataSpec<'_>) -> String {
+    use super::xml::escape;
+    let slo = spec
+        .slo_url
         .map(|u| {
             format!(
                 r#"<md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{}"/>"#,
-                super::xml::escape(u)
+                escape(u)
             )
         })
         .unwrap_or_default();
-    use super::xml::escape;
+    let keys: String = spec
+        .signing_certs_b64
+        .iter()
+        .map(|cert| {
+            format!(
+                r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+            )
+        })
+        .collect();
+    let mut root_attributes = String::new();
+    if let Some(id) = spec.id {
+        root_attributes.push_str(&format!(r#" ID="{}""#, escape(id)));
+    }
+    if let Some(t) = spec.valid_until {
+        root_attributes.push_str(&format!(
+            r#" validUntil="{}""#,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    if let Some(d) = spec.cache_duration {
+        root_attributes.push_str(&format!(r#" cacheDuration="{}""#, escape(d)));
+    }
     format!(
         concat!(
             r#"<?xml version="1.0" encoding="UTF-8"?>"#,
             "\n",
-            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{id}">"#,
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{id}"{root_attributes}>"#,
             r#"<md:IDPSSODescriptor WantAuthnRequestsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
-            r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+            "{keys}",
             "{slo}",
             r#"<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified</md:NameIDFormat>"#,
             r#"<md:SingleSignOnService Binding="{binding}" Location="{sso}"/>"#,
@@ -150,10 +266,32 @@ pub fn render(
             "\n"
         ),
         slo = slo,
-        id = escape(entity_id),
-        want = want_signed_requests,
-        cert = cert_b64,
+        keys = keys,
+        root_attributes = root_attributes,
+        id = escape(spec.entity_id),
+        want = spec.want_signed_requests,
         binding = BINDING_REDIRECT,
-        sso = escape(sso_url)
+        sso = escape(spec.sso_url)
     )
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_xs_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn reads_the_durations_metadata_uses() {
+        assert_eq!(parse_xs_duration("PT6H"), Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(parse_xs_duration("P1D"), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_xs_duration("P1DT12H30M"),
+            Some(Duration::from_secs(86_400 + 12 * 3600 + 1800))
+        );
+        assert_eq!(parse_xs_duration("PT1.5S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_xs_duration("P1M"), None, "months vary in length");
+        assert_eq!(parse_xs_duration("6H"), None);
+        assert_eq!(parse_xs_duration("PT"), None);
+        assert_eq!(parse_xs_duration("PT5"), None);
+    }
 }

@@ -48,6 +48,8 @@ const SAMAEL_ALLOWED: &[AllowedSignatureAlgorithm] = &[
 pub enum SignatureError {
     #[error("a Signature is not a direct child of the Response or of its Assertion")]
     Misplaced,
+    #[error("the document is not signed")]
+    Unsigned,
     #[error("the signature's Reference has an empty URI (it would sign the whole document)")]
     EmptyReference,
     #[error("the signature's Reference does not name the ID of the element it sits in: {0}")]
@@ -190,6 +192,74 @@ pub fn verify_signed_element(
         allowlist,
     )
     .map_err(|_| SignatureError::Invalid)
+}
+
+/// Limits for federation metadata fetched from a URL: larger than a response (a federation's
+/// metadata lists many entities), still bounded.
+pub const METADATA_LIMITS: xml::XmlLimits = xml::XmlLimits {
+    max_bytes: 16 * 1024 * 1024,
+    max_depth: 32,
+    max_nodes: 2_000_000,
+};
+
+/// Verifies signed metadata against the certificate(s) configured for it
+/// (`metadata_signing_cert`) and returns the canonical text of what the signature covers: the
+/// whole root element. The signature must be the root's own (a direct child, referencing the
+/// root's ID, or the whole document with an empty URI), alone, with allowlisted algorithms;
+/// anything else in the document that claims to be signed is refused.
+pub fn verify_metadata(xml_text: &str, trusted: &[CertificateDer]) -> Result<String, SignatureError> {
+    let doc = xml::parse_bounded(xml_text, METADATA_LIMITS)
+        .map_err(|e| SignatureError::ParserDisagreement(format!("metadata: {e}")))?;
+    let root = doc.root_element();
+    let signatures: Vec<Node<'_, '_>> = xml::descendants(root, NS_DS, "Signature").collect();
+    let [sig] = signatures.as_slice() else {
+        return Err(if signatures.is_empty() {
+            SignatureError::Unsigned
+        } else {
+            SignatureError::Misplaced
+        });
+    };
+    if sig.parent_element().map(|p| p.id()) != Some(root.id()) {
+        return Err(SignatureError::Misplaced);
+    }
+    let uri = xml::child(*sig, NS_DS, "SignedInfo")
+        .and_then(|si| xml::child(si, NS_DS, "Reference"))
+        .and_then(|r| r.attribute("URI"))
+        .unwrap_or("#");
+    if uri.is_empty() {
+        // The whole document: the root is what is signed. Checked like an ID reference.
+        check_signed_info_for_document(*sig)?;
+    } else {
+        check_signed_info(*sig, root, false)?;
+    }
+    check_parsers_agree(xml_text, &doc)?;
+    verify_signed_element(xml_text, trusted, false)
+}
+
+/// [`check_signed_info`] for a signature over the whole document (`URI=""`).
+fn check_signed_info_for_document(sig: Node<'_, '_>) -> Result<(), SignatureError> {
+    let signed_info = xml::child(sig, NS_DS, "SignedInfo")
+        .ok_or_else(|| SignatureError::ReferenceMismatch("no SignedInfo".into()))?;
+    let references: Vec<_> = xml::children(signed_info, NS_DS, "Reference").collect();
+    let [reference] = references.as_slice() else {
+        return Err(SignatureError::ReferenceMismatch(format!(
+            "{} References, exactly one expected",
+            references.len()
+        )));
+    };
+    let digest = algorithm_of(xml::child(*reference, NS_DS, "DigestMethod"));
+    if !DIGEST_ALGORITHMS.contains(&digest) {
+        return Err(SignatureError::AlgorithmForbidden(digest.to_string()));
+    }
+    let c14n = algorithm_of(xml::child(signed_info, NS_DS, "CanonicalizationMethod"));
+    if c14n != EXC_C14N && c14n != C14N_10 {
+        return Err(SignatureError::TransformForbidden(c14n.to_string()));
+    }
+    let method = algorithm_of(xml::child(signed_info, NS_DS, "SignatureMethod"));
+    if !SIGNATURE_ALGORITHMS.contains(&method) {
+        return Err(SignatureError::AlgorithmForbidden(method.to_string()));
+    }
+    Ok(())
 }
 
 /// Signs the first `ds:Signature` template in `xml_text` (enveloped, exc-c14n) with a private

@@ -14,21 +14,20 @@ use crate::config::App;
 const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 const ATTRNAME_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified";
 
-pub fn render(app: &App, cert_b64: &str) -> Result<String, String> {
-    let key_info = KeyInfo {
-        id: None,
-        x509_data: Some(X509Data {
-            certificates: vec![cert_b64.to_string()],
-        }),
-    };
-    let key = |usage: &str, methods: Option<Vec<EncryptionMethod>>| KeyDescriptor {
+pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
+    let key = |cert_b64: &String, usage: &str, methods: Option<Vec<EncryptionMethod>>| KeyDescriptor {
         key_use: Some(usage.to_string()),
-        key_info: key_info.clone(),
+        key_info: KeyInfo {
+            id: None,
+            x509_data: Some(X509Data {
+                certificates: vec![cert_b64.clone()],
+            }),
+        },
         encryption_methods: methods,
     };
     // GCM only: CBC is accepted only inside a signed Response (see saml::decrypt), so an IdP
     // that follows these hints never hits that refusal.
-    let enc_methods = [
+    let enc_methods: Vec<EncryptionMethod> = [
         super::decrypt::AES128_GCM,
         super::decrypt::AES256_GCM,
         super::decrypt::RSA_OAEP_MGF1P,
@@ -75,7 +74,15 @@ pub fn render(app: &App, cert_b64: &str) -> Result<String, String> {
         .collect();
     let descriptor = SpSsoDescriptor {
         protocol_support_enumeration: Some("urn:oasis:names:tc:SAML:2.0:protocol".into()),
-        key_descriptors: Some(vec![key("signing", None), key("encryption", Some(enc_methods))]),
+        // The current certificate and, during a rollover, the next: both for signing (the IdP
+        // accepts requests signed with either once it has read this) and for encryption (the
+        // bridge decrypts with either).
+        key_descriptors: Some(
+            certs_b64
+                .iter()
+                .flat_map(|c| [key(c, "signing", None), key(c, "encryption", Some(enc_methods.clone()))])
+                .collect(),
+        ),
         name_id_formats: Some(vec![NAMEID_UNSPECIFIED.to_string()]),
         single_logout_services: Some(vec![samael::metadata::Endpoint {
             binding: super::idp_metadata::BINDING_REDIRECT.to_string(),

@@ -2,6 +2,7 @@
 //! keys and metadata are written to a temp dir, and an HTTP client that keeps cookies.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod services;
 pub mod xsw;
 
@@ -211,12 +212,18 @@ impl Bridge {
 
     pub async fn start_full(extra_config: &str, links: Links, prepare: impl FnOnce(&Path)) -> Bridge {
         let (database, links_config) = links_config(links).await;
-        Self::start_inner(extra_config, database, &links_config, prepare).await
+        Self::start_inner(extra_config, database, &links_config, prepare, |c| c).await
     }
 
     /// A bridge whose `[links]` section is `links_section` as given.
     pub async fn start_links_section(links_section: &str) -> Bridge {
-        Self::start_inner("", None, links_section, |_| {}).await
+        Self::start_inner("", None, links_section, |_| {}, |c| c).await
+    }
+
+    /// A bridge whose config text `edit` may rewrite (e.g. the federation's metadata source).
+    pub async fn start_edited(prepare: impl FnOnce(&Path), edit: impl FnOnce(String) -> String) -> Bridge {
+        let (database, links_config) = links_config(Links::Sqlite).await;
+        Self::start_inner("", database, &links_config, prepare, edit).await
     }
 
     async fn start_inner(
@@ -224,6 +231,7 @@ impl Bridge {
         database: Option<TestDatabase>,
         links_config: &str,
         prepare: impl FnOnce(&Path),
+        edit: impl FnOnce(String) -> String,
     ) -> Bridge {
         let (dir, idp, sp_cert) = prepare_dir();
         prepare(dir.path());
@@ -232,13 +240,18 @@ impl Bridge {
         let path = dir.path().join("bridge.toml");
         // `{port}` in the extra config stands for the port the bridge got.
         let extra_config = extra_config.replace("{port}", &port.to_string());
-        std::fs::write(&path, config_text(port, &format!("{links_config}\n{extra_config}"))).expect("write config");
+        std::fs::write(
+            &path,
+            edit(config_text(port, &format!("{links_config}\n{extra_config}"))),
+        )
+        .expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
         let link_store = LinkStore::open_target(&settings.links, settings.links_timeout)
             .await
             .expect("link store");
         let store = entree_bridge::store::open(&settings.session_store).expect("session store");
-        let state = Arc::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
+        let state = http::Shared::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
+        tokio::spawn(entree_bridge::metadata_refresh::run(state.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, http::router(state, None), async {
             let _ = rx.await;

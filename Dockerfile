@@ -1,0 +1,41 @@
+# entree-bridge: multi-stage build. The build stage has the toolchain and the -dev packages;
+# the runtime stage only the shared libraries the binary links against (scripts/check-runtime-libs.sh
+# compares the two in CI), and runs as a user without privileges.
+#
+#   docker build -t entree-bridge .
+#   docker run -p 8080:8080 -v $PWD/config:/etc/entree-bridge:ro -v bridge-data:/var/lib/entree-bridge entree-bridge
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY src ./src
+COPY examples ./examples
+RUN cargo build --release --locked --bin entree-bridge
+
+FROM debian:bookworm-slim
+# Runtime libraries of the binary (NEEDED entries): OpenSSL, libxml2, xmlsec1 with its OpenSSL
+# backend; ca-certificates for https metadata URLs, upstreams and rediss://.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl3 libxml2 libxmlsec1 libxmlsec1-openssl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/entree-bridge --shell /usr/sbin/nologin bridge \
+ && mkdir -p /etc/entree-bridge /var/lib/entree-bridge \
+ && chown bridge /var/lib/entree-bridge
+COPY --from=build /src/target/release/entree-bridge /usr/local/bin/entree-bridge
+
+# config (and keys, metadata) read-only; data (SQLite links, kept metadata copies) writable.
+VOLUME ["/etc/entree-bridge", "/var/lib/entree-bridge"]
+ENV ENTREE_BRIDGE_CONFIG=/etc/entree-bridge/entree-bridge.toml \
+    ENTREE_BRIDGE_SERVER__LISTEN=0.0.0.0:8080
+USER bridge
+WORKDIR /var/lib/entree-bridge
+EXPOSE 8080
+# bash's /dev/tcp: no HTTP client needed in the image.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/entree-bridge"]
+CMD ["serve"]

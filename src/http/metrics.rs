@@ -1,0 +1,250 @@
+//! Counters and histograms for `/metrics`, in the Prometheus text format. They outlive config
+//! reloads (a counter that restarts at zero would look like a process restart). Logins and
+//! reloads are counted under a short mutex (a login costs a millisecond of CPU, the lock some
+//! nanoseconds); the proxy path, taken by every request of a headers-mode app, uses per-app
+//! atomics handed out once per config.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A latency histogram with fixed buckets, lock-free.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// What the proxy counts for one app.
+#[derive(Default)]
+pub struct ProxyStats {
+    /// By status class: 1xx..5xx (index 0..4).
+    pub responses: [AtomicU64; 5],
+    pub duration: Histogram,
+}
+
+impl ProxyStats {
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        self.responses[class].fetch_add(1, Ordering::Relaxed);
+        self.duration.observe(elapsed);
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// (app, result, error code) -> logins.
+    logins: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    pub acs_duration: Histogram,
+    /// result -> reloads.
+    reloads: Mutex<BTreeMap<&'static str, u64>>,
+    /// store ("state" or "links") -> failed operations seen by requests.
+    store_errors: Mutex<BTreeMap<&'static str, u64>>,
+    proxy: Mutex<BTreeMap<String, Arc<ProxyStats>>>,
+    /// federation -> validUntil of its metadata in force (unix seconds).
+    metadata_valid_until: Mutex<BTreeMap<String, i64>>,
+    /// result -> metadata fetches from URLs.
+    metadata_refreshes: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_insert(0) += 1;
+    }
+}
+
+/// A label value as Prometheus text needs it.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// A login that ended: `error` is the error code of a rejection, `""` for success.
+    pub fn login(&self, app: &str, result: &'static str, error: &'static str) {
+        bump(&self.logins, (app.to_string(), result, error));
+    }
+
+    pub fn reload(&self, ok: bool) {
+        bump(&self.reloads, if ok { "ok" } else { "error" });
+    }
+
+    pub fn metadata_refresh(&self, ok: bool) {
+        bump(&self.metadata_refreshes, if ok { "ok" } else { "error" });
+    }
+
+    pub fn store_error(&self, store: &'static str) {
+        bump(&self.store_errors, store);
+    }
+
+    /// The proxy counters of `app`, the same ones across reloads.
+    pub fn proxy_stats(&self, app: &str) -> Arc<ProxyStats> {
+        match self.proxy.lock() {
+            Ok(mut m) => m.entry(app.to_string()).or_default().clone(),
+            Err(_) => Arc::new(ProxyStats::default()),
+        }
+    }
+
+    pub fn set_metadata_valid_until(&self, federation: &str, unix_seconds: Option<i64>) {
+        if let Ok(mut m) = self.metadata_valid_until.lock() {
+            match unix_seconds {
+                Some(t) => m.insert(federation.to_string(), t),
+                None => m.remove(federation),
+            };
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP entree_bridge_logins_total Logins that reached the ACS or link completion, by outcome.\n");
+        out.push_str("# TYPE entree_bridge_logins_total counter\n");
+        if let Ok(m) = self.logins.lock() {
+            for ((app, result, error), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_logins_total{{app=\"{}\",result=\"{result}\",error=\"{error}\"}} {n}",
+                    label(app)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_acs_duration_seconds Time the ACS took to answer.\n");
+        out.push_str("# TYPE entree_bridge_acs_duration_seconds histogram\n");
+        self.acs_duration
+            .render(&mut out, "entree_bridge_acs_duration_seconds", "");
+        out.push_str("# HELP entree_bridge_config_reloads_total Config reloads, by result.\n");
+        out.push_str("# TYPE entree_bridge_config_reloads_total counter\n");
+        if let Ok(m) = self.reloads.lock() {
+            for result in ["ok", "error"] {
+                let n = m.get(result).copied().unwrap_or(0);
+                let _ = writeln!(out, "entree_bridge_config_reloads_total{{result=\"{result}\"}} {n}");
+            }
+        }
+        out.push_str("# HELP entree_bridge_store_errors_total Requests that failed on a store.\n");
+        out.push_str("# TYPE entree_bridge_store_errors_total counter\n");
+        if let Ok(m) = self.store_errors.lock() {
+            for store in ["state", "links"] {
+                let n = m.get(store).copied().unwrap_or(0);
+                let _ = writeln!(out, "entree_bridge_store_errors_total{{store=\"{store}\"}} {n}");
+            }
+        }
+        out.push_str("# HELP entree_bridge_metadata_valid_until_seconds validUntil of each federation's IdP metadata in force (unix time).\n");
+        out.push_str("# TYPE entree_bridge_metadata_valid_until_seconds gauge\n");
+        if let Ok(m) = self.metadata_valid_until.lock() {
+            for (federation, t) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_metadata_valid_until_seconds{{federation=\"{}\"}} {t}",
+                    label(federation)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_metadata_refreshes_total Fetches of IdP metadata from URLs, by result.\n");
+        out.push_str("# TYPE entree_bridge_metadata_refreshes_total counter\n");
+        if let Ok(m) = self.metadata_refreshes.lock() {
+            for result in ["ok", "error"] {
+                let n = m.get(result).copied().unwrap_or(0);
+                let _ = writeln!(out, "entree_bridge_metadata_refreshes_total{{result=\"{result}\"}} {n}");
+            }
+        }
+        out.push_str(
+            "# HELP entree_bridge_proxy_responses_total Proxied requests of headers-mode apps, by status class.\n",
+        );
+        out.push_str("# TYPE entree_bridge_proxy_responses_total counter\n");
+        let proxy: Vec<(String, Arc<ProxyStats>)> = self
+            .proxy
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        for (app, stats) in &proxy {
+            for (i, n) in stats.responses.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_proxy_responses_total{{app=\"{}\",class=\"{}xx\"}} {}",
+                    label(app),
+                    i + 1,
+                    n.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_proxy_duration_seconds Time from a proxied request to the upstream's response headers.\n");
+        out.push_str("# TYPE entree_bridge_proxy_duration_seconds histogram\n");
+        for (app, stats) in &proxy {
+            stats.duration.render(
+                &mut out,
+                "entree_bridge_proxy_duration_seconds",
+                &format!("app=\"{}\"", label(app)),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_histograms() {
+        let m = Metrics::default();
+        m.login("numo", "ok", "");
+        m.login("numo", "rejected", "signature_invalid");
+        m.login("numo", "rejected", "signature_invalid");
+        m.acs_duration.observe(Duration::from_millis(3));
+        m.acs_duration.observe(Duration::from_millis(30));
+        m.reload(true);
+        m.proxy_stats("portal").record(204, Duration::from_micros(700));
+        let text = m.render();
+        assert!(
+            text.contains("entree_bridge_logins_total{app=\"numo\",result=\"rejected\",error=\"signature_invalid\"} 2")
+        );
+        assert!(text.contains("entree_bridge_logins_total{app=\"numo\",result=\"ok\",error=\"\"} 1"));
+        assert!(text.contains("entree_bridge_acs_duration_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("entree_bridge_acs_duration_seconds_bucket{le=\"0.05\"} 2"));
+        assert!(text.contains("entree_bridge_acs_duration_seconds_count 2"));
+        assert!(text.contains("entree_bridge_config_reloads_total{result=\"ok\"} 1"));
+        assert!(text.contains("entree_bridge_config_reloads_total{result=\"error\"} 0"));
+        assert!(text.contains("entree_bridge_proxy_responses_total{app=\"portal\",class=\"2xx\"} 1"));
+        assert!(text.contains("entree_bridge_proxy_duration_seconds_bucket{app=\"portal\",le=\"0.001\"} 1"));
+    }
+}

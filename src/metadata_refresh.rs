@@ -1,0 +1,147 @@
+//! Keeps the IdP metadata of URL federations fresh: fetched with hyper + rustls, trusted only
+//! when its signature verifies against `metadata_signing_cert` and it has not expired, then
+//! put in force and kept on disk (the last good copy, for a restart during an outage). A
+//! fetch that fails in any way (unreachable, bad signature, expired, unparsable) changes
+//! nothing: the last good copy serves on, until its own validUntil, after which logins for
+//! that federation fail closed with a clear page.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Limited};
+
+use crate::config::{Federation, MetadataSource};
+use crate::http::proxy::UpstreamClient;
+use crate::http::Shared;
+use crate::saml::idp_metadata;
+
+/// How often the due fetches are looked for.
+const TICK: Duration = Duration::from_secs(1);
+/// How long one fetch may take, connecting included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// After a failed fetch, the next try comes this soon (or at the refresh interval, if sooner).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// Runs until the process ends. The federations are taken from the config in force at each
+/// tick, so a reload's new federations are fetched at once and the old ones are left alone.
+pub async fn run(shared: Arc<Shared>) {
+    let client = match crate::http::proxy::client(Duration::from_secs(10), &[]) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot build the metadata HTTP client; metadata URLs are not refreshed: {e}");
+            return;
+        }
+    };
+    loop {
+        let state = shared.current();
+        for federation in state.settings.federations.values() {
+            if matches!(federation.source, MetadataSource::Url { .. }) {
+                let due = federation.next_fetch.load(Ordering::Relaxed) <= chrono::Utc::now().timestamp();
+                if due {
+                    refresh(&client, federation, &state.metrics).await;
+                }
+            }
+            let valid_until = federation
+                .last_known()
+                .and_then(|idp| idp.valid_until)
+                .map(|t| t.timestamp());
+            state.metrics.set_metadata_valid_until(&federation.name, valid_until);
+        }
+        drop(state);
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// One fetch of one federation; the outcome is logged and decides the next fetch.
+pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: &crate::http::Metrics) {
+    let MetadataSource::Url {
+        url,
+        signing_certs,
+        cache,
+        refresh_interval,
+    } = &federation.source
+    else {
+        return;
+    };
+    let outcome = match tokio::time::timeout(FETCH_TIMEOUT, fetch(client, url)).await {
+        Ok(Ok(text)) => idp_metadata::verify_and_parse(&text, signing_certs, federation.idp_entity_id.as_deref())
+            .map(|(idp, cache_duration)| (text, idp, cache_duration))
+            .map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            humantime::format_duration(FETCH_TIMEOUT)
+        )),
+    };
+    let now = chrono::Utc::now().timestamp();
+    match outcome {
+        Ok((text, idp, cache_duration)) => {
+            let next = cache_duration.map_or(*refresh_interval, |d| d.min(*refresh_interval));
+            tracing::info!(
+                federation = federation.name,
+                %url,
+                idp = idp.entity_id,
+                valid_until = ?idp.valid_until,
+                next_in = %humantime::format_duration(next),
+                "IdP metadata refreshed"
+            );
+            federation.install(idp);
+            if let Err(e) = keep_on_disk(cache, &text) {
+                tracing::warn!(federation = federation.name, cache = %cache.display(), "cannot keep the metadata on disk: {e}");
+            }
+            federation.next_fetch.store(now + secs(next), Ordering::Relaxed);
+            metrics.metadata_refresh(true);
+        }
+        Err(reason) => {
+            let retry = RETRY_AFTER_FAILURE.min(*refresh_interval);
+            let kept = match federation.idp() {
+                Ok(_) => "the last good copy serves on",
+                Err(_) => "no valid copy is left: logins for this federation fail",
+            };
+            tracing::error!(
+                federation = federation.name,
+                %url,
+                retry_in = %humantime::format_duration(retry),
+                "IdP metadata refresh refused ({kept}): {reason}"
+            );
+            federation.next_fetch.store(now + secs(retry), Ordering::Relaxed);
+            metrics.metadata_refresh(false);
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+async fn fetch(client: &UpstreamClient, url: &url::Url) -> Result<String, String> {
+    let request = hyper::Request::get(url.as_str())
+        .header(hyper::header::ACCEPT, "application/samlmetadata+xml, application/xml")
+        .body(axum::body::Body::empty())
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let limit = crate::saml::signature::METADATA_LIMITS.max_bytes;
+    let body = Limited::new(response.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body (at most {limit} bytes): {e}"))?
+        .to_bytes();
+    String::from_utf8(body.to_vec()).map_err(|_| "the metadata is not UTF-8".to_string())
+}
+
+/// Writes next to the file and renames over it, so a crash never leaves half a copy.
+fn keep_on_disk(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("xml.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,73 @@
+//! The bridge as a real process: for what only a process shows (signals, exit codes, several
+//! instances, reloads of files on disk).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct BridgeProcess {
+    child: Child,
+    pub log: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl BridgeProcess {
+    /// Starts `entree-bridge serve --config config` listening on `addr`, logging to `log`,
+    /// and waits until it answers /healthz.
+    pub async fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> BridgeProcess {
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("ENTREE_BRIDGE_SERVER__LISTEN", addr.to_string())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("the bridge binary starts");
+        let process = BridgeProcess { child, log, addr };
+        let health = format!("http://{addr}/healthz");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the bridge did not come up on {addr}:\n{}", process.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to end (at most `within`) and gives its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the bridge did not exit within {within:?}:\n{}", self.log_text());
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

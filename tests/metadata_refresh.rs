@@ -1,0 +1,250 @@
+//! IdP metadata from a URL: fetched from a local HTTP server, trusted only when signed by the
+//! federation's metadata signing certificate and not expired; a bad copy never replaces a good
+//! one, the good one is kept on disk, and once it expires logins fail closed.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::*;
+use entree_bridge::demo::idp::DevIdp;
+use entree_bridge::saml::idp_metadata::{render_spec, MetadataSpec};
+
+const SSO: &str = "https://idp.test.invalid/sso";
+
+/// What the federation's metadata server answers: a document, or 503.
+#[derive(Clone, Default)]
+struct Served(Arc<Mutex<Option<String>>>);
+
+impl Served {
+    fn set(&self, doc: Option<String>) {
+        *self.0.lock().expect("lock") = doc;
+    }
+}
+
+async fn metadata_server(served: Served) -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/metadata.xml",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move {
+                match served.0.lock().expect("lock").clone() {
+                    Some(doc) => (axum::http::StatusCode::OK, doc),
+                    None => (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// The federation operator: signs the metadata it publishes.
+struct Operator {
+    key: DevIdp,
+}
+
+impl Operator {
+    fn publish(&self, idps: &[&DevIdp], sso: &str, valid_for: chrono::Duration) -> String {
+        let certs: Vec<&str> = idps.iter().map(|i| i.cert_b64.as_str()).collect();
+        let unsigned = render_spec(&MetadataSpec {
+            entity_id: IDP_ENTITY_ID,
+            sso_url: sso,
+            signing_certs_b64: certs,
+            want_signed_requests: true,
+            id: Some("_federation-metadata"),
+            valid_until: Some(Utc::now() + valid_for),
+            cache_duration: Some("PT1S"),
+            ..MetadataSpec::default()
+        });
+        self.key
+            .sign_metadata(&unsigned, "_federation-metadata")
+            .expect("sign metadata")
+    }
+}
+
+/// A bridge whose federation metadata comes from `served`, signed by `operator`, kept at `cache`.
+async fn bridge_on(cache: &std::path::Path, served: &Served, operator: &Operator) -> Bridge {
+    let addr = metadata_server(served.clone()).await;
+    let cert_pem = operator.key.cert.to_pem().expect("pem");
+    let cache = cache.display().to_string();
+    Bridge::start_edited(
+        |dir| std::fs::write(dir.join("federation-signing.pem"), &cert_pem).expect("write"),
+        move |config| {
+            config.replace(
+                "[federations.kennisnet]\nmetadata = \"idp-metadata.xml\"",
+                &format!(
+                    "[federations.kennisnet]\nmetadata = \"http://{addr}/metadata.xml\"\n\
+                     metadata_signing_cert = \"federation-signing.pem\"\nmetadata_cache = \"{cache}\"\nrefresh_interval = \"1s\""
+                ),
+            )
+        },
+    )
+    .await
+}
+
+fn operator() -> Operator {
+    Operator {
+        key: DevIdp::generate("https://federation.test.invalid").expect("operator"),
+    }
+}
+
+/// Where a login for `numo` is sent, or the error page's code.
+async fn login_goes_to(bridge: &Bridge) -> Result<String, String> {
+    let r = client()
+        .get(format!("{}/numo/saml2/kennisnet/login", bridge.base))
+        .send()
+        .await
+        .expect("login");
+    if r.status() == 302 {
+        let location = r.headers()["location"].to_str().expect("location");
+        return Ok(location.split('?').next().unwrap_or("").to_string());
+    }
+    let body = r.text().await.expect("body");
+    let code = body
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or("(no code)");
+    Err(code.to_string())
+}
+
+async fn eventually<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn refresh_count(bridge: &Bridge, result: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", bridge.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let prefix = format!("entree_bridge_metadata_refreshes_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_metadata_is_fetched_and_a_bad_copy_never_replaces_a_good_one() {
+    let keep = tempfile::tempdir().expect("dir");
+    let cache = keep.path().join("metadata-kennisnet.xml");
+    let (served, operator) = (Served::default(), operator());
+    let bridge = bridge_on(&cache, &served, &operator).await;
+    let b = &bridge;
+
+    // Nothing fetched yet (the server answers 503): not ready, logins fail closed.
+    assert_eq!(login_goes_to(b).await, Err("metadata_unavailable".into()));
+    let ready = reqwest::get(format!("{}/readyz", b.base)).await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+
+    // A good copy arrives: logins go to its SSO URL, and it is kept on disk.
+    let good = operator.publish(&[&b.idp], SSO, chrono::Duration::hours(1));
+    served.set(Some(good.clone()));
+    eventually(Duration::from_secs(10), async || login_goes_to(b).await.ok()).await;
+    assert_eq!(login_goes_to(b).await, Ok(SSO.to_string()));
+    assert_eq!(std::fs::read_to_string(&cache).expect("kept on disk"), good);
+    let (outcome, _) = complete_login(&client(), b, "numo", |spec| spec).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+
+    // Tampered after signing (another SSO URL): refused, the good copy serves on.
+    for bad in [
+        good.replace(SSO, "https://evil.example/sso"),
+        operator.publish(&[&b.idp], "https://stale.example/sso", chrono::Duration::seconds(-10)),
+        DevIdp::generate("x")
+            .expect("k")
+            .sign_metadata(
+                &render_spec(&MetadataSpec {
+                    entity_id: IDP_ENTITY_ID,
+                    sso_url: "https://other-signer.example/sso",
+                    signing_certs_b64: vec![b.idp.cert_b64.as_str()],
+                    id: Some("_m"),
+                    ..MetadataSpec::default()
+                }),
+                "_m",
+            )
+            .expect("sign"),
+        b.idp.metadata("https://unsigned.example/sso"),
+        "<md:EntityDescriptor".to_string(),
+    ] {
+        let refused_before = refresh_count(b, "error").await;
+        served.set(Some(bad));
+        eventually(Duration::from_secs(10), async || {
+            (refresh_count(b, "error").await > refused_before).then_some(())
+        })
+        .await;
+        assert_eq!(login_goes_to(b).await, Ok(SSO.to_string()), "the good copy serves on");
+        assert_eq!(
+            std::fs::read_to_string(&cache).expect("kept"),
+            good,
+            "and stays on disk"
+        );
+    }
+
+    // IdP key rollover: the metadata lists the old and the new signing certificate; responses
+    // signed with either are accepted.
+    let new_idp = DevIdp::generate(IDP_ENTITY_ID).expect("new key");
+    served.set(Some(operator.publish(
+        &[&b.idp, &new_idp],
+        SSO,
+        chrono::Duration::hours(1),
+    )));
+    eventually(Duration::from_secs(10), async || {
+        let c = client();
+        let login = start_login(&c, b, "numo", None).await;
+        let xml = new_idp
+            .response(&b.spec("numo", Some(&login.request_id)))
+            .expect("sign");
+        let outcome = post_acs(&c, b, "numo", &xml, Some(&login.relay_state)).await;
+        (outcome.status == 200).then_some(())
+    })
+    .await;
+    let (outcome, _) = complete_login(&client(), b, "numo", |spec| spec).await;
+    assert_eq!(outcome.status, 200, "the old key still works: {}", outcome.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kept_copy_survives_a_restart_and_an_expired_copy_fails_closed() {
+    let keep = tempfile::tempdir().expect("dir");
+    let cache = keep.path().join("metadata-kennisnet.xml");
+    let (served, operator) = (Served::default(), operator());
+    let bridge = bridge_on(&cache, &served, &operator).await;
+    // A good copy that expires in a few seconds, then the server goes away.
+    let short = operator.publish(&[&bridge.idp], SSO, chrono::Duration::seconds(5));
+    served.set(Some(short.clone()));
+    eventually(Duration::from_secs(10), async || login_goes_to(&bridge).await.ok()).await;
+    served.set(None);
+
+    // A restart during the outage: the new instance serves the kept copy from the start.
+    let restarted = bridge_on(&cache, &Served::default(), &operator).await;
+    assert_eq!(login_goes_to(&restarted).await, Ok(SSO.to_string()));
+    drop(restarted);
+
+    // Once the copy's validUntil passes, logins fail closed with a clear page.
+    eventually(Duration::from_secs(10), async || {
+        (login_goes_to(&bridge).await == Err("metadata_expired".into())).then_some(())
+    })
+    .await;
+    let page = client()
+        .get(format!("{}/numo/saml2/kennisnet/login", bridge.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(page.status(), 503);
+    let ready = reqwest::get(format!("{}/readyz", bridge.base)).await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.expect("body").contains("expired"));
+}
