@@ -200,7 +200,16 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>, config_path:
         }
         tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
         tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
-        match http::serve(listener, http::router(shared, extra), shutdown_signal()).await {
+        let router = http::router(shared.clone(), extra);
+        let served = match shared.current().settings.tls.clone() {
+            Some(tls) => {
+                let holder = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+                shared.set_tls(holder.clone());
+                http::serve_tls(listener, router, holder, shutdown_signal()).await
+            }
+            None => http::serve(listener, router, shutdown_signal()).await,
+        };
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("entree-bridge: server error: {e}");

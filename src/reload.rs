@@ -24,6 +24,10 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     current.metrics.reload(loaded.is_ok());
     let settings = loaded?;
     let notes = restart_only_changes(&current.settings, &settings);
+    // New connections get the new certificate; open ones keep theirs.
+    if let (Some(holder), Some(tls)) = (shared.tls(), &settings.tls) {
+        holder.reload_from_config(tls.clone());
+    }
     shared.replace(current.reconfigured(Arc::new(settings)));
     Ok(notes)
 }
@@ -40,6 +44,9 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<String> {
     }
     if old.session_store != new.session_store {
         notes.push("sessions: the store changed: takes effect at the next start".to_string());
+    }
+    if old.tls.is_some() != new.tls.is_some() {
+        notes.push("server.tls_cert: switching between http and https takes effect at the next start".to_string());
     }
     if old.log_format != new.log_format {
         notes.push("log.format changed: takes effect at the next start".to_string());

@@ -316,3 +316,68 @@ async fn a_port_in_use_or_an_unreadable_key_is_one_line_at_start_not_a_panic() {
     assert!(err.contains("apps.numo.sp_key"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// GET over https with `ca` as the only extra root: the status, or the error text.
+async fn https_get(url: &str, ca: &openssl::x509::X509) -> Result<u16, String> {
+    let client = entree_bridge::http::proxy::client(Duration::from_secs(2), &[ca.to_der().expect("der")])
+        .map_err(|e| e.to_string())?;
+    let request = axum::http::Request::get(url)
+        .body(axum::body::Body::empty())
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), client.request(request)).await {
+        Ok(Ok(r)) => Ok(r.status().as_u16()),
+        Ok(Err(e)) => Err(format!("{e:?}")),
+        Err(_) => Err("timeout".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_on_its_own_port_with_the_certificate_swapped_on_reload() {
+    let (dir, _idp, _) = prepare_dir();
+    let write_pair = |name: &str| {
+        let (ca, cert, key) = common::services::ca_and_server_certificate("127.0.0.1");
+        std::fs::write(dir.path().join(format!("{name}.crt")), cert.to_pem().expect("pem")).expect("write");
+        std::fs::write(
+            dir.path().join(format!("{name}.key")),
+            key.private_key_to_pem_pkcs8().expect("pem"),
+        )
+        .expect("write");
+        ca
+    };
+    let first_ca = write_pair("tls");
+    let port = common::services::free_port();
+    let text = config_text(port, "").replace(
+        "[server]\n",
+        "[server]\ntls_cert = \"tls.crt\"\ntls_key = \"tls.key\"\n",
+    );
+    std::fs::write(dir.path().join("bridge.toml"), text).expect("write");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut process = BridgeProcess::spawn(&dir.path().join("bridge.toml"), addr, dir.path().join("bridge.log"));
+    let url = format!("https://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while https_get(&url, &first_ca).await != Ok(200) {
+        assert!(Instant::now() < deadline, "no https:\n{}", process.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Plain http on the https port gets nothing useful.
+    assert!(reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true));
+
+    // A new certificate (another CA) and SIGHUP: new connections present it.
+    let second_ca = write_pair("tls");
+    process.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while https_get(&url, &second_ca).await != Ok(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate is not served:\n{}",
+            process.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(https_get(&url, &first_ca).await.is_err(), "the old certificate is gone");
+    process.signal("TERM");
+    assert_eq!(process.wait_exit(Duration::from_secs(10)), Some(0));
+}

@@ -13,6 +13,9 @@ pub struct ServerSection {
     pub listen: String,
     pub public_base_url: String,
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and key to serve https on `listen` (no terminating proxy needed).
+    pub tls_cert: String,
+    pub tls_key: String,
 }
 
 impl Default for ServerSection {
@@ -21,6 +24,8 @@ impl Default for ServerSection {
             listen: "127.0.0.1:8080".into(),
             public_base_url: String::new(),
             trusted_proxies: Vec::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub public_base_url: Url,
     pub session_store: super::stores::SessionBackend,
     pub log_format: LogFormat,
+    /// https on `listen` (`server.tls_cert`/`server.tls_key`); `None` serves plain http.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Absolute and idle lifetime of app sessions (headers mode).
     pub session_lifetime: Duration,
     pub session_idle: Duration,
@@ -482,6 +484,19 @@ pub(super) fn build(
     let session_timeout = c.take("sessions.timeout", parse_duration(&sessions.timeout));
     let session_store = super::stores::build_sessions(&sessions, session_timeout, session_idle, base, &mut c);
     let links_timeout = c.take("links.timeout", parse_duration(&links_section.timeout));
+    let tls = match (server.tls_cert.is_empty(), server.tls_key.is_empty()) {
+        (true, true) => Some(None),
+        (false, false) => c
+            .take(
+                "server.tls_cert",
+                server_tls(&resolve(base, &server.tls_cert), &resolve(base, &server.tls_key)),
+            )
+            .map(Some),
+        _ => {
+            c.add("server.tls_cert", "server.tls_cert and server.tls_key go together");
+            None
+        }
+    };
     let trusted_proxies: Vec<Cidr> = server
         .trusted_proxies
         .iter()
@@ -556,6 +571,7 @@ pub(super) fn build(
         session_store,
         links_timeout,
         log_format,
+        tls,
     ) {
         (
             true,
@@ -566,8 +582,10 @@ pub(super) fn build(
             Some(session_store),
             Some(links_timeout),
             Some(log_format),
+            Some(tls),
         ) => Ok(Settings {
             log_format,
+            tls,
             source: file.map(Path::to_path_buf),
             listen,
             public_base_url,
@@ -695,6 +713,31 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
         f.allow_sha1,
         clock_skew?,
     ))
+}
+
+/// The rustls server config for `server.tls_cert`/`server.tls_key` (HTTP/1.1, TLS 1.2 and 1.3).
+fn server_tls(cert_path: &Path, key_path: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let cert_pem = std::fs::read(cert_path).map_err(|e| format!("cannot read {}: {e}", cert_path.display()))?;
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert_path.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no PEM certificate", cert_path.display()));
+    }
+    let key_pem =
+        std::fs::read(key_path).map_err(|e| format!("server.tls_key: cannot read {}: {e}", key_path.display()))?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("server.tls_key: {}: {e}", key_path.display()))?
+        .ok_or_else(|| format!("server.tls_key: {} holds no PEM private key", key_path.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and server.tls_key do not make a pair: {e}"))?;
+    // HTTP/1.1 only: the proxy path relies on its upgrade semantics (WebSockets).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Every certificate of a PEM file, as DER.

@@ -33,18 +33,30 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// each request takes one snapshot when it starts and finishes under it.
 pub struct Shared {
     current: arc_swap::ArcSwap<AppState>,
+    /// The certificate the https listener presents, when there is one (swapped on reload).
+    tls: std::sync::OnceLock<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl Shared {
     pub fn new(state: AppState) -> Arc<Self> {
         Arc::new(Shared {
             current: arc_swap::ArcSwap::from_pointee(state),
+            tls: std::sync::OnceLock::new(),
         })
     }
 
     /// The state a request runs under, from its start to its end.
     pub fn current(&self) -> Arc<AppState> {
         self.current.load_full()
+    }
+
+    /// Remembers the https listener's certificate holder, for reloads.
+    pub fn set_tls(&self, tls: axum_server::tls_rustls::RustlsConfig) {
+        let _ = self.tls.set(tls);
+    }
+
+    pub fn tls(&self) -> Option<&axum_server::tls_rustls::RustlsConfig> {
+        self.tls.get()
     }
 
     /// Puts a new config in force for every request that starts from now on.
@@ -223,4 +235,24 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Serves https with `tls` until the shutdown future resolves; requests in flight finish.
+/// Keep `tls` (in [`Shared::set_tls`]) to swap the certificate on reload.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await
 }

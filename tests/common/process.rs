@@ -16,6 +16,20 @@ impl BridgeProcess {
     /// Starts `entree-bridge serve --config config` listening on `addr`, logging to `log`,
     /// and waits until it answers /healthz.
     pub async fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> BridgeProcess {
+        let process = Self::spawn(config, addr, log);
+        let health = format!("http://{addr}/healthz");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the bridge did not come up on {addr}:\n{}", process.log_text());
+    }
+
+    /// Starts the process without waiting for it (for https, which the caller probes itself).
+    pub fn spawn(config: &Path, addr: SocketAddr, log: PathBuf) -> BridgeProcess {
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
             .args(["serve", "--config"])
@@ -26,16 +40,7 @@ impl BridgeProcess {
             .stderr(out)
             .spawn()
             .expect("the bridge binary starts");
-        let process = BridgeProcess { child, log, addr };
-        let health = format!("http://{addr}/healthz");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the bridge did not come up on {addr}:\n{}", process.log_text());
+        BridgeProcess { child, log, addr }
     }
 
     pub fn log_text(&self) -> String {
