@@ -106,11 +106,14 @@ struct VerifyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve { .. }) {
-        init_logging(config::LogFormat::Text);
-    }
+    // Logging starts before the config is loaded (its warnings are worth seeing), in the
+    // format the config asks for.
+    let format = match &cli.command {
+        Command::Serve { config } | Command::Links { config, .. } => config::log_format_of(config),
+        _ => config::LogFormat::Text,
+    };
+    init_logging(format);
     match cli.command {
-        // `serve` starts logging once its config says how.
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
         Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
@@ -158,7 +161,6 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_logging(settings.log_format);
     run_server(Arc::new(settings), None, Some(path.to_path_buf()))
 }
 
@@ -196,7 +198,8 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>, config_path:
         };
         let shared = http::Shared::new(AppState::new(settings, store, links));
         if let Some(path) = config_path {
-            tokio::spawn(entree_bridge::reload::watch(shared.clone(), path));
+            let hangup = entree_bridge::reload::hangup();
+            tokio::spawn(entree_bridge::reload::watch(shared.clone(), path, hangup));
         }
         tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
         tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
@@ -338,7 +341,7 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
             .iter()
             .find(|a| &a.name == app_name)
             .ok_or_else(|| format!("no [apps.{app_name}] in {}", config_path.display()))?;
-        sp_keys.push(app.sp_key.clone());
+        sp_keys.extend(app.decryption_keys.iter().cloned());
         return Ok(VerifySettings {
             idp: app.federation.idp().map_err(|e| e.to_string())?.as_ref().clone(),
             sp_entity_id: app.sp_entity_id.clone(),

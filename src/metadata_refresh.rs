@@ -48,6 +48,8 @@ pub async fn run(shared: Arc<Shared>) {
                 .map(|t| t.timestamp());
             state.metrics.set_metadata_valid_until(&federation.name, valid_until);
         }
+        let names: Vec<&str> = state.settings.federations.keys().map(String::as_str).collect();
+        state.metrics.retain_federations(&names);
         drop(state);
         tokio::time::sleep(TICK).await;
     }
@@ -64,15 +66,31 @@ pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: 
     else {
         return;
     };
-    let outcome = match tokio::time::timeout(FETCH_TIMEOUT, fetch(client, url)).await {
-        Ok(Ok(text)) => idp_metadata::verify_and_parse(&text, signing_certs, federation.idp_entity_id.as_deref())
-            .map(|(idp, cache_duration)| (text, idp, cache_duration))
-            .map_err(|e| e.to_string()),
-        Ok(Err(e)) => Err(e),
+    let shown_url = crate::config::redacted(url.as_str());
+    let fetched = match tokio::time::timeout(FETCH_TIMEOUT, fetch(client, url)).await {
+        Ok(result) => result,
         Err(_) => Err(format!(
             "no answer within {}",
             humantime::format_duration(FETCH_TIMEOUT)
         )),
+    };
+    let outcome = match fetched {
+        Ok(text) => {
+            // xmlsec and parsing of up to 16 MiB: off the threads that serve requests.
+            let (certs, wanted) = (signing_certs.clone(), federation.idp_entity_id.clone());
+            tokio::task::spawn_blocking(move || {
+                idp_metadata::verify_and_parse(&text, &certs, wanted.as_deref())
+                    .map(|(idp, cache_duration)| (text, idp, cache_duration))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("verification did not finish: {e}")))
+            .and_then(|(text, idp, cache_duration)| {
+                acceptable_after(federation.last_known().as_deref(), &idp)?;
+                Ok((text, idp, cache_duration))
+            })
+        }
+        Err(e) => Err(e),
     };
     let now = chrono::Utc::now().timestamp();
     match outcome {
@@ -80,7 +98,7 @@ pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: 
             let next = cache_duration.map_or(*refresh_interval, |d| d.min(*refresh_interval));
             tracing::info!(
                 federation = federation.name,
-                %url,
+                url = %shown_url,
                 idp = idp.entity_id,
                 valid_until = ?idp.valid_until,
                 next_in = %humantime::format_duration(next),
@@ -101,13 +119,30 @@ pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: 
             };
             tracing::error!(
                 federation = federation.name,
-                %url,
+                url = %shown_url,
                 retry_in = %humantime::format_duration(retry),
                 "IdP metadata refresh refused ({kept}): {reason}"
             );
             federation.next_fetch.store(now + secs(retry), Ordering::Relaxed);
             metrics.metadata_refresh(false);
         }
+    }
+}
+
+/// A fetched copy must end (validUntil: a copy without one would be trusted forever) and may
+/// not end before the copy in force (an older copy served again, a rollback).
+fn acceptable_after(
+    current: Option<&crate::saml::idp_metadata::IdpDescriptor>,
+    fetched: &crate::saml::idp_metadata::IdpDescriptor,
+) -> Result<(), String> {
+    let Some(until) = fetched.valid_until else {
+        return Err("the metadata has no validUntil; metadata from a URL must say when it ends".into());
+    };
+    match current.and_then(|c| c.valid_until) {
+        Some(current_until) if until < current_until => Err(format!(
+            "the metadata ends at {until}, before the copy in force ({current_until}): an older copy"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -136,12 +171,22 @@ async fn fetch(client: &UpstreamClient, url: &url::Url) -> Result<String, String
     String::from_utf8(body.to_vec()).map_err(|_| "the metadata is not UTF-8".to_string())
 }
 
-/// Writes next to the file and renames over it, so a crash never leaves half a copy.
+/// Writes next to the file (a name of its own: instances may share the folder), syncs, and
+/// renames over it, so a crash never leaves half a copy.
 fn keep_on_disk(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("xml.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    let tmp = path.with_extension(format!("xml.{}.tmp", crate::keys::random_token()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -23,6 +23,7 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     let loaded = config::load(path);
     current.metrics.reload(loaded.is_ok());
     let settings = loaded?;
+    carry_over_metadata(&current.settings, &settings);
     let notes = restart_only_changes(&current.settings, &settings);
     // New connections get the new certificate; open ones keep theirs.
     if let (Some(holder), Some(tls)) = (shared.tls(), &settings.tls) {
@@ -30,6 +31,50 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     }
     shared.replace(current.reconfigured(Arc::new(settings)));
     Ok(notes)
+}
+
+/// A URL federation of the new config starts from the copy kept on disk; when the running one
+/// holds a copy that ends later (the disk could not be written, or an outage), that one stays
+/// in force, and so does the fetch schedule. A reload never makes metadata older.
+fn carry_over_metadata(old: &Settings, new: &Settings) {
+    use crate::config::MetadataSource;
+    use std::sync::atomic::Ordering;
+    for (name, fresh) in &new.federations {
+        let Some(running) = old.federations.get(name) else {
+            continue;
+        };
+        let same_source = match (&running.source, &fresh.source) {
+            (
+                MetadataSource::Url {
+                    url: a,
+                    signing_certs: ca,
+                    ..
+                },
+                MetadataSource::Url {
+                    url: b,
+                    signing_certs: cb,
+                    ..
+                },
+            ) => a == b && ca == cb && running.idp_entity_id == fresh.idp_entity_id,
+            _ => false,
+        };
+        if !same_source {
+            continue;
+        }
+        if let Some(kept) = running.last_known() {
+            let newer = match (kept.valid_until, fresh.last_known().and_then(|f| f.valid_until)) {
+                (Some(k), Some(f)) => k > f,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            if newer {
+                fresh.install(kept.as_ref().clone());
+                fresh
+                    .next_fetch
+                    .store(running.next_fetch.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// Keys whose new values the running process cannot take over (its socket and its stores
@@ -89,10 +134,29 @@ fn fingerprint(files: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         .collect()
 }
 
-/// Watches for SIGHUP and for changed files until the process ends.
-pub async fn watch(shared: Arc<Shared>, path: PathBuf) {
+/// SIGHUP, taken over from its default (ending the process) as early as possible.
+#[cfg(unix)]
+pub type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+pub type Hangup = ();
+
+/// Installs the SIGHUP handler; call before the server starts serving.
+pub fn hangup() -> Hangup {
     #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    return tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+}
+
+/// Reloads off the threads that serve requests (keys, certificates and metadata are read
+/// and verified), then logs the outcome.
+async fn reload_in_background(shared: &Arc<Shared>, path: &Path, why: &'static str) {
+    let (shared, path) = (shared.clone(), path.to_path_buf());
+    let _ = tokio::task::spawn_blocking(move || reload_and_log(&shared, &path, why)).await;
+}
+
+/// Watches for SIGHUP and for changed files until the process ends.
+pub async fn watch(shared: Arc<Shared>, path: PathBuf, hangup: Hangup) {
+    #[cfg(unix)]
+    let mut hangup = hangup;
     let mut seen = fingerprint(&config::watched_files(&path));
     loop {
         #[cfg(unix)]
@@ -112,8 +176,9 @@ pub async fn watch(shared: Arc<Shared>, path: PathBuf) {
             false
         };
         if signalled {
-            reload_and_log(&shared, &path, "SIGHUP");
+            // Taken before loading: an edit made while the reload runs is seen next time.
             seen = fingerprint(&config::watched_files(&path));
+            reload_in_background(&shared, &path, "SIGHUP").await;
             continue;
         }
         let now = fingerprint(&config::watched_files(&path));
@@ -123,6 +188,6 @@ pub async fn watch(shared: Arc<Shared>, path: PathBuf) {
         // Let the writer finish, then take what is there.
         tokio::time::sleep(SETTLE).await;
         seen = fingerprint(&config::watched_files(&path));
-        reload_and_log(&shared, &path, "a config file changed");
+        reload_in_background(&shared, &path, "a config file changed").await;
     }
 }

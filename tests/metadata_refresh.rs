@@ -49,6 +49,31 @@ struct Operator {
 }
 
 impl Operator {
+    /// An aggregate: the IdP's EntityDescriptor (no validUntil of its own) inside an
+    /// EntitiesDescriptor that carries validUntil, signed at the root.
+    fn publish_aggregate(&self, idp: &DevIdp, sso: &str, valid_for: chrono::Duration) -> String {
+        let entity = idp.metadata(sso);
+        let entity = entity.split_once("?>").map_or(entity.as_str(), |(_, rest)| rest).trim();
+        let until = (Utc::now() + valid_for).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let unsigned = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
+             xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" ID=\"_aggregate\" validUntil=\"{until}\">{entity}</md:EntitiesDescriptor>\n"
+        );
+        self.key.sign_metadata(&unsigned, "_aggregate").expect("sign aggregate")
+    }
+
+    /// Signed, but without validUntil.
+    fn publish_endless(&self, idp: &DevIdp, sso: &str) -> String {
+        let unsigned = render_spec(&MetadataSpec {
+            entity_id: IDP_ENTITY_ID,
+            sso_url: sso,
+            signing_certs_b64: vec![idp.cert_b64.as_str()],
+            id: Some("_endless"),
+            ..MetadataSpec::default()
+        });
+        self.key.sign_metadata(&unsigned, "_endless").expect("sign")
+    }
+
     fn publish(&self, idps: &[&DevIdp], sso: &str, valid_for: chrono::Duration) -> String {
         let certs: Vec<&str> = idps.iter().map(|i| i.cert_b64.as_str()).collect();
         let unsigned = render_spec(&MetadataSpec {
@@ -179,6 +204,16 @@ async fn signed_metadata_is_fetched_and_a_bad_copy_never_replaces_a_good_one() {
             .expect("sign"),
         b.idp.metadata("https://unsigned.example/sso"),
         "<md:EntityDescriptor".to_string(),
+        // An aggregate whose own validUntil has passed (the entity inside says nothing).
+        operator.publish_aggregate(
+            &b.idp,
+            "https://expired-aggregate.example/sso",
+            chrono::Duration::seconds(-5),
+        ),
+        // No validUntil at all: it would be trusted forever.
+        operator.publish_endless(&b.idp, "https://endless.example/sso"),
+        // Valid, but ending before the copy in force: an older copy served again.
+        operator.publish(&[&b.idp], "https://rollback.example/sso", chrono::Duration::minutes(30)),
     ] {
         let refused_before = refresh_count(b, "error").await;
         served.set(Some(bad));
@@ -194,13 +229,41 @@ async fn signed_metadata_is_fetched_and_a_bad_copy_never_replaces_a_good_one() {
         );
     }
 
+    // The gauge shows when the copy in force ends.
+    let metrics = reqwest::get(format!("{}/metrics", b.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let until: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("entree_bridge_metadata_valid_until_seconds{federation=\"kennisnet\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no validUntil gauge in:\n{metrics}"));
+    let expected = (Utc::now() + chrono::Duration::hours(1)).timestamp();
+    assert!((expected - 120..=expected).contains(&until), "{until} vs {expected}");
+
+    // A valid aggregate (validUntil on the EntitiesDescriptor) is taken.
+    served.set(Some(operator.publish_aggregate(
+        &b.idp,
+        SSO,
+        chrono::Duration::hours(2),
+    )));
+    eventually(Duration::from_secs(10), async || {
+        let text = std::fs::read_to_string(&cache).ok()?;
+        text.contains("_aggregate").then_some(())
+    })
+    .await;
+    assert_eq!(login_goes_to(b).await, Ok(SSO.to_string()));
+
     // IdP key rollover: the metadata lists the old and the new signing certificate; responses
     // signed with either are accepted.
     let new_idp = DevIdp::generate(IDP_ENTITY_ID).expect("new key");
     served.set(Some(operator.publish(
         &[&b.idp, &new_idp],
         SSO,
-        chrono::Duration::hours(1),
+        chrono::Duration::hours(3),
     )));
     eventually(Duration::from_secs(10), async || {
         let c = client();

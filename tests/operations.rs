@@ -303,6 +303,7 @@ async fn a_port_in_use_or_an_unreadable_key_is_one_line_at_start_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(!err.contains("panicked"), "{err}");
 
     std::fs::write(dir.path().join("sp.key"), "not a key").expect("write");

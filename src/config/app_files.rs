@@ -9,17 +9,28 @@ use figment::Figment;
 
 use super::problems::{AppFile, ConfigErrors, Problem};
 
-/// The `*.toml` files in `dir`, sorted (none when `dir` does not exist).
-pub fn paths(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+/// The `*.toml` files in `dir`, sorted; none when `dir` does not exist. Any other failure is
+/// an error: a folder that cannot be read must not silently lose its apps.
+pub fn list(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-        .collect();
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
     paths.sort();
-    paths
+    Ok(paths)
+}
+
+/// [`list`], for watching: what can be listed.
+pub fn paths(dir: &Path) -> Vec<PathBuf> {
+    list(dir).unwrap_or_default()
 }
 
 fn problem(path: &Path, key: &str, message: String, line: Option<usize>) -> Problem {
@@ -36,7 +47,15 @@ fn problem(path: &Path, key: &str, message: String, line: Option<usize>) -> Prob
 pub fn read(dir: &Path) -> Result<Vec<AppFile>, ConfigErrors> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for path in paths(dir) {
+    let paths = list(dir).map_err(|e| {
+        ConfigErrors(vec![problem(
+            dir,
+            "(folder)",
+            format!("cannot list the app files: {e}"),
+            None,
+        )])
+    })?;
+    for path in paths {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
         if name.is_empty()
             || !name

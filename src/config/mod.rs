@@ -63,6 +63,22 @@ fn load_with_apps(
     validate::build(&figment, text, file, base, app_files)
 }
 
+/// `log.format` of the config at `path` (and `ENTREE_BRIDGE_LOG__FORMAT`), read before the
+/// config is loaded so that logging can start first; text when it cannot be read (the load
+/// then reports why).
+pub fn log_format_of(path: &Path) -> LogFormat {
+    let from_env = std::env::var(format!("{ENV_PREFIX}LOG__FORMAT")).ok();
+    let from_file = || {
+        let text = std::fs::read_to_string(path).ok()?;
+        let table: toml::Table = text.parse().ok()?;
+        Some(table.get("log")?.get("format")?.as_str()?.to_string())
+    };
+    match from_env.or_else(from_file).as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
 /// The files a running bridge watches for changes: the main config and its per-app files.
 pub fn watched_files(path: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];

@@ -1120,7 +1120,7 @@ impl Settings {
         for f in self.federations.values() {
             let source = match &f.source {
                 MetadataSource::File(p) => format!("file {}", p.display()),
-                MetadataSource::Url { url, .. } => format!("URL {url}"),
+                MetadataSource::Url { url, .. } => format!("URL {}", super::stores::redacted(url.as_str())),
             };
             match f.last_known() {
                 Some(idp) => out.push_str(&format!(

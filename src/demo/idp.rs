@@ -128,9 +128,15 @@ impl DevIdp {
     /// Signs metadata as a federation operator does (this key pair standing in for the
     /// operator's): an enveloped signature, first child of the root, over the root's `ID`.
     pub fn sign_metadata(&self, unsigned: &str, id: &str) -> Result<String, SignatureError> {
-        let open_end = unsigned
-            .find("<md:EntityDescriptor")
-            .and_then(|start| unsigned[start..].find('>').map(|end| start + end + 1))
+        // Right after the root element's start tag (EntityDescriptor or EntitiesDescriptor).
+        let root_start = unsigned
+            .match_indices('<')
+            .map(|(i, _)| i)
+            .find(|&i| !unsigned[i + 1..].starts_with(['?', '!']))
+            .ok_or(SignatureError::Invalid)?;
+        let open_end = unsigned[root_start..]
+            .find('>')
+            .map(|end| root_start + end + 1)
             .ok_or(SignatureError::Invalid)?;
         let template = signature::template(id, ALG_RSA_SHA256, DIGEST_SHA256, &self.cert_b64);
         let with_template = format!("{}{template}{}", &unsigned[..open_end], &unsigned[open_end..]);

@@ -207,9 +207,14 @@ impl LoginError {
                 body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
                 body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
             },
+            LoginError::Metadata(_) => ErrorText {
+                title_nl: "Inloggen via Entree kan nu niet",
+                title_en: "Signing in through Entree is not possible right now",
+                body_nl: format!("{app} kan de gegevens van Entree op dit moment niet controleren, dus inloggen is veilig uitgeschakeld. De beheerder is gewaarschuwd. Probeer het later opnieuw."),
+                body_en: format!("{app} cannot check Entree's details at the moment, so signing in has been switched off to keep you safe. The administrators have been alerted. Please try again later."),
+            },
             LoginError::StoreUnavailable(_)
             | LoginError::StoreFull(_)
-            | LoginError::Metadata(_)
             | LoginError::LinkStoreUnavailable(_)
             | LoginError::UpstreamUnavailable(_)
             | LoginError::UpstreamTimeout

@@ -18,18 +18,16 @@ const BUCKETS: [f64; 12] = [
 /// A latency histogram with fixed buckets, lock-free.
 #[derive(Default)]
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
+    /// One per bound, and a last one for what is above every bound.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
 impl Histogram {
     pub fn observe(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(
             u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
@@ -43,7 +41,8 @@ impl Histogram {
             cumulative += bucket.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
         }
-        let count = self.count.load(Ordering::Relaxed);
+        // +Inf and the count are the same sum, so they can never disagree with the buckets.
+        let count = cumulative + self.buckets[BUCKETS.len()].load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let braces = if labels.is_empty() {
             String::new()
@@ -122,6 +121,13 @@ impl Metrics {
         match self.proxy.lock() {
             Ok(mut m) => m.entry(app.to_string()).or_default().clone(),
             Err(_) => Arc::new(ProxyStats::default()),
+        }
+    }
+
+    /// Forgets the federations that are no longer configured (after a reload).
+    pub fn retain_federations(&self, names: &[&str]) {
+        if let Ok(mut m) = self.metadata_valid_until.lock() {
+            m.retain(|k, _| names.contains(&k.as_str()));
         }
     }
 

@@ -88,10 +88,7 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
     strip_identity_headers(req.headers_mut(), app);
     let session = match session::current(state, app, req.headers()).await {
         Ok(s) => s,
-        Err(e) => {
-            state.metrics.store_error("state");
-            return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
-        }
+        Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
     };
     match session {
         None => login_required(app, &req),

@@ -27,6 +27,18 @@ pub async fn dispatch(
 ) -> Response {
     // One snapshot of the config for the whole request, whatever a reload does meanwhile.
     let state = shared.current();
+    let response = route(&state, peer, req).await;
+    if let Some(code) = response.extensions().get::<super::errors::ErrorCode>() {
+        match code.0 {
+            "store_unavailable" | "store_full" => state.metrics.store_error("state"),
+            "link_store_unavailable" => state.metrics.store_error("links"),
+            _ => {}
+        }
+    }
+    response
+}
+
+async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) -> Response {
     let lang = Lang::from_headers(req.headers());
     let path = req.uri().path().to_string();
     if !safe_path(&path) {
@@ -38,35 +50,35 @@ pub async fn dispatch(
     let app = app.clone();
     let route = rest.strip_prefix(&format!("/saml2/{}/", app.federation.name));
     if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
-        return super::proxy::forward(&state, &app, req, peer, lang).await;
+        return super::proxy::forward(state, &app, req, peer, lang).await;
     }
     match (req.method().clone(), route) {
-        (Method::GET, Some("metadata")) => metadata(&state, &app),
+        (Method::GET, Some("metadata")) => metadata(state, &app),
         (Method::GET, Some("login")) => {
             let target = query_param(&req, "target");
-            login(&state, &app, target, lang).await
+            login(state, &app, target, lang).await
         }
         (Method::POST, Some("acs")) => {
             let started = std::time::Instant::now();
             let headers = req.headers().clone();
             let response = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
-                Ok(body) => super::acs::acs(&state, &app, &headers, body, lang).await,
+                Ok(body) => super::acs::acs(state, &app, &headers, body, lang).await,
                 Err(_) => LoginError::BadRequest("body too large or unreadable").respond(lang, Some(&app.display_name)),
             };
             state.metrics.acs_duration.observe(started.elapsed());
-            count_login(&state, &app, &response);
+            count_login(state, &app, &response);
             response
         }
         (Method::GET, Some("link/complete")) if app.linking.is_some() => {
             let token = query_param(&req, "link_response");
-            let response = super::link_complete::complete(&state, &app, req.headers(), token, lang).await;
-            count_login(&state, &app, &response);
+            let response = super::link_complete::complete(state, &app, req.headers(), token, lang).await;
+            count_login(state, &app, &response);
             response
         }
-        (Method::GET, Some("logout")) => super::logout::logout(&state, &app, req.headers(), lang).await,
+        (Method::GET, Some("logout")) => super::logout::logout(state, &app, req.headers(), lang).await,
         (Method::GET, Some("sls")) => {
             let query = req.uri().query().unwrap_or("").to_string();
-            super::logout::sls(&state, &app, &query, lang).await
+            super::logout::sls(state, &app, &query, lang).await
         }
         (_, Some("metadata" | "login" | "acs" | "logout" | "sls")) => {
             (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
@@ -78,14 +90,7 @@ pub async fn dispatch(
 /// Counts a login's outcome, and a store failure, from the response it ended in.
 fn count_login(state: &AppState, app: &App, response: &Response) {
     match response.extensions().get::<super::errors::ErrorCode>() {
-        Some(code) => {
-            state.metrics.login(&app.name, "rejected", code.0);
-            match code.0 {
-                "store_unavailable" | "store_full" => state.metrics.store_error("state"),
-                "link_store_unavailable" => state.metrics.store_error("links"),
-                _ => {}
-            }
-        }
+        Some(code) => state.metrics.login(&app.name, "rejected", code.0),
         None if response.extensions().get::<super::acs::LinkingStarted>().is_some() => {
             state.metrics.login(&app.name, "linking", "")
         }

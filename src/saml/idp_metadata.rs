@@ -119,7 +119,8 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
         sso_redirect_url,
         signing_certs,
         want_authn_requests_signed: descriptor.want_authn_requests_signed.unwrap_or(false),
-        valid_until: entity.valid_until.or(descriptor.valid_until),
+        // The earliest end wins: a descriptor may not outlive its entity, nor the entity it.
+        valid_until: [entity.valid_until, descriptor.valid_until].into_iter().flatten().min(),
     })
 }
 
@@ -133,16 +134,40 @@ pub fn verify_and_parse(
 ) -> Result<(IdpDescriptor, Option<std::time::Duration>), MetadataError> {
     let signed =
         super::signature::verify_metadata(text, trusted).map_err(|e| MetadataError::Signature(e.to_string()))?;
-    let idp = parse(&signed, wanted)?;
+    let mut idp = parse(&signed, wanted)?;
+    let doc = roxmltree::Document::parse(&signed).map_err(|e| MetadataError::Parse(e.to_string()))?;
+    // Aggregates carry validUntil (and cacheDuration) on the EntitiesDescriptor around the
+    // IdP: every enclosing element's end counts, the earliest wins.
+    let enclosing = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name((super::xml::NS_MD, "EntityDescriptor"))
+                && n.attribute("entityID") == Some(idp.entity_id.as_str())
+        })
+        .map(|entity| {
+            entity
+                .ancestors()
+                .filter(roxmltree::Node::is_element)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut cache_duration: Option<std::time::Duration> = None;
+    for element in enclosing {
+        if let Some(v) = element.attribute("validUntil") {
+            let until = DateTime::parse_from_rfc3339(v)
+                .map_err(|e| MetadataError::Parse(format!("validUntil {v:?}: {e}")))?
+                .with_timezone(&Utc);
+            idp.valid_until = Some(idp.valid_until.map_or(until, |u| u.min(until)));
+        }
+        if let Some(d) = element.attribute("cacheDuration").and_then(parse_xs_duration) {
+            cache_duration = Some(cache_duration.map_or(d, |c| c.min(d)));
+        }
+    }
     if let Some(until) = idp.valid_until {
         if until <= Utc::now() {
             return Err(MetadataError::Expired(until.to_rfc3339()));
         }
     }
-    let cache_duration = roxmltree::Document::parse(&signed)
-        .ok()
-        .and_then(|doc| doc.root_element().attribute("cacheDuration").map(str::to_string))
-        .and_then(|d| parse_xs_duration(&d));
     Ok((idp, cache_duration))
 }
 

@@ -124,7 +124,13 @@ fn check_signed_info(sig: Node<'_, '_>, parent: Node<'_, '_>, allow_sha1: bool) 
     if !digest_ok {
         return Err(SignatureError::AlgorithmForbidden(digest.to_string()));
     }
-    if let Some(transforms) = xml::child(*reference, NS_DS, "Transforms") {
+    check_transforms(*reference)
+}
+
+/// Only the enveloped-signature transform and canonicalization: no XPath or XSLT that could
+/// make the digested bytes a subset of the element.
+fn check_transforms(reference: Node<'_, '_>) -> Result<(), SignatureError> {
+    if let Some(transforms) = xml::child(reference, NS_DS, "Transforms") {
         for transform in transforms.children().filter(Node::is_element) {
             let alg = transform.attribute("Algorithm").unwrap_or("");
             if !xml::is(&transform, NS_DS, "Transform") || ![ENVELOPED, EXC_C14N, C14N_10].contains(&alg) {
@@ -251,6 +257,7 @@ fn check_signed_info_for_document(sig: Node<'_, '_>) -> Result<(), SignatureErro
     if !DIGEST_ALGORITHMS.contains(&digest) {
         return Err(SignatureError::AlgorithmForbidden(digest.to_string()));
     }
+    check_transforms(*reference)?;
     let c14n = algorithm_of(xml::child(signed_info, NS_DS, "CanonicalizationMethod"));
     if c14n != EXC_C14N && c14n != C14N_10 {
         return Err(SignatureError::TransformForbidden(c14n.to_string()));
