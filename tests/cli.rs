@@ -313,3 +313,54 @@ fn verify_response_usage_and_io_errors_exit_2() {
     assert_eq!(code, 2);
     assert!(out.is_empty());
 }
+
+/// The example configs in config/examples pass `check-config` once the files they name exist
+/// (keys and metadata are made here; the examples themselves stay free of secrets).
+#[test]
+fn the_example_configs_pass_check_config() {
+    use entree_bridge::keys::{self, KeyKind};
+    let examples = repo_root().join("config").join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).expect("config/examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let (dir, idp, _) = prepare_dir();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let table: toml::Table = text.parse().expect("valid TOML");
+        let put = |rel: &str, what: &str| {
+            let target = dir.path().join(rel);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            match what {
+                "jwt" => keys::write_private_key(&target, &keys::generate_key(KeyKind::EcP256).expect("key")).expect("w"),
+                "metadata" => std::fs::write(&target, idp.metadata("https://engine.entree.example/sso")).expect("w"),
+                _ => unreachable!(),
+            }
+        };
+        put(table["keys"]["jwt_signing_key"].as_str().expect("jwt key"), "jwt");
+        for fed in table["federations"].as_table().expect("federations").values() {
+            put(fed["metadata"].as_str().expect("metadata"), "metadata");
+        }
+        for app in table["apps"].as_table().expect("apps").values() {
+            let key = keys::generate_key(KeyKind::Rsa2048).expect("key");
+            let cert = keys::self_signed_certificate(&key, "sp", 30).expect("cert");
+            for (field, write_cert) in [("sp_key", false), ("sp_cert", true)] {
+                let target = dir.path().join(app[field].as_str().expect("path"));
+                std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+                if write_cert {
+                    keys::write_certificate(&target, &cert).expect("w");
+                } else {
+                    keys::write_private_key(&target, &key).expect("w");
+                }
+            }
+        }
+        let config = dir.path().join("example.toml");
+        std::fs::write(&config, &text).expect("write");
+        let (code, out, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&config));
+        assert_eq!(code, 0, "{}: {err}", path.display());
+        assert!(out.contains("config OK"), "{out}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the Numo-style and Intergrip-style examples");
+}
