@@ -333,7 +333,9 @@ fn the_example_configs_pass_check_config() {
             let target = dir.path().join(rel);
             std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
             match what {
-                "jwt" => keys::write_private_key(&target, &keys::generate_key(KeyKind::EcP256).expect("key")).expect("w"),
+                "jwt" => {
+                    keys::write_private_key(&target, &keys::generate_key(KeyKind::EcP256).expect("key")).expect("w")
+                }
                 "metadata" => std::fs::write(&target, idp.metadata("https://engine.entree.example/sso")).expect("w"),
                 _ => unreachable!(),
             }

@@ -4,6 +4,7 @@
 mod app_files;
 mod file;
 mod problems;
+pub mod reference;
 mod stores;
 mod validate;
 
