@@ -161,11 +161,18 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    run_server(Arc::new(settings), None, Some(path.to_path_buf()))
+    run_server(Arc::new(settings), None, Some(path.to_path_buf()), None)
 }
 
 /// Serves `settings`; with `config_path`, reloads on SIGHUP and when the config files change.
-fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>, config_path: Option<PathBuf>) -> ExitCode {
+/// `side` is a second server of the demo's (its sample app behind the proxy), which also
+/// gets the demo's Magister file imported before anything serves.
+fn run_server(
+    settings: Arc<Settings>,
+    extra: Option<axum::Router>,
+    config_path: Option<PathBuf>,
+    side: Option<(std::net::TcpListener, axum::Router)>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -189,6 +196,23 @@ fn run_server(settings: Arc<Settings>, extra: Option<axum::Router>, config_path:
                 return ExitCode::from(1);
             }
         };
+        if let Some((listener, app)) = side {
+            if let Err(e) = demo::import_demo_links(&settings).await {
+                eprintln!("entree-bridge demo: cannot import the demo's Magister file: {e}");
+                return ExitCode::from(1);
+            }
+            let listener = match listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+            {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("entree-bridge demo: the sample app cannot listen: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            tokio::spawn(async move { axum::serve(listener, app).await });
+        }
         let store = match entree_bridge::store::open(&settings.session_store) {
             Ok(s) => s,
             Err(e) => {
@@ -245,6 +269,21 @@ async fn shutdown_signal() {
 
 fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
     let data_dir = demo::data_dir_for(config_path);
+    // The sample headers-mode app listens on a loopback port of its own, behind the bridge.
+    let upstream = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("entree-bridge demo: cannot listen for the sample app: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let upstream_addr = match upstream.local_addr() {
+        Ok(a) => a.to_string(),
+        Err(e) => {
+            eprintln!("entree-bridge demo: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let idp = match demo::prepare(&data_dir, listen) {
         Ok(idp) => idp,
         Err(e) => {
@@ -252,7 +291,7 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut settings = match demo::load_config(config_path, listen) {
+    let mut settings = match demo::load_config(config_path, listen, &upstream_addr) {
         Ok(s) => s,
         Err(errors) => {
             eprintln!("entree-bridge demo: the demo config has problems:\n{errors}");
@@ -273,7 +312,7 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
         idp,
         settings: settings.clone(),
     }));
-    run_server(settings, Some(demo_router), None)
+    run_server(settings, Some(demo_router), None, Some((upstream, demo::headers_app())))
 }
 
 fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {

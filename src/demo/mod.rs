@@ -16,6 +16,10 @@ pub use routes::router;
 /// The demo config, also shipped as `config/entree-bridge.toml`.
 pub const DEMO_CONFIG: &str = include_str!("../../config/entree-bridge.toml");
 pub const DEMO_ADDRESS: &str = "127.0.0.1:8080";
+/// The sample headers-mode app's address in the demo config, replaced by the real one.
+pub const DEMO_UPSTREAM: &str = "127.0.0.1:8081";
+/// A Magister migratiehulpbestand with one student whose login name is not her number.
+pub const DEMO_MAGISTER_FILE: &str = include_str!("../../config/demo-magister.csv");
 pub const IDP_ENTITY_ID: &str = "https://idp.demo.entree-bridge.invalid/metadata";
 
 /// A test student of the development IdP.
@@ -61,6 +65,17 @@ pub const STUDENTS: &[Student] = &[
         affiliation: "student",
         note_nl: "leerling van een school die Numo-demo nog niet heeft geactiveerd (403-pagina)",
     },
+    Student {
+        key: "mila",
+        given_name: "Mila",
+        sn: "Dekker",
+        real_id: "m.dekker@demo-school-a.nl",
+        school: "99XX",
+        school_name: "Demo College A",
+        affiliation: "student",
+        note_nl: "leerling wier inlognaam niet haar leerlingnummer is: Numo-demo kent haar uit het \
+                  geïmporteerde Magister-bestand (persoonscode 300512)",
+    },
 ];
 
 /// Files the demo needs, created on first run in `data_dir`.
@@ -70,7 +85,7 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
         source,
     })?;
     let idp = idp::DevIdp::load_or_create(data_dir, IDP_ENTITY_ID)?;
-    for app in ["numo", "leerlijn"] {
+    for app in ["numo", "leerlijn", "rooster", "klas"] {
         let (key_path, cert_path) = (
             data_dir.join(format!("{app}-sp.key")),
             data_dir.join(format!("{app}-sp.crt")),
@@ -93,13 +108,14 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
     Ok(idp)
 }
 
-/// Loads the demo config (the file when present, else the embedded copy), moved to `address`.
-pub fn load_config(config_path: &Path, address: &str) -> Result<Settings, ConfigErrors> {
+/// Loads the demo config (the file when present, else the embedded copy), moved to `address`,
+/// with the sample headers-mode app at `upstream`.
+pub fn load_config(config_path: &Path, address: &str, upstream: &str) -> Result<Settings, ConfigErrors> {
     let (text, file) = match std::fs::read_to_string(config_path) {
         Ok(t) => (t, Some(config_path.to_path_buf())),
         Err(_) => (DEMO_CONFIG.to_string(), None),
     };
-    let text = text.replace(DEMO_ADDRESS, address);
+    let text = text.replace(DEMO_ADDRESS, address).replace(DEMO_UPSTREAM, upstream);
     let base = config_path
         .parent()
         .map(Path::to_path_buf)
@@ -112,6 +128,30 @@ pub fn data_dir_for(config_path: &Path) -> PathBuf {
         .parent()
         .map(|p| p.join("../data/demo"))
         .unwrap_or_else(|| PathBuf::from("data/demo"))
+}
+
+/// Imports the demo's Magister file into the links of `numo` (again at every start: an
+/// import of the same file changes nothing).
+pub async fn import_demo_links(settings: &Settings) -> Result<(), String> {
+    let parsed = crate::identity::import::parse(
+        DEMO_MAGISTER_FILE.as_bytes(),
+        crate::identity::import::Format::parse("magister", Some("stamnr"))?,
+    )
+    .map_err(|e| e.to_string())?;
+    let store = crate::store::links::LinkStore::open_target(&settings.links, settings.links_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .import("numo", &parsed.entries, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(())
+}
+
+/// The sample app behind the bridge in headers mode: shows what the bridge told it.
+pub fn headers_app() -> axum::Router {
+    axum::Router::new().fallback(routes::headers_app_page)
 }
 
 /// Demo state shared by the IdP and sample-app routes.

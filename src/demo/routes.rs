@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -23,6 +24,7 @@ pub fn router(state: Arc<DemoState>) -> Router {
         .route("/demo/idp/sso", get(idp_login_page))
         .route("/demo/idp/login", post(idp_respond))
         .route("/demo/app/callback", post(app_callback))
+        .route("/demo/app/link", get(link_page).post(link_submit))
         .with_state(state)
 }
 
@@ -273,5 +275,171 @@ async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callbac
             ),
             &page_csp(),
         ),
+    }
+}
+
+/// The headers-mode sample app: lists the identity headers the bridge added. It trusts them
+/// because only the bridge can reach it (it listens on loopback, on a port of its own).
+pub async fn headers_app_page(headers: axum::http::HeaderMap) -> Response {
+    let rows: String = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-bridge-") || name.as_str().starts_with("x-forwarded-"))
+        .map(|(name, value)| {
+            let shown = value.to_str().unwrap_or("(not text)");
+            // The token is long; its start is enough to see it is there.
+            let shown = if name == "x-bridge-token" && shown.len() > 40 {
+                format!("{}…", &shown[..40])
+            } else {
+                shown.to_string()
+            };
+            format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                escape(name.as_str()),
+                escape(&shown)
+            )
+        })
+        .collect();
+    let body = format!(
+        concat!(
+            "<h1>Rooster: de app achter de bridge</h1>",
+            "<p>Deze app kent geen SAML. De bridge stuurt elk verzoek door en vertelt met headers wie er is ingelogd; ",
+            "headers met deze namen uit de browser haalt de bridge altijd weg. ",
+            "<i>This app knows nothing of SAML: the bridge proxies it and adds these headers.</i></p>",
+            "<table><tr><th>header</th><th>waarde / value</th></tr>{rows}</table>",
+            "<p><a href=\"/rooster/saml2/kennisnet/logout\">Uitloggen / log out</a> · <a href=\"/\">Terug naar de demo</a></p>"
+        ),
+        rows = rows
+    );
+    html_response(
+        StatusCode::OK,
+        html_page(Lang::Nl, "Rooster (demo)", &body),
+        &page_csp(),
+    )
+}
+
+/// The linking app's accounts: user name, password, person code.
+const LINK_ACCOUNTS: &[(&str, &str, &str)] = &[("sanne.klas", "demo", "KL-1001"), ("mila.klas", "demo", "KL-1002")];
+/// The demo app that links (its `link_url` is this sample app's page).
+const LINKING_APP: &str = "klas";
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    link_request: String,
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    link_request: String,
+    username: String,
+    password: String,
+}
+
+/// Verifies a `link_request` as an app must: the bridge's JWKS, the `link-request+jwt` type
+/// (a hand-off token cannot pass for one), the audience, the expiry.
+fn verify_link_request(state: &DemoState, token: &str) -> Result<serde_json::Value, String> {
+    let header: serde_json::Value = token
+        .split('.')
+        .next()
+        .and_then(|h| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or("not a JWT")?;
+    if header["typ"] != crate::identity::linking::LINK_REQUEST_TYP {
+        return Err("not a link_request (typ)".into());
+    }
+    let jwks: serde_json::Value = serde_json::from_str(state.settings.jwt_keys.jwks_json()).unwrap_or_default();
+    let claims = crate::handoff::jwt::verify_with_jwks(token, &jwks).map_err(|e| e.to_string())?;
+    if claims["aud"] != LINKING_APP {
+        return Err("not for this app".into());
+    }
+    if claims["exp"].as_i64().unwrap_or(0) <= chrono::Utc::now().timestamp() {
+        return Err("expired".into());
+    }
+    Ok(claims)
+}
+
+fn link_error(message: &str) -> Response {
+    html_response(
+        StatusCode::BAD_REQUEST,
+        html_page(
+            Lang::En,
+            "Link refused",
+            &format!("<h1>Link refused</h1><p>{}</p>", escape(message)),
+        ),
+        &page_csp(),
+    )
+}
+
+/// The app's answer to the bridge: HS256 with the shared secret.
+fn link_answer(state: &DemoState, request: &serde_json::Value, outcome: (&str, &str)) -> Response {
+    let Some(secret) = state
+        .settings
+        .apps
+        .iter()
+        .find(|a| a.name == LINKING_APP)
+        .and_then(|a| a.linking.as_ref())
+        .map(|l| l.secret.clone())
+    else {
+        return link_error("the demo config has no linking app");
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({
+        "aud": state.settings.public_base_url.as_str(),
+        "jti": request["jti"],
+        "iat": now,
+        "exp": now + 300,
+    });
+    claims[outcome.0] = serde_json::json!(outcome.1);
+    let Ok(token) = crate::identity::linking::sign_hs256(&secret, &claims) else {
+        return link_error("cannot sign the answer");
+    };
+    let mut url = match url::Url::parse(request["return_url"].as_str().unwrap_or("")) {
+        Ok(u) => u,
+        Err(_) => return link_error("the link_request has no usable return_url"),
+    };
+    url.query_pairs_mut().append_pair("link_response", &token);
+    (StatusCode::FOUND, [(axum::http::header::LOCATION, url.to_string())]).into_response()
+}
+
+/// The linking app's link page: log in with the account you already have.
+async fn link_page(State(state): State<Arc<DemoState>>, Query(q): Query<LinkQuery>) -> Response {
+    let claims = match verify_link_request(&state, &q.link_request) {
+        Ok(c) => c,
+        Err(e) => return link_error(&e),
+    };
+    let body = format!(
+        concat!(
+            "<h1>Klas: koppel je account</h1>",
+            "<p>Entree kent je als <b>{name}</b> van school <code>{school}</code>, maar Klas kent je nog niet. ",
+            "Log één keer in met je Klas-account; daarna kom je vanuit de elo meteen binnen. ",
+            "<i>Log in once with your existing Klas account to link it.</i></p>",
+            "<form method=\"post\" action=\"/demo/app/link\">",
+            "<input type=\"hidden\" name=\"link_request\" value=\"{token}\">",
+            "<p><label for=\"username\">Gebruikersnaam / user name</label><br><input id=\"username\" name=\"username\" autocomplete=\"username\" required></p>",
+            "<p><label for=\"password\">Wachtwoord / password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>",
+            "<p><button type=\"submit\">Koppelen / link</button></p></form>",
+            "<p>Demo-accounts: <code>sanne.klas</code> en <code>mila.klas</code>, wachtwoord <code>demo</code>.</p>"
+        ),
+        name = escape(claims["given_name"].as_str().unwrap_or("?")),
+        school = escape(claims["school"].as_str().unwrap_or("?")),
+        token = escape(&q.link_request),
+    );
+    html_response(
+        StatusCode::OK,
+        html_page(Lang::Nl, "Klas: koppelen", &body),
+        &page_csp(),
+    )
+}
+
+async fn link_submit(State(state): State<Arc<DemoState>>, Form(f): Form<LinkForm>) -> Response {
+    let claims = match verify_link_request(&state, &f.link_request) {
+        Ok(c) => c,
+        Err(e) => return link_error(&e),
+    };
+    match LINK_ACCOUNTS
+        .iter()
+        .find(|(user, password, _)| *user == f.username && *password == f.password)
+    {
+        Some((_, _, person_code)) => link_answer(&state, &claims, ("sub", person_code)),
+        None => link_error("unknown user name or wrong password (demo: sanne.klas / demo)"),
     }
 }

@@ -17,15 +17,8 @@ impl BridgeProcess {
     /// and waits until it answers /healthz.
     pub async fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> BridgeProcess {
         let process = Self::spawn(config, addr, log);
-        let health = format!("http://{addr}/healthz");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the bridge did not come up on {addr}:\n{}", process.log_text());
+        process.wait_healthy(Duration::from_secs(20)).await;
+        process
     }
 
     /// Starts the process without waiting for it (for https, which the caller probes itself).
@@ -41,6 +34,24 @@ impl BridgeProcess {
             .spawn()
             .expect("the bridge binary starts");
         BridgeProcess { child, log, addr }
+    }
+
+    /// A process started elsewhere (e.g. `demo`), watched like the others.
+    pub fn adopt(child: Child, log: PathBuf, addr: SocketAddr) -> BridgeProcess {
+        BridgeProcess { child, log, addr }
+    }
+
+    /// Waits until /healthz answers 200.
+    pub async fn wait_healthy(&self, within: Duration) {
+        let health = format!("http://{}/healthz", self.addr);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if reqwest::get(&health).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not healthy within {within:?}:\n{}", self.log_text());
     }
 
     pub fn log_text(&self) -> String {
