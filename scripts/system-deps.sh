@@ -5,9 +5,15 @@
 #   xmlsec1: the pysaml2 interop IdP signs with it
 #   python3-venv: the interop IdP's virtualenv
 #   redis-server: the scale-out tests start Redis servers of their own (and the shared one, when missing)
+#   chromium: the browser test walks the demo in headless Chromium
+# xmlsec1, python3-venv, redis-server and chromium only with --test: the demo does not need them.
 set -euo pipefail
 
-packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3 python3-venv redis-server)
+packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
+# `scripts/system-deps.sh --test`: also what only the tests use.
+if [ "${1:-}" = "--test" ]; then
+    packages+=(xmlsec1 python3 python3-venv redis-server chromium)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

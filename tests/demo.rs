@@ -198,3 +198,79 @@ async fn the_demo_shows_every_path() {
     assert_eq!(again.status(), 200, "linked once, then straight in");
     assert_eq!(sub_of(&again.text().await.expect("page")), "KL-1001");
 }
+
+/// Where the browser test keeps its screenshots (CI artifacts).
+fn artifacts() -> std::path::PathBuf {
+    repo_root().join("target").join("browser-artifacts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_walks_the_demo() {
+    let demo = start_demo().await;
+    let mut browser = common::browser::Browser::launch().await;
+
+    // Click the app on the start page, pick a student at the IdP, land in the sample app.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('a[href*=\"/numo/saml2/kennisnet/login\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.screenshot(&artifacts().join("demo-start.png")).await;
+    browser.click("a[href*=\"/numo/saml2/kennisnet/login\"]").await;
+    browser
+        .wait_for(
+            "document.querySelector('button[value=\"sanne\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("button[value=\"sanne\"]").await;
+    // The IdP's and the bridge's auto-submitting forms run by themselves (their scripts are
+    // allowed by hash in the CSP).
+    browser
+        .wait_for(
+            "location.pathname === '/demo/app/callback' && document.body.innerText.includes('100231')",
+            Duration::from_secs(15),
+        )
+        .await;
+    let text = browser.eval("document.body.innerText").await;
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("numo") && t.contains("99XX")),
+        "{text}"
+    );
+    browser.screenshot(&artifacts().join("demo-jwt-app.png")).await;
+
+    // The linking path: the app's link page, an existing account, back in the sample app.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('a[href*=\"/klas/saml2/kennisnet/login\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("a[href*=\"/klas/saml2/kennisnet/login\"]").await;
+    browser
+        .wait_for(
+            "document.querySelector('button[value=\"mila\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("button[value=\"mila\"]").await;
+    browser
+        .wait_for("location.pathname === '/demo/app/link'", Duration::from_secs(15))
+        .await;
+    browser
+        .eval("document.getElementById('username').value = 'mila.klas'; document.getElementById('password').value = 'demo'; true")
+        .await;
+    browser.click("button[type=\"submit\"]").await;
+    browser
+        .wait_for(
+            "location.pathname === '/demo/app/callback' && document.body.innerText.includes('KL-1002')",
+            Duration::from_secs(15),
+        )
+        .await;
+    browser.screenshot(&artifacts().join("demo-linking.png")).await;
+    let png = std::fs::read(artifacts().join("demo-linking.png")).expect("screenshot kept");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+}

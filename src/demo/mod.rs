@@ -32,6 +32,7 @@ pub struct Student {
     pub school_name: &'static str,
     pub affiliation: &'static str,
     pub note_nl: &'static str,
+    pub note_en: &'static str,
 }
 
 pub const STUDENTS: &[Student] = &[
@@ -43,7 +44,8 @@ pub const STUDENTS: &[Student] = &[
         school: "99XX",
         school_name: "Demo College A",
         affiliation: "student",
-        note_nl: "leerling van een school die beide apps heeft geactiveerd",
+        note_nl: "leerling van een school die de apps heeft geactiveerd",
+        note_en: "a student of a school that activated the apps",
     },
     Student {
         key: "daan",
@@ -54,6 +56,7 @@ pub const STUDENTS: &[Student] = &[
         school_name: "Demo College A",
         affiliation: "employee",
         note_nl: "docent van dezelfde school",
+        note_en: "a teacher of the same school",
     },
     Student {
         key: "lotte",
@@ -64,6 +67,7 @@ pub const STUDENTS: &[Student] = &[
         school_name: "Demo Lyceum B",
         affiliation: "student",
         note_nl: "leerling van een school die Numo-demo nog niet heeft geactiveerd (403-pagina)",
+        note_en: "a student of a school that has not activated Numo yet (the 403 page)",
     },
     Student {
         key: "mila",
@@ -75,6 +79,8 @@ pub const STUDENTS: &[Student] = &[
         affiliation: "student",
         note_nl: "leerling wier inlognaam niet haar leerlingnummer is: Numo-demo kent haar uit het \
                   geïmporteerde Magister-bestand (persoonscode 300512)",
+        note_en: "a student whose login name is not her student number: Numo knows her from the imported \
+                  Magister file (person code 300512)",
     },
 ];
 

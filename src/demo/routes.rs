@@ -44,12 +44,13 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
         .iter()
         .map(|s| {
             format!(
-                "<li><b>{} {}</b> ({}, {}): {}</li>",
+                "<li><b>{} {}</b> ({}, {}): {} <i lang=\"en\">({})</i></li>",
                 escape(s.given_name),
                 escape(s.sn),
                 escape(s.school),
                 escape(s.affiliation),
-                escape(s.note_nl)
+                escape(s.note_nl),
+                escape(s.note_en)
             )
         })
         .collect();
@@ -62,6 +63,14 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
             "en geeft de leerling door aan de app met een ondertekende JWT.</p>",
             "<p><i>This is the whole path a student walks: elo link, bridge, Entree (a development IdP here), bridge, app.</i></p>",
             "<h2>Apps (elo-links)</h2><ul>{apps}</ul>",
+            "<h2>Wat je kunt proberen / What to try</h2><ul>",
+            "<li><b>Numo</b> met Sanne: de JWT met haar persoonscode. Met Mila: de persoonscode uit het Magister-bestand. ",
+            "Met Lotte: de 403-pagina voor een school die nog niet heeft geactiveerd. ",
+            "<i lang=\"en\">JWT hand-off; a person code from an imported Magister file; the page for a school that has not activated the app.</i></li>",
+            "<li><b>Rooster</b>: de app achter de bridge (headers mode) laat zien welke headers hij kreeg. ",
+            "<i lang=\"en\">Headers mode: the app behind the proxy shows the headers it received.</i></li>",
+            "<li><b>Klas</b>: de app kent je nog niet; koppel één keer je bestaande account (<code>sanne.klas</code> of <code>mila.klas</code>, wachtwoord <code>demo</code>). ",
+            "<i lang=\"en\">First-time linking: link your existing account once, then you are straight in.</i></li></ul>",
             "<h2>Testleerlingen van de ontwikkel-IdP</h2><ul>{students}</ul>",
             "<p>Public keys of the bridge: <a href=\"/.well-known/jwks.json\">/.well-known/jwks.json</a></p>"
         ),

@@ -2,6 +2,7 @@
 //! keys and metadata are written to a temp dir, and an HTTP client that keeps cookies.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod process;
 pub mod services;
 pub mod xsw;
