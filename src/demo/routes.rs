@@ -143,19 +143,21 @@ async fn idp_login_page(State(state): State<Arc<DemoState>>, Query(q): Query<Sso
         .iter()
         .map(|s| {
             format!(
-                "<p><button type=\"submit\" name=\"student\" value=\"{}\">{} {}</button> <small>{} ({}), {}</small></p>",
+                "<p><button type=\"submit\" name=\"student\" value=\"{}\">{} {}</button> <small>{} ({}), {} <i lang=\"en\">({})</i></small></p>",
                 s.key,
                 escape(s.given_name),
                 escape(s.sn),
                 escape(s.school_name),
                 escape(s.school),
-                escape(s.note_nl)
+                escape(s.note_nl),
+                escape(s.note_en)
             )
         })
         .collect();
     let body = format!(
         concat!(
-            "<h1>Ontwikkel-IdP (speelt Entree)</h1><p>{app} vraagt je in te loggen. Kies een testleerling:</p>",
+            "<h1>Ontwikkel-IdP (speelt Entree)</h1><p>{app} vraagt je in te loggen. Kies een testleerling: ",
+            "<i lang=\"en\">Development IdP standing in for Entree: {app} asks you to log in; pick a test student.</i></p>",
             "<form method=\"post\" action=\"/demo/idp/login\">",
             "<input type=\"hidden\" name=\"request_id\" value=\"{id}\"><input type=\"hidden\" name=\"sp\" value=\"{sp}\">",
             "<input type=\"hidden\" name=\"relay_state\" value=\"{rs}\">{buttons}</form>"
