@@ -14,27 +14,7 @@ mod bench_setup;
 use std::io::Write;
 
 use base64::Engine;
-use bench_setup::{sessions_section, Error, Setup};
-use entree_bridge::demo::idp::ResponseSpec;
-
-/// What Entree sends for a student: about ten attributes.
-fn spec(base: &str, n: usize) -> ResponseSpec {
-    ResponseSpec::new(
-        &format!("{base}/bench/saml2/kennisnet/metadata"),
-        &format!("{base}/bench/saml2/kennisnet/acs"),
-        None,
-    )
-    .attribute("uid", &[&format!("leerling{n}")])
-    .attribute("givenName", &["Sanne"])
-    .attribute("sn", &["de Vries"])
-    .attribute("mail", &[&format!("leerling{n}@school-a.nl")])
-    .attribute("eduPersonAffiliation", &["student", "member"])
-    .attribute("nlEduPersonRealId", &[&format!("{n}@school-a.nl")])
-    .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
-    .attribute("nlEduPersonHomeOrganization", &["Het Voorbeeld College"])
-    .attribute("eckId", &[&format!("https://ketenid.nl/201703/{n:032x}")])
-    .attribute("nlEduPersonProfileId", &[&format!("leerling{n}@school-a.nl")])
-}
+use bench_setup::{entree_response as spec, sessions_section, Error, Setup};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

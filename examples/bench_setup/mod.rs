@@ -1,6 +1,8 @@
 //! What the benchmark setups share: keys, a development IdP and its metadata in a temp dir, a
 //! bridge config with one app named `bench` on the store the command line names, and the
 //! running bridge. (`examples/bench_setup/` has no `main.rs`, so it is not an example itself.)
+// Each benchmark uses a part of this module.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -36,6 +38,25 @@ pub fn sessions_section(store: &str) -> Result<String, Error> {
         "redis-cached" => Ok(redis("local_cache = \"5s\"")),
         other => Err(format!("store {other:?}: use memory, redis or redis-cached").into()),
     }
+}
+
+/// What Entree sends for a student: about ten attributes.
+pub fn entree_response(base: &str, n: usize) -> entree_bridge::demo::idp::ResponseSpec {
+    entree_bridge::demo::idp::ResponseSpec::new(
+        &format!("{base}/bench/saml2/kennisnet/metadata"),
+        &format!("{base}/bench/saml2/kennisnet/acs"),
+        None,
+    )
+    .attribute("uid", &[&format!("leerling{n}")])
+    .attribute("givenName", &["Sanne"])
+    .attribute("sn", &["de Vries"])
+    .attribute("mail", &[&format!("leerling{n}@school-a.nl")])
+    .attribute("eduPersonAffiliation", &["student", "member"])
+    .attribute("nlEduPersonRealId", &[&format!("{n}@school-a.nl")])
+    .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
+    .attribute("nlEduPersonHomeOrganization", &["Het Voorbeeld College"])
+    .attribute("eckId", &[&format!("https://ketenid.nl/201703/{n:032x}")])
+    .attribute("nlEduPersonProfileId", &[&format!("leerling{n}@school-a.nl")])
 }
 
 impl Setup {
