@@ -7,8 +7,52 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
-command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+command -v wrk >/dev/null || $sudo apt-get install -y -qq wrk >/dev/null
+# nginx as a reverse proxy on the same upstream: the familiar alternative, measured alongside.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] ||
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release --quiet --example proxy_bench
+
+# nginx (2 workers, keep-alive to the upstream) in front of the same upstream.
+nginx_proxy() {
+    local direct=$1 upstream port dir
+    upstream=$(sed -E 's#^http://([^/]+)/.*#\1#' <<<"$direct")
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    dir=$(mktemp -d)
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    upstream app { server $upstream; keepalive 64; }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+        }
+    }
+}
+CONF
+    "$nginx_bin" -c "$dir/nginx.conf" -p "$dir" &
+    local nginx_pid=$!
+    for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    echo "== through nginx (reverse proxy, 2 workers): http://127.0.0.1:$port/bench/page"
+    wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/bench/page" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    rm -rf "$dir"
+}
 
 # One bridge per session store: memory, Redis, Redis with a 5-second local session cache.
 run() {
@@ -25,6 +69,7 @@ run() {
     if [ "$store" = memory ]; then
         echo "== upstream directly: $direct"
         wrk -t2 -c"$connections" -d"${seconds}s" --latency "$direct" | grep -E "Requests/sec|Latency  |50%|99%"
+        nginx_proxy "$direct"
     fi
     echo "== through the bridge, $store sessions: $proxied"
     wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Cookie: $cookie" "$proxied" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
