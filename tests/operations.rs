@@ -65,21 +65,14 @@ impl Running {
     async fn login(&self) -> Result<serde_json::Value, String> {
         let spec = ResponseSpec::new(
             &format!("{}/extra/saml2/kennisnet/metadata", self.base()),
-            &format!("{}/extra/saml2/kennisnet/acs", self.base()),
+            &self.extra_acs(),
             None,
         )
         .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
         .attribute("nlEduPersonHomeOrganizationId", &["99XX"])
         .attribute("givenName", &["Sanne"])
         .attribute("sn", &["de Vries"]);
-        let xml = self.idp.response(&spec).expect("sign");
-        let resp = post_acs_at(
-            &client(),
-            &format!("{}/extra/saml2/kennisnet/acs", self.base()),
-            &xml,
-            None,
-        )
-        .await;
+        let resp = self.post_to_extra(&spec).await;
         let outcome = AcsOutcome {
             status: resp.status().as_u16(),
             body: resp.text().await.expect("body"),
@@ -92,6 +85,16 @@ impl Running {
                 .expect("base64"),
         )
         .expect("json"))
+    }
+
+    /// Signs `spec` and posts it, unsolicited, to the ACS of `extra`.
+    async fn post_to_extra(&self, spec: &ResponseSpec) -> reqwest::Response {
+        let xml = self.idp.response(spec).expect("sign");
+        post_acs_at(&client(), &self.extra_acs(), &xml, None).await
+    }
+
+    fn extra_acs(&self) -> String {
+        format!("{}/extra/saml2/kennisnet/acs", self.base())
     }
 
     async fn metrics(&self) -> String {
@@ -190,21 +193,10 @@ async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trai
     let run = Running::start("[log]\nformat = \"json\"\n").await;
     run.login().await.expect("login");
     // A rejected login: a response for another app's audience.
-    let spec = ResponseSpec::new(
-        "https://other.example.nl/sp",
-        &format!("{}/extra/saml2/kennisnet/acs", run.base()),
-        None,
-    )
-    .attribute("nlEduPersonRealId", &["1@x"])
-    .attribute("nlEduPersonHomeOrganizationId", &["99XX"]);
-    let xml = run.idp.response(&spec).expect("sign");
-    let resp = post_acs_at(
-        &client(),
-        &format!("{}/extra/saml2/kennisnet/acs", run.base()),
-        &xml,
-        None,
-    )
-    .await;
+    let spec = ResponseSpec::new("https://other.example.nl/sp", &run.extra_acs(), None)
+        .attribute("nlEduPersonRealId", &["1@x"])
+        .attribute("nlEduPersonHomeOrganizationId", &["99XX"]);
+    let resp = run.post_to_extra(&spec).await;
     assert_eq!(resp.status(), 400);
     let metrics = run.metrics().await;
     for line in [

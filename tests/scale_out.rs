@@ -20,7 +20,6 @@ use common::process::BridgeProcess;
 use common::services::*;
 use common::*;
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
-use entree_bridge::keys::{self, KeyKind};
 
 const HOST: &str = "bridge.test";
 const INSTANCE_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)];
@@ -65,22 +64,7 @@ struct Fleet {
 
 impl Fleet {
     async fn start(redis_url: &str, prefix: &str) -> Fleet {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let idp = DevIdp::generate(IDP_ENTITY_ID).expect("idp");
-        let sp_key = keys::generate_key(KeyKind::Rsa2048).expect("key");
-        let sp_cert = keys::self_signed_certificate(&sp_key, "sp", 30).expect("cert");
-        keys::write_private_key(&dir.path().join("sp.key"), &sp_key).expect("write");
-        keys::write_certificate(&dir.path().join("sp.crt"), &sp_cert).expect("write");
-        keys::write_private_key(
-            &dir.path().join("jwt.pem"),
-            &keys::generate_key(KeyKind::EcP256).expect("key"),
-        )
-        .expect("write");
-        std::fs::write(
-            dir.path().join("idp-metadata.xml"),
-            idp.metadata("https://idp.test.invalid/sso"),
-        )
-        .expect("write");
+        let (dir, idp, _) = prepare_dir();
         let database = TestDatabase::create().await;
         let port = port_for_both();
         let up = upstream().await;

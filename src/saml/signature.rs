@@ -86,13 +86,27 @@ pub fn check_layout(
         if !allowed_parents.iter().any(|p| p.id() == parent.id()) {
             return Err(SignatureError::Misplaced);
         }
-        check_signed_info(sig, parent, allow_sha1)?;
+        check_signed_info(sig, parent, allow_sha1, Reference::IdOnly)?;
         signed.push(parent.id());
     }
     Ok(signed)
 }
 
-fn check_signed_info(sig: Node<'_, '_>, parent: Node<'_, '_>, allow_sha1: bool) -> Result<(), SignatureError> {
+/// Which References a signature may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    /// `#ID` of the element the signature sits in (SAML messages: an empty URI is refused).
+    IdOnly,
+    /// That, or `""` for the whole document (metadata; the signature is the root's own).
+    IdOrDocument,
+}
+
+fn check_signed_info(
+    sig: Node<'_, '_>,
+    parent: Node<'_, '_>,
+    allow_sha1: bool,
+    allowed: Reference,
+) -> Result<(), SignatureError> {
     let signed_info = xml::child(sig, NS_DS, "SignedInfo")
         .ok_or_else(|| SignatureError::ReferenceMismatch("no SignedInfo".into()))?;
     let c14n = algorithm_of(xml::child(signed_info, NS_DS, "CanonicalizationMethod"));
@@ -113,11 +127,14 @@ fn check_signed_info(sig: Node<'_, '_>, parent: Node<'_, '_>, allow_sha1: bool) 
     };
     let uri = reference.attribute("URI").unwrap_or("");
     if uri.is_empty() {
-        return Err(SignatureError::EmptyReference);
-    }
-    let parent_id = parent.attribute("ID").unwrap_or("");
-    if parent_id.is_empty() || uri.strip_prefix('#') != Some(parent_id) {
-        return Err(SignatureError::ReferenceMismatch(uri.to_string()));
+        if allowed == Reference::IdOnly {
+            return Err(SignatureError::EmptyReference);
+        }
+    } else {
+        let parent_id = parent.attribute("ID").unwrap_or("");
+        if parent_id.is_empty() || uri.strip_prefix('#') != Some(parent_id) {
+            return Err(SignatureError::ReferenceMismatch(uri.to_string()));
+        }
     }
     let digest = algorithm_of(xml::child(*reference, NS_DS, "DigestMethod"));
     let digest_ok = DIGEST_ALGORITHMS.contains(&digest) || (allow_sha1 && digest == DIGEST_SHA1);
@@ -228,45 +245,11 @@ pub fn verify_metadata(xml_text: &str, trusted: &[CertificateDer]) -> Result<Str
     if sig.parent_element().map(|p| p.id()) != Some(root.id()) {
         return Err(SignatureError::Misplaced);
     }
-    let uri = xml::child(*sig, NS_DS, "SignedInfo")
-        .and_then(|si| xml::child(si, NS_DS, "Reference"))
-        .and_then(|r| r.attribute("URI"))
-        .unwrap_or("#");
-    if uri.is_empty() {
-        // The whole document: the root is what is signed. Checked like an ID reference.
-        check_signed_info_for_document(*sig)?;
-    } else {
-        check_signed_info(*sig, root, false)?;
-    }
+    // `URI=""` is the whole document: with the signature a child of the root, the root is
+    // what is signed.
+    check_signed_info(*sig, root, false, Reference::IdOrDocument)?;
     check_parsers_agree(xml_text, &doc)?;
     verify_signed_element(xml_text, trusted, false)
-}
-
-/// [`check_signed_info`] for a signature over the whole document (`URI=""`).
-fn check_signed_info_for_document(sig: Node<'_, '_>) -> Result<(), SignatureError> {
-    let signed_info = xml::child(sig, NS_DS, "SignedInfo")
-        .ok_or_else(|| SignatureError::ReferenceMismatch("no SignedInfo".into()))?;
-    let references: Vec<_> = xml::children(signed_info, NS_DS, "Reference").collect();
-    let [reference] = references.as_slice() else {
-        return Err(SignatureError::ReferenceMismatch(format!(
-            "{} References, exactly one expected",
-            references.len()
-        )));
-    };
-    let digest = algorithm_of(xml::child(*reference, NS_DS, "DigestMethod"));
-    if !DIGEST_ALGORITHMS.contains(&digest) {
-        return Err(SignatureError::AlgorithmForbidden(digest.to_string()));
-    }
-    check_transforms(*reference)?;
-    let c14n = algorithm_of(xml::child(signed_info, NS_DS, "CanonicalizationMethod"));
-    if c14n != EXC_C14N && c14n != C14N_10 {
-        return Err(SignatureError::TransformForbidden(c14n.to_string()));
-    }
-    let method = algorithm_of(xml::child(signed_info, NS_DS, "SignatureMethod"));
-    if !SIGNATURE_ALGORITHMS.contains(&method) {
-        return Err(SignatureError::AlgorithmForbidden(method.to_string()));
-    }
-    Ok(())
 }
 
 /// Signs the first `ds:Signature` template in `xml_text` (enveloped, exc-c14n) with a private

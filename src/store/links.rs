@@ -297,38 +297,30 @@ impl LinkStore {
         person_code: &str,
         source: LinkSource,
     ) -> Result<String, LinkStoreError> {
-        self.bounded(self.link_once_unbounded(app, federated_id, person_code, source))
-            .await
-    }
-
-    async fn link_once_unbounded(
-        &self,
-        app: &str,
-        federated_id: &str,
-        person_code: &str,
-        source: LinkSource,
-    ) -> Result<String, LinkStoreError> {
-        self.ensure_schema().await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(&self.sql(
-            "INSERT INTO links (app, federated_id, person_code, source, created_at, last_login_at)
+        self.bounded(async {
+            self.ensure_schema().await?;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(&self.sql(
+                "INSERT INTO links (app, federated_id, person_code, source, created_at, last_login_at)
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (app, federated_id) DO NOTHING",
-        ))
-        .bind(app)
-        .bind(federated_id)
-        .bind(person_code)
-        .bind(source.as_str())
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        let code: String =
-            sqlx::query_scalar(&self.sql("SELECT person_code FROM links WHERE app = $1 AND federated_id = $2"))
-                .bind(app)
-                .bind(federated_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(code)
+            ))
+            .bind(app)
+            .bind(federated_id)
+            .bind(person_code)
+            .bind(source.as_str())
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            let code: String =
+                sqlx::query_scalar(&self.sql("SELECT person_code FROM links WHERE app = $1 AND federated_id = $2"))
+                    .bind(app)
+                    .bind(federated_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(code)
+        })
+        .await
     }
 
     /// Applies an import in one transaction (or only reports it, with `dry_run`). Imported
