@@ -48,7 +48,7 @@ fn hot_paths(c: &mut Criterion) {
         .expect("encrypt");
     let expectations = || Expectations {
         idp_entity_id: &idp.entity_id,
-        idp_certs: &idp.signing_certs,
+        idp_keys: &idp.signing_keys,
         sp_entity_id: &app.sp_entity_id,
         acs_url: &app.acs_url,
         request_id: None,

@@ -63,7 +63,7 @@ pub fn run(settings: &VerifySettings, input: &[u8], as_json: bool) -> i32 {
         let request_id = settings.request_id.clone().or_else(|| in_response_to_of(&xml));
         let expectations = Expectations {
             idp_entity_id: &settings.idp.entity_id,
-            idp_certs: &settings.idp.signing_certs,
+            idp_keys: &settings.idp.signing_keys,
             sp_entity_id: &settings.sp_entity_id,
             acs_url: &settings.acs_url,
             request_id: request_id.as_deref(),

@@ -313,7 +313,8 @@ async fn a_dtd_is_refused() {
 #[tokio::test]
 async fn a_declared_encoding_other_than_utf8_is_refused() {
     // roxmltree ignores `encoding=`, libxml2 obeys it: in UTF-7, `+ADw-` is `<`, so text our
-    // checks read as text would be elements to xmlsec (a hidden Signature, a hidden DTD).
+    // checks read as text would be elements to another parser (a hidden Signature, a hidden
+    // DTD). The signer, a log reader or a later tool must never read another document.
     refused(
         |b, s| format!(r#"<?xml version="1.0" encoding="UTF-7"?>{}"#, signed(b, &s)),
         400,

@@ -145,7 +145,7 @@ async fn accept(
     let idp = federation.idp()?;
     let expectations = Expectations {
         idp_entity_id: &idp.entity_id,
-        idp_certs: &idp.signing_certs,
+        idp_keys: &idp.signing_keys,
         sp_entity_id: &app.sp_entity_id,
         acs_url: &app.acs_url,
         request_id: pending.as_ref().map(|p| p.request_id.as_str()),

@@ -16,6 +16,8 @@ pub struct IdpDescriptor {
     pub entity_id: String,
     pub sso_redirect_url: String,
     pub signing_certs: Vec<CertificateDer>,
+    /// The same certificates' public keys, decoded once here rather than per login.
+    pub signing_keys: Vec<openssl::pkey::PKey<openssl::pkey::Public>>,
     pub want_authn_requests_signed: bool,
     pub valid_until: Option<DateTime<Utc>>,
     /// The HTTP-Redirect SingleLogoutService: where LogoutRequests go, and where
@@ -105,6 +107,8 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
     if signing_certs.is_empty() {
         return Err(MetadataError::NoSigningCertificate(entity_id));
     }
+    let signing_keys =
+        super::signature::public_keys(&signing_certs).map_err(|_| MetadataError::BadCertificate(entity_id.clone()))?;
     let slo_redirect = descriptors
         .iter()
         .flat_map(|d| d.single_logout_services.iter())
@@ -118,6 +122,7 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
         entity_id,
         sso_redirect_url,
         signing_certs,
+        signing_keys,
         want_authn_requests_signed: descriptor.want_authn_requests_signed.unwrap_or(false),
         // The earliest end wins: a descriptor may not outlive its entity, nor the entity it.
         valid_until: [entity.valid_until, descriptor.valid_until].into_iter().flatten().min(),

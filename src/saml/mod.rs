@@ -2,6 +2,7 @@
 
 pub mod attributes;
 pub mod authn_request;
+pub mod c14n;
 pub mod decrypt;
 pub mod error;
 pub mod idp_metadata;

@@ -2,7 +2,8 @@
 //!
 //! Every SAML message from outside goes through [`parse_bounded`] first: it refuses DTDs and
 //! entity declarations outright (XXE, billion laughs), and bounds size, depth and node count
-//! before anything else (libxml2 and xmlsec included) sees the bytes.
+//! before anything else reads the bytes. The tree it returns is the one every check reads and
+//! the one signatures are verified on (no second parser sees a SAML message).
 
 use roxmltree::{Document, Node, ParsingOptions};
 
@@ -73,9 +74,9 @@ pub fn parse_bounded(text: &str, limits: XmlLimits) -> Result<Document<'_>, XmlE
     Ok(doc)
 }
 
-/// roxmltree reads the text as the UTF-8 it is and ignores `encoding=`; libxml2 (inside
-/// xmlsec) obeys it. A document that declares another encoding (UTF-7: `+ADw-` is `<`) would
-/// show libxml2 elements our checks never saw, so any encoding but UTF-8 is refused.
+/// roxmltree reads the text as the UTF-8 it is and ignores `encoding=`; other parsers obey it.
+/// A document that declares another encoding (UTF-7: `+ADw-` is `<`) means something else to
+/// its signer or to a log reader than to us, so any encoding but UTF-8 is refused.
 fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
     let text = text.trim_start_matches('\u{feff}');
     let Some(rest) = text.strip_prefix("<?xml") else {
@@ -97,16 +98,6 @@ fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
         Ok(())
     } else {
         Err(XmlError::Encoding(value.chars().take(40).collect()))
-    }
-}
-
-/// The text without its XML declaration (and BOM): what is handed to libxml2, so that it
-/// can only read the text as UTF-8, exactly as our own checks did.
-pub fn without_declaration(text: &str) -> &str {
-    let text = text.trim_start_matches('\u{feff}');
-    match text.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map(|(_, r)| r).unwrap_or(text),
-        None => text,
     }
 }
 
@@ -211,8 +202,6 @@ mod tests {
         ] {
             assert!(parse_bounded(ok, XmlLimits::default()).is_ok(), "{ok}");
         }
-        assert_eq!(without_declaration("<?xml version=\"1.0\"?><r/>"), "<r/>");
-        assert_eq!(without_declaration("<r/>"), "<r/>");
     }
 
     #[test]
