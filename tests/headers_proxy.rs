@@ -72,6 +72,7 @@ async fn upstream() -> SocketAddr {
     }
     let app = Router::new()
         .route("/proxied/echo", any(echo))
+        .route("/other/echo", any(echo))
         .route("/proxied/upload", post(upload))
         .route("/proxied/download", get(download))
         .route("/proxied/ws", get(ws))
@@ -124,6 +125,7 @@ schools = ["*"]
 [apps.other.handoff]
 mode = "headers"
 upstream = "http://{upstream}"
+token_reuse = false
 "#
     )
 }
@@ -382,6 +384,51 @@ async fn a_websocket_echo_works_through_the_bridge() {
         .expect("send");
     let reply = socket.next().await.expect("reply").expect("message");
     assert_eq!(reply.into_text().expect("text").as_str(), "echo: hallo");
+}
+
+/// The `X-Bridge-Token` and its `jti` as the upstream received them at `path`.
+async fn token_at(client: &reqwest::Client, b: &Bridge, path: &str) -> (String, String) {
+    let resp = client.get(format!("{}{path}", b.base)).send().await.expect("get");
+    assert_eq!(resp.status(), 200);
+    let seen: Value = resp.json().await.expect("json");
+    let token = seen["headers"]["x-bridge-token"][0]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).expect("payload"))
+            .expect("b64"),
+    )
+    .expect("json");
+    let jti = payload["jti"].as_str().expect("jti").to_string();
+    (token, jti)
+}
+
+#[tokio::test]
+async fn the_token_header_is_reused_within_one_session_only_and_can_be_made_per_request() {
+    let (b, _) = setup().await;
+    let (first, second) = (client(), client());
+    log_in(&first, &b, "proxied", None).await;
+    log_in(&second, &b, "proxied", None).await;
+    let (token, jti) = token_at(&first, &b, "/proxied/echo").await;
+    assert_eq!(
+        token_at(&first, &b, "/proxied/echo?again").await.0,
+        token,
+        "signed once per session"
+    );
+    let (_, other_jti) = token_at(&second, &b, "/proxied/echo").await;
+    assert_ne!(other_jti, jti, "another session never gets this session's token");
+    // A new login is a new session, so a new token.
+    log_in(&first, &b, "proxied", None).await;
+    assert_ne!(token_at(&first, &b, "/proxied/echo").await.1, jti);
+
+    // `token_reuse = false`: a token, and a jti, of its own for every request.
+    log_in(&first, &b, "other", None).await;
+    let (a, a_jti) = token_at(&first, &b, "/other/echo").await;
+    let (c, c_jti) = token_at(&first, &b, "/other/echo").await;
+    assert_ne!(a, c);
+    assert_ne!(a_jti, c_jti);
 }
 
 #[tokio::test]

@@ -216,6 +216,9 @@ pub struct HandoffSection {
     pub callback_url: Option<String>,
     pub upstream: Option<String>,
     pub token_lifetime: String,
+    /// headers mode: sign `X-Bridge-Token` once per session and send it again while more
+    /// than half its lifetime is left (false: a new token, with a new jti, on every request).
+    pub token_reuse: bool,
     /// headers mode: how long to wait for a connection to the upstream.
     pub connect_timeout: String,
     /// headers mode: how long to wait for the upstream's response headers.
@@ -257,6 +260,7 @@ impl Default for HandoffSection {
             callback_url: None,
             upstream: None,
             token_lifetime: "60s".into(),
+            token_reuse: true,
             connect_timeout: "5s".into(),
             upstream_timeout: "60s".into(),
             headers: HeaderNamesSection::default(),

@@ -300,6 +300,8 @@ pub struct App {
     pub handoff: HandoffMode,
     pub callback_url: Option<Url>,
     pub token_lifetime: Duration,
+    /// headers mode: reuse a session's `X-Bridge-Token` for the first half of its lifetime.
+    pub token_reuse: bool,
     /// headers mode: where requests go, and how long to wait.
     pub upstream: Option<Url>,
     /// Extra CA certificates (DER) for an https upstream, besides the system roots.
@@ -1014,6 +1016,7 @@ fn build_app(
         handoff,
         callback_url,
         token_lifetime,
+        token_reuse: a.handoff.token_reuse,
         upstream,
         upstream_ca,
         connect_timeout,

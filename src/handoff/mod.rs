@@ -2,4 +2,5 @@
 
 pub mod claims;
 pub mod form;
+pub mod header_token;
 pub mod jwt;

@@ -78,6 +78,8 @@ pub struct AppState {
     pub rendered: Rendered,
     /// The proxy counters of the headers-mode apps, by app name (lock-free per request).
     pub proxy_stats: std::collections::HashMap<String, Arc<metrics::ProxyStats>>,
+    /// headers mode: each session's reusable `X-Bridge-Token` (made anew with the config).
+    pub header_tokens: crate::handoff::header_token::HeaderTokens,
 }
 
 /// The JWKS and each app's SP metadata, as served.
@@ -148,6 +150,7 @@ impl AppState {
         AppState {
             rendered: Rendered::new(&settings),
             proxy_stats,
+            header_tokens: Default::default(),
             settings,
             store,
             links,

@@ -92,9 +92,9 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
     };
     match session {
         None => login_required(app, &req),
-        Some(s) => {
+        Some((id, s)) => {
             let started = std::time::Instant::now();
-            let response = match proxy(state, app, req, peer, &s).await {
+            let response = match proxy(state, app, req, peer, &id, &s).await {
                 Ok(r) => r,
                 Err(e) => e.respond(lang, Some(&app.display_name)),
             };
@@ -150,6 +150,7 @@ async fn proxy(
     app: &App,
     mut req: Request,
     peer: SocketAddr,
+    session_id: &str,
     s: &AppSession,
 ) -> Result<Response, LoginError> {
     let upstream = app
@@ -182,7 +183,7 @@ async fn proxy(
     remove_hop_by_hop(headers, upgrade);
     set_forwarded(headers, app, peer, trusted, arrived_host);
     strip_bridge_cookies(headers);
-    add_identity(state, app, s, headers)?;
+    add_identity(state, app, session_id, s, headers)?;
 
     let sent = tokio::time::timeout(app.upstream_timeout, client.request(req)).await;
     let mut response = match sent {
@@ -336,7 +337,13 @@ fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
     }
 }
 
-fn add_identity(state: &AppState, app: &App, s: &AppSession, headers: &mut HeaderMap) -> Result<(), LoginError> {
+fn add_identity(
+    state: &AppState,
+    app: &App,
+    session_id: &str,
+    s: &AppSession,
+    headers: &mut HeaderMap,
+) -> Result<(), LoginError> {
     let names = &app.header_names;
     let facts = &s.identity.facts;
     let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
@@ -348,13 +355,23 @@ fn add_identity(state: &AppState, app: &App, s: &AppSession, headers: &mut Heade
     if let Some(tenant) = &facts.tenant {
         headers.insert(names.tenant.clone(), value(tenant));
     }
+    let sign = |now: i64| {
+        let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
+        let token = state
+            .settings
+            .jwt_keys
+            .sign(&claims)
+            .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
+        Ok::<HeaderValue, LoginError>(value(&token))
+    };
     let now = chrono::Utc::now().timestamp();
-    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
-    let token = state
-        .settings
-        .jwt_keys
-        .sign(&claims)
-        .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
-    headers.insert(names.token.clone(), value(&token));
+    let token = if app.token_reuse {
+        state
+            .header_tokens
+            .get_or_sign(session_id, now, app.token_lifetime, sign)?
+    } else {
+        sign(now)?
+    };
+    headers.insert(names.token.clone(), token);
     Ok(())
 }
