@@ -274,6 +274,21 @@ impl LinkStore {
     pub async fn person_code_for_login(&self, app: &str, federated_id: &str) -> Result<Option<String>, LinkStoreError> {
         self.bounded(async {
             self.ensure_schema().await?;
+            // SQLite has one writer at a time, and most logins of a rule-based app have no
+            // link: a read finds that out without queueing for the write lock. PostgreSQL
+            // locks rows, so one statement there is one round trip fewer.
+            if self.backend == Backend::Sqlite {
+                let linked: Option<String> = sqlx::query_scalar(
+                    "SELECT person_code FROM links WHERE app = ?1 AND federated_id = ?2",
+                )
+                .bind(app)
+                .bind(federated_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                if linked.is_none() {
+                    return Ok(None);
+                }
+            }
             let code: Option<String> =
                 sqlx::query_scalar(&self.sql(
                     "UPDATE links SET last_login_at = $1 WHERE app = $2 AND federated_id = $3 RETURNING person_code",
