@@ -15,3 +15,8 @@ pub mod reload;
 pub mod saml;
 pub mod store;
 pub mod verify_cli;
+
+/// mimalloc for every binary built on this crate (the bridge, its examples and tests): the
+/// proxy path allocates many small, short-lived buffers per request (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

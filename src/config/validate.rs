@@ -97,9 +97,13 @@ impl HeaderNames {
     /// Whether `name` could pass for one of these headers. Every separator is folded to `-`:
     /// CGI and PHP turn `-`, `_` and `.` alike into `_`, so `X_Bridge_Person_Code` and
     /// `X.Bridge.Person.Code` would reach such an app as the real header.
+    ///
+    /// Asked for every header of every proxied request, so it compares in place: header names
+    /// are ASCII by construction, and each byte folds as [`fold`] folds a character.
     pub fn could_pass_for_ours(&self, name: &str) -> bool {
-        let name = fold(name);
-        self.folded.contains(&name)
+        self.folded.iter().any(|ours| {
+            ours.len() == name.len() && ours.bytes().zip(name.bytes()).all(|(o, n)| o == fold_byte(n))
+        })
     }
 }
 
@@ -113,6 +117,14 @@ fn fold(name: &str) -> String {
             }
         })
         .collect()
+}
+
+fn fold_byte(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
 }
 
 /// An IP network (`10.0.0.0/8`, `::1/128`, or a single address).
@@ -304,6 +316,9 @@ pub struct App {
     pub token_reuse: bool,
     /// headers mode: where requests go, and how long to wait.
     pub upstream: Option<Url>,
+    /// The upstream's origin and path without a trailing slash, which each forwarded
+    /// request's own path and query follow ("" without an upstream).
+    pub upstream_prefix: String,
     /// Extra CA certificates (DER) for an https upstream, besides the system roots.
     pub upstream_ca: Vec<Vec<u8>>,
     pub connect_timeout: Duration,
@@ -314,6 +329,8 @@ pub struct App {
     pub contacts: Vec<ContactSection>,
     /// True when the app's base URL is https (`__Host-` Secure cookies, SameSite=None).
     pub secure: bool,
+    /// The session cookie's name, made once by `http::session` (it is asked per request).
+    pub session_cookie: std::sync::OnceLock<String>,
 }
 
 impl App {
@@ -1017,6 +1034,10 @@ fn build_app(
         callback_url,
         token_lifetime,
         token_reuse: a.handoff.token_reuse,
+        upstream_prefix: upstream
+            .as_ref()
+            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path().trim_end_matches('/')))
+            .unwrap_or_default(),
         upstream,
         upstream_ca,
         connect_timeout,
@@ -1026,6 +1047,7 @@ fn build_app(
         organization: a.organization,
         contacts: a.contacts,
         secure: base_url.scheme() == "https",
+        session_cookie: std::sync::OnceLock::new(),
         base_url,
     })
 }

@@ -2,5 +2,5 @@
 
 pub mod claims;
 pub mod form;
-pub mod header_token;
+pub mod identity_headers;
 pub mod jwt;

@@ -78,8 +78,9 @@ pub struct AppState {
     pub rendered: Rendered,
     /// The proxy counters of the headers-mode apps, by app name (lock-free per request).
     pub proxy_stats: std::collections::HashMap<String, Arc<metrics::ProxyStats>>,
-    /// headers mode: each session's reusable `X-Bridge-Token` (made anew with the config).
-    pub header_tokens: crate::handoff::header_token::HeaderTokens,
+    /// headers mode: each session's identity headers and reusable `X-Bridge-Token` (made
+    /// anew with the config).
+    pub identity_headers: crate::handoff::identity_headers::IdentityHeaders,
 }
 
 /// The JWKS and each app's SP metadata, as served.
@@ -150,7 +151,7 @@ impl AppState {
         AppState {
             rendered: Rendered::new(&settings),
             proxy_stats,
-            header_tokens: Default::default(),
+            identity_headers: Default::default(),
             settings,
             store,
             links,

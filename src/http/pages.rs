@@ -31,15 +31,18 @@ impl Lang {
         let mut best: Option<(f32, Lang)> = None;
         for part in value.split(',') {
             let mut pieces = part.trim().split(';');
-            let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+            let tag = pieces.next().unwrap_or("").trim();
             let q = pieces
                 .find_map(|p| p.trim().strip_prefix("q="))
                 .and_then(|q| q.parse::<f32>().ok())
                 .unwrap_or(1.0);
-            let lang = match tag.split('-').next() {
-                Some("nl") => Lang::Nl,
-                Some("en") => Lang::En,
-                _ => continue,
+            let primary = tag.split('-').next().unwrap_or("");
+            let lang = if primary.eq_ignore_ascii_case("nl") {
+                Lang::Nl
+            } else if primary.eq_ignore_ascii_case("en") {
+                Lang::En
+            } else {
+                continue;
             };
             if best.is_none_or(|(bq, _)| q > bq) {
                 best = Some((q, lang));

@@ -18,6 +18,7 @@ use super::errors::LoginError;
 use super::pages::Lang;
 use super::{session, AppState};
 use crate::config::App;
+use crate::handoff::identity_headers::IdentityHeaderValues;
 use crate::store::AppSession;
 
 pub type UpstreamClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
@@ -109,6 +110,9 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
 /// Removes every incoming header that could pass for one of the bridge's identity headers
 /// (compared with separators folded, see `HeaderNames::could_pass_for_ours`).
 pub fn strip_identity_headers(headers: &mut HeaderMap, app: &App) {
+    if !headers.keys().any(|name| app.header_names.could_pass_for_ours(name.as_str())) {
+        return;
+    }
     let spoofed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| app.header_names.could_pass_for_ours(name.as_str()))
@@ -153,10 +157,9 @@ async fn proxy(
     session_id: &str,
     s: &AppSession,
 ) -> Result<Response, LoginError> {
-    let upstream = app
-        .upstream
-        .as_ref()
-        .ok_or_else(|| LoginError::Internal("no upstream".into()))?;
+    if app.upstream.is_none() {
+        return Err(LoginError::Internal("no upstream".into()));
+    }
     let client = state
         .upstreams
         .get(&app.name)
@@ -166,14 +169,10 @@ async fn proxy(
 
     // The upstream URI: its origin and path prefix, then the request's own path and query.
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let uri: Uri = format!(
-        "{}{}{}",
-        upstream.origin().ascii_serialization(),
-        upstream.path().trim_end_matches('/'),
-        path_and_query
-    )
-    .parse()
-    .map_err(|_| LoginError::BadRequest("the request path cannot be forwarded"))?;
+    let mut target = String::with_capacity(app.upstream_prefix.len() + path_and_query.len());
+    target.push_str(&app.upstream_prefix);
+    target.push_str(path_and_query);
+    let uri = Uri::try_from(target).map_err(|_| LoginError::BadRequest("the request path cannot be forwarded"))?;
     *req.uri_mut() = uri;
 
     let trusted = state.settings.trusted_proxies.iter().any(|c| c.contains(peer.ip()));
@@ -233,23 +232,23 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Drops hop-by-hop headers and those named in Connection; an upgrade keeps the two it needs.
 fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<String> = headers
+    // HeaderName lowercases; a token that is no header name names nothing to remove.
+    let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
-    for name in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(listed) {
+    for name in HOP_BY_HOP.iter().copied().chain(listed.iter().map(HeaderName::as_str)) {
         if keep_upgrade && (name == "connection" || name == "upgrade") {
             continue;
         }
         // `Connection` may not name the headers this proxy's guarantees rest on.
-        if PROTECTED.contains(&name.as_str()) || name.starts_with("x-forwarded-") {
+        if PROTECTED.contains(&name) || name.starts_with("x-forwarded-") {
             continue;
         }
-        headers.remove(name.as_str());
+        headers.remove(name);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -302,19 +301,25 @@ fn is_bridge_cookie(name: &str) -> bool {
     name.starts_with("eb_session_") || name.starts_with("eb_login_") || name.starts_with("eb_link_")
 }
 
+/// Rewrites the Cookie header(s) into one without the bridge's cookies.
 fn strip_bridge_cookies(headers: &mut HeaderMap) {
-    let kept: Vec<String> = headers
+    let mut kept = String::new();
+    let pairs = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !is_bridge_cookie(pair.split('=').next().unwrap_or("")))
-        .map(str::to_string)
-        .collect();
+        .filter(|pair| !pair.is_empty() && !is_bridge_cookie(pair.split('=').next().unwrap_or("")));
+    for pair in pairs {
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(pair);
+    }
     headers.remove(header::COOKIE);
     if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+        if let Ok(v) = HeaderValue::try_from(kept) {
             headers.insert(header::COOKIE, v);
         }
     }
@@ -322,13 +327,17 @@ fn strip_bridge_cookies(headers: &mut HeaderMap) {
 
 /// An upstream may not set the bridge's cookies (that would plant a session id: fixation).
 fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
+    let sets_bridge_cookie = |v: &HeaderValue| -> bool {
+        let name = v.to_str().ok().and_then(|c| c.split('=').next()).unwrap_or("");
+        is_bridge_cookie(name)
+    };
+    if !headers.get_all(header::SET_COOKIE).iter().any(sets_bridge_cookie) {
+        return;
+    }
     let kept: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter(|v| {
-            let name = v.to_str().ok().and_then(|c| c.split('=').next()).unwrap_or("");
-            !is_bridge_cookie(name)
-        })
+        .filter(|v| !sets_bridge_cookie(v))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
@@ -344,34 +353,40 @@ fn add_identity(
     s: &AppSession,
     headers: &mut HeaderMap,
 ) -> Result<(), LoginError> {
-    let names = &app.header_names;
-    let facts = &s.identity.facts;
-    let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    headers.insert(names.person_code.clone(), value(&s.identity.person_code));
-    if let Some(school) = &facts.school {
-        headers.insert(names.school.clone(), value(school));
-    }
-    headers.insert(names.affiliation.clone(), value(&facts.affiliation.join(",")));
-    if let Some(tenant) = &facts.tenant {
-        headers.insert(names.tenant.clone(), value(tenant));
-    }
-    let sign = |now: i64| {
+    let make = |now: i64| {
+        let facts = &s.identity.facts;
+        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
         let token = state
             .settings
             .jwt_keys
             .sign(&claims)
             .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
-        Ok::<HeaderValue, LoginError>(value(&token))
+        Ok::<_, LoginError>(IdentityHeaderValues {
+            person_code: value(&s.identity.person_code),
+            school: facts.school.as_deref().map(value),
+            affiliation: value(&facts.affiliation.join(",")),
+            tenant: facts.tenant.as_deref().map(value),
+            token: value(&token),
+        })
     };
     let now = chrono::Utc::now().timestamp();
-    let token = if app.token_reuse {
+    let values = if app.token_reuse {
         state
-            .header_tokens
-            .get_or_sign(session_id, now, app.token_lifetime, sign)?
+            .identity_headers
+            .get_or_make(session_id, now, app.token_lifetime, make)?
     } else {
-        sign(now)?
+        std::sync::Arc::new(make(now)?)
     };
-    headers.insert(names.token.clone(), token);
+    let names = &app.header_names;
+    headers.insert(names.person_code.clone(), values.person_code.clone());
+    if let Some(school) = &values.school {
+        headers.insert(names.school.clone(), school.clone());
+    }
+    headers.insert(names.affiliation.clone(), values.affiliation.clone());
+    if let Some(tenant) = &values.tenant {
+        headers.insert(names.tenant.clone(), tenant.clone());
+    }
+    headers.insert(names.token.clone(), values.token.clone());
     Ok(())
 }

@@ -40,15 +40,15 @@ pub async fn dispatch(
 
 async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) -> Response {
     let lang = Lang::from_headers(req.headers());
-    let path = req.uri().path().to_string();
-    if !safe_path(&path) {
+    let path = req.uri().path();
+    if !safe_path(path) {
         return LoginError::PathNotAllowed.respond(lang, None);
     }
-    let Some((app, rest)) = super::resolve::app_for(&state.settings, req.headers(), &path) else {
+    let Some((app, rest)) = super::resolve::app_for(&state.settings, req.headers(), path) else {
         return LoginError::UnknownApp.respond(lang, None);
     };
     let app = app.clone();
-    let route = rest.strip_prefix(&format!("/saml2/{}/", app.federation.name));
+    let route = saml_route(rest, &app.federation.name);
     if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
         return super::proxy::forward(state, &app, req, peer, lang).await;
     }
@@ -156,18 +156,46 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
     response
 }
 
+/// The SAML route below `/saml2/{federation}/` (`""` for one that does not exist), or `None`
+/// when the path is not under it. Known routes come back as static names, so the request can
+/// move on without a copy of its path.
+fn saml_route(rest: &str, federation: &str) -> Option<&'static str> {
+    let route = rest.strip_prefix("/saml2/")?.strip_prefix(federation)?.strip_prefix('/')?;
+    const ROUTES: [&str; 6] = ["metadata", "login", "acs", "link/complete", "logout", "sls"];
+    Some(ROUTES.into_iter().find(|r| *r == route).unwrap_or(""))
+}
+
 /// Paths with dot segments (plain or percent-encoded), encoded slashes or backslashes are
 /// refused before anything routes on them: an upstream that normalises them would otherwise
-/// serve something outside the app the session was checked for.
+/// serve something outside the app the session was checked for. Runs on every request, so it
+/// reads the bytes as they are rather than a lowercased copy.
 fn safe_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("%2f") || lower.contains("%5c") || lower.contains('\\') || lower.contains("%00") {
+    if path.contains('\\') {
         return false;
     }
-    !lower.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+    let encoded_forbidden = path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%' && matches!((w[1], w[2].to_ascii_lowercase()), (b'2', b'f') | (b'5', b'c') | (b'0', b'0'))
+    });
+    !encoded_forbidden && !path.split('/').any(is_dot_segment)
+}
+
+/// `.` or `..`, each dot possibly written `%2e` (any case).
+fn is_dot_segment(segment: &str) -> bool {
+    let (mut rest, mut dots) = (segment, 0);
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            rest = after;
+        } else if rest.len() >= 3 && rest.is_char_boundary(3) && rest[..3].eq_ignore_ascii_case("%2e") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 fn query_param(req: &Request, name: &str) -> Option<String> {
@@ -175,4 +203,41 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_and_encoded_separators_are_refused_in_any_spelling() {
+        for bad in [
+            "/app/../admin",
+            "/app/./x",
+            "/app/%2e%2E/admin",
+            "/app/.%2e",
+            "/app/%2E",
+            "/app/a%2Fb",
+            "/app/a%2fb",
+            "/app/a%5Cb",
+            "/app/a\\b",
+            "/app/a%00",
+            "/..",
+        ] {
+            assert!(!safe_path(bad), "{bad}");
+        }
+        for good in ["/", "/app/echo", "/app/.well-known/x", "/app/...", "/app/a.b", "/app/%2e%2e%2e", "/app/é/%41"] {
+            assert!(safe_path(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn saml_routes_are_recognised_only_under_their_federation() {
+        assert_eq!(saml_route("/saml2/kennisnet/acs", "kennisnet"), Some("acs"));
+        assert_eq!(saml_route("/saml2/kennisnet/link/complete", "kennisnet"), Some("link/complete"));
+        assert_eq!(saml_route("/saml2/kennisnet/nope", "kennisnet"), Some(""));
+        assert_eq!(saml_route("/saml2/kennisnetx/acs", "kennisnet"), None);
+        assert_eq!(saml_route("/saml2/other/acs", "kennisnet"), None);
+        assert_eq!(saml_route("/echo", "kennisnet"), None);
+    }
 }

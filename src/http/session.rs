@@ -16,12 +16,14 @@ const SESSION_COOKIE_PREFIX: &str = "eb_session_";
 
 /// Under https a `__Host-` cookie; otherwise scoped to the app's path. SameSite=Lax: the
 /// session must come along when the student follows a link into the app.
-pub fn cookie_name(app: &App) -> String {
-    if app.secure {
-        format!("__Host-{SESSION_COOKIE_PREFIX}{}", app.name)
-    } else {
-        format!("{SESSION_COOKIE_PREFIX}{}", app.name)
-    }
+pub fn cookie_name(app: &App) -> &str {
+    app.session_cookie.get_or_init(|| {
+        if app.secure {
+            format!("__Host-{SESSION_COOKIE_PREFIX}{}", app.name)
+        } else {
+            format!("{SESSION_COOKIE_PREFIX}{}", app.name)
+        }
+    })
 }
 
 fn cookie_attributes(app: &App, max_age: u64) -> String {
@@ -47,7 +49,7 @@ pub fn clear_cookie(app: &App) -> String {
 
 /// The session id this browser presents for `app`, if any.
 pub fn presented_id<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
-    cookies::get(headers, &cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= 64)
+    cookies::get(headers, cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
 /// The valid session of this browser for `app`, with its id: a cookie of another app never

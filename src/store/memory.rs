@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::sync::Cache;
 use moka::Expiry;
 
+use super::session_bytes;
 use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreFuture};
 
 /// A value that knows when it stops being valid.
@@ -51,27 +52,37 @@ fn take_live<V: Deadline + Clone + Send + Sync + 'static>(cache: &Cache<String, 
     cache.remove(key).filter(|v| v.deadline() > SystemTime::now())
 }
 
+/// A session as the memory store keeps it: packed into one allocation (most of the memory a
+/// session costs was the headers and rounding of its dozen strings), with the two times its
+/// expiry needs kept beside it.
+#[derive(Clone)]
+struct StoredSession {
+    packed: std::sync::Arc<[u8]>,
+    expires_at: SystemTime,
+    idle: Duration,
+}
+
 /// Sessions end at their absolute deadline or after `idle` without use, whichever is first;
 /// every read starts the idle period again.
 struct SessionExpiry;
 
-fn session_ttl((session, idle): &(AppSession, Duration)) -> Duration {
-    let absolute = session
+fn session_ttl(stored: &StoredSession) -> Duration {
+    let absolute = stored
         .expires_at
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
-    absolute.min(*idle)
+    absolute.min(stored.idle)
 }
 
-impl Expiry<String, (AppSession, Duration)> for SessionExpiry {
-    fn expire_after_create(&self, _key: &String, value: &(AppSession, Duration), _now: Instant) -> Option<Duration> {
+impl Expiry<String, StoredSession> for SessionExpiry {
+    fn expire_after_create(&self, _key: &String, value: &StoredSession, _now: Instant) -> Option<Duration> {
         Some(session_ttl(value))
     }
 
     fn expire_after_read(
         &self,
         _key: &String,
-        value: &(AppSession, Duration),
+        value: &StoredSession,
         _read_at: Instant,
         _remaining: Option<Duration>,
         _last_modified_at: Instant,
@@ -81,7 +92,7 @@ impl Expiry<String, (AppSession, Duration)> for SessionExpiry {
 }
 
 pub struct MemoryStore {
-    sessions: Cache<String, (AppSession, Duration)>,
+    sessions: Cache<String, StoredSession>,
     pending: Cache<String, PendingLogin>,
     links: Cache<String, PendingLink>,
     replay: Cache<String, SystemTime>,
@@ -157,7 +168,12 @@ impl LoginStateStore for MemoryStore {
     }
 
     fn put_session(&self, id: &str, session: AppSession, idle: Duration) -> StoreFuture<'_, ()> {
-        self.sessions.insert(id.to_string(), (session, idle));
+        let stored = StoredSession {
+            packed: session_bytes::pack(&session).into(),
+            expires_at: session.expires_at,
+            idle,
+        };
+        self.sessions.insert(id.to_string(), stored);
         Box::pin(async { Ok(()) })
     }
 
@@ -165,8 +181,8 @@ impl LoginStateStore for MemoryStore {
         let found = self
             .sessions
             .get(id)
-            .map(|(session, _)| session)
-            .filter(|s| s.expires_at > SystemTime::now());
+            .filter(|s| s.expires_at > SystemTime::now())
+            .and_then(|s| session_bytes::unpack(&s.packed));
         Box::pin(async move { Ok(found) })
     }
 
@@ -179,7 +195,9 @@ impl LoginStateStore for MemoryStore {
         let ids: Vec<String> = self
             .sessions
             .iter()
-            .filter(|(_, (s, _))| s.app == app && s.subject.name_id == name_id)
+            .filter(|(_, stored)| {
+                session_bytes::unpack(&stored.packed).is_some_and(|s| s.app == app && s.subject.name_id == name_id)
+            })
             .map(|(id, _)| (*id).clone())
             .collect();
         for id in &ids {

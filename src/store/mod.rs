@@ -5,6 +5,7 @@
 pub mod links;
 pub mod memory;
 pub mod redis;
+mod session_bytes;
 
 use std::future::Future;
 use std::pin::Pin;
