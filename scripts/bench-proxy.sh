@@ -15,9 +15,36 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] ||
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release --quiet --example proxy_bench
 
+# CPU time (user and system, clock ticks) of every thread of the given processes.
+cpu_ticks() {
+    local user=0 sys=0 f fields
+    for p in "$@"; do
+        for f in /proc/"$p"/task/*/stat; do
+            read -r -a fields < <(sed 's/^.*) //' "$f")
+            user=$((user + fields[11])); sys=$((sys + fields[12]))
+        done
+    done
+    echo "$user $sys"
+}
+
+# wrk against $url, then the server side's CPU per request (the processes in $pids; the
+# upstream runs inside the bridge's benchmark process, so it is counted on both sides).
+measure() {
+    local url=$1 pids=$2; shift 2
+    local u0 s0 u1 s1 out requests hz
+    hz=$(getconf CLK_TCK)
+    read -r u0 s0 < <(cpu_ticks $pids)
+    out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" "$url")
+    read -r u1 s1 < <(cpu_ticks $pids)
+    grep -E "Requests/sec|Latency  |50%|99%|Non-2xx" <<<"$out"
+    requests=$(awk '/requests in/{print $1}' <<<"$out")
+    awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$requests" -v hz="$hz" \
+        'BEGIN { printf "  CPU per request, server side: user %.1f us, system %.1f us\n", u / hz / n * 1e6, s / hz / n * 1e6 }'
+}
+
 # nginx (2 workers, keep-alive to the upstream) in front of the same upstream.
 nginx_proxy() {
-    local direct=$1 upstream port dir
+    local direct=$1 bench_pid=$2 upstream port dir
     upstream=$(sed -E 's#^http://([^/]+)/.*#\1#' <<<"$direct")
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     dir=$(mktemp -d)
@@ -48,7 +75,7 @@ CONF
     local nginx_pid=$!
     for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
     echo "== through nginx (reverse proxy, 2 workers): http://127.0.0.1:$port/bench/page"
-    wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/bench/page" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
+    measure "http://127.0.0.1:$port/bench/page" "$bench_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
     kill "$nginx_pid" 2>/dev/null || true
     wait "$nginx_pid" 2>/dev/null || true
     rm -rf "$dir"
@@ -68,11 +95,11 @@ run() {
     cookie=$(sed -n 's/^COOKIE //p' "$out")
     if [ "$store" = memory ]; then
         echo "== upstream directly: $direct"
-        wrk -t2 -c"$connections" -d"${seconds}s" --latency "$direct" | grep -E "Requests/sec|Latency  |50%|99%"
-        nginx_proxy "$direct"
+        measure "$direct" "$pid"
+        nginx_proxy "$direct" "$pid"
     fi
     echo "== through the bridge, $store sessions: $proxied"
-    wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Cookie: $cookie" "$proxied" | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
+    measure "$proxied" "$pid" -H "Cookie: $cookie"
     kill $pid 2>/dev/null || true
     wait $pid 2>/dev/null || true
     rm -f "$out"
