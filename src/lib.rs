@@ -18,5 +18,7 @@ pub mod verify_cli;
 
 /// mimalloc for every binary built on this crate (the bridge, its examples and tests): the
 /// proxy path allocates many small, short-lived buffers per request (BENCHMARKS.md).
+/// Not under the fuzzer (`--cfg fuzzing`), whose sanitizer watches the system allocator.
+#[cfg(not(fuzzing))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

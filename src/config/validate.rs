@@ -101,9 +101,9 @@ impl HeaderNames {
     /// Asked for every header of every proxied request, so it compares in place: header names
     /// are ASCII by construction, and each byte folds as [`fold`] folds a character.
     pub fn could_pass_for_ours(&self, name: &str) -> bool {
-        self.folded.iter().any(|ours| {
-            ours.len() == name.len() && ours.bytes().zip(name.bytes()).all(|(o, n)| o == fold_byte(n))
-        })
+        self.folded
+            .iter()
+            .any(|ours| ours.len() == name.len() && ours.bytes().zip(name.bytes()).all(|(o, n)| o == fold_byte(n)))
     }
 }
 

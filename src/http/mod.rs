@@ -169,12 +169,52 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
         .fallback(saml_routes::dispatch)
-        .with_state(state);
+        .with_state(state.clone());
     let router = match extra {
         Some(extra) => router.merge(extra),
         None => router,
     };
-    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    router
+        .layer(axum::middleware::map_response_with_state(state, baseline_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// Marks a response that came from an app's upstream (headers mode): its headers are the
+/// app's own, and the bridge adds none of its page headers to it.
+#[derive(Debug, Clone, Copy)]
+pub struct FromUpstream;
+
+/// What every answer of the bridge itself carries, whatever route made it (pages set their
+/// own CSP; redirects, JSON, metadata and health checks get these too): no sniffing, no
+/// framing, no referrer (login redirects and hand-off pages carry tokens in URLs and forms),
+/// and HSTS when the bridge is served over https.
+async fn baseline_headers(State(shared): State<Arc<Shared>>, mut response: Response) -> Response {
+    if response.extensions().get::<FromUpstream>().is_some() {
+        return response;
+    }
+    let https = shared.tls().is_some() || shared.current().settings.public_base_url.scheme() == "https";
+    let headers = response.headers_mut();
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, header::HeaderValue::from_static(value));
+        }
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
@@ -226,19 +266,95 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
-/// Serves until the shutdown future resolves (SIGINT/SIGTERM in `serve`).
+/// How long a client may take to send a request's headers (a connection that dribbles them,
+/// slowloris-style, is closed), and how long an idle keep-alive connection is kept.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most a request's start line and headers may take (hyper answers 431 beyond it).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Connections served at once; beyond it new ones are closed at accept.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// The HTTP/1 settings of every connection, plain or TLS.
+fn http1_settings(builder: &mut hyper::server::conn::http1::Builder) {
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_BYTES)
+        .max_buf_size(MAX_HEADER_BYTES);
+}
+
+/// Serves until the shutdown future resolves (SIGINT/SIGTERM in `serve`), then lets the
+/// requests in flight finish. Each connection gets the bounds above; the peer address is
+/// given to the handlers as `ConnectInfo` (it feeds X-Forwarded-For and trust decisions).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address feeds X-Forwarded-For (and trust decisions) in headers mode.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Every connection task holds a receiver; shutdown waits until all are gone.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    http1_settings(&mut builder);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %peer.ip(), "{MAX_CONNECTIONS} connections open: refusing one more");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = connection_service(router.clone(), peer);
+        let connection = builder
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(true);
+    stop_tx.closed().await;
+    Ok(())
+}
+
+/// The router as one connection's hyper service, with the peer address in every request.
+fn connection_service(
+    router: Router,
+    peer: std::net::SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone {
+    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let mut router = router.clone();
+        async move { tower_service::Service::call(&mut router, req).await }
+    })
 }
 
 /// Serves https with `tls` until the shutdown future resolves; requests in flight finish.
@@ -255,8 +371,16 @@ pub async fn serve_tls(
         shutdown.await;
         stopper.graceful_shutdown(None);
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-        .handle(handle)
+    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // hyper-util's builder has no exact header-size bound; the buffer bound is close
+        // (a read may overshoot it once).
+        .max_buf_size(MAX_HEADER_BYTES);
+    server
         .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }

@@ -110,7 +110,10 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
 /// Removes every incoming header that could pass for one of the bridge's identity headers
 /// (compared with separators folded, see `HeaderNames::could_pass_for_ours`).
 pub fn strip_identity_headers(headers: &mut HeaderMap, app: &App) {
-    if !headers.keys().any(|name| app.header_names.could_pass_for_ours(name.as_str())) {
+    if !headers
+        .keys()
+        .any(|name| app.header_names.could_pass_for_ours(name.as_str()))
+    {
         return;
     }
     let spoofed: Vec<HeaderName> = headers
@@ -209,10 +212,12 @@ async fn proxy(
                 }
             });
         }
+        response.extensions_mut().insert(super::FromUpstream);
         return Ok(response.map(Body::new));
     }
     remove_hop_by_hop(response.headers_mut(), false);
     strip_bridge_set_cookies(response.headers_mut());
+    response.extensions_mut().insert(super::FromUpstream);
     Ok(response.map(Body::new))
 }
 
@@ -355,7 +360,8 @@ fn add_identity(
 ) -> Result<(), LoginError> {
     let make = |now: i64| {
         let facts = &s.identity.facts;
-        let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        let value =
+            |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
         let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
         let token = state
             .settings

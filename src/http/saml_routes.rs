@@ -160,7 +160,10 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
 /// when the path is not under it. Known routes come back as static names, so the request can
 /// move on without a copy of its path.
 fn saml_route(rest: &str, federation: &str) -> Option<&'static str> {
-    let route = rest.strip_prefix("/saml2/")?.strip_prefix(federation)?.strip_prefix('/')?;
+    let route = rest
+        .strip_prefix("/saml2/")?
+        .strip_prefix(federation)?
+        .strip_prefix('/')?;
     const ROUTES: [&str; 6] = ["metadata", "login", "acs", "link/complete", "logout", "sls"];
     Some(ROUTES.into_iter().find(|r| *r == route).unwrap_or(""))
 }
@@ -174,7 +177,11 @@ fn safe_path(path: &str) -> bool {
         return false;
     }
     let encoded_forbidden = path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%' && matches!((w[1], w[2].to_ascii_lowercase()), (b'2', b'f') | (b'5', b'c') | (b'0', b'0'))
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'f') | (b'5', b'c') | (b'0', b'0')
+            )
     });
     !encoded_forbidden && !path.split('/').any(is_dot_segment)
 }
@@ -226,7 +233,15 @@ mod tests {
         ] {
             assert!(!safe_path(bad), "{bad}");
         }
-        for good in ["/", "/app/echo", "/app/.well-known/x", "/app/...", "/app/a.b", "/app/%2e%2e%2e", "/app/é/%41"] {
+        for good in [
+            "/",
+            "/app/echo",
+            "/app/.well-known/x",
+            "/app/...",
+            "/app/a.b",
+            "/app/%2e%2e%2e",
+            "/app/é/%41",
+        ] {
             assert!(safe_path(good), "{good}");
         }
     }
@@ -234,7 +249,10 @@ mod tests {
     #[test]
     fn saml_routes_are_recognised_only_under_their_federation() {
         assert_eq!(saml_route("/saml2/kennisnet/acs", "kennisnet"), Some("acs"));
-        assert_eq!(saml_route("/saml2/kennisnet/link/complete", "kennisnet"), Some("link/complete"));
+        assert_eq!(
+            saml_route("/saml2/kennisnet/link/complete", "kennisnet"),
+            Some("link/complete")
+        );
         assert_eq!(saml_route("/saml2/kennisnet/nope", "kennisnet"), Some(""));
         assert_eq!(saml_route("/saml2/kennisnetx/acs", "kennisnet"), None);
         assert_eq!(saml_route("/saml2/other/acs", "kennisnet"), None);

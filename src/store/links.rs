@@ -278,13 +278,12 @@ impl LinkStore {
             // link: a read finds that out without queueing for the write lock. PostgreSQL
             // locks rows, so one statement there is one round trip fewer.
             if self.backend == Backend::Sqlite {
-                let linked: Option<String> = sqlx::query_scalar(
-                    "SELECT person_code FROM links WHERE app = ?1 AND federated_id = ?2",
-                )
-                .bind(app)
-                .bind(federated_id)
-                .fetch_optional(&self.pool)
-                .await?;
+                let linked: Option<String> =
+                    sqlx::query_scalar("SELECT person_code FROM links WHERE app = ?1 AND federated_id = ?2")
+                        .bind(app)
+                        .bind(federated_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 if linked.is_none() {
                     return Ok(None);
                 }

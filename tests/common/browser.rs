@@ -88,6 +88,14 @@ impl Browser {
 
     /// One DevTools command (on the page's session once attached) and its result.
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(result) => result,
+            Err(reply) => panic!("{method}: {reply}"),
+        }
+    }
+
+    /// One DevTools command; its error reply instead of a panic.
+    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -109,8 +117,10 @@ impl Browser {
             let Message::Text(text) = frame else { continue };
             let reply: Value = serde_json::from_str(&text).expect("json");
             if reply["id"] == json!(id) {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
+                if reply.get("error").is_some() {
+                    return Err(reply);
+                }
+                return Ok(reply["result"].clone());
             }
         }
     }
@@ -130,11 +140,18 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits until `condition` (JavaScript) is true in the page.
+    /// Waits until `condition` (JavaScript) is true in the page. The page may be navigating
+    /// (auto-submitted forms) while it is asked: such an answer counts as "not yet".
     pub async fn wait_for(&mut self, condition: &str, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            if self.eval(&format!("!!({condition})")).await == json!(true) {
+            let asked = self
+                .try_call(
+                    "Runtime.evaluate",
+                    json!({"expression": format!("!!({condition})"), "returnByValue": true}),
+                )
+                .await;
+            if asked.is_ok_and(|r| r["result"]["value"] == json!(true)) {
                 return;
             }
             if Instant::now() > deadline {

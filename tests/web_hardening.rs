@@ -1,0 +1,404 @@
+//! The web side of the attack surface: open redirects through `target`, RelayState and
+//! `post_logout_url` with the tricks known from other SAML proxies, and the headers every
+//! answer of the bridge carries.
+
+mod common;
+
+use common::*;
+
+/// What a browser would do with a target: WHATWG URL parsing against the app's base URL,
+/// which is how `url::Url::join` resolves too. Every trick must either be refused or end on
+/// the app's own origin (or an allowlisted one).
+fn tricks(port: u16) -> Vec<String> {
+    let app = format!("127.0.0.1:{port}");
+    [
+        "//evil.example/x",
+        "/\\evil.example/x",
+        "\\\\evil.example/x",
+        "\\/evil.example/x",
+        "http:evil.example",
+        "https:evil.example",
+        "https:/evil.example",
+        "https:\\\\evil.example",
+        " //evil.example",
+        "\t//evil.example",
+        "\n//evil.example",
+        "\u{0}//evil.example",
+        "\u{1f}//evil.example",
+        "//evil.example\u{0}",
+        "/%2F%2Fevil.example",
+        "/%5C%5Cevil.example",
+        "%2F%2Fevil.example",
+        "／／evil.example",
+        "https:／／evil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "vbscript:msgbox(1)",
+        "/../../../evil.example",
+        "/numo/../../evil.example",
+        "https://evil.example/",
+        "HTTPS://EVIL.EXAMPLE/",
+        "//evil.example@127.0.0.1/",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .chain([
+        format!("http://{app}@evil.example/"),
+        format!("http://user:pass@{app}/numo/"),
+        format!("http://{app}.evil.example/"),
+        format!("http://evil.example/{app}"),
+        format!("http://evil.example?{app}"),
+        format!("http://evil.example#{app}"),
+        format!("http://127.0.0.1:{}/", port.wrapping_add(1)),
+        format!("https://{app}/numo/"),
+    ])
+    .collect()
+}
+
+fn encode(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// The `target` the hand-off form carries, if any.
+fn handed_off_target(body: &str) -> Option<String> {
+    let marker = r#"name="target" value=""#;
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn login_targets_are_refused_or_stay_on_the_apps_origin() {
+    let bridge = Bridge::start().await;
+    let port: u16 = bridge
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let app_origin = url::Url::parse(&bridge.base).expect("base").origin();
+    let client = client();
+    let mut refused = 0;
+    for trick in tricks(port) {
+        let url = format!("{}/numo/saml2/kennisnet/login?target={}", bridge.base, encode(&trick));
+        let resp = client.get(url).send().await.expect("login");
+        if resp.status() == 400 {
+            assert!(
+                resp.headers().get("set-cookie").is_none(),
+                "no login state for {trick:?}"
+            );
+            assert!(resp
+                .text()
+                .await
+                .expect("body")
+                .contains("<code>target_not_allowed</code>"));
+            refused += 1;
+            continue;
+        }
+        // Accepted: then the whole login must hand off a target on the app's own origin.
+        assert_eq!(resp.status(), 302, "{trick:?}");
+        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        let query = location.split_once('?').expect("query").1;
+        let param = |name: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .expect("param")
+        };
+        let relay_state = param("RelayState");
+        let request = entree_bridge::saml::redirect::inflate_bounded(
+            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, param("SAMLRequest")).expect("b64"),
+            64 * 1024,
+        )
+        .expect("inflate");
+        let request = String::from_utf8(request).expect("utf8");
+        let id = request
+            .split("ID=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("id");
+        let xml = bridge.idp.response(&bridge.spec("numo", Some(id))).expect("sign");
+        let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&relay_state)).await;
+        assert_eq!(outcome.status, 200, "{trick:?}: {}", outcome.body);
+        let target = handed_off_target(&outcome.body).expect("target handed off");
+        let parsed = url::Url::parse(&target).expect("absolute target");
+        assert_eq!(parsed.origin(), app_origin, "{trick:?} ended on {target}");
+        assert!(parsed.username().is_empty() && parsed.password().is_none(), "{target}");
+    }
+    assert!(refused >= 25, "most tricks are refused outright ({refused})");
+}
+
+#[tokio::test]
+async fn an_unsolicited_relay_state_outside_the_allowlist_is_dropped() {
+    let bridge = Bridge::start().await;
+    let port: u16 = bridge
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let client = client();
+    let allowed = [
+        url::Url::parse("https://portal.example.nl").expect("url").origin(),
+        url::Url::parse(&bridge.base).expect("base").origin(),
+    ];
+    for trick in tricks(port)
+        .into_iter()
+        .chain(["https://portal.example.nl.evil.example/".to_string()])
+    {
+        let spec = entree_bridge::demo::idp::ResponseSpec::new(&bridge.sp_entity_id("open"), &bridge.acs("open"), None)
+            .attribute("eckId", &["https://ketenid.nl/201703/0123abcd"])
+            .attribute("nlEduPersonHomeOrganizationId", &["11ZZ"]);
+        let xml = bridge.idp.response(&spec).expect("sign");
+        let outcome = post_acs(&client, &bridge, "open", &xml, Some(&trick)).await;
+        assert_eq!(outcome.status, 200, "{trick:?}: {}", outcome.body);
+        assert!(!outcome.body.contains("evil.example"), "{trick:?} reached the page");
+        if let Some(target) = handed_off_target(&outcome.body) {
+            let origin = url::Url::parse(&target).expect("absolute").origin();
+            assert!(allowed.contains(&origin), "{trick:?} handed off as {target}");
+        }
+    }
+}
+
+#[test]
+fn post_logout_urls_outside_the_allowed_origins_are_config_errors() {
+    let (dir, _idp, _cert) = prepare_dir();
+    // An admin's typo is no attack, but the same tricks must not slip through: every one of
+    // them is refused, naming the key.
+    for trick in tricks(8080) {
+        let config = config_text(8080, "").replace(
+            "[apps.numo.tenants]",
+            &format!("post_logout_url = {}\n[apps.numo.tenants]", toml_string(&trick)),
+        );
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(&path, config).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{trick:?} must be refused: {stdout}");
+        assert!(stdout.contains("apps.numo.post_logout_url"), "{trick:?}: {stdout}");
+    }
+}
+
+fn toml_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every answer the bridge makes itself: health, metrics, keys, metadata, a login redirect,
+/// an error page and a hand-off page.
+#[tokio::test]
+async fn every_answer_of_the_bridge_carries_the_page_headers() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    let (handoff, _) = complete_login(&client, &bridge, "numo", |s| s).await;
+    assert_eq!(handoff.status, 200);
+    let mut answers = Vec::new();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/numo/saml2/kennisnet/metadata",
+        "/numo/saml2/kennisnet/login",
+        "/numo/saml2/kennisnet/nothing-here",
+        "/no-such-app",
+    ] {
+        answers.push((
+            path,
+            client.get(format!("{}{path}", bridge.base)).send().await.expect("get"),
+        ));
+    }
+    let form = [("SAMLResponse", "bm90IHhtbA==")];
+    answers.push((
+        "acs",
+        client.post(bridge.acs("numo")).form(&form).send().await.expect("acs"),
+    ));
+    for (path, resp) in &answers {
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        let csp = h["content-security-policy"].to_str().expect("csp");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain http: {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_bridge_is_public_over_https() {
+    let bridge = Bridge::start_edited(
+        |_| {},
+        |config| {
+            config.replacen(
+                "public_base_url = \"http://127.0.0.1:",
+                "public_base_url = \"https://127.0.0.1:",
+                1,
+            )
+        },
+    )
+    .await;
+    let resp = client()
+        .get(format!("{}/healthz", bridge.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.headers()["strict-transport-security"], "max-age=31536000");
+}
+
+/// Sends raw bytes on a fresh connection and returns what came back before the server closed
+/// it or `wait` passed.
+async fn raw_exchange(base: &str, request: &[u8], wait: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, tcp.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+async fn still_serving(bridge: &Bridge) {
+    let resp = client()
+        .get(format!("{}/healthz", bridge.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(resp.status(), 200, "the server stays up");
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_quickly_and_the_server_stays_up() {
+    let bridge = Bridge::start().await;
+    let started = std::time::Instant::now();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let answer = raw_exchange(&bridge.base, request.as_bytes(), std::time::Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        answer.lines().next().unwrap_or("")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    still_serving(&bridge).await;
+}
+
+#[tokio::test]
+async fn a_client_dribbling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bridge = Bridge::start().await;
+    let addr = bridge.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    // One header line every second, never the blank line that ends them (slowloris).
+    let closed_after = loop {
+        let mut buf = [0u8; 512];
+        match tokio::time::timeout(std::time::Duration::from_secs(1), tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+            Ok(Ok(_)) => break started.elapsed(),
+            Err(_) => {}
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            panic!("the connection is still open after 30 s");
+        }
+        if tcp.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            break started.elapsed();
+        }
+    };
+    let limit = entree_bridge::http::HEADER_READ_TIMEOUT;
+    assert!(
+        closed_after >= limit - std::time::Duration::from_secs(1)
+            && closed_after < limit + std::time::Duration::from_secs(5),
+        "closed after {closed_after:?}"
+    );
+    still_serving(&bridge).await;
+}
+
+#[tokio::test]
+async fn an_inflate_bomb_at_the_sls_stops_at_the_bound() {
+    use entree_bridge::saml::redirect::{self, Kind};
+    let bridge = Bridge::start().await;
+    let sls = format!("{}/numo/saml2/kennisnet/sls", bridge.base);
+    // 16 MiB of XML that deflates to some 16 KiB: signed by the IdP itself, so only the bound
+    // on inflating can stop it.
+    let bomb = format!("<samlp:LogoutRequest{}", " ".repeat(16 * 1024 * 1024));
+    let url = redirect::build_url(&sls, Kind::Request, &bomb, "", Some(&bridge.idp.key)).expect("url");
+    assert!(url.len() < 32 * 1024, "the query fits the query limit: {}", url.len());
+    let started = std::time::Instant::now();
+    let resp = client().get(&url).send().await.expect("sls");
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>redirect_decode_failed</code>"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    still_serving(&bridge).await;
+}
+
+#[tokio::test]
+async fn deep_wide_and_long_responses_are_refused_quickly() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    // 50,000 levels deep is refused before it is parsed (the body bound); 9,000 deep fits the size and
+    // node bounds and is refused by the depth bound. Both in milliseconds.
+    for (depth, code) in [(50_000, "acs_bad_request"), (9_000, "xml_too_deep")] {
+        let deep = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        let started = std::time::Instant::now();
+        let outcome = post_acs(&client, &bridge, "open", &deep, None).await;
+        outcome.assert_rejected(400, code);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    // A signed response with 600 attribute values, and one with a 5,000-character value.
+    let many: Vec<String> = (0..600).map(|i| format!("v{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let long = "x".repeat(5_000);
+    for (values, code) in [
+        (many, "attributes_too_many"),
+        (vec![long.as_str()], "attribute_value_too_long"),
+    ] {
+        let spec = entree_bridge::demo::idp::ResponseSpec::new(&bridge.sp_entity_id("open"), &bridge.acs("open"), None)
+            .attribute("eckId", &["https://ketenid.nl/201703/0123abcd"])
+            .attribute("nlEduPersonHomeOrganizationId", &["11ZZ"])
+            .attribute("mail", &values);
+        let xml = bridge.idp.response(&spec).expect("sign");
+        let assertion_id = spec.assertion_id.clone();
+        post_acs(&client, &bridge, "open", &xml, None)
+            .await
+            .assert_rejected(400, code);
+        assert!(bridge.assertion_unseen(&assertion_id).await, "{code}: nothing stored");
+    }
+    still_serving(&bridge).await;
+}
