@@ -141,6 +141,9 @@ fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(settings) => {
             print!("{}", settings.summary());
+            for warning in &settings.warnings {
+                println!("warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -161,6 +164,9 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     run_server(Arc::new(settings), None, Some(path.to_path_buf()), None)
 }
 

@@ -24,7 +24,8 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     current.metrics.reload(loaded.is_ok());
     let settings = loaded?;
     carry_over_metadata(&current.settings, &settings);
-    let notes = restart_only_changes(&current.settings, &settings);
+    let mut notes = restart_only_changes(&current.settings, &settings);
+    notes.extend(settings.warnings.iter().cloned());
     // New connections get the new certificate; open ones keep theirs.
     if let (Some(holder), Some(tls)) = (shared.tls(), &settings.tls) {
         holder.reload_from_config(tls.clone());

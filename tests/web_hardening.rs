@@ -402,3 +402,109 @@ async fn deep_wide_and_long_responses_are_refused_quickly() {
     }
     still_serving(&bridge).await;
 }
+
+#[tokio::test]
+async fn a_flood_from_one_address_gets_429_and_starts_nothing() {
+    let bridge = Bridge::start_with("[server.rate_limit]\nper_minute = 60\nburst = 3\nexempt_loopback = false\n").await;
+    let client = client();
+    for _ in 0..3 {
+        start_login(&client, &bridge, "numo", None).await;
+    }
+    for route in ["numo/saml2/kennisnet/login", "open/saml2/kennisnet/login"] {
+        let resp = client
+            .get(format!("{}/{route}", bridge.base))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(resp.status(), 429, "{route}");
+        assert!(resp.headers().get("set-cookie").is_none(), "no login state");
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .expect("retry")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry), "{retry}");
+        let body = resp.text().await.expect("body");
+        assert!(
+            body.contains("<code>rate_limited</code>") && body.contains("Even geduld"),
+            "{body}"
+        );
+    }
+    let acs = post_acs(&client, &bridge, "open", "<x/>", None).await;
+    acs.assert_rejected(429, "rate_limited");
+    // What makes the bridge do no work is not limited.
+    for path in ["/healthz", "/numo/saml2/kennisnet/metadata"] {
+        let resp = client.get(format!("{}{path}", bridge.base)).send().await.expect("get");
+        assert_eq!(resp.status(), 200, "{path}");
+    }
+    let metrics = client
+        .get(format!("{}/metrics", bridge.base))
+        .send()
+        .await
+        .expect("metrics");
+    assert!(metrics
+        .text()
+        .await
+        .expect("text")
+        .contains(r#"entree_bridge_logins_total{app="open",result="rejected",error="rate_limited"} 1"#));
+}
+
+#[tokio::test]
+async fn loopback_clients_are_not_limited_by_default() {
+    let bridge = Bridge::start_with("[server.rate_limit]\nper_minute = 1\nburst = 1\n").await;
+    let client = client();
+    for _ in 0..10 {
+        start_login(&client, &bridge, "numo", None).await;
+    }
+}
+
+#[test]
+fn secrets_in_files_others_can_read_draw_a_warning_and_never_show() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _idp, _cert) = prepare_dir();
+    let secret = "a-link-secret-of-at-least-32-characters!";
+    // Linking on the open app, its secret in the config file itself.
+    let config = config_text(8080, "").replace(
+        "[apps.open.person]\nattribute = \"eckId\"",
+        &format!("[apps.open.person]\nattribute = \"eckId\"\nlinking = true\nlink_url = \"https://open.example.nl/link\"\nlink_secret = \"{secret}\""),
+    );
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, &config).expect("write");
+    let check = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let chmod = |file: &str, mode: u32| {
+        std::fs::set_permissions(dir.path().join(file), std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    chmod("bridge.toml", 0o644);
+    chmod("sp.key", 0o640);
+    chmod("jwt.pem", 0o600);
+    let said = check();
+    assert!(
+        said.contains("warning: apps.numo.sp_key:") && said.contains("(mode 640)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("warning: apps.open.person.link_secret:") && said.contains("bridge.toml"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("keys.jwt_signing_key"),
+        "an owner-only key draws no warning: {said}"
+    );
+    assert!(!said.contains(secret), "the secret itself is never printed: {said}");
+    chmod("bridge.toml", 0o600);
+    chmod("sp.key", 0o600);
+    assert!(!check().contains("warning:"));
+
+    // Whoever prints the loaded config (a debug log line, a panic message) sees no secret.
+    let settings = entree_bridge::config::load(&path).expect("config");
+    let printed = format!("{:?}", settings.apps);
+    assert!(printed.contains("redacted") && !printed.contains(secret), "{printed}");
+}

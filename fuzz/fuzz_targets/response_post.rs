@@ -10,7 +10,9 @@ mod common;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = std::str::from_utf8(data) else { return };
-    let Ok(xml) = decode_post_binding(value, XmlLimits::default()) else { return };
+    let Ok(xml) = decode_post_binding(value, XmlLimits::default()) else {
+        return;
+    };
     let trust = &*common::TRUST;
     let _ = validate(&xml, &common::expectations(trust), &mut Report::disabled());
 });

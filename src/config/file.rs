@@ -16,6 +16,32 @@ pub struct ServerSection {
     /// PEM certificate chain and key to serve https on `listen` (no terminating proxy needed).
     pub tls_cert: String,
     pub tls_key: String,
+    /// Per client address, on login, ACS, link completion and logout.
+    pub rate_limit: RateLimitSection,
+}
+
+/// `[server.rate_limit]`. A whole school often reaches the bridge from one address (NAT),
+/// and a class logs in at once: the defaults let some 300 students in within seconds and
+/// still stop a flood from one address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    /// Requests a minute per address, sustained; 0 switches the limit off.
+    pub per_minute: u32,
+    /// Requests an address may make at once before the rate applies.
+    pub burst: u32,
+    /// Loopback clients (the demo, a proxy on the same host) are not limited.
+    pub exempt_loopback: bool,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        RateLimitSection {
+            per_minute: 1200,
+            burst: 600,
+            exempt_loopback: true,
+        }
+    }
 }
 
 impl Default for ServerSection {
@@ -26,6 +52,7 @@ impl Default for ServerSection {
             trusted_proxies: Vec::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            rate_limit: RateLimitSection::default(),
         }
     }
 }

@@ -35,6 +35,11 @@ pub struct Settings {
     pub session_idle: Duration,
     /// Peers whose X-Forwarded-* headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// `[server.rate_limit]`, checked.
+    pub rate_limit: RateLimit,
+    /// What is allowed but unsafe (key files others can read), for `check-config` and the
+    /// start-up log.
+    pub warnings: Vec<String>,
     pub links: LinksTarget,
     /// Longest a request waits for the link database.
     pub links_timeout: Duration,
@@ -50,6 +55,15 @@ pub struct Settings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Requests per client address on the routes that make the bridge work (`[server.rate_limit]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// 0: no limit.
+    pub per_minute: u32,
+    pub burst: u32,
+    pub exempt_loopback: bool,
 }
 
 /// Where account links live.
@@ -188,10 +202,19 @@ impl Cidr {
 }
 
 /// First-time account linking for an app (`person.linking = true`).
-#[derive(Debug)]
 pub struct Linking {
     pub url: Url,
     pub secret: Vec<u8>,
+}
+
+/// The secret never reaches a log line, whoever prints the config.
+impl std::fmt::Debug for Linking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linking")
+            .field("url", &self.url.as_str())
+            .field("secret", &format_args!("({} bytes, redacted)", self.secret.len()))
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -521,7 +544,28 @@ pub(super) fn build(
         .iter()
         .filter_map(|t| c.take("server.trusted_proxies", t.parse::<Cidr>()))
         .collect();
+    let rate_limit = RateLimit {
+        per_minute: server.rate_limit.per_minute,
+        burst: server.rate_limit.burst,
+        exempt_loopback: server.rate_limit.exempt_loopback,
+    };
+    if rate_limit.per_minute > 0 && rate_limit.burst == 0 {
+        c.add(
+            "server.rate_limit.burst",
+            "must be at least 1 while per_minute is set (0 would refuse everyone)",
+        );
+    }
 
+    // Files that hold secrets, by the key that names them: each must be the owner's alone.
+    let mut secret_files: Vec<(String, PathBuf)> = Vec::new();
+    if !server.tls_key.is_empty() {
+        secret_files.push(("server.tls_key".into(), resolve(base, &server.tls_key)));
+    }
+    if let Some(k) = &keys {
+        for p in k.jwt_signing_key.to_vec() {
+            secret_files.push(("keys.jwt_signing_key".into(), resolve(base, &p)));
+        }
+    }
     let jwt_keys = keys.and_then(|k| {
         let paths: Vec<PathBuf> = k.jwt_signing_key.to_vec().iter().map(|p| resolve(base, p)).collect();
         if paths.is_empty() {
@@ -575,11 +619,37 @@ pub(super) fn build(
         let Some(a) = section::<AppSection>(figment, &key, &mut c) else {
             continue;
         };
+        secret_files.push((format!("{key}.sp_key"), resolve(base, &a.sp_key)));
+        if let Some(next) = &a.sp_key_next {
+            secret_files.push((format!("{key}.sp_key_next"), resolve(base, next)));
+        }
+        if a.person.link_secret.is_some() {
+            // The secret is in the config text itself: the file that holds it.
+            let holder = app_files
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| f.path.clone())
+                .or_else(|| file.map(Path::to_path_buf));
+            if let Some(holder) = holder {
+                secret_files.push((format!("{key}.person.link_secret"), holder));
+            }
+        }
         if let Some(app) = build_app(&name, a, &federations, base, &mut c) {
             apps.push(Arc::new(app));
         }
     }
     check_unique_routes(&apps, &mut c);
+    let warnings: Vec<String> = secret_files
+        .iter()
+        .filter_map(|(key, path)| {
+            crate::keys::readable_by_others(path).map(|mode| {
+                format!(
+                    "{key}: {} can be read by other users (mode {mode:o}) and holds a secret; chmod 600 it",
+                    path.display()
+                )
+            })
+        })
+        .collect();
 
     match (
         c.problems.is_empty(),
@@ -613,6 +683,8 @@ pub(super) fn build(
             session_lifetime: session_lifetime.unwrap_or_default(),
             session_idle: session_idle.unwrap_or_default(),
             trusted_proxies,
+            rate_limit,
+            warnings,
             links,
             pseudonyms: crate::identity::Pseudonyms::new(&jwt_keys.pseudonym_secret()),
             jwt_keys,

@@ -55,6 +55,8 @@ pub enum LoginError {
     LinkStateMissing,
     #[error("the link was started in another browser (link cookie missing or different)")]
     LinkBrowserMismatch,
+    #[error("too many requests from {address}; try again in {retry_after} s")]
+    RateLimited { address: String, retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -94,6 +96,7 @@ impl LoginError {
             LoginError::LinkResponse(e) => e.code(),
             LoginError::LinkStateMissing => "link_state_missing",
             LoginError::LinkBrowserMismatch => "link_browser_mismatch",
+            LoginError::RateLimited { .. } => "rate_limited",
             LoginError::Internal(_) => "internal_error",
         }
     }
@@ -111,6 +114,7 @@ impl LoginError {
             | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            LoginError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -206,6 +210,12 @@ impl LoginError {
                 title_en: "Linking did not work",
                 body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
                 body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
+            },
+            LoginError::RateLimited { retry_after, .. } => ErrorText {
+                title_nl: "Even geduld",
+                title_en: "Please wait a moment",
+                body_nl: format!("Er komen nu te veel aanvragen van jouw netwerk binnen. Probeer het over {retry_after} seconden opnieuw."),
+                body_en: format!("Too many requests are coming from your network right now. Please try again in {retry_after} seconds."),
             },
             LoginError::Metadata(_) => ErrorText {
                 title_nl: "Inloggen via Entree kan nu niet",

@@ -8,6 +8,7 @@ mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;
+pub mod rate_limit;
 pub mod resolve;
 mod saml_routes;
 pub mod session;
@@ -81,6 +82,8 @@ pub struct AppState {
     /// headers mode: each session's identity headers and reusable `X-Bridge-Token` (made
     /// anew with the config).
     pub identity_headers: crate::handoff::identity_headers::IdentityHeaders,
+    /// Requests per client address on login, ACS, link completion and logout.
+    pub rate_limiter: rate_limit::RateLimiter,
 }
 
 /// The JWKS and each app's SP metadata, as served.
@@ -152,6 +155,7 @@ impl AppState {
             rendered: Rendered::new(&settings),
             proxy_stats,
             identity_headers: Default::default(),
+            rate_limiter: rate_limit::RateLimiter::new(settings.rate_limit),
             settings,
             store,
             links,

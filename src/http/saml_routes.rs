@@ -52,6 +52,24 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
     if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
         return super::proxy::forward(state, &app, req, peer, lang).await;
     }
+    // The routes that make the bridge sign, verify or store something, per client address.
+    if matches!(route, Some("login" | "acs" | "link/complete" | "logout" | "sls")) {
+        let client = super::rate_limit::client_address(peer.ip(), req.headers(), &state.settings.trusted_proxies);
+        if let Err(retry_after) = state.rate_limiter.check(client) {
+            let refused = LoginError::RateLimited {
+                address: client.to_string(),
+                retry_after,
+            };
+            let mut response = refused.respond(lang, Some(&app.display_name));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            if route == Some("acs") {
+                count_login(state, &app, &response);
+            }
+            return response;
+        }
+    }
     match (req.method().clone(), route) {
         (Method::GET, Some("metadata")) => metadata(state, &app),
         (Method::GET, Some("login")) => {
