@@ -35,6 +35,40 @@ async fn upstream() -> Result<std::net::SocketAddr, Error> {
     Ok(addr)
 }
 
+/// A reverse proxy made of nothing but hyper (HTTP/1 server, pooled legacy client), in front
+/// of the same upstream: the floor of what the bridge's HTTP stack costs per request, with
+/// none of the bridge's own work.
+async fn bare_hyper_proxy(up: std::net::SocketAddr) -> Result<std::net::SocketAddr, Error> {
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client: Client<HttpConnector, hyper::body::Incoming> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let _ = tcp.set_nodelay(true);
+            let client = client.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    let client = client.clone();
+                    async move {
+                        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                        if let Ok(uri) = format!("http://{up}{path}").parse() {
+                            *req.uri_mut() = uri;
+                        }
+                        client.request(req).await
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let store = std::env::args().nth(1).unwrap_or_else(|| "memory".into());
@@ -90,7 +124,9 @@ async fn main() -> Result<(), Error> {
         .ok_or("no cookie")?
         .to_string();
 
+    let floor = bare_hyper_proxy(up).await?;
     println!("DIRECT http://{up}/bench/page");
+    println!("FLOOR http://{floor}/bench/page");
     println!("PROXIED {base}/bench/page");
     println!("COOKIE {cookie}");
     println!("READY");

@@ -97,6 +97,10 @@ run() {
         echo "== upstream directly: $direct"
         measure "$direct" "$pid"
         nginx_proxy "$direct" "$pid"
+        local floor
+        floor=$(sed -n 's/^FLOOR //p' "$out")
+        echo "== through a bare hyper proxy (server + pooled client, nothing else; same process): $floor"
+        measure "$floor" "$pid"
     fi
     echo "== through the bridge, $store sessions: $proxied"
     measure "$proxied" "$pid" -H "Cookie: $cookie"

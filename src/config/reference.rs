@@ -56,7 +56,8 @@ pub fn all_keys() -> Vec<String> {
                 .map(|f| format!("{prefix}.{f}")),
         );
     };
-    add("server", fields_of::<ServerSection>(), &[]);
+    add("server", fields_of::<ServerSection>(), &["rate_limit"]);
+    add("server.rate_limit", fields_of::<RateLimitSection>(), &[]);
     add("sessions", fields_of::<SessionsSection>(), &[]);
     add("links", fields_of::<LinksSection>(), &[]);
     add("keys", fields_of::<KeysSection>(), &[]);
