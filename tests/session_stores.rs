@@ -146,6 +146,61 @@ async fn the_replay_cache_admits_an_assertion_once_even_when_raced() {
     }
 }
 
+/// The proxy's check (is this id a live session of this app?) agrees with `get_session`,
+/// keeps an idle session alive like a read does, and says no for another app, a removed
+/// session and one past its end.
+#[tokio::test]
+async fn the_proxys_session_check_agrees_with_a_full_read() {
+    for b in backends() {
+        let s = &b.store;
+        let idle = Duration::from_millis(700);
+        s.put_session("check", session("portal", "nid-1", "p1", Duration::from_secs(60)), idle)
+            .await
+            .expect("put");
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(
+                s.session_is_of("check", "portal").await.expect("check"),
+                "{:?}",
+                b.prefix
+            );
+        }
+        assert!(
+            !s.session_is_of("check", "other").await.expect("check"),
+            "{:?}: another app",
+            b.prefix
+        );
+        assert!(!s.session_is_of("nope", "portal").await.expect("check"));
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert!(
+            !s.session_is_of("check", "portal").await.expect("check"),
+            "{:?}: idle",
+            b.prefix
+        );
+
+        s.put_session(
+            "short",
+            session("portal", "nid-1", "p1", Duration::from_millis(400)),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("put");
+        assert!(s.session_is_of("short", "portal").await.expect("check"));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(
+            !s.session_is_of("short", "portal").await.expect("check"),
+            "{:?}: past its end",
+            b.prefix
+        );
+
+        s.put_session("ended", session("portal", "nid-1", "p1", Duration::from_secs(60)), idle)
+            .await
+            .expect("put");
+        s.remove_session("ended").await.expect("remove");
+        assert!(!s.session_is_of("ended", "portal").await.expect("check"));
+    }
+}
+
 #[tokio::test]
 async fn sessions_end_when_idle_or_at_their_absolute_end_and_reads_keep_them_alive() {
     for b in backends() {

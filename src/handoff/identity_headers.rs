@@ -76,22 +76,41 @@ impl IdentityHeaders {
         lifetime: Duration,
         make: impl FnOnce(i64) -> Result<IdentityHeaderValues, E>,
     ) -> Result<Arc<IdentityHeaderValues>, E> {
-        if let Some(hit) = self.cache.get(session_id).filter(|r| now < r.reuse_until) {
-            return Ok(hit.values);
+        match self.fresh(session_id, now) {
+            Some(hit) => Ok(hit),
+            None => Ok(self.remember(session_id, now, lifetime, make(now)?)),
         }
-        let values = Arc::new(make(now)?);
+    }
+
+    /// The headers made for this session, while their token is in its first half of life.
+    /// The caller must have found the session itself valid.
+    pub fn fresh(&self, session_id: &str, now: i64) -> Option<Arc<IdentityHeaderValues>> {
+        self.cache
+            .get(session_id)
+            .filter(|r| now < r.reuse_until)
+            .map(|r| r.values)
+    }
+
+    /// Keeps `values`, made at `now` with a token of `lifetime`, for the first half of it.
+    pub fn remember(
+        &self,
+        session_id: &str,
+        now: i64,
+        lifetime: Duration,
+        values: IdentityHeaderValues,
+    ) -> Arc<IdentityHeaderValues> {
+        let values = Arc::new(values);
         let half = i64::try_from(lifetime.as_secs() / 2).unwrap_or(i64::MAX);
         if half > 0 {
-            let reuse_until = now.saturating_add(half);
             self.cache.insert(
                 session_id.to_string(),
                 Reusable {
                     values: values.clone(),
-                    reuse_until,
+                    reuse_until: now.saturating_add(half),
                 },
             );
         }
-        Ok(values)
+        values
     }
 }
 

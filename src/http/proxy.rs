@@ -4,6 +4,7 @@
 //! ways; WebSocket upgrades are spliced through; upstream failures are 502/504 pages.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -87,24 +88,53 @@ const HOP_BY_HOP: [&str; 8] = [
 
 pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: SocketAddr, lang: Lang) -> Response {
     strip_identity_headers(req.headers_mut(), app);
-    let session = match session::current(state, app, req.headers()).await {
-        Ok(s) => s,
-        Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+    let identity = match identity_of(state, app, req.headers()).await {
+        Ok(Some(identity)) => identity,
+        Ok(None) => return login_required(app, &req),
+        Err(e) => return e.respond(lang, Some(&app.display_name)),
     };
-    match session {
-        None => login_required(app, &req),
-        Some((id, s)) => {
-            let started = std::time::Instant::now();
-            let response = match proxy(state, app, req, peer, &id, &s).await {
-                Ok(r) => r,
-                Err(e) => e.respond(lang, Some(&app.display_name)),
-            };
-            if let Some(stats) = state.proxy_stats.get(&app.name) {
-                stats.record(response.status().as_u16(), started.elapsed());
-            }
-            response
+    let started = std::time::Instant::now();
+    let response = match proxy(state, app, req, peer, &identity).await {
+        Ok(r) => r,
+        Err(e) => e.respond(lang, Some(&app.display_name)),
+    };
+    if let Some(stats) = state.proxy_stats.get(&app.name) {
+        stats.record(response.status().as_u16(), started.elapsed());
+    }
+    response
+}
+
+/// The identity headers of this browser's valid session for `app`, or `None` without one.
+/// Headers made earlier for the session are sent again while their token is young enough;
+/// the session is still looked up (and counted as used) on every request, only not rebuilt.
+async fn identity_of(
+    state: &AppState,
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<IdentityHeaderValues>>, LoginError> {
+    let Some(id) = session::presented_id(app, headers) else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let unavailable = |e: crate::store::StoreError| LoginError::StoreUnavailable(e.to_string());
+    if app.token_reuse {
+        if let Some(values) = state.identity_headers.fresh(id, now) {
+            let alive = state.store.session_is_of(id, &app.name).await.map_err(unavailable)?;
+            return Ok(alive.then_some(values));
         }
     }
+    let Some(s) = state.store.get_session(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    if s.app != app.name {
+        return Ok(None);
+    }
+    let values = identity_values(state, app, &s, now)?;
+    Ok(Some(if app.token_reuse {
+        state.identity_headers.remember(id, now, app.token_lifetime, values)
+    } else {
+        Arc::new(values)
+    }))
 }
 
 /// Removes every incoming header that could pass for one of the bridge's identity headers
@@ -157,8 +187,7 @@ async fn proxy(
     app: &App,
     mut req: Request,
     peer: SocketAddr,
-    session_id: &str,
-    s: &AppSession,
+    identity: &IdentityHeaderValues,
 ) -> Result<Response, LoginError> {
     if app.upstream.is_none() {
         return Err(LoginError::Internal("no upstream".into()));
@@ -185,7 +214,7 @@ async fn proxy(
     remove_hop_by_hop(headers, upgrade);
     set_forwarded(headers, app, peer, trusted, arrived_host);
     strip_bridge_cookies(headers);
-    add_identity(state, app, session_id, s, headers)?;
+    insert_identity(app, identity, headers);
 
     let sent = tokio::time::timeout(app.upstream_timeout, client.request(req)).await;
     let mut response = match sent {
@@ -351,39 +380,26 @@ fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
     }
 }
 
-fn add_identity(
-    state: &AppState,
-    app: &App,
-    session_id: &str,
-    s: &AppSession,
-    headers: &mut HeaderMap,
-) -> Result<(), LoginError> {
-    let make = |now: i64| {
-        let facts = &s.identity.facts;
-        let value =
-            |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-        let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
-        let token = state
-            .settings
-            .jwt_keys
-            .sign(&claims)
-            .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
-        Ok::<_, LoginError>(IdentityHeaderValues {
-            person_code: value(&s.identity.person_code),
-            school: facts.school.as_deref().map(value),
-            affiliation: value(&facts.affiliation.join(",")),
-            tenant: facts.tenant.as_deref().map(value),
-            token: value(&token),
-        })
-    };
-    let now = chrono::Utc::now().timestamp();
-    let values = if app.token_reuse {
-        state
-            .identity_headers
-            .get_or_make(session_id, now, app.token_lifetime, make)?
-    } else {
-        std::sync::Arc::new(make(now)?)
-    };
+/// The identity headers of a session, its token signed at `now`.
+fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Result<IdentityHeaderValues, LoginError> {
+    let facts = &s.identity.facts;
+    let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
+    let token = state
+        .settings
+        .jwt_keys
+        .sign(&claims)
+        .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
+    Ok(IdentityHeaderValues {
+        person_code: value(&s.identity.person_code),
+        school: facts.school.as_deref().map(value),
+        affiliation: value(&facts.affiliation.join(",")),
+        tenant: facts.tenant.as_deref().map(value),
+        token: value(&token),
+    })
+}
+
+fn insert_identity(app: &App, values: &IdentityHeaderValues, headers: &mut HeaderMap) {
     let names = &app.header_names;
     headers.insert(names.person_code.clone(), values.person_code.clone());
     if let Some(school) = &values.school {
@@ -394,5 +410,4 @@ fn add_identity(
         headers.insert(names.tenant.clone(), tenant.clone());
     }
     headers.insert(names.token.clone(), values.token.clone());
-    Ok(())
 }

@@ -11,12 +11,13 @@ pub fn app_for<'a>(settings: &'a Settings, headers: &HeaderMap, path: &'a str) -
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())?;
-    let host = strip_default_port(&host);
+        .map(|h| h.trim_end_matches('.'))?;
+    let host = strip_default_port(host);
+    // Compared without a lowercased copy: this runs for every request.
     settings
         .apps
         .iter()
-        .filter(|a| a.host == host)
+        .filter(|a| a.host.eq_ignore_ascii_case(host))
         .filter_map(|a| {
             let rest = path.strip_prefix(a.path_prefix.as_str())?;
             (rest.is_empty() || rest.starts_with('/')).then_some((a, rest))

@@ -186,6 +186,15 @@ impl LoginStateStore for MemoryStore {
         Box::pin(async move { Ok(found) })
     }
 
+    fn session_is_of(&self, id: &str, app: &str) -> StoreFuture<'_, bool> {
+        let alive = self
+            .sessions
+            .get(id)
+            .filter(|s| s.expires_at > SystemTime::now())
+            .is_some_and(|s| session_bytes::app_of(&s.packed) == Some(app));
+        Box::pin(async move { Ok(alive) })
+    }
+
     fn remove_session(&self, id: &str) -> StoreFuture<'_, ()> {
         self.sessions.invalidate(id);
         Box::pin(async { Ok(()) })

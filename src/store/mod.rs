@@ -84,6 +84,15 @@ pub trait LoginStateStore: Send + Sync {
     /// The session, if it exists and has neither expired nor been idle too long.
     fn get_session(&self, id: &str) -> StoreFuture<'_, Option<AppSession>>;
 
+    /// Whether the session exists, is alive and belongs to `app`, counting as use (as
+    /// [`get_session`](Self::get_session) does). For the proxy path, where the identity is
+    /// already at hand: a store that can answer without rebuilding the session does so.
+    fn session_is_of(&self, id: &str, app: &str) -> StoreFuture<'_, bool> {
+        let app = app.to_string();
+        let found = self.get_session(id);
+        Box::pin(async move { Ok(found.await?.is_some_and(|s| s.app == app)) })
+    }
+
     /// Ends a session (logout, or rotation at login).
     fn remove_session(&self, id: &str) -> StoreFuture<'_, ()>;
 

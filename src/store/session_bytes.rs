@@ -41,6 +41,16 @@ pub fn pack(session: &AppSession) -> Box<[u8]> {
     out.into_boxed_slice()
 }
 
+/// The app of a packed session (its first field), read in place.
+pub fn app_of(bytes: &[u8]) -> Option<&str> {
+    let mut r = Reader { bytes };
+    if r.byte()? != VERSION {
+        return None;
+    }
+    let n = r.len()?;
+    std::str::from_utf8(r.take(n)?).ok()
+}
+
 /// The session packed by [`pack`]; `None` for anything else.
 pub fn unpack(bytes: &[u8]) -> Option<AppSession> {
     let mut r = Reader { bytes };
@@ -207,6 +217,7 @@ mod tests {
     fn a_session_comes_back_exactly_as_it_went_in() {
         let s = session();
         let packed = pack(&s);
+        assert_eq!(app_of(&packed), Some("rooster"));
         assert_eq!(unpack(&packed), Some(s));
         // A long value needs a two-byte length and still round-trips.
         assert!(packed.len() > 300);
@@ -218,6 +229,7 @@ mod tests {
         for cut in 0..packed.len() {
             assert_eq!(unpack(&packed[..cut]), None, "cut at {cut}");
         }
+        assert_eq!(app_of(&packed[..5]), None);
         let mut longer = packed.to_vec();
         longer.push(0);
         assert_eq!(unpack(&longer), None);
