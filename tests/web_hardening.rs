@@ -508,3 +508,67 @@ fn secrets_in_files_others_can_read_draw_a_warning_and_never_show() {
     let printed = format!("{:?}", settings.apps);
     assert!(printed.contains("redacted") && !printed.contains(secret), "{printed}");
 }
+
+/// A response with a made-up signature (no key needed) whose canonical form would be huge or
+/// costly: refused within the bounds, quickly, before any digest is compared.
+fn canonicalization_bomb(body: &str, outer_namespaces: &str, transform: &str) -> String {
+    format!(
+        concat!(
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" {outer} ID="_r" Version="2.0">"#,
+            r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#,
+            r#"<saml:Assertion ID="_a" Version="2.0">{body}"#,
+            r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
+            r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a"><ds:Transforms>"##,
+            r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>{transform}</ds:Transforms>"#,
+            r#"<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo>"#,
+            r#"<ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature></saml:Assertion></samlp:Response>"#
+        ),
+        outer = outer_namespaces,
+        body = body,
+        transform = transform
+    )
+}
+
+#[tokio::test]
+async fn canonicalization_bombs_are_refused_quickly() {
+    let bridge = Bridge::start().await;
+    let client = client();
+    let exclusive = r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#;
+    let inclusive = r#"<ds:Transform Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/>"#;
+    let long_uri = format!(r#"xmlns:p="urn:{}""#, "a".repeat(150_000));
+    let many_namespaces: String = (0..6000).map(|i| format!(r#" xmlns:n{i}="u""#)).collect();
+    let prefix_list: Vec<String> = (0..6000).map(|i| format!("n{i}")).collect();
+    let long_list = format!(
+        r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="{}"/></ds:Transform>"#,
+        prefix_list.join(" ")
+    );
+    let cases = [
+        // One outer namespace of 150,000 characters, rendered again on each of 9,000 elements.
+        (
+            canonicalization_bomb(&"<p:x/>".repeat(9_000), &long_uri, exclusive),
+            "xml_canonical_too_large",
+        ),
+        // 6,000 namespaces in scope at 3,000 elements: quadratic work in C14N 1.0.
+        (
+            canonicalization_bomb(&"<c/>".repeat(3_000), &many_namespaces, inclusive),
+            "xml_too_many_namespaces",
+        ),
+        // A PrefixList the sender writes, 6,000 prefixes long.
+        (
+            canonicalization_bomb(&"<c/>".repeat(3_000), "", &long_list),
+            "signature_transform_forbidden",
+        ),
+    ];
+    for (xml, code) in cases {
+        let started = std::time::Instant::now();
+        post_acs(&client, &bridge, "open", &xml, None)
+            .await
+            .assert_rejected(400, code);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{code}: {:?}",
+            started.elapsed()
+        );
+    }
+    still_serving(&bridge).await;
+}

@@ -31,24 +31,33 @@ pub enum Scope<'a, 'i> {
     Document,
 }
 
+/// The canonical form would be longer than the bound: refused before it is finished (exclusive
+/// C14N renders an ancestor's namespace again on every element that uses it, so a small
+/// document can ask for a huge one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the canonical form is longer than {0} bytes")]
+pub struct TooLarge(pub usize);
+
 /// The canonical text of `scope` in `doc`, leaving out the subtree rooted at `exclude` (the
-/// enveloped-signature transform).
+/// enveloped-signature transform), at most `max_bytes` long.
 pub fn canonicalize<'a, 'i>(
     doc: &'a Document<'i>,
     scope: Scope<'a, 'i>,
     exclude: Option<NodeId>,
     method: &Method,
-) -> String {
-    let mut out = String::with_capacity(doc.input_text().len());
+    max_bytes: usize,
+) -> Result<String, TooLarge> {
+    let mut out = String::with_capacity(doc.input_text().len().min(max_bytes));
+    let writer = Writer::new(doc, method, exclude, max_bytes);
     match scope {
-        Scope::Element(apex) => Writer::new(doc, method, exclude).element_tree(apex, &mut out),
+        Scope::Element(apex) => writer.element_tree(apex, &mut out)?,
         Scope::Document => {
             let root = doc.root();
             let element = doc.root_element();
             let mut after_root = false;
             for child in root.children() {
                 if child.id() == element.id() {
-                    Writer::new(doc, method, exclude).element_tree(element, &mut out);
+                    writer.element_tree(element, &mut out)?;
                     after_root = true;
                 } else if child.node_type() == NodeType::PI {
                     // Outside the root a PI is separated from the root element by a line break.
@@ -59,11 +68,12 @@ pub fn canonicalize<'a, 'i>(
                     if !after_root {
                         out.push('\n');
                     }
+                    writer.within_bound(&out)?;
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// A namespace binding as rendered: prefix (`""` for the default) to URI (`""` for none).
@@ -73,6 +83,7 @@ struct Writer<'a> {
     text: &'a str,
     method: &'a Method,
     exclude: Option<NodeId>,
+    max_bytes: usize,
 }
 
 /// One open element during the walk: its qualified name and the bindings in force below it.
@@ -82,17 +93,26 @@ struct Frame<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn new(doc: &'a Document<'_>, method: &'a Method, exclude: Option<NodeId>) -> Self {
+    fn new(doc: &'a Document<'_>, method: &'a Method, exclude: Option<NodeId>, max_bytes: usize) -> Self {
         Writer {
             text: doc.input_text(),
             method,
             exclude,
+            max_bytes,
+        }
+    }
+
+    fn within_bound(&self, out: &str) -> Result<(), TooLarge> {
+        if out.len() > self.max_bytes {
+            Err(TooLarge(self.max_bytes))
+        } else {
+            Ok(())
         }
     }
 
     /// Walks the subtree without recursion (depth is bounded at parse time, but a walk that
     /// cannot overflow the stack needs no such argument).
-    fn element_tree(&self, apex: Node<'a, '_>, out: &mut String) {
+    fn element_tree(&self, apex: Node<'a, '_>, out: &mut String) -> Result<(), TooLarge> {
         enum Step<'a, 'i> {
             Enter(Node<'a, 'i>),
             Leave,
@@ -127,7 +147,10 @@ impl<'a> Writer<'a> {
                     NodeType::Comment | NodeType::Root => {}
                 },
             }
+            // Every step writes at most one start tag or one text node: checked after each.
+            self.within_bound(out)?;
         }
+        Ok(())
     }
 
     fn start_tag(&self, node: Node<'a, '_>, parent: Option<&Frame<'a>>, is_apex: bool, out: &mut String) -> Frame<'a> {
@@ -158,9 +181,12 @@ impl<'a> Writer<'a> {
                     }
                 }
                 for listed in inclusive_prefixes {
-                    let prefix = if listed == "#default" { "" } else { listed.as_str() };
-                    if in_scope(node).any(|(p, _)| p == prefix) {
-                        utilized.push(prefix);
+                    if listed == "#default" {
+                        // Rendered as C14N 1.0 does: also as `xmlns=""` where the default was
+                        // undeclared below an output ancestor that had one.
+                        utilized.push("");
+                    } else if in_scope(node).any(|(p, _)| p == listed) {
+                        utilized.push(listed.as_str());
                     }
                 }
                 for wanted in utilized {
@@ -290,6 +316,9 @@ fn escape_text(text: &str, out: &mut String) {
     }
 }
 
+/// Also for namespace URIs (C14N treats them as attribute values). libxml2 writes `&` there as
+/// `&#38;` rather than `&amp;`, so a signer on libxml2 and the bridge disagree on a namespace
+/// URI with `&` in it: such a signature is refused (fail closed), never misread.
 fn escape_attribute(value: &str, out: &mut String) {
     for c in value.chars() {
         match c {

@@ -167,7 +167,7 @@ pub fn validate(
         }
         let signed = report.check(
             "signature_valid",
-            signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1).map_err(Into::into),
+            signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1, exp.limits.max_bytes).map_err(Into::into),
             || {
                 format!(
                     "verified against {} IdP certificate(s); {} signed",
@@ -180,11 +180,14 @@ pub fn validate(
     } else {
         // The EncryptedAssertion to decrypt is taken from signed content when the Response is signed.
         let signed_response = if response_signed {
-            Some(report.check(
-                "signature_valid",
-                signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1).map_err(Into::into),
-                || "Response signature verified".into(),
-            )?)
+            Some(
+                report.check(
+                    "signature_valid",
+                    signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1, exp.limits.max_bytes)
+                        .map_err(Into::into),
+                    || "Response signature verified".into(),
+                )?,
+            )
         } else {
             None
         };
@@ -371,7 +374,7 @@ fn read_decrypted_assertion(
     if signed_ids.contains(&root.id()) {
         let signed = report.check(
             "decrypted_assertion_signature",
-            signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1).map_err(Into::into),
+            signature::verify_signatures(&doc, exp.idp_keys, exp.allow_sha1, exp.limits.max_bytes).map_err(Into::into),
             || "decrypted Assertion's signature verified".into(),
         )?;
         read_signed_assertion(&signed, false, exp, report, in_response_to_outer)

@@ -49,6 +49,8 @@ const SIGNATURE_ALGORITHMS: &[&str] = &[
     ALG_ECDSA_SHA384,
 ];
 const DIGEST_ALGORITHMS: &[&str] = &[DIGEST_SHA256, DIGEST_SHA384, DIGEST_SHA512];
+/// A SignedInfo is a few hundred bytes; its canonical form may not pass this.
+const SIGNED_INFO_MAX: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
@@ -72,6 +74,8 @@ pub enum SignatureError {
     BadCertificate,
     #[error("the signed document cannot be read: {0}")]
     Malformed(String),
+    #[error("the canonical form of the signed part is longer than {0} bytes")]
+    CanonicalTooLarge(usize),
 }
 
 /// Which of the two legitimate places carry a signature.
@@ -191,6 +195,7 @@ pub fn verify_signatures(
     doc: &Document<'_>,
     trusted: &[PKey<Public>],
     allow_sha1: bool,
+    max_bytes: usize,
 ) -> Result<String, SignatureError> {
     // Nothing to verify against must never mean "nothing to check".
     if trusted.is_empty() {
@@ -200,7 +205,7 @@ pub fn verify_signatures(
     let mut outermost: Option<String> = None;
     for sig in xml::descendants(root, NS_DS, "Signature") {
         let parent = sig.parent_element().ok_or(SignatureError::Misplaced)?;
-        let signed = verify_one(doc, sig, parent, trusted, allow_sha1)?;
+        let signed = verify_one(doc, sig, parent, trusted, allow_sha1, max_bytes)?;
         if parent.id() == root.id() || outermost.is_none() {
             outermost = Some(signed);
         }
@@ -215,6 +220,7 @@ fn verify_one(
     parent: Node<'_, '_>,
     trusted: &[PKey<Public>],
     allow_sha1: bool,
+    max_bytes: usize,
 ) -> Result<String, SignatureError> {
     let signed_info = xml::child(sig, NS_DS, "SignedInfo").ok_or(SignatureError::Invalid)?;
     let mut references = xml::children(signed_info, NS_DS, "Reference");
@@ -235,7 +241,8 @@ fn verify_one(
         other => return Err(SignatureError::ReferenceMismatch(other.to_string())),
     };
     let (enveloped, reference_c14n) = reference_transforms(reference)?;
-    let canonical = c14n::canonicalize(doc, scope, enveloped.then(|| sig.id()), &reference_c14n);
+    let canonical = c14n::canonicalize(doc, scope, enveloped.then(|| sig.id()), &reference_c14n, max_bytes)
+        .map_err(|e| SignatureError::CanonicalTooLarge(e.0))?;
 
     let digest_method = digest_algorithm(algorithm_of(xml::child(reference, NS_DS, "DigestMethod")), allow_sha1)?;
     let expected_digest = base64_content(xml::child(reference, NS_DS, "DigestValue"))?;
@@ -245,7 +252,14 @@ fn verify_one(
     }
 
     let signed_info_c14n = c14n_method(xml::child(signed_info, NS_DS, "CanonicalizationMethod"))?;
-    let signed_info_text = c14n::canonicalize(doc, Scope::Element(signed_info), None, &signed_info_c14n);
+    let signed_info_text = c14n::canonicalize(
+        doc,
+        Scope::Element(signed_info),
+        None,
+        &signed_info_c14n,
+        SIGNED_INFO_MAX,
+    )
+    .map_err(|e| SignatureError::CanonicalTooLarge(e.0))?;
     let (md, ecdsa) = signature_algorithm(
         algorithm_of(xml::child(signed_info, NS_DS, "SignatureMethod")),
         allow_sha1,
@@ -283,16 +297,24 @@ fn reference_transforms(reference: Node<'_, '_>) -> Result<(bool, Method), Signa
 }
 
 /// The canonicalization a `CanonicalizationMethod` or `Transform` names, with its
-/// `InclusiveNamespaces PrefixList` for the exclusive kind.
+/// `InclusiveNamespaces PrefixList` for the exclusive kind (at most as many prefixes as an
+/// element may have namespaces in scope: the list is the sender's to write, and its length
+/// multiplies the work).
 fn c14n_method(node: Option<Node<'_, '_>>) -> Result<Method, SignatureError> {
     match algorithm_of(node) {
         C14N_10 => Ok(Method::Inclusive),
         EXC_C14N => {
-            let inclusive_prefixes = node
+            let inclusive_prefixes: Vec<String> = node
                 .and_then(|n| n.children().find(|c| xml::is(c, EXC_C14N, "InclusiveNamespaces")))
                 .and_then(|n| n.attribute("PrefixList"))
                 .map(|list| list.split_ascii_whitespace().map(str::to_string).collect())
                 .unwrap_or_default();
+            if inclusive_prefixes.len() > xml::MAX_NAMESPACES_IN_SCOPE {
+                return Err(SignatureError::TransformForbidden(format!(
+                    "an InclusiveNamespaces PrefixList of {} prefixes",
+                    inclusive_prefixes.len()
+                )));
+            }
             Ok(Method::Exclusive { inclusive_prefixes })
         }
         other => Err(SignatureError::TransformForbidden(other.to_string())),
@@ -392,7 +414,7 @@ pub fn verify_metadata(xml_text: &str, trusted: &[CertificateDer]) -> Result<Str
     // `URI=""` is the whole document: with the signature a child of the root, the root is
     // what is signed.
     check_signed_info(*sig, root, false, Reference::IdOrDocument)?;
-    verify_signatures(&doc, &public_keys(trusted)?, false)
+    verify_signatures(&doc, &public_keys(trusted)?, false, METADATA_LIMITS.max_bytes)
 }
 
 /// Signs the first `ds:Signature` template in `xml_text` (enveloped, exc-c14n) with a private
@@ -491,7 +513,10 @@ mod tests {
             (incl, None, Some((incl, None))),
             (exc, None, None),
         ];
-        for doc in [nested, at_root] {
+        // `#default` in a PrefixList where a prefixed element undeclares the default.
+        let undeclared =
+            r#"<r xmlns="urn:d" ID="x1"><p:c xmlns:p="urn:p" xmlns=""><q:d xmlns:q="urn:q">t</q:d></p:c>{sig}</r>"#;
+        for doc in [nested, at_root, undeclared] {
             for (si_c14n, si_prefixes, transform) in choices {
                 let prefix_list = |list: &Option<&str>| {
                     list.map(|l| format!(r#"<ec:InclusiveNamespaces xmlns:ec="{EXC_C14N}" PrefixList="{l}"/>"#))
@@ -533,7 +558,7 @@ mod tests {
                 )
                 .expect("xmlsec verifies its own signature");
                 let parsed = roxmltree::Document::parse(&signed).unwrap();
-                let ours = verify_signatures(&parsed, &keys, false)
+                let ours = verify_signatures(&parsed, &keys, false, 1 << 20)
                     .unwrap_or_else(|e| panic!("{e} for {si_c14n} {transform:?} on {signed}"));
                 assert_eq!(ours, theirs, "{si_c14n} {transform:?}");
 
@@ -544,10 +569,16 @@ mod tests {
                         .replacen("<child", "<!--x--><child", 1)
                         .replacen("<b:child", "<!--x--><b:child", 1);
                 let parsed = roxmltree::Document::parse(&commented).unwrap();
-                assert_eq!(verify_signatures(&parsed, &keys, false).as_deref(), Ok(theirs.as_str()));
+                assert_eq!(
+                    verify_signatures(&parsed, &keys, false, 1 << 20).as_deref(),
+                    Ok(theirs.as_str())
+                );
                 let tampered = signed.replacen(">t<", ">T<", 1).replacen("undeclared", "Undeclared", 1);
                 let parsed = roxmltree::Document::parse(&tampered).unwrap();
-                assert_eq!(verify_signatures(&parsed, &keys, false), Err(SignatureError::Invalid));
+                assert_eq!(
+                    verify_signatures(&parsed, &keys, false, 1 << 20),
+                    Err(SignatureError::Invalid)
+                );
             }
         }
     }
@@ -571,11 +602,11 @@ mod tests {
             )
             .unwrap();
             let doc = roxmltree::Document::parse(&xml).unwrap();
-            assert_eq!(verify_signatures(&doc, &keys, false), Ok(theirs), "{mode:?}");
+            assert_eq!(verify_signatures(&doc, &keys, false, 1 << 20), Ok(theirs), "{mode:?}");
             // Another key verifies nothing.
             let other = DevIdp::generate("https://other.example.nl").unwrap();
             assert_eq!(
-                verify_signatures(&doc, &[other.cert.public_key().unwrap()], false),
+                verify_signatures(&doc, &[other.cert.public_key().unwrap()], false, 1 << 20),
                 Err(SignatureError::Invalid)
             );
         }

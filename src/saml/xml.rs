@@ -21,6 +21,10 @@ pub struct XmlLimits {
     pub max_nodes: u32,
 }
 
+/// Namespaces in scope at any one element. Real SAML messages and metadata have a dozen or
+/// two; canonicalization compares them element by element, so many would make it quadratic.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 32;
+
 impl Default for XmlLimits {
     fn default() -> Self {
         // A real Entree response is 8-20 KiB, depth < 12 and a few hundred nodes.
@@ -44,6 +48,8 @@ pub enum XmlError {
     TooDeep(usize),
     #[error("the XML has more than {0} nodes")]
     TooManyNodes(u32),
+    #[error("the XML has more than {0} namespaces in scope at one element")]
+    TooManyNamespaces(usize),
     #[error("the XML is not well-formed: {0}")]
     Malformed(String),
 }
@@ -101,12 +107,16 @@ fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
     }
 }
 
-/// Iterative depth check (a recursive walk would itself be a stack-overflow vector).
+/// Iterative depth and namespace check (a recursive walk would itself be a stack-overflow
+/// vector).
 fn check_depth(doc: &Document<'_>, max_depth: usize) -> Result<(), XmlError> {
     let mut stack = vec![(doc.root_element(), 1usize)];
     while let Some((node, depth)) = stack.pop() {
         if depth > max_depth {
             return Err(XmlError::TooDeep(max_depth));
+        }
+        if node.namespaces().len() > MAX_NAMESPACES_IN_SCOPE {
+            return Err(XmlError::TooManyNamespaces(MAX_NAMESPACES_IN_SCOPE));
         }
         for child in node.children().filter(Node::is_element) {
             stack.push((child, depth + 1));
