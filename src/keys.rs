@@ -29,12 +29,13 @@ pub enum KeyError {
     Openssl(#[from] openssl::error::ErrorStack),
 }
 
-/// The file's permission bits when users other than its owner may read it (group or world
-/// bits set); `None` when only the owner can, or when it cannot be looked at.
+/// The file's permission bits when users other than its owner may read or write it (group
+/// or world bits set: reading leaks the secret, writing swaps in one the writer knows);
+/// `None` when only the owner can, or when it cannot be looked at.
 pub fn readable_by_others(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o044 != 0).then_some(mode)
+    (mode & 0o066 != 0).then_some(mode)
 }
 
 pub fn read_private_key(path: &Path) -> Result<PKey<Private>, KeyError> {

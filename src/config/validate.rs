@@ -644,7 +644,7 @@ pub(super) fn build(
         .filter_map(|(key, path)| {
             crate::keys::readable_by_others(path).map(|mode| {
                 format!(
-                    "{key}: {} can be read by other users (mode {mode:o}) and holds a secret; chmod 600 it",
+                    "{key}: {} can be read or written by other users (mode {mode:o}) and holds a secret; chmod 600 it",
                     path.display()
                 )
             })

@@ -277,6 +277,9 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Connections served at once; beyond it new ones are closed at accept.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// How long a shutdown waits for requests in flight (a client that never reads its answer
+/// must not keep the process from stopping).
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The HTTP/1 settings of every connection, plain or TLS.
 fn http1_settings(builder: &mut hyper::server::conn::http1::Builder) {
@@ -306,9 +309,12 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors, typically: wait instead of spinning.
-                    tracing::warn!("accepting a connection failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    // Out of file descriptors or memory: wait instead of spinning. A connection
+                    // that was reset before it was taken is that connection's problem only.
+                    if matches!(e.raw_os_error(), Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)) {
+                        tracing::warn!("accepting a connection failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
                     continue;
                 }
             },
@@ -339,8 +345,22 @@ pub async fn serve(
     drop(listener);
     drop(stop_rx);
     let _ = stop_tx.send(true);
-    stop_tx.closed().await;
+    if tokio::time::timeout(DRAIN_TIMEOUT, stop_tx.closed()).await.is_err() {
+        tracing::warn!(
+            "{} connection(s) still busy {}s after shutdown began: closing them",
+            stop_tx.receiver_count(),
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
     Ok(())
+}
+
+/// The accept errors that mean the process is out of a resource (Linux numbers).
+mod libc_errno {
+    pub const ENOMEM: i32 = 12;
+    pub const ENFILE: i32 = 23;
+    pub const EMFILE: i32 = 24;
+    pub const ENOBUFS: i32 = 105;
 }
 
 /// The router as one connection's hyper service, with the peer address in every request.
@@ -375,7 +395,11 @@ pub async fn serve_tls(
         shutdown.await;
         stopper.graceful_shutdown(None);
     });
-    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?.handle(handle);
+    // The first request must come within the header timeout too: protocol detection reads
+    // bytes before hyper's own header timer starts.
+    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .first_request_timeout(HEADER_READ_TIMEOUT);
     server
         .http_builder()
         .http1()

@@ -39,11 +39,15 @@ impl RateLimiter {
     }
 
     /// `Ok` when `client` may go on; `Err(seconds)` until it may try again.
-    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+    pub fn check(&self, client: Client) -> Result<(), u64> {
         let limit = &self.settings;
-        if limit.per_minute == 0 || (limit.exempt_loopback && client.is_loopback()) {
+        // Only a peer that is itself on loopback, with nothing forwarded, is exempt: a proxy
+        // on the same host must not make every client behind it exempt.
+        let exempt = limit.exempt_loopback && !client.via_proxy && client.ip.is_loopback();
+        if limit.per_minute == 0 || exempt {
             return Ok(());
         }
+        let client = client.ip;
         let burst = f64::from(limit.burst);
         let per_second = f64::from(limit.per_minute) / 60.0;
         let bucket = self.buckets.get_with(counted_as(client), || {
@@ -67,6 +71,13 @@ impl RateLimiter {
     }
 }
 
+/// Who a request is counted as: an address, and whether a trusted proxy said so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub via_proxy: bool,
+}
+
 /// IPv6 addresses count per /64; IPv4 (and IPv4-mapped IPv6) per address.
 fn counted_as(ip: IpAddr) -> IpAddr {
     match ip {
@@ -83,22 +94,47 @@ fn counted_as(ip: IpAddr) -> IpAddr {
 }
 
 /// The address a request comes from: the peer, or, when the peer is a trusted proxy, the
-/// nearest address in X-Forwarded-For that is not one (the proxies append, so everything
-/// left of the first untrusted hop is the client's own say and not believed).
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// nearest address in X-Forwarded-For that is not one. Proxies append, so the list is read
+/// from the right and everything left of the first untrusted hop is the client's own say. A
+/// hop that is no address (the client wrote it, or a proxy wrote `unknown`) ends the walk:
+/// the request then counts against the last trusted hop, and is never exempt.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Client {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|c| c.contains(*ip));
     if !is_trusted(&peer) {
-        return peer;
+        return Client {
+            ip: peer,
+            via_proxy: false,
+        };
     }
-    let hops: Vec<IpAddr> = headers
+    let values: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|hop| hop.trim().parse::<IpAddr>())
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    let mut nearest = peer;
+    for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        match parse_hop(hop) {
+            Some(ip) if is_trusted(&ip) => nearest = ip,
+            Some(ip) => return Client { ip, via_proxy: true },
+            None => break,
+        }
+    }
+    Client {
+        ip: nearest,
+        via_proxy: !values.is_empty(),
+    }
+}
+
+/// One X-Forwarded-For entry: an address, possibly with a port or in brackets.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -118,58 +154,101 @@ mod tests {
         let l = limiter(60, 3);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(l.check(ip), Ok(()));
+            assert_eq!(l.check(direct(ip)), Ok(()));
         }
-        assert_eq!(l.check(ip), Err(1), "one a second from here on");
+        assert_eq!(l.check(direct(ip)), Err(1), "one a second from here on");
         // Another address has its own bucket.
-        assert_eq!(l.check("192.0.2.8".parse().unwrap()), Ok(()));
+        assert_eq!(l.check(direct("192.0.2.8".parse().unwrap())), Ok(()));
         std::thread::sleep(Duration::from_millis(1100));
-        assert_eq!(l.check(ip), Ok(()));
-        assert!(l.check(ip).is_err());
+        assert_eq!(l.check(direct(ip)), Ok(()));
+        assert!(l.check(direct(ip)).is_err());
     }
 
     #[test]
     fn loopback_is_exempt_and_zero_means_off() {
         let l = limiter(1, 1);
         for _ in 0..10 {
-            assert_eq!(l.check("127.0.0.1".parse().unwrap()), Ok(()));
-            assert_eq!(l.check("::1".parse().unwrap()), Ok(()));
+            assert_eq!(l.check(direct("127.0.0.1".parse().unwrap())), Ok(()));
+            assert_eq!(l.check(direct("::1".parse().unwrap())), Ok(()));
         }
         let off = limiter(0, 1);
         for _ in 0..10 {
-            assert_eq!(off.check("192.0.2.1".parse().unwrap()), Ok(()));
+            assert_eq!(off.check(direct("192.0.2.1".parse().unwrap())), Ok(()));
         }
     }
 
     #[test]
     fn an_ipv6_subscriber_shares_one_bucket_per_64() {
         let l = limiter(1, 1);
-        assert_eq!(l.check("2001:db8:1:2:aaaa::1".parse().unwrap()), Ok(()));
-        assert!(l.check("2001:db8:1:2:bbbb::2".parse().unwrap()).is_err());
-        assert_eq!(l.check("2001:db8:1:3::1".parse().unwrap()), Ok(()));
+        assert_eq!(l.check(direct("2001:db8:1:2:aaaa::1".parse().unwrap())), Ok(()));
+        assert!(l.check(direct("2001:db8:1:2:bbbb::2".parse().unwrap())).is_err());
+        assert_eq!(l.check(direct("2001:db8:1:3::1".parse().unwrap())), Ok(()));
         // IPv4-mapped addresses count as the IPv4 address.
-        assert_eq!(l.check("198.51.100.1".parse().unwrap()), Ok(()));
-        assert!(l.check("::ffff:198.51.100.1".parse().unwrap()).is_err());
+        assert_eq!(l.check(direct("198.51.100.1".parse().unwrap())), Ok(()));
+        assert!(l.check(direct("::ffff:198.51.100.1".parse().unwrap())).is_err());
+    }
+
+    fn direct(ip: IpAddr) -> Client {
+        Client { ip, via_proxy: false }
+    }
+
+    fn via(ip: &str) -> Client {
+        Client {
+            ip: ip.parse().unwrap(),
+            via_proxy: true,
+        }
     }
 
     #[test]
     fn the_client_behind_trusted_proxies_is_the_first_untrusted_hop() {
-        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 198.51.100.4, 10.1.1.1".parse().unwrap(),
-        );
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
         let proxy: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(
-            client_address(proxy, &h, &trusted),
-            "198.51.100.4".parse::<IpAddr>().unwrap()
-        );
+        let h = with(&["203.0.113.9, 198.51.100.4, 10.1.1.1"]);
+        assert_eq!(client_address(proxy, &h, &trusted), via("198.51.100.4"));
         // From an untrusted peer the header is the client's own say.
-        let direct: IpAddr = "192.0.2.50".parse().unwrap();
-        assert_eq!(client_address(direct, &h, &trusted), direct);
-        // Garbage in the header: the proxy itself is what we know.
-        h.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
-        assert_eq!(client_address(proxy, &h, &trusted), proxy);
+        let outsider: IpAddr = "192.0.2.50".parse().unwrap();
+        assert_eq!(client_address(outsider, &h, &trusted), direct(outsider));
+        // Ports and brackets, as some proxies write them; several headers in order.
+        assert_eq!(
+            client_address(proxy, &with(&["198.51.100.4:5555"]), &trusted),
+            via("198.51.100.4")
+        );
+        assert_eq!(
+            client_address(proxy, &with(&["[2001:db8::7]:443"]), &trusted),
+            via("2001:db8::7")
+        );
+        assert_eq!(
+            client_address(proxy, &with(&["192.0.2.1", "198.51.100.4"]), &trusted),
+            via("198.51.100.4")
+        );
+        // A junk hop a client wrote in front of what a local proxy appended: counted against
+        // the nearest trusted hop and never exempt (it came through a proxy).
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let smuggled = with(&["x, 127.0.0.1"]);
+        assert_eq!(client_address(local, &smuggled, &trusted), via("127.0.0.1"));
+        let limiter = RateLimiter::new(RateLimit {
+            per_minute: 1,
+            burst: 1,
+            exempt_loopback: true,
+        });
+        assert_eq!(limiter.check(client_address(local, &smuggled, &trusted)), Ok(()));
+        assert!(limiter.check(client_address(local, &smuggled, &trusted)).is_err());
+        // The same peer with nothing forwarded is the demo or a health check: exempt.
+        for _ in 0..3 {
+            assert_eq!(
+                limiter.check(client_address(local, &HeaderMap::new(), &trusted)),
+                Ok(())
+            );
+        }
+        // An IPv4-mapped loopback peer is loopback.
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(client_address(mapped, &HeaderMap::new(), &[]), direct(local));
     }
 }

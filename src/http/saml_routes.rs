@@ -57,7 +57,7 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
         let client = super::rate_limit::client_address(peer.ip(), req.headers(), &state.settings.trusted_proxies);
         if let Err(retry_after) = state.rate_limiter.check(client) {
             let refused = LoginError::RateLimited {
-                address: client.to_string(),
+                address: client.ip.to_string(),
                 retry_after,
             };
             let mut response = refused.respond(lang, Some(&app.display_name));
