@@ -67,21 +67,6 @@ impl Default for IdentityHeaders {
 }
 
 impl IdentityHeaders {
-    /// The session's headers: those made earlier while their token is still in the first
-    /// half of `lifetime`, else new ones from `make` (called with `now`).
-    pub fn get_or_make<E>(
-        &self,
-        session_id: &str,
-        now: i64,
-        lifetime: Duration,
-        make: impl FnOnce(i64) -> Result<IdentityHeaderValues, E>,
-    ) -> Result<Arc<IdentityHeaderValues>, E> {
-        match self.fresh(session_id, now) {
-            Some(hit) => Ok(hit),
-            None => Ok(self.remember(session_id, now, lifetime, make(now)?)),
-        }
-    }
-
     /// The headers made for this session, while their token is in its first half of life.
     /// The caller must have found the session itself valid.
     pub fn fresh(&self, session_id: &str, now: i64) -> Option<Arc<IdentityHeaderValues>> {
@@ -117,6 +102,22 @@ impl IdentityHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl IdentityHeaders {
+        /// What the proxy does: the fresh headers, else new ones from `make`, kept.
+        fn get_or_make<E>(
+            &self,
+            session_id: &str,
+            now: i64,
+            lifetime: Duration,
+            make: impl FnOnce(i64) -> Result<IdentityHeaderValues, E>,
+        ) -> Result<Arc<IdentityHeaderValues>, E> {
+            match self.fresh(session_id, now) {
+                Some(hit) => Ok(hit),
+                None => Ok(self.remember(session_id, now, lifetime, make(now)?)),
+            }
+        }
+    }
 
     fn signer(calls: &std::cell::Cell<u32>) -> impl Fn(i64) -> Result<IdentityHeaderValues, ()> + '_ {
         move |now| {

@@ -33,7 +33,7 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
     // Without usable IdP metadata the local logout still happens; only Single Logout is skipped.
     let slo_redirect = app.federation.idp().ok().and_then(|idp| idp.slo_redirect.clone());
     let mut response = match (current, &slo_redirect) {
-        (Some((_, s)), Some(slo)) => match start_single_logout(state, app, &s.subject, &slo.location).await {
+        (Some(s), Some(slo)) => match start_single_logout(state, app, &s.subject, &slo.location).await {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
             Err(e) => e.respond(lang, Some(&app.display_name)),
         },

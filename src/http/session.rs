@@ -52,18 +52,12 @@ pub fn presented_id<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
     cookies::get(headers, cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= 64)
 }
 
-/// The valid session of this browser for `app`, with its id: a cookie of another app never
-/// opens this one.
-pub async fn current(
-    state: &AppState,
-    app: &App,
-    headers: &HeaderMap,
-) -> Result<Option<(String, AppSession)>, StoreError> {
+/// The valid session of this browser for `app`: a cookie of another app never opens this one.
+pub async fn current(state: &AppState, app: &App, headers: &HeaderMap) -> Result<Option<AppSession>, StoreError> {
     let Some(id) = presented_id(app, headers) else {
         return Ok(None);
     };
-    let session = state.store.get_session(id).await?.filter(|s| s.app == app.name);
-    Ok(session.map(|s| (id.to_string(), s)))
+    Ok(state.store.get_session(id).await?.filter(|s| s.app == app.name))
 }
 
 /// Starts a new session after a login, ending the one the browser had (rotation), and
