@@ -4,7 +4,9 @@
 # `cargo run --example fuzz_seeds`) with the SAML dictionary fuzz/saml.dict. A crash stops
 # the run with its input in fuzz/artifacts/<target>/: turn it into a regression test.
 #   scripts/fuzz.sh [seconds per target] [target...]
-# The growing corpus is kept in target/fuzz-corpus/ between runs.
+# The growing corpus is kept in target/fuzz-corpus/ between runs. An input that takes more
+# than 2 s (-timeout) fails the run like a crash: every input's cost is bounded, so a slow
+# one is a bug of the same weight.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -28,7 +30,7 @@ for target in "${targets[@]}"; do
     echo "== $target: ${seconds}s" >&2
     log=$(mktemp)
     if ! "${fuzz[@]}" run "$target" "$corpus" "fuzz/seeds/$target" -- \
-        -max_total_time="$seconds" -dict=fuzz/saml.dict -max_len=65536 -timeout=10 \
+        -max_total_time="$seconds" -dict=fuzz/saml.dict -max_len=65536 -timeout=2 \
         -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "fuzz: $target FAILED (input in fuzz/artifacts/$target/)" >&2

@@ -5,6 +5,7 @@
 //! -> hand-off) -> app. See `../shared/DESIGN.md` for the contracts.
 
 pub mod config;
+pub mod cpu_pool;
 pub mod demo;
 pub mod handoff;
 pub mod http;

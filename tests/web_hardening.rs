@@ -519,25 +519,33 @@ async fn canonicalization_bombs_are_refused_quickly() {
     let client = client();
     let exclusive = r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#;
     let inclusive = r#"<ds:Transform Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/>"#;
-    let long_uri = format!(r#"xmlns:p="urn:{}""#, "a".repeat(150_000));
+    // The longest namespace URI the pre-scan lets through, and one far beyond it.
+    let long_uri = format!(r#"xmlns:p="urn:{}""#, "a".repeat(250));
+    let huge_uri = format!(r#"xmlns:p="urn:{}""#, "a".repeat(150_000));
     let many_namespaces: String = (0..6000).map(|i| format!(r#" xmlns:n{i}="u""#)).collect();
-    let prefix_list: Vec<String> = (0..6000).map(|i| format!("n{i}")).collect();
+    // As long as an attribute value may be (8 KiB): the pre-scan lets it through.
+    let prefix_list: Vec<String> = (0..1000).map(|i| format!("n{i}")).collect();
     let long_list = format!(
         r#"<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="{}"/></ds:Transform>"#,
         prefix_list.join(" ")
     );
     let cases = [
-        // One outer namespace of 150,000 characters, rendered again on each of 9,000 elements.
+        // One outer namespace, rendered again on each of 9,000 elements: ten times the document.
         (
             canonicalization_bomb(&"<p:x/>".repeat(9_000), &long_uri, exclusive),
             "xml_canonical_too_large",
+        ),
+        // The same with a URI of 150,000 characters: refused before the tree is built.
+        (
+            canonicalization_bomb(&"<p:x/>".repeat(9_000), &huge_uri, exclusive),
+            "xml_value_too_long",
         ),
         // 6,000 namespaces in scope at 3,000 elements: quadratic work in C14N 1.0.
         (
             canonicalization_bomb(&"<c/>".repeat(3_000), &many_namespaces, inclusive),
             "xml_too_many_namespaces",
         ),
-        // A PrefixList the sender writes, 6,000 prefixes long.
+        // A PrefixList the sender writes, 1,000 prefixes long.
         (
             canonicalization_bomb(&"<c/>".repeat(3_000), "", &long_list),
             "signature_transform_forbidden",
@@ -552,6 +560,148 @@ async fn canonicalization_bombs_are_refused_quickly() {
             started.elapsed() < std::time::Duration::from_secs(2),
             "{code}: {:?}",
             started.elapsed()
+        );
+    }
+    still_serving(&bridge).await;
+}
+
+/// The Expectations of the harness's `open` app (unsolicited allowed), for calling the
+/// validation directly where a test times it.
+fn validate_for_open_app(bridge: &Bridge, xml: &str) -> Result<(), String> {
+    use entree_bridge::saml::response::{self, Expectations, Report};
+    let app = bridge
+        .settings
+        .apps
+        .iter()
+        .find(|a| a.name == "open")
+        .expect("open app");
+    let idp = app.federation.idp().expect("idp");
+    let expectations = Expectations {
+        idp_entity_id: &idp.entity_id,
+        idp_keys: &idp.signing_keys,
+        sp_entity_id: &app.sp_entity_id,
+        acs_url: &app.acs_url,
+        request_id: None,
+        allow_unsolicited: true,
+        allow_sha1: false,
+        clock_skew: std::time::Duration::from_secs(120),
+        now: chrono::Utc::now(),
+        decryption_keys: &app.decryption_keys,
+        limits: entree_bridge::saml::xml::XmlLimits::default(),
+    };
+    match response::validate(xml, &expectations, &mut Report::disabled()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.code().to_string()),
+    }
+}
+
+/// Each shape at about `bytes`, within the response size limit (its head and tail included).
+fn shape_of_size(shape: &hostile_shapes::Shape, bytes: usize) -> String {
+    let xml = (shape.build)(bytes.saturating_sub(2_048));
+    let limit = entree_bridge::saml::xml::XmlLimits::default().max_bytes;
+    assert!(xml.len() <= limit, "{}: {} bytes", shape.name, xml.len());
+    xml
+}
+
+#[tokio::test]
+async fn every_hostile_shape_is_refused_and_its_cost_grows_no_faster_than_its_size() {
+    let bridge = Bridge::start().await;
+    let limit = entree_bridge::saml::xml::XmlLimits::default().max_bytes;
+    for shape in hostile_shapes::SHAPES {
+        let mut times = Vec::new();
+        for fraction in [4, 2, 1] {
+            let xml = shape_of_size(shape, limit / fraction);
+            // The quickest of three runs: the cost of the input, not of the machine's moment.
+            let mut best = std::time::Duration::MAX;
+            for _ in 0..3 {
+                let started = std::time::Instant::now();
+                let refused = validate_for_open_app(&bridge, &xml);
+                best = best.min(started.elapsed());
+                assert_eq!(refused, Err(shape.code.to_string()), "{} at 1/{fraction}", shape.name);
+            }
+            times.push(best);
+        }
+        // Four times the input may cost four times as much; generous slack (and a floor for
+        // the sub-millisecond refusals, where timer noise dominates). Quadratic work would be
+        // sixteen times, and was seconds to minutes at this size before the pre-scan.
+        let floor = std::time::Duration::from_millis(2);
+        assert!(
+            times[2] <= times[0].max(floor) * 12,
+            "{}: 1/4 {:?}, 1/2 {:?}, full {:?}",
+            shape.name,
+            times[0],
+            times[1],
+            times[2]
+        );
+        eprintln!(
+            "{}: 1/4 {:?}, 1/2 {:?}, full {:?}",
+            shape.name, times[0], times[1], times[2]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_hostile_shapes_leaves_other_requests_answering() {
+    let bridge = Bridge::start().await;
+    let limit = entree_bridge::saml::xml::XmlLimits::default().max_bytes;
+    let base = bridge.base.clone();
+    // Four of each shape at the size limit, all at once, from as many connections.
+    let mut attacks = Vec::new();
+    for shape in hostile_shapes::SHAPES {
+        let xml = shape_of_size(shape, limit);
+        for _ in 0..4 {
+            let (xml, acs) = (xml.clone(), bridge.acs("open"));
+            attacks.push(tokio::spawn(async move {
+                let body = format!(
+                    "SAMLResponse={}",
+                    encode(&base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &xml
+                    ))
+                );
+                let resp = client()
+                    .post(acs)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("post");
+                (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+            }));
+        }
+    }
+    // Meanwhile: the health check and a real login, each within a second.
+    let started = std::time::Instant::now();
+    let health = client().get(format!("{base}/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let client = client();
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let xml = bridge
+        .idp
+        .response(&bridge.spec("numo", Some(&login.request_id)))
+        .expect("sign");
+    let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Every attack is refused with its shape's code, or turned away as busy; none logs in.
+    let codes: Vec<&str> = hostile_shapes::SHAPES.iter().map(|s| s.code).collect();
+    for attack in attacks {
+        let (status, body) = attack.await.expect("attack task");
+        assert!(
+            (status == 400 && codes.iter().any(|c| body.contains(c))) || (status == 503 && body.contains("busy")),
+            "{status}: {}",
+            &body[..body.len().min(300)]
         );
     }
     still_serving(&bridge).await;

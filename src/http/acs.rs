@@ -1,6 +1,7 @@
 //! The ACS: the pending login, response validation, identity resolution (stored link, rule,
 //! first-time linking), the replay cache, and the hand-off or the redirect to link.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
@@ -13,9 +14,12 @@ use super::pages::Lang;
 use super::target;
 use super::AppState;
 use crate::config::App;
+use crate::cpu_pool::RunError;
 use crate::identity::{self, linking, Facts, Identity};
-use crate::saml::response::{self, Expectations, Report};
+use crate::saml::idp_metadata::IdpDescriptor;
+use crate::saml::response::{self, Expectations, Report, ValidatedAssertion};
 use crate::saml::xml::XmlLimits;
+use crate::saml::ValidationError;
 use crate::store::{PendingLink, Subject};
 
 /// What an accepted response leads to.
@@ -28,7 +32,7 @@ enum Next {
 #[derive(Debug, Clone, Copy)]
 pub struct LinkingStarted;
 
-pub async fn acs(state: &AppState, app: &App, headers: &HeaderMap, body: Bytes, lang: Lang) -> Response {
+pub async fn acs(state: &AppState, app: &Arc<App>, headers: &HeaderMap, body: Bytes, lang: Lang) -> Response {
     let mut clear_cookie = None;
     let result = accept(state, app, headers, &body, &mut clear_cookie).await;
     let mut response = match result {
@@ -101,7 +105,7 @@ fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&st
 
 async fn accept(
     state: &AppState,
-    app: &App,
+    app: &Arc<App>,
     headers: &HeaderMap,
     body: &[u8],
     clear_cookie: &mut Option<String>,
@@ -139,24 +143,19 @@ async fn accept(
         return Err(LoginError::LoginStateMissing);
     }
 
-    let limits = XmlLimits::default();
-    let xml = response::decode_post_binding(&saml_response, limits)?;
-    let federation = &app.federation;
-    let idp = federation.idp()?;
-    let expectations = Expectations {
-        idp_entity_id: &idp.entity_id,
-        idp_keys: &idp.signing_keys,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
-        request_id: pending.as_ref().map(|p| p.request_id.as_str()),
-        allow_unsolicited: app.allow_unsolicited,
-        allow_sha1: federation.allow_sha1,
-        clock_skew: federation.clock_skew,
-        now: chrono::Utc::now(),
-        decryption_keys: &app.decryption_keys,
-        limits,
-    };
-    let assertion = response::validate(&xml, &expectations, &mut Report::disabled())?;
+    // Decoding and validation are the CPU-heavy part: on the validation threads, so that a
+    // flood of (hostile) responses waits there, not on the workers every other request needs.
+    let idp = app.federation.idp()?;
+    let request_id = pending.as_ref().map(|p| p.request_id.clone());
+    let validating = app.clone();
+    let assertion = state
+        .validation
+        .run(move || validate(&validating, &idp, &saml_response, request_id.as_deref()))
+        .await
+        .map_err(|e| match e {
+            RunError::Busy(busy) => LoginError::Busy(busy),
+            RunError::Lost(lost) => LoginError::Internal(lost.to_string()),
+        })??;
 
     // School activation and the person's facts: a refused school leaves nothing behind.
     let facts = identity::facts(app, &assertion)?;
@@ -207,6 +206,32 @@ async fn accept(
         }
         None => start_linking(state, app, facts, target, subject).await,
     }
+}
+
+/// The HTTP-POST binding's value, decoded and validated against this app and its IdP.
+fn validate(
+    app: &App,
+    idp: &IdpDescriptor,
+    saml_response: &str,
+    request_id: Option<&str>,
+) -> Result<ValidatedAssertion, ValidationError> {
+    let limits = XmlLimits::default();
+    let xml = response::decode_post_binding(saml_response, limits)?;
+    let federation = &app.federation;
+    let expectations = Expectations {
+        idp_entity_id: &idp.entity_id,
+        idp_keys: &idp.signing_keys,
+        sp_entity_id: &app.sp_entity_id,
+        acs_url: &app.acs_url,
+        request_id,
+        allow_unsolicited: app.allow_unsolicited,
+        allow_sha1: federation.allow_sha1,
+        clock_skew: federation.clock_skew,
+        now: chrono::Utc::now(),
+        decryption_keys: &app.decryption_keys,
+        limits,
+    };
+    response::validate(&xml, &expectations, &mut Report::disabled())
 }
 
 /// (1) a stored link, (2) the rule, or `None` when (3) first-time linking must run.

@@ -57,6 +57,8 @@ pub enum LoginError {
     LinkBrowserMismatch,
     #[error("too many requests from {address}; try again in {retry_after} s")]
     RateLimited { address: String, retry_after: u64 },
+    #[error("{0}; try again in a second")]
+    Busy(crate::cpu_pool::Busy),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,7 +99,18 @@ impl LoginError {
             LoginError::LinkStateMissing => "link_state_missing",
             LoginError::LinkBrowserMismatch => "link_browser_mismatch",
             LoginError::RateLimited { .. } => "rate_limited",
+            LoginError::Busy(_) => "busy",
             LoginError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// When a client should come back (`Retry-After`), for refusals that pass by themselves.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            LoginError::RateLimited { retry_after, .. } => Some(*retry_after),
+            // A full validation pool drains in milliseconds.
+            LoginError::Busy(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -111,6 +124,7 @@ impl LoginError {
             LoginError::StoreUnavailable(_)
             | LoginError::StoreFull(_)
             | LoginError::Metadata(_)
+            | LoginError::Busy(_)
             | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -217,6 +231,12 @@ impl LoginError {
                 body_nl: format!("Er komen nu te veel aanvragen van jouw netwerk binnen. Probeer het over {retry_after} seconden opnieuw."),
                 body_en: format!("Too many requests are coming from your network right now. Please try again in {retry_after} seconds."),
             },
+            LoginError::Busy(_) => ErrorText {
+                title_nl: "Even geduld",
+                title_en: "Please wait a moment",
+                body_nl: format!("Er loggen nu heel veel mensen tegelijk in bij {app}. Probeer het over een paar seconden opnieuw: ga terug en vernieuw de pagina, of klik opnieuw op de link in je elo."),
+                body_en: format!("A great many people are signing in to {app} at this moment. Please try again in a few seconds: go back and reload the page, or click the link in your learning environment again."),
+            },
             LoginError::Metadata(_) => ErrorText {
                 title_nl: "Inloggen via Entree kan nu niet",
                 title_en: "Signing in through Entree is not possible right now",
@@ -267,6 +287,11 @@ impl LoginError {
         );
         // For the counters in `/metrics`, which look at responses, not at handlers.
         response.extensions_mut().insert(ErrorCode(self.code()));
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
         response
     }
 }

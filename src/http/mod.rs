@@ -84,7 +84,14 @@ pub struct AppState {
     pub identity_headers: crate::handoff::identity_headers::IdentityHeaders,
     /// Requests per client address on login, ACS, link completion and logout.
     pub rate_limiter: rate_limit::RateLimiter,
+    /// The threads that validate SAML Responses, off the async workers (kept across reloads).
+    pub validation: Arc<crate::cpu_pool::CpuPool>,
 }
+
+/// Responses waiting for a validation thread beyond the one running on each; more than this
+/// and the ACS answers 503 `busy` at once. A real login's validation takes well under a
+/// millisecond, so a full queue drains in milliseconds; a hostile one's is bounded to tens.
+pub const VALIDATION_QUEUE: usize = 64;
 
 /// The JWKS and each app's SP metadata, as served.
 pub struct Rendered {
@@ -117,12 +124,27 @@ impl Rendered {
 
 impl AppState {
     pub fn new(settings: Arc<Settings>, store: Arc<dyn LoginStateStore>, links: LinkStore) -> Self {
-        Self::with_metrics(settings, store, links, Arc::new(Metrics::default()))
+        // Start-up only: a process that cannot start two threads cannot serve either.
+        let validation =
+            crate::cpu_pool::CpuPool::per_core("validate", VALIDATION_QUEUE).expect("starting the validation threads");
+        Self::with_metrics(
+            settings,
+            store,
+            links,
+            Arc::new(Metrics::default()),
+            Arc::new(validation),
+        )
     }
 
-    /// The state for a reloaded config: same stores and counters, everything else new.
+    /// The state for a reloaded config: same stores, counters and threads, everything else new.
     pub fn reconfigured(&self, settings: Arc<Settings>) -> Self {
-        Self::with_metrics(settings, self.store.clone(), self.links.clone(), self.metrics.clone())
+        Self::with_metrics(
+            settings,
+            self.store.clone(),
+            self.links.clone(),
+            self.metrics.clone(),
+            self.validation.clone(),
+        )
     }
 
     fn with_metrics(
@@ -130,6 +152,7 @@ impl AppState {
         store: Arc<dyn LoginStateStore>,
         links: LinkStore,
         metrics: Arc<Metrics>,
+        validation: Arc<crate::cpu_pool::CpuPool>,
     ) -> Self {
         let upstreams = settings
             .apps
@@ -161,6 +184,7 @@ impl AppState {
             links,
             metrics,
             upstreams,
+            validation,
         }
     }
 }
@@ -250,11 +274,20 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let state = shared.current();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    // The validation pool's load: near capacity, the ACS starts answering 503 `busy`.
+    let pool = &state.validation;
+    text.push_str(&format!(
+        "# HELP entree_bridge_validation_in_flight SAML Responses being validated or waiting for a validation thread.\n\
+         # TYPE entree_bridge_validation_in_flight gauge\n\
+         entree_bridge_validation_in_flight {}\n\
+         # HELP entree_bridge_validation_capacity Responses the validation pool holds at most (threads + queue).\n\
+         # TYPE entree_bridge_validation_capacity gauge\n\
+         entree_bridge_validation_capacity {}\n",
+        pool.in_flight(),
+        pool.capacity()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {

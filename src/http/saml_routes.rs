@@ -60,10 +60,7 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
                 address: client.ip.to_string(),
                 retry_after,
             };
-            let mut response = refused.respond(lang, Some(&app.display_name));
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            let response = refused.respond(lang, Some(&app.display_name));
             if route == Some("acs") {
                 count_login(state, &app, &response);
             }

@@ -55,6 +55,15 @@ pub fn decrypt_assertion(
     if keys.is_empty() {
         return Err(ValidationError::Decryption("no SP decryption key is configured".into()));
     }
+    // Each EncryptedKey costs an RSA private-key operation per SP key, and the Response need
+    // not be signed: an IdP encrypts to one key of ours (one per key during a rollover), so
+    // more than that is refused before any of them is tried.
+    if encrypted_keys.len() > keys.len() {
+        return Err(ValidationError::TooManyEncryptedKeys {
+            found: encrypted_keys.len(),
+            allowed: keys.len(),
+        });
+    }
     let ciphertext = cipher_value(data)?;
     for ek in &encrypted_keys {
         let wrapped = cipher_value(*ek)?;

@@ -34,6 +34,8 @@ pub enum ValidationError {
     Unsigned,
     #[error("the encrypted assertion could not be decrypted: {0}")]
     Decryption(String),
+    #[error("the encrypted assertion carries {found} EncryptedKeys; at most {allowed} (one per SP key) are tried")]
+    TooManyEncryptedKeys { found: usize, allowed: usize },
     #[error("the encryption algorithm {0} is not allowed")]
     EncryptionAlgorithm(String),
     #[error("the assertion has no {0}")]
@@ -78,6 +80,8 @@ impl ValidationError {
             Xml(XmlError::TooDeep(_)) => "xml_too_deep",
             Xml(XmlError::TooManyNodes(_)) => "xml_too_many_nodes",
             Xml(XmlError::TooManyNamespaces(_)) => "xml_too_many_namespaces",
+            Xml(XmlError::TooManyAttributes(_)) => "xml_too_many_attributes",
+            Xml(XmlError::ValueTooLong { .. }) => "xml_value_too_long",
             Xml(XmlError::Malformed(_)) => "xml_malformed",
             NotAResponse(_) => "not_a_response",
             DestinationMismatch { .. } => "destination_mismatch",
@@ -99,6 +103,7 @@ impl ValidationError {
             Signature(SignatureError::CanonicalTooLarge(_)) => "xml_canonical_too_large",
             Unsigned => "signature_missing",
             Decryption(_) => "decryption_failed",
+            TooManyEncryptedKeys { .. } => "encrypted_key_too_many",
             EncryptionAlgorithm(_) => "encryption_algorithm_forbidden",
             MissingElement(_) => "assertion_incomplete",
             AudienceMismatch(_) => "audience_mismatch",

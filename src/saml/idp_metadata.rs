@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use samael::crypto::CertificateDer;
 use samael::metadata::{EntityDescriptor, EntityDescriptorType};
 
+use super::signature::METADATA_LIMITS;
+
 pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
 pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
@@ -60,6 +62,18 @@ pub fn parse(text: &str, wanted: Option<&str>) -> Result<IdpDescriptor, Metadata
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
         return Err(MetadataError::Dtd);
     }
+    // samael's reader is not bounded: the same size and shape bounds as any XML input first.
+    if text.len() > METADATA_LIMITS.max_bytes {
+        return Err(MetadataError::Parse(format!(
+            "{} bytes, more than the limit of {}",
+            text.len(),
+            METADATA_LIMITS.max_bytes
+        )));
+    }
+    super::prescan::scan(text, &METADATA_LIMITS).map_err(|e| match e {
+        super::xml::XmlError::Dtd => MetadataError::Dtd,
+        other => MetadataError::Parse(other.to_string()),
+    })?;
     let parsed = EntityDescriptorType::from_str(text).map_err(|e| MetadataError::Parse(e.to_string()))?;
     let idps: Vec<&EntityDescriptor> = parsed
         .iter()
@@ -140,7 +154,7 @@ pub fn verify_and_parse(
     let signed =
         super::signature::verify_metadata(text, trusted).map_err(|e| MetadataError::Signature(e.to_string()))?;
     let mut idp = parse(&signed, wanted)?;
-    let doc = roxmltree::Document::parse(&signed).map_err(|e| MetadataError::Parse(e.to_string()))?;
+    let doc = super::xml::parse_bounded(&signed, METADATA_LIMITS).map_err(|e| MetadataError::Parse(e.to_string()))?;
     // Aggregates carry validUntil (and cacheDuration) on the EntitiesDescriptor around the
     // IdP: every enclosing element's end counts, the earliest wins.
     let enclosing = doc

@@ -7,6 +7,7 @@ pub mod decrypt;
 pub mod error;
 pub mod idp_metadata;
 pub mod logout;
+pub mod prescan;
 pub mod redirect;
 pub mod response;
 pub mod signature;

@@ -384,12 +384,19 @@ fn base64_content(node: Option<Node<'_, '_>>) -> Result<Vec<u8>, SignatureError>
         .map_err(|_| SignatureError::Invalid)
 }
 
-/// Limits for federation metadata fetched from a URL: larger than a response (a federation's
-/// metadata lists many entities), still bounded.
+/// Limits for federation metadata: larger than a response (an aggregate lists thousands of
+/// entities, each declaring its own handful of namespaces), still bounded. The namespace
+/// declarations scale with the size bound (one per 64 bytes: real aggregates have about one
+/// per 2 KiB); the distinct bindings stay few whatever the size (an aggregate reuses the
+/// same dozen or two namespaces in every entity).
 pub const METADATA_LIMITS: xml::XmlLimits = xml::XmlLimits {
     max_bytes: 16 * 1024 * 1024,
     max_depth: 32,
     max_nodes: 2_000_000,
+    shape: xml::ShapeLimits {
+        max_namespace_declarations: 16 * 1024 * 1024 / 64,
+        max_distinct_namespaces: 4_096,
+    },
 };
 
 /// Verifies signed metadata against the certificate(s) configured for it

@@ -1,8 +1,9 @@
 //! Bounded, DTD-free XML parsing and the small tree helpers the SAML code reads with.
 //!
 //! Every SAML message from outside goes through [`parse_bounded`] first: it refuses DTDs and
-//! entity declarations outright (XXE, billion laughs), and bounds size, depth and node count
-//! before anything else reads the bytes. The tree it returns is the one every check reads and
+//! entity declarations outright (XXE, billion laughs), and bounds size, then the document's
+//! shape in one linear pass ([`super::prescan`]: depth, attributes, namespaces, lengths), then
+//! the node count while parsing, before anything else reads the bytes. The tree it returns is the one every check reads and
 //! the one signatures are verified on (no second parser sees a SAML message).
 
 use roxmltree::{Document, Node, ParsingOptions};
@@ -13,17 +14,18 @@ pub const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const NS_XENC: &str = "http://www.w3.org/2001/04/xmlenc#";
 pub const NS_MD: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
 
-/// Size bounds for one XML message.
+pub use super::prescan::{ShapeLimits, MAX_NAMESPACES_IN_SCOPE};
+
+/// Size and shape bounds for one XML message.
 #[derive(Debug, Clone, Copy)]
 pub struct XmlLimits {
     pub max_bytes: usize,
     pub max_depth: usize,
     pub max_nodes: u32,
+    /// Bounds of the pre-scan that depend on the kind of document (the per-element ones are
+    /// the same for all: [`super::prescan`]).
+    pub shape: ShapeLimits,
 }
-
-/// Namespaces in scope at any one element. Real SAML messages and metadata have a dozen or
-/// two; canonicalization compares them element by element, so many would make it quadratic.
-pub const MAX_NAMESPACES_IN_SCOPE: usize = 32;
 
 impl Default for XmlLimits {
     fn default() -> Self {
@@ -32,6 +34,10 @@ impl Default for XmlLimits {
             max_bytes: 256 * 1024,
             max_depth: 32,
             max_nodes: 10_000,
+            shape: ShapeLimits {
+                max_namespace_declarations: 3_000,
+                max_distinct_namespaces: 256,
+            },
         }
     }
 }
@@ -48,8 +54,12 @@ pub enum XmlError {
     TooDeep(usize),
     #[error("the XML has more than {0} nodes")]
     TooManyNodes(u32),
-    #[error("the XML has more than {0} namespaces in scope at one element")]
+    #[error("the XML declares more than {0} namespaces (on one element, in scope, or in the document)")]
     TooManyNamespaces(usize),
+    #[error("an XML element has more than {0} attributes")]
+    TooManyAttributes(usize),
+    #[error("{what} in the XML is longer than {limit} bytes")]
+    ValueTooLong { what: &'static str, limit: usize },
     #[error("the XML is not well-formed: {0}")]
     Malformed(String),
 }
@@ -66,6 +76,8 @@ pub fn parse_bounded(text: &str, limits: XmlLimits) -> Result<Document<'_>, XmlE
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
         return Err(XmlError::Dtd);
     }
+    // Depth and namespaces in scope are exact here, so the tree needs no second walk.
+    super::prescan::scan(text, &limits)?;
     let options = ParsingOptions {
         allow_dtd: false,
         nodes_limit: limits.max_nodes,
@@ -76,7 +88,6 @@ pub fn parse_bounded(text: &str, limits: XmlLimits) -> Result<Document<'_>, XmlE
         roxmltree::Error::NodesLimitReached => XmlError::TooManyNodes(limits.max_nodes),
         other => XmlError::Malformed(other.to_string()),
     })?;
-    check_depth(&doc, limits.max_depth)?;
     Ok(doc)
 }
 
@@ -105,24 +116,6 @@ fn check_declared_encoding(text: &str) -> Result<(), XmlError> {
     } else {
         Err(XmlError::Encoding(value.chars().take(40).collect()))
     }
-}
-
-/// Iterative depth and namespace check (a recursive walk would itself be a stack-overflow
-/// vector).
-fn check_depth(doc: &Document<'_>, max_depth: usize) -> Result<(), XmlError> {
-    let mut stack = vec![(doc.root_element(), 1usize)];
-    while let Some((node, depth)) = stack.pop() {
-        if depth > max_depth {
-            return Err(XmlError::TooDeep(max_depth));
-        }
-        if node.namespaces().len() > MAX_NAMESPACES_IN_SCOPE {
-            return Err(XmlError::TooManyNamespaces(MAX_NAMESPACES_IN_SCOPE));
-        }
-        for child in node.children().filter(Node::is_element) {
-            stack.push((child, depth + 1));
-        }
-    }
-    Ok(())
 }
 
 /// True when `node` is the element `{ns}name`.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod hostile_shapes;
 pub mod process;
 pub mod services;
 pub mod xsw;
