@@ -234,14 +234,8 @@ fn run_server(
         tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
         tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
         let router = http::router(shared.clone(), extra);
-        let served = match shared.current().settings.tls.clone() {
-            Some(tls) => {
-                let holder = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-                shared.set_tls(holder.clone());
-                http::serve_tls(listener, router, holder, shutdown_signal()).await
-            }
-            None => http::serve(listener, router, shutdown_signal()).await,
-        };
+        // https when the config has a certificate: the same accept loop and bounds.
+        let served = http::serve(listener, shared.clone(), router, shutdown_signal()).await;
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -5,7 +5,8 @@
 //! nothing: the last good copy serves on, until its own validUntil, after which logins for
 //! that federation fail closed with a clear page.
 
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +19,55 @@ use crate::saml::idp_metadata;
 
 /// How often the due fetches are looked for.
 const TICK: Duration = Duration::from_secs(1);
-/// How long one fetch may take, connecting included.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// After a failed fetch, the next try comes this soon (or at the refresh interval, if sooner).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
+/// Why one refresh changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("{0}")]
+    Fetch(String),
+    /// The whole refresh (`federations.X.refresh_timeout`) ran out.
+    #[error("not finished within {} (abandoned while {stage})", humantime::format_duration(*after))]
+    Deadline { after: Duration, stage: Stage },
+    /// The parse and signature check of an earlier, abandoned refresh still runs on its
+    /// thread: no second one is started beside it (a hostile source could otherwise pile up
+    /// busy threads, one per try).
+    #[error("the check of an earlier copy still runs (it overran its deadline); not fetching again yet")]
+    StillChecking,
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Where a refresh is, for the log line of one that overran its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Stage {
+    Fetching = 0,
+    Checking = 1,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Fetching => "fetching",
+            Stage::Checking => "pre-scanning, parsing and checking the signature",
+        })
+    }
+}
+
+/// Per federation: its refresh under way, and whether the CPU part of a refresh (its own
+/// or an abandoned earlier one) still runs on a blocking thread.
+#[derive(Default)]
+struct Refresher {
+    task: Option<tokio::task::JoinHandle<()>>,
+    checking: Arc<AtomicBool>,
+}
+
 /// Runs until the process ends. The federations are taken from the config in force at each
 /// tick, so a reload's new federations are fetched at once and the old ones are left alone.
+/// Each federation refreshes in a task of its own: a source that hangs, trickles or serves a
+/// costly document holds up only itself, for at most its `refresh_timeout`.
 pub async fn run(shared: Arc<Shared>) {
     let client = match crate::http::proxy::client(Duration::from_secs(10), &[]) {
         Ok(c) => c,
@@ -33,13 +76,20 @@ pub async fn run(shared: Arc<Shared>) {
             return;
         }
     };
+    let mut refreshers: HashMap<String, Refresher> = HashMap::new();
     loop {
         let state = shared.current();
         for federation in state.settings.federations.values() {
             if matches!(federation.source, MetadataSource::Url { .. }) {
+                let refresher = refreshers.entry(federation.name.clone()).or_default();
+                let idle = refresher.task.as_ref().is_none_or(|t| t.is_finished());
                 let due = federation.next_fetch.load(Ordering::Relaxed) <= chrono::Utc::now().timestamp();
-                if due {
-                    refresh(&client, federation, &state.metrics).await;
+                if idle && due {
+                    let (client, federation, metrics) = (client.clone(), federation.clone(), state.metrics.clone());
+                    let checking = refresher.checking.clone();
+                    refresher.task = Some(tokio::spawn(async move {
+                        refresh_with(&client, &federation, &metrics, &checking).await;
+                    }));
                 }
             }
             let valid_until = federation
@@ -50,47 +100,48 @@ pub async fn run(shared: Arc<Shared>) {
         }
         let names: Vec<&str> = state.settings.federations.keys().map(String::as_str).collect();
         state.metrics.retain_federations(&names);
+        // A federation removed by a reload: its refresh under way may finish (it only
+        // touches its own, no longer used, copy).
+        refreshers.retain(|name, _| names.contains(&name.as_str()));
         drop(state);
         tokio::time::sleep(TICK).await;
     }
 }
 
-/// One fetch of one federation; the outcome is logged and decides the next fetch.
+/// One refresh of one federation, under its deadline; the outcome is logged and decides the
+/// next fetch.
 pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: &crate::http::Metrics) {
+    refresh_with(client, federation, metrics, &Arc::new(AtomicBool::new(false))).await;
+}
+
+async fn refresh_with(
+    client: &UpstreamClient,
+    federation: &Federation,
+    metrics: &crate::http::Metrics,
+    checking: &Arc<AtomicBool>,
+) {
     let MetadataSource::Url {
         url,
-        signing_certs,
         cache,
         refresh_interval,
+        refresh_timeout,
+        ..
     } = &federation.source
     else {
         return;
     };
     let shown_url = crate::config::redacted(url.as_str());
-    let fetched = match tokio::time::timeout(FETCH_TIMEOUT, fetch(client, url)).await {
-        Ok(result) => result,
-        Err(_) => Err(format!(
-            "no answer within {}",
-            humantime::format_duration(FETCH_TIMEOUT)
-        )),
-    };
-    let outcome = match fetched {
-        Ok(text) => {
-            // xmlsec and parsing of up to 16 MiB: off the threads that serve requests.
-            let (certs, wanted) = (signing_certs.clone(), federation.idp_entity_id.clone());
-            tokio::task::spawn_blocking(move || {
-                idp_metadata::verify_and_parse(&text, &certs, wanted.as_deref())
-                    .map(|(idp, cache_duration)| (text, idp, cache_duration))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("verification did not finish: {e}")))
-            .and_then(|(text, idp, cache_duration)| {
-                acceptable_after(federation.last_known().as_deref(), &idp)?;
-                Ok((text, idp, cache_duration))
-            })
-        }
-        Err(e) => Err(e),
+    let stage = AtomicU8::new(Stage::Fetching as u8);
+    let outcome = match tokio::time::timeout(*refresh_timeout, attempt(client, federation, checking, &stage)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(RefreshError::Deadline {
+            after: *refresh_timeout,
+            stage: if stage.load(Ordering::Relaxed) == Stage::Checking as u8 {
+                Stage::Checking
+            } else {
+                Stage::Fetching
+            },
+        }),
     };
     let now = chrono::Utc::now().timestamp();
     match outcome {
@@ -126,6 +177,52 @@ pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: 
             federation.next_fetch.store(now + secs(retry), Ordering::Relaxed);
             metrics.metadata_refresh(false);
         }
+    }
+}
+
+type Fetched = (String, idp_metadata::IdpDescriptor, Option<Duration>);
+
+/// Fetch, then pre-scan, parse and verify off the async workers. Dropped at the deadline;
+/// the blocking part cannot be stopped from outside, so it finishes on its thread and its
+/// result is thrown away, and `checking` keeps the next try from starting a second one.
+async fn attempt(
+    client: &UpstreamClient,
+    federation: &Federation,
+    checking: &Arc<AtomicBool>,
+    stage: &AtomicU8,
+) -> Result<Fetched, RefreshError> {
+    let MetadataSource::Url { url, signing_certs, .. } = &federation.source else {
+        return Err(RefreshError::Fetch("not a URL federation".into()));
+    };
+    if checking.load(Ordering::Acquire) {
+        return Err(RefreshError::StillChecking);
+    }
+    let text = fetch(client, url).await.map_err(RefreshError::Fetch)?;
+    if checking.swap(true, Ordering::AcqRel) {
+        return Err(RefreshError::StillChecking);
+    }
+    stage.store(Stage::Checking as u8, Ordering::Relaxed);
+    let done = CheckingDone(checking.clone());
+    let (certs, wanted) = (signing_certs.clone(), federation.idp_entity_id.clone());
+    // xmlsec and parsing of up to 16 MiB: off the threads that serve requests.
+    let (text, idp, cache_duration) = tokio::task::spawn_blocking(move || {
+        let _done = done;
+        idp_metadata::verify_and_parse(&text, &certs, wanted.as_deref())
+            .map(|(idp, cache_duration)| (text, idp, cache_duration))
+            .map_err(|e| RefreshError::Refused(e.to_string()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(RefreshError::Refused(format!("verification did not finish: {e}"))))?;
+    acceptable_after(federation.last_known().as_deref(), &idp).map_err(RefreshError::Refused)?;
+    Ok((text, idp, cache_duration))
+}
+
+/// Clears the federation's "checking" flag when the blocking check ends, however it ends.
+struct CheckingDone(Arc<AtomicBool>);
+
+impl Drop for CheckingDone {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -28,7 +28,7 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     notes.extend(settings.warnings.iter().cloned());
     // New connections get the new certificate; open ones keep theirs.
     if let (Some(holder), Some(tls)) = (shared.tls(), &settings.tls) {
-        holder.reload_from_config(tls.clone());
+        holder.replace(tls.clone());
     }
     shared.replace(current.reconfigured(Arc::new(settings)));
     Ok(notes)

@@ -386,6 +386,32 @@ async fn a_websocket_echo_works_through_the_bridge() {
     assert_eq!(reply.into_text().expect("text").as_str(), "echo: hallo");
 }
 
+/// An upgraded tunnel is no request body and no connection waiting for headers: left idle
+/// past the body's grace and the header timeout, it still carries messages both ways.
+#[tokio::test]
+async fn an_idle_websocket_outlives_the_body_and_header_deadlines() {
+    let (b, _) = setup().await;
+    let c = client();
+    let acs = log_in(&c, &b, "proxied", None).await;
+    let cookie = first_cookie(&acs);
+    let url = format!("{}/proxied/ws", b.base.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).expect("request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("cookie"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket through the bridge");
+    let idle = entree_bridge::http::BODY_READ_GRACE.max(entree_bridge::http::HEADER_READ_TIMEOUT)
+        + std::time::Duration::from_secs(2);
+    tokio::time::sleep(idle).await;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text("nog daar".into()))
+        .await
+        .expect("send after idling");
+    let reply = socket.next().await.expect("reply").expect("message");
+    assert_eq!(reply.into_text().expect("text").as_str(), "echo: nog daar");
+}
+
 /// The `X-Bridge-Token` and its `jti` as the upstream received them at `path`.
 async fn token_at(client: &reqwest::Client, b: &Bridge, path: &str) -> (String, String) {
     let resp = client.get(format!("{}{path}", b.base)).send().await.expect("get");

@@ -311,3 +311,151 @@ async fn the_kept_copy_survives_a_restart_and_an_expired_copy_fails_closed() {
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.expect("body").contains("expired"));
 }
+
+/// A metadata source that misbehaves in one way.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// Takes the connection and never answers.
+    Hangs,
+    /// Answers 200 and then one byte of the body every half second.
+    Trickles,
+    /// Answers at once with a document of the shapes that are costly to parse: thousands of
+    /// namespace declarations on one element and on each of many descendants.
+    CostlyDocument,
+}
+
+async fn hostile_server(kind: Hostile) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let document = Arc::new(costly_document());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let document = document.clone();
+            match kind {
+                Hostile::Hangs => held.push(tcp),
+                Hostile::Trickles | Hostile::CostlyDocument => {
+                    tokio::spawn(async move {
+                        let mut request = [0u8; 4096];
+                        let _ = tcp.read(&mut request).await;
+                        if matches!(kind, Hostile::CostlyDocument) {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+                                document.len()
+                            );
+                            let _ = tcp.write_all(head.as_bytes()).await;
+                            let _ = tcp.write_all(document.as_bytes()).await;
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            return;
+                        }
+                        let head =
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 1000000\r\n\r\n<";
+                        if tcp.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        loop {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            if tcp.write_all(b" ").await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    addr
+}
+
+fn costly_document() -> String {
+    let root_namespaces: String = (0..1_000).map(|i| format!(r#" xmlns:r{i}="urn:r:{i}""#)).collect();
+    let children: String = (0..5_000)
+        .map(|i| format!(r#"<md:Extensions xmlns:c{i}="urn:c:{i}" c{i}:a="{i}"/>"#))
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"{root_namespaces} entityID="{IDP_ENTITY_ID}">{children}</md:EntityDescriptor>"#
+    )
+}
+
+/// validUntil of a federation's copy in force, as `/metrics` shows it.
+async fn valid_until_of(bridge: &Bridge, federation: &str) -> Option<i64> {
+    let text = reqwest::get(format!("{}/metrics", bridge.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let prefix = format!("entree_bridge_metadata_valid_until_seconds{{federation=\"{federation}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+/// One federation's source hangs, trickles or serves a costly document; the other one keeps
+/// refreshing on its schedule (1 s) all the while, and the bad one's refreshes end at their
+/// deadline (2 s here) and count as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_hostile_metadata_source_never_delays_another_federation() {
+    for kind in [Hostile::Hangs, Hostile::Trickles, Hostile::CostlyDocument] {
+        let keep = tempfile::tempdir().expect("dir");
+        let (served, operator) = (Served::default(), operator());
+        let good = metadata_server(served.clone()).await;
+        let bad = hostile_server(kind).await;
+        let cert_pem = operator.key.cert.to_pem().expect("pem");
+        let (cache, other_cache) = (
+            keep.path().join("kennisnet.xml").display().to_string(),
+            keep.path().join("other.xml").display().to_string(),
+        );
+        let bridge = Bridge::start_edited(
+            |dir| std::fs::write(dir.join("federation-signing.pem"), &cert_pem).expect("write"),
+            move |config| {
+                config.replace(
+                    "[federations.kennisnet]\nmetadata = \"idp-metadata.xml\"",
+                    &format!(
+                        "[federations.kennisnet]\nmetadata = \"http://{good}/metadata.xml\"\n\
+                         metadata_signing_cert = \"federation-signing.pem\"\nmetadata_cache = \"{cache}\"\nrefresh_interval = \"1s\""
+                    ),
+                ) + &format!(
+                    "\n[federations.other]\nmetadata = \"http://{bad}/metadata.xml\"\n\
+                     metadata_signing_cert = \"federation-signing.pem\"\nmetadata_cache = \"{other_cache}\"\n\
+                     refresh_interval = \"1s\"\nrefresh_timeout = \"2s\"\n"
+                )
+            },
+        )
+        .await;
+        let b = &bridge;
+        let started = Instant::now();
+        // Three copies in a row, each with a later validUntil: each is in force within a few
+        // seconds of being published, whatever the other source does meanwhile.
+        for hours in 1..=3 {
+            served.set(Some(operator.publish(&[&b.idp], SSO, chrono::Duration::hours(hours))));
+            let expected = (Utc::now() + chrono::Duration::hours(hours)).timestamp();
+            let published = Instant::now();
+            eventually(Duration::from_secs(6), async || {
+                let until = valid_until_of(b, "kennisnet").await?;
+                (expected - 120..=expected).contains(&until).then_some(())
+            })
+            .await;
+            eprintln!("{kind:?}: copy {hours} in force after {:?}", published.elapsed());
+        }
+        assert_eq!(login_goes_to(b).await, Ok(SSO.to_string()), "{kind:?}");
+        // The bad source's refreshes end at their deadline and count as failures; it has no
+        // copy, so its gauge stays absent.
+        let errors = eventually(Duration::from_secs(8), async || {
+            let n = refresh_count(b, "error").await;
+            (n >= 2).then_some(n)
+        })
+        .await;
+        eprintln!("{kind:?}: {errors} failed refreshes in {:?}", started.elapsed());
+        assert_eq!(valid_until_of(b, "other").await, None, "{kind:?}");
+        still_healthy(b).await;
+    }
+}
+
+async fn still_healthy(bridge: &Bridge) {
+    let started = Instant::now();
+    let resp = reqwest::get(format!("{}/healthz", bridge.base)).await.expect("healthz");
+    assert_eq!(resp.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+}

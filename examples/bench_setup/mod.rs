@@ -121,6 +121,7 @@ schools = ["*"]
         let state = http::Shared::new(AppState::new(self.settings, store, links));
         tokio::spawn(http::serve(
             self.listener,
+            state.clone(),
             http::router(state, None),
             std::future::pending(),
         ));

@@ -18,7 +18,16 @@ pub struct ServerSection {
     pub tls_key: String,
     /// Per client address, on login, ACS, link completion and logout.
     pub rate_limit: RateLimitSection,
+    /// Connections one client address (IPv6: one /64) may hold open at once; 0: no cap.
+    /// `trusted_proxies` are not counted (they carry many clients).
+    pub max_connections_per_client: u32,
 }
+
+/// The default of `server.max_connections_per_client`: a class of 60 browsers behind one
+/// school NAT address, each with the 6 connections per host a browser opens, holds 360; the
+/// rest is room (two classes at once on a quiet page). Well below the 10,000 of all
+/// connections, so one address cannot take the server's.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u32 = 512;
 
 /// `[server.rate_limit]`. A whole school often reaches the bridge from one address (NAT),
 /// and a class logs in at once: the defaults let some 300 students in within seconds and
@@ -53,6 +62,7 @@ impl Default for ServerSection {
             tls_cert: String::new(),
             tls_key: String::new(),
             rate_limit: RateLimitSection::default(),
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
         }
     }
 }
@@ -160,6 +170,10 @@ pub struct FederationSection {
     pub metadata_cache: Option<String>,
     #[serde(default = "default_refresh")]
     pub refresh_interval: String,
+    /// The longest one refresh of URL metadata may take, fetch, pre-scan, parse and signature
+    /// check together; beyond it the refresh counts as failed and the last good copy serves on.
+    #[serde(default = "default_refresh_timeout")]
+    pub refresh_timeout: String,
     #[serde(default)]
     pub allow_sha1: bool,
     #[serde(default = "default_skew")]
@@ -168,6 +182,10 @@ pub struct FederationSection {
 
 fn default_refresh() -> String {
     "1h".into()
+}
+
+fn default_refresh_timeout() -> String {
+    "60s".into()
 }
 
 fn default_skew() -> String {

@@ -37,6 +37,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<Cidr>,
     /// `[server.rate_limit]`, checked.
     pub rate_limit: RateLimit,
+    /// `server.max_connections_per_client` (0: no cap).
+    pub max_connections_per_client: u32,
     /// What is allowed but unsafe (key files others can read), for `check-config` and the
     /// start-up log.
     pub warnings: Vec<String>,
@@ -242,6 +244,8 @@ pub enum MetadataSource {
         signing_certs: Vec<samael::crypto::CertificateDer>,
         cache: PathBuf,
         refresh_interval: Duration,
+        /// The deadline of one whole refresh (fetch, pre-scan, parse, signature).
+        refresh_timeout: Duration,
     },
 }
 
@@ -549,6 +553,8 @@ pub(super) fn build(
         burst: server.rate_limit.burst,
         exempt_loopback: server.rate_limit.exempt_loopback,
     };
+    // Above the cap of all connections (10,000) it simply never binds: no error.
+    let max_connections_per_client = server.max_connections_per_client;
     if rate_limit.per_minute > 0 && rate_limit.burst == 0 {
         c.add(
             "server.rate_limit.burst",
@@ -684,6 +690,7 @@ pub(super) fn build(
             session_idle: session_idle.unwrap_or_default(),
             trusted_proxies,
             rate_limit,
+            max_connections_per_client,
             warnings,
             links,
             pseudonyms: crate::identity::Pseudonyms::new(&jwt_keys.pseudonym_secret()),
@@ -733,6 +740,10 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
     if refresh_interval.is_some_and(|r| r < Duration::from_secs(1)) {
         c.add(format!("{key}.refresh_interval"), "must be at least 1s");
     }
+    let refresh_timeout = c.take(&format!("{key}.refresh_timeout"), parse_duration(&f.refresh_timeout));
+    if refresh_timeout.is_some_and(|t| t < Duration::from_secs(1) || t > Duration::from_secs(600)) {
+        c.add(format!("{key}.refresh_timeout"), "must be between 1s and 10m");
+    }
     let signing_certs = f.metadata_signing_cert.as_ref().and_then(|p| {
         let path = resolve(base, p);
         c.take(&format!("{key}.metadata_signing_cert"), read_pem_certificates(&path))
@@ -756,7 +767,8 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
                 .as_deref()
                 .unwrap_or(&format!("data/metadata-{name}.xml")),
         );
-        let (url, signing_certs, refresh_interval) = (url?, signing_certs?, refresh_interval?);
+        let (url, signing_certs, refresh_interval, refresh_timeout) =
+            (url?, signing_certs?, refresh_interval?, refresh_timeout?);
         let idp = idp_metadata::load_cached(&cache, &signing_certs, wanted);
         return Some(Federation::new(
             name,
@@ -765,6 +777,7 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
                 signing_certs,
                 cache,
                 refresh_interval,
+                refresh_timeout,
             },
             idp,
             f.idp_entity_id.clone(),

@@ -85,6 +85,10 @@ pub struct Metrics {
     metadata_valid_until: Mutex<BTreeMap<String, i64>>,
     /// result -> metadata fetches from URLs.
     metadata_refreshes: Mutex<BTreeMap<&'static str, u64>>,
+    /// reason ("global", "per_client") -> connections closed at accept.
+    connections_refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// phase ("tls_handshake", "request_body", "response_write") -> connections cut off.
+    connection_timeouts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -110,6 +114,16 @@ impl Metrics {
 
     pub fn metadata_refresh(&self, ok: bool) {
         bump(&self.metadata_refreshes, if ok { "ok" } else { "error" });
+    }
+
+    /// A connection closed at accept: `reason` is "global" or "per_client".
+    pub fn connection_refused(&self, reason: &'static str) {
+        bump(&self.connections_refused, reason);
+    }
+
+    /// A connection cut off at a deadline: "tls_handshake", "request_body", "response_write".
+    pub fn connection_timeout(&self, phase: &'static str) {
+        bump(&self.connection_timeouts, phase);
     }
 
     pub fn store_error(&self, store: &'static str) {
@@ -191,6 +205,27 @@ impl Metrics {
             for result in ["ok", "error"] {
                 let n = m.get(result).copied().unwrap_or(0);
                 let _ = writeln!(out, "entree_bridge_metadata_refreshes_total{{result=\"{result}\"}} {n}");
+            }
+        }
+        out.push_str(
+            "# HELP entree_bridge_connections_refused_total Connections closed at accept, by the cap that was full.\n",
+        );
+        out.push_str("# TYPE entree_bridge_connections_refused_total counter\n");
+        if let Ok(m) = self.connections_refused.lock() {
+            for reason in ["global", "per_client"] {
+                let n = m.get(reason).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_connections_refused_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_connection_timeouts_total Connections cut off at a deadline, by phase.\n");
+        out.push_str("# TYPE entree_bridge_connection_timeouts_total counter\n");
+        if let Ok(m) = self.connection_timeouts.lock() {
+            for phase in ["tls_handshake", "request_body", "response_write"] {
+                let n = m.get(phase).copied().unwrap_or(0);
+                let _ = writeln!(out, "entree_bridge_connection_timeouts_total{{phase=\"{phase}\"}} {n}");
             }
         }
         out.push_str(

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod rate_limit;
 pub mod resolve;
 mod saml_routes;
+mod server;
 pub mod session;
 pub mod target;
 
@@ -26,6 +27,11 @@ use crate::config::Settings;
 use crate::store::links::LinkStore;
 use crate::store::LoginStateStore;
 pub use metrics::Metrics;
+pub use server::{
+    serve, RequestBodyError, TlsCertificate, BODY_MIN_BYTES_PER_SECOND, BODY_READ_GRACE,
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES,
+    TLS_HANDSHAKE_TIMEOUT, WRITE_IDLE_TIMEOUT,
+};
 
 /// Largest request body the bridge reads (an ACS POST is a few tens of KiB).
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -34,15 +40,16 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// each request takes one snapshot when it starts and finishes under it.
 pub struct Shared {
     current: arc_swap::ArcSwap<AppState>,
-    /// The certificate the https listener presents, when there is one (swapped on reload).
-    tls: std::sync::OnceLock<axum_server::tls_rustls::RustlsConfig>,
+    /// The certificate the https listener presents, when the config at start had one
+    /// (swapped on reload; switching between http and https takes a restart).
+    tls: Option<TlsCertificate>,
 }
 
 impl Shared {
     pub fn new(state: AppState) -> Arc<Self> {
         Arc::new(Shared {
+            tls: state.settings.tls.clone().map(TlsCertificate::new),
             current: arc_swap::ArcSwap::from_pointee(state),
-            tls: std::sync::OnceLock::new(),
         })
     }
 
@@ -51,13 +58,9 @@ impl Shared {
         self.current.load_full()
     }
 
-    /// Remembers the https listener's certificate holder, for reloads.
-    pub fn set_tls(&self, tls: axum_server::tls_rustls::RustlsConfig) {
-        let _ = self.tls.set(tls);
-    }
-
-    pub fn tls(&self) -> Option<&axum_server::tls_rustls::RustlsConfig> {
-        self.tls.get()
+    /// The https listener's certificate holder; `None`: the server speaks plain http.
+    pub fn tls(&self) -> Option<&TlsCertificate> {
+        self.tls.as_ref()
     }
 
     /// Puts a new config in force for every request that starts from now on.
@@ -301,147 +304,4 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
         state.rendered.jwks.clone(),
     )
         .into_response()
-}
-
-/// How long a client may take to send a request's headers (a connection that dribbles them,
-/// slowloris-style, is closed), and how long an idle keep-alive connection is kept.
-pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// The most a request's start line and headers may take (hyper answers 431 beyond it).
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Connections served at once; beyond it new ones are closed at accept.
-pub const MAX_CONNECTIONS: usize = 10_000;
-/// How long a shutdown waits for requests in flight (a client that never reads its answer
-/// must not keep the process from stopping).
-pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The HTTP/1 settings of every connection, plain or TLS.
-fn http1_settings(builder: &mut hyper::server::conn::http1::Builder) {
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_header_size(MAX_HEADER_BYTES)
-        .max_buf_size(MAX_HEADER_BYTES);
-}
-
-/// Serves until the shutdown future resolves (SIGINT/SIGTERM in `serve`), then lets the
-/// requests in flight finish. Each connection gets the bounds above; the peer address is
-/// given to the handlers as `ConnectInfo` (it feeds X-Forwarded-For and trust decisions).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    // Every connection task holds a receiver; shutdown waits until all are gone.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    http1_settings(&mut builder);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // Out of file descriptors or memory: wait instead of spinning. A connection
-                    // that was reset before it was taken is that connection's problem only.
-                    if matches!(e.raw_os_error(), Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)) {
-                        tracing::warn!("accepting a connection failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %peer.ip(), "{MAX_CONNECTIONS} connections open: refusing one more");
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let service = connection_service(router.clone(), peer);
-        let connection = builder
-            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-            .with_upgrades();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    drop(stop_rx);
-    let _ = stop_tx.send(true);
-    if tokio::time::timeout(DRAIN_TIMEOUT, stop_tx.closed()).await.is_err() {
-        tracing::warn!(
-            "{} connection(s) still busy {}s after shutdown began: closing them",
-            stop_tx.receiver_count(),
-            DRAIN_TIMEOUT.as_secs()
-        );
-    }
-    Ok(())
-}
-
-/// The accept errors that mean the process is out of a resource (Linux numbers).
-mod libc_errno {
-    pub const ENOMEM: i32 = 12;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    pub const ENOBUFS: i32 = 105;
-}
-
-/// The router as one connection's hyper service, with the peer address in every request.
-fn connection_service(
-    router: Router,
-    peer: std::net::SocketAddr,
-) -> impl hyper::service::Service<
-    hyper::Request<hyper::body::Incoming>,
-    Response = Response,
-    Error = std::convert::Infallible,
-    Future = impl Send,
-> + Clone {
-    hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let mut req = req.map(axum::body::Body::new);
-        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        let mut router = router.clone();
-        async move { tower_service::Service::call(&mut router, req).await }
-    })
-}
-
-/// Serves https with `tls` until the shutdown future resolves; requests in flight finish.
-/// Keep `tls` (in [`Shared::set_tls`]) to swap the certificate on reload.
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    tls: axum_server::tls_rustls::RustlsConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(None);
-    });
-    // The first request must come within the header timeout too: protocol detection reads
-    // bytes before hyper's own header timer starts.
-    let mut server = axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-        .handle(handle)
-        .first_request_timeout(HEADER_READ_TIMEOUT);
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        // hyper-util's builder has no exact header-size bound; the buffer bound is close
-        // (a read may overshoot it once).
-        .max_buf_size(MAX_HEADER_BYTES);
-    server
-        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
 }

@@ -78,8 +78,9 @@ pub struct Client {
     pub via_proxy: bool,
 }
 
-/// IPv6 addresses count per /64; IPv4 (and IPv4-mapped IPv6) per address.
-fn counted_as(ip: IpAddr) -> IpAddr {
+/// IPv6 addresses count per /64; IPv4 (and IPv4-mapped IPv6) per address. The connection
+/// cap per client counts the same way.
+pub(crate) fn counted_as(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

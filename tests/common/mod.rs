@@ -255,7 +255,7 @@ impl Bridge {
         let state = http::Shared::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
         tokio::spawn(entree_bridge::metadata_refresh::run(state.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(http::serve(listener, http::router(state, None), async {
+        tokio::spawn(http::serve(listener, state.clone(), http::router(state, None), async {
             let _ = rx.await;
         }));
         Bridge {
