@@ -1133,3 +1133,41 @@ async fn a_tossed_session_cookie_cannot_shadow_the_real_one() {
         assert!(!cookies.contains("eb_session"), "{cookies}");
     }
 }
+
+#[tokio::test]
+async fn a_websocket_tunnel_closes_at_idp_initiated_single_logout() {
+    use entree_bridge::saml::logout;
+    use entree_bridge::saml::redirect::{self, Kind};
+    let up = upstream().await;
+    let b = Bridge::start_custom(
+        &format!("{}\n[sessions]\nidle_timeout = \"3s\"\n", proxied_app(up)),
+        |dir| {
+            // The IdP metadata with a SingleLogoutService, so that the IdP may send one.
+            let metadata = std::fs::read_to_string(dir.join("idp-metadata.xml")).expect("read");
+            let with_slo = metadata.replacen(
+                "<md:NameIDFormat>",
+                r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test.invalid/slo"/><md:NameIDFormat>"#,
+                1,
+            );
+            std::fs::write(dir.join("idp-metadata.xml"), with_slo).expect("write");
+        },
+    )
+    .await;
+    let c = client();
+    let login = start_login(&c, &b, "proxied", None).await;
+    let mut spec = b.spec("proxied", Some(&login.request_id));
+    spec.name_id = "slo-subject".to_string();
+    let xml = b.idp.response(&spec).expect("sign");
+    let cookie = first_cookie(&post_acs_response(&c, &b, "proxied", &xml, Some(&login.relay_state)).await);
+    let mut socket = open_echo_socket(&b, &cookie).await;
+    let name_id = spec.name_id.clone();
+    let sls = format!("{}/proxied/saml2/kennisnet/sls", b.base);
+    let request = logout::request_xml("_slo_ws_1", &sls, &b.idp.entity_id, &name_id, None, None);
+    let signed = redirect::build_url(&sls, Kind::Request, &request, "rs", Some(&b.idp.key)).expect("url");
+    let resp = client().get(&signed).send().await.expect("sls");
+    assert_eq!(resp.status(), 302, "the IdP's LogoutRequest was accepted");
+    assert!(
+        closes_within(&mut socket, std::time::Duration::from_secs(2)).await,
+        "Single Logout closes the tunnel"
+    );
+}
