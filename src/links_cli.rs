@@ -155,26 +155,46 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
             app,
             federated_id,
             person_code,
-        } => store
-            .link_once(&app, &federated_id, &person_code, LinkSource::Admin)
-            .await
-            .map(|linked| {
-                if linked == person_code {
-                    tracing::info!(
-                        target: "audit",
-                        event = "link_created",
-                        by = "admin",
-                        app,
-                        federated = pseudonyms.of(&federated_id),
-                        "link added by an admin"
-                    );
-                    println!("{federated_id} in {app} is linked to {linked}");
-                    ExitCode::SUCCESS
-                } else {
-                    eprintln!("{federated_id} in {app} is already linked to {linked}; remove that link first");
-                    ExitCode::from(1)
-                }
-            }),
+        } => {
+            // The same rule as at login: a stored code that is no clean value would be
+            // refused at every login of the student, or passed as two students' code.
+            let clean = entree_bridge::identity::check_clean(
+                "person code",
+                &person_code,
+                entree_bridge::identity::MAX_VALUE_LEN,
+            )
+            .and_then(|()| {
+                entree_bridge::identity::check_clean(
+                    "federated id",
+                    &federated_id,
+                    entree_bridge::identity::MAX_FEDERATED_ID_LEN,
+                )
+            });
+            if let Err(e) = clean {
+                eprintln!("not linked: {e} ({})", e.code());
+                return ExitCode::from(2);
+            }
+            store
+                .link_once(&app, &federated_id, &person_code, LinkSource::Admin)
+                .await
+                .map(|linked| {
+                    if linked == person_code {
+                        tracing::info!(
+                            target: "audit",
+                            event = "link_created",
+                            by = "admin",
+                            app,
+                            federated = pseudonyms.of(&federated_id),
+                            "link added by an admin"
+                        );
+                        println!("{federated_id} in {app} is linked to {linked}");
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("{federated_id} in {app} is already linked to {linked}; remove that link first");
+                        ExitCode::from(1)
+                    }
+                })
+        }
         LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
             if removed {
                 tracing::info!(

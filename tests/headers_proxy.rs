@@ -62,6 +62,21 @@ async fn upstream() -> SocketAddr {
         let mut r = "ok".into_response();
         r.headers_mut()
             .append("set-cookie", "eb_session_other=planted; Path=/".parse().expect("v"));
+        // Nameless cookies: a browser sends them back as their bare value, so these
+        // would arrive as `eb_session_proxied=planted` and `__Host-eb_session_x=planted`.
+        r.headers_mut()
+            .append("set-cookie", "=eb_session_proxied=planted; Path=/".parse().expect("v"));
+        r.headers_mut().append(
+            "set-cookie",
+            "=__Host-eb_session_x=planted; Path=/; Secure".parse().expect("v"),
+        );
+        r.headers_mut()
+            .append("set-cookie", "eb_session_proxied; Path=/".parse().expect("v"));
+        r.headers_mut().append("set-cookie", " =x; Path=/".parse().expect("v"));
+        r.headers_mut().append(
+            "set-cookie",
+            "__Secure-eb_login_y=1; Path=/; Secure".parse().expect("v"),
+        );
         r.headers_mut()
             .append("set-cookie", "app_pref=1; Path=/".parse().expect("v"));
         r
@@ -662,4 +677,523 @@ async fn sessions_end_after_their_idle_time_and_their_absolute_lifetime() {
         .await
         .expect("get");
     assert_eq!(resp.status(), 401, "used all the time, but past the absolute lifetime");
+}
+
+/// What a raw-socket upstream answers: plain 200s, or a 101 to every request with the
+/// given `Sec-WebSocket-Accept` line (`None`: none at all).
+#[derive(Clone)]
+enum Answer {
+    Ok,
+    SwitchWithAccept(Option<&'static str>),
+}
+
+/// An upstream on a bare TCP socket that records every request head exactly as the bytes
+/// arrived (no HTTP library between the wire and the witness) and answers per `answer`.
+struct Recorder {
+    addr: SocketAddr,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start(answer: Answer) -> Recorder {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let (seen, answer) = (seen.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = tcp.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end + 4]).to_string();
+                            buf.drain(..end + 4);
+                            seen.lock().expect("lock").push(head);
+                            let reply = match &answer {
+                                Answer::Ok => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string(),
+                                Answer::SwitchWithAccept(accept) => format!(
+                                    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n{}\r\n",
+                                    accept.map(|a| format!("sec-websocket-accept: {a}\r\n")).unwrap_or_default()
+                                ),
+                            };
+                            if tcp.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Recorder { addr, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("lock").clone()
+    }
+
+    /// The header names (lowercased as sent) and values of the last request received.
+    fn last_headers(&self) -> Vec<(String, String)> {
+        let heads = self.heads();
+        let last = heads.last().expect("the upstream received a request");
+        last.split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
+            .collect()
+    }
+}
+
+/// Sends `raw` (a whole request) to `addr` and returns the whole answer.
+async fn raw_request(addr: &str, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(raw.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+/// A bridge with `proxied` (and `other`) in front of `up`, plus `extra` config, and a
+/// logged-in session cookie (`eb_session_proxied=...`) for `proxied`.
+async fn recorded_bridge(up: SocketAddr, extra: &str) -> (Bridge, String) {
+    let b = Bridge::start_with(&format!("{}{extra}", proxied_app(up))).await;
+    let c = client();
+    let acs = log_in(&c, &b, "proxied", None).await;
+    let cookie = first_cookie(&acs);
+    assert!(cookie.starts_with("eb_session_proxied="), "{cookie}");
+    (b, cookie)
+}
+
+#[tokio::test]
+async fn dot_segments_with_path_parameters_never_reach_the_upstream() {
+    let up = Recorder::start(Answer::Ok).await;
+    let (b, cookie) = recorded_bridge(up.addr, "").await;
+    let addr = b.base.trim_start_matches("http://").to_string();
+    for (path, code) in [
+        ("/proxied/..;/admin/x", "path_not_allowed"),
+        ("/proxied/.;/x", "path_not_allowed"),
+        ("/proxied/%2e%2e;/admin", "path_not_allowed"),
+        ("/proxied/..%3b/admin", "path_not_allowed"),
+        ("/proxied/..%3B/admin", "path_not_allowed"),
+        ("/proxied/.%2E;x=1/admin", "path_not_allowed"),
+        ("/proxied/echo;jsessionid=1", "path_parameters_not_allowed"),
+        ("/proxied/a%3bb/echo", "path_parameters_not_allowed"),
+    ] {
+        let answer = raw_request(
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains(&format!("<code>{code}</code>")), "{path}: {answer}");
+    }
+    assert_eq!(up.heads(), Vec::<String>::new(), "no refused path reached the upstream");
+    // The same session on a plain path does reach it, with the identity.
+    let answer = raw_request(
+        &addr,
+        &format!("GET /proxied/echo HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        up.heads()[0].starts_with("GET /proxied/echo HTTP/1.1\r\n"),
+        "{:?}",
+        up.heads()
+    );
+}
+
+#[tokio::test]
+async fn path_parameters_are_forwarded_only_when_the_app_allows_them() {
+    let up = Recorder::start(Answer::Ok).await;
+    let b = Bridge::start_with(&proxied_app(up.addr).replace(
+        "upstream_timeout = \"1s\"",
+        "upstream_timeout = \"1s\"\nallow_path_parameters = true",
+    ))
+    .await;
+    let c = client();
+    let cookie = first_cookie(&log_in(&c, &b, "proxied", None).await);
+    let addr = b.base.trim_start_matches("http://").to_string();
+    let answer = raw_request(
+        &addr,
+        &format!(
+            "GET /proxied/echo;jsessionid=1 HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(up.heads()[0].starts_with("GET /proxied/echo;jsessionid=1 HTTP/1.1\r\n"));
+    // Allowed parameters never make a dot segment acceptable.
+    let answer = raw_request(
+        &addr,
+        &format!("GET /proxied/..;/admin HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(answer.contains("<code>path_not_allowed</code>"), "{answer}");
+    assert_eq!(up.heads().len(), 1);
+}
+
+/// Every spelling of a forwarding header the issue names, as a client would send them.
+const FORGED_FORWARDING: [(&str, &str); 19] = [
+    ("x_forwarded_for", "6.6.6.6"),
+    ("x.forwarded.host", "evil.example"),
+    ("X_Forwarded_Proto", "https"),
+    ("x_real_ip", "6.6.6.6"),
+    ("x_original_url", "/admin"),
+    ("true-client-ip", "6.6.6.6"),
+    ("x-client-ip", "6.6.6.6"),
+    ("cf-connecting-ip", "6.6.6.6"),
+    ("client-ip", "6.6.6.6"),
+    ("x-forwarded-ssl", "on"),
+    ("x-forwarded-scheme", "https"),
+    ("x-url-scheme", "https"),
+    ("front-end-https", "on"),
+    ("x-host", "evil.example"),
+    ("Forwarded", "for=6.6.6.6;host=evil;proto=https"),
+    ("X-Real-IP", "6.6.6.6"),
+    ("X-Original-URL", "/admin"),
+    ("X-Forwarded-Port", "443"),
+    ("x-forwarded_prefix", "/admin"),
+];
+
+fn folded(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn forwarding_headers_in_any_spelling_are_stripped_from_untrusted_peers() {
+    let up = Recorder::start(Answer::Ok).await;
+    let (b, cookie) = recorded_bridge(up.addr, "").await;
+    let mut req = reqwest::Client::new()
+        .get(format!("{}/proxied/echo", b.base))
+        .header("cookie", &cookie);
+    for (k, v) in FORGED_FORWARDING {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.expect("get").status(), 200);
+    let received = up.last_headers();
+    let host = b.base.trim_start_matches("http://");
+    for (name, value) in &received {
+        let f = folded(name);
+        let forwarding = FORGED_FORWARDING.iter().any(|(k, _)| folded(k) == f) || f.starts_with("x-forwarded-");
+        if !forwarding {
+            continue;
+        }
+        // Only the bridge's own three, in their canonical spelling, with its values.
+        match name.as_str() {
+            "x-forwarded-for" => assert_eq!(value, "127.0.0.1"),
+            "x-forwarded-proto" => assert_eq!(value, "http"),
+            "x-forwarded-host" => assert_eq!(value, host),
+            other => panic!("{other}: {value} reached the upstream: {received:?}"),
+        }
+    }
+    assert!(received.iter().any(|(k, _)| k == "x-forwarded-for"), "{received:?}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_passes_only_canonical_forwarding_headers() {
+    let up = Recorder::start(Answer::Ok).await;
+    let b = Bridge::start_edited(
+        |_| {},
+        |config| {
+            let port = config
+                .split("listen = \"127.0.0.1:")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .expect("port")
+                .to_string();
+            config.replace("[server]\n", "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n")
+                + &proxied_app(up.addr).replace("{port}", &port)
+        },
+    )
+    .await;
+    let c = client();
+    let cookie = first_cookie(&log_in(&c, &b, "proxied", None).await);
+    let mut req = reqwest::Client::new()
+        .get(format!("{}/proxied/echo", b.base))
+        .header("cookie", &cookie);
+    for (k, v) in FORGED_FORWARDING {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.expect("get").status(), 200);
+    let received = up.last_headers();
+    let names: Vec<&str> = received.iter().map(|(k, _)| k.as_str()).collect();
+    for kept in [
+        "x-real-ip",
+        "forwarded",
+        "true-client-ip",
+        "x-forwarded-port",
+        "x-original-url",
+    ] {
+        assert!(names.contains(&kept), "{kept} from a trusted proxy: {names:?}");
+    }
+    for dropped in [
+        "x_forwarded_for",
+        "x.forwarded.host",
+        "x_forwarded_proto",
+        "x_real_ip",
+        "x_original_url",
+        "x-forwarded_prefix",
+    ] {
+        assert!(!names.contains(&dropped), "{dropped} is a client's copy: {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_host_headers_are_a_400_and_never_forwarded() {
+    let up = Recorder::start(Answer::Ok).await;
+    let (b, cookie) = recorded_bridge(up.addr, "").await;
+    let addr = b.base.trim_start_matches("http://").to_string();
+    for hosts in [
+        format!("Host: {addr}\r\nHost: evil.example\r\n"),
+        format!("Host: {addr}\r\nhost: {addr}\r\n"),
+    ] {
+        let answer = raw_request(
+            &addr,
+            &format!("GET /proxied/echo HTTP/1.1\r\n{hosts}Cookie: {cookie}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("<code>host_header_invalid</code>"), "{answer}");
+    }
+    assert_eq!(up.heads(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_websocket_tunnel_needs_the_upstreams_valid_accept() {
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    for accept in [None, Some("wrong"), Some("dGhlIHNhbXBsZSBub25jZQ==")] {
+        let up = Recorder::start(Answer::SwitchWithAccept(accept)).await;
+        let (b, cookie) = recorded_bridge(up.addr, "").await;
+        let addr = b.base.trim_start_matches("http://").to_string();
+        let answer = raw_request(
+            &addr,
+            &format!(
+                "GET /proxied/ws HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 502"), "{accept:?}: {answer}");
+        assert!(
+            answer.contains("<code>upstream_upgrade_invalid</code>"),
+            "{accept:?}: {answer}"
+        );
+        assert_eq!(up.heads().len(), 1, "the upstream was asked");
+    }
+    // The control: the RFC 6455 example key and its accept open the tunnel.
+    let up = Recorder::start(Answer::SwitchWithAccept(Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))).await;
+    let (b, cookie) = recorded_bridge(up.addr, "").await;
+    let addr = b.base.trim_start_matches("http://").to_string();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    tcp.write_all(
+        format!(
+            "GET /proxied/ws HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut head = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read(&mut head))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    let head = String::from_utf8_lossy(&head[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+}
+
+/// Opens a WebSocket through the bridge with `cookie`, and checks it echoes.
+async fn open_echo_socket(
+    b: &Bridge,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("{}/proxied/ws", b.base.replace("http://", "ws://"));
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).expect("request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("cookie"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text("hallo".into()))
+        .await
+        .expect("send");
+    let reply = socket.next().await.expect("reply").expect("message");
+    assert_eq!(reply.into_text().expect("text").as_str(), "echo: hallo");
+    socket
+}
+
+/// Whether the socket ends (closed, reset or a close frame) within `within`.
+async fn closes_within(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    within: std::time::Duration,
+) -> bool {
+    let _ = socket
+        .send(tokio_tungstenite::tungstenite::Message::Text("still there?".into()))
+        .await;
+    let ended = tokio::time::timeout(within, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) => return,
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    ended.is_ok()
+}
+
+#[tokio::test]
+async fn a_websocket_tunnel_closes_when_its_session_ends() {
+    let up = upstream().await;
+    let b = Bridge::start_with(&format!(
+        "{}\n[sessions]\nidle_timeout = \"3s\"\nlifetime = \"1h\"\n",
+        proxied_app(up)
+    ))
+    .await;
+    let c = client();
+    let cookie = first_cookie(&log_in(&c, &b, "proxied", None).await);
+    let mut kept = open_echo_socket(&b, &cookie).await;
+    // Open, in use, before the logout: the tunnel stays (checks every 300 ms).
+    let mut socket = open_echo_socket(&b, &cookie).await;
+    assert!(
+        !closes_within(&mut kept, std::time::Duration::from_millis(800)).await,
+        "a live session keeps its tunnel"
+    );
+    let logout = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{}/proxied/saml2/kennisnet/logout", b.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("logout");
+    assert!(logout.status().is_redirection() || logout.status().is_success());
+    assert!(
+        closes_within(&mut socket, std::time::Duration::from_secs(2)).await,
+        "logout closes the tunnel"
+    );
+    assert!(closes_within(&mut kept, std::time::Duration::from_secs(2)).await);
+
+    // Expiry: the absolute lifetime ends a tunnel that is in use all the time.
+    let b = Bridge::start_with(&format!(
+        "{}\n[sessions]\nidle_timeout = \"1h\"\nlifetime = \"2s\"\n",
+        proxied_app(up)
+    ))
+    .await;
+    let c = client();
+    let cookie = first_cookie(&log_in(&c, &b, "proxied", None).await);
+    let mut socket = open_echo_socket(&b, &cookie).await;
+    assert!(
+        closes_within(&mut socket, std::time::Duration::from_secs(4)).await,
+        "expiry closes the tunnel"
+    );
+}
+
+#[tokio::test]
+async fn a_tossed_session_cookie_cannot_shadow_the_real_one() {
+    let up = Recorder::start(Answer::Ok).await;
+    let (b, cookie) = recorded_bridge(up.addr, "").await;
+    let get = |cookies: String| {
+        reqwest::Client::new()
+            .get(format!("{}/proxied/echo", b.base))
+            .header("accept", "application/json")
+            .header("cookie", cookies)
+            .send()
+    };
+    // A tossed cookie sent first (a more specific path, or a nameless one) is no session.
+    for tossed in [
+        "eb_session_proxied=tossed",
+        "eb_session_proxied=",
+        "=eb_session_proxied=x",
+    ] {
+        let resp = get(format!("{tossed}; {cookie}")).await.expect("get");
+        assert_eq!(resp.status(), 200, "{tossed}");
+        let person = up
+            .last_headers()
+            .into_iter()
+            .find(|(k, _)| k == "x-bridge-person-code")
+            .map(|(_, v)| v);
+        assert_eq!(person.as_deref(), Some("100231@school-a.nl"), "{tossed}");
+    }
+    // Two valid sessions (one planted: the attacker's own) are refused, never guessed.
+    let attacker = client();
+    let planted = first_cookie(&log_in(&attacker, &b, "proxied", None).await);
+    let before = up.heads().len();
+    let resp = get(format!("{planted}; {cookie}")).await.expect("get");
+    assert_eq!(resp.status(), 400);
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<code>session_cookie_ambiguous</code>"));
+    assert_eq!(
+        up.heads().len(),
+        before,
+        "an ambiguous request never reaches the upstream"
+    );
+    // The bridge's cookies, any spelling, stay with the bridge.
+    for (_, cookies) in up.heads().iter().flat_map(|h| {
+        h.split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    }) {
+        assert!(!cookies.contains("eb_session"), "{cookies}");
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_tunnel_closes_at_idp_initiated_single_logout() {
+    use entree_bridge::saml::logout;
+    use entree_bridge::saml::redirect::{self, Kind};
+    let up = upstream().await;
+    let b = Bridge::start_custom(
+        &format!("{}\n[sessions]\nidle_timeout = \"3s\"\n", proxied_app(up)),
+        |dir| {
+            // The IdP metadata with a SingleLogoutService, so that the IdP may send one.
+            let metadata = std::fs::read_to_string(dir.join("idp-metadata.xml")).expect("read");
+            let with_slo = metadata.replacen(
+                "<md:NameIDFormat>",
+                r#"<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.test.invalid/slo"/><md:NameIDFormat>"#,
+                1,
+            );
+            std::fs::write(dir.join("idp-metadata.xml"), with_slo).expect("write");
+        },
+    )
+    .await;
+    let c = client();
+    let login = start_login(&c, &b, "proxied", None).await;
+    let mut spec = b.spec("proxied", Some(&login.request_id));
+    spec.name_id = "slo-subject".to_string();
+    let xml = b.idp.response(&spec).expect("sign");
+    let cookie = first_cookie(&post_acs_response(&c, &b, "proxied", &xml, Some(&login.relay_state)).await);
+    let mut socket = open_echo_socket(&b, &cookie).await;
+    let name_id = spec.name_id.clone();
+    let sls = format!("{}/proxied/saml2/kennisnet/sls", b.base);
+    let request = logout::request_xml("_slo_ws_1", &sls, &b.idp.entity_id, &name_id, None, None);
+    let signed = redirect::build_url(&sls, Kind::Request, &request, "rs", Some(&b.idp.key)).expect("url");
+    let resp = client().get(&signed).send().await.expect("sls");
+    assert_eq!(resp.status(), 302, "the IdP's LogoutRequest was accepted");
+    assert!(
+        closes_within(&mut socket, std::time::Duration::from_secs(2)).await,
+        "Single Logout closes the tunnel"
+    );
 }

@@ -475,3 +475,71 @@ async fn oversized_and_deep_inputs_are_refused_before_parsing() {
         200
     );
 }
+
+/// `spec` with the values of `attribute` replaced.
+fn with_attribute(mut spec: ResponseSpec, attribute: &str, values: &[&str]) -> ResponseSpec {
+    spec.attributes.retain(|(name, _)| name != attribute);
+    spec.attributes
+        .push((attribute.to_string(), values.iter().map(|v| v.to_string()).collect()));
+    spec
+}
+
+#[tokio::test]
+async fn identity_values_that_are_not_clean_refuse_the_login_and_store_nothing() {
+    // Each would reach the app as a person code, school or affiliation that is no clean
+    // header value: once replaced by one substitute, two students were one identity.
+    let long = format!("{}@school-a.nl", "1".repeat(300));
+    for (attribute, value) in [
+        ("nlEduPersonRealId", "100\n231@school-a.nl"),
+        ("nlEduPersonRealId", "999\r\n888@school-b.nl"),
+        ("nlEduPersonRealId", "100\t231@school-a.nl"),
+        // The pattern's code would be "100231 ": at most upstreams the same as "100231".
+        ("nlEduPersonRealId", "100231 @school-a.nl"),
+        ("nlEduPersonRealId", " 100231@school-a.nl\u{7f}"),
+        ("nlEduPersonRealId", long.as_str()),
+        ("eduPersonAffiliation", "student\nstaff"),
+        ("eduPersonAffiliation", "student,staff"),
+    ] {
+        let value = value.to_string();
+        refused(
+            move |b, spec| signed(b, &with_attribute(spec, attribute, &[&value])),
+            403,
+            "identity_value_invalid",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_school_that_is_not_clean_is_refused_even_for_an_open_app() {
+    // `open` takes every school, so only the value check stands between "99\nXX" and the app.
+    for school in ["99\nXX", "99XX\u{7f}", &"A".repeat(300)] {
+        let bridge = Bridge::start().await;
+        let client = client();
+        let login = start_login(&client, &bridge, "open", None).await;
+        let spec = with_attribute(
+            bridge.spec("open", Some(&login.request_id)),
+            "nlEduPersonHomeOrganizationId",
+            &[school],
+        );
+        let assertion_id = spec.assertion_id.clone();
+        let outcome = post_acs(
+            &client,
+            &bridge,
+            "open",
+            &signed(&bridge, &spec),
+            Some(&login.relay_state),
+        )
+        .await;
+        outcome.assert_rejected(403, "identity_value_invalid");
+        assert!(
+            outcome.body.contains("Gegevens onbruikbaar"),
+            "a page of its own: {}",
+            outcome.body
+        );
+        assert!(
+            bridge.assertion_unseen(&assertion_id).await,
+            "nothing stored for {school:?}"
+        );
+    }
+}

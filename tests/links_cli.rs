@@ -249,6 +249,14 @@ async fn export_list_and_remove(links: Links) {
     let (code, _, err) = admin.run(&["add", "--app", "open", "--federated-id", "z@x", "--person-code", "78"]);
     assert_eq!(code, 1, "an existing link is never overwritten by add");
     assert!(err.contains("already linked to 77"), "{err}");
+    // A code the login would refuse is never stored: it would reach the app as some other
+    // student's code, or lock the student out.
+    for bad in ["100\n231", "100231 ", " 100231", "a\tb", ""] {
+        let (code, _, err) = admin.run(&["add", "--app", "open", "--federated-id", "w@x", "--person-code", bad]);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(err.contains("identity_value_invalid"), "{bad:?}: {err}");
+    }
+    assert!(!admin.run(&["list", "--app", "open"]).1.contains("w@x"));
     let (_, csv, _) = admin.run(&["export", "--app", "open"]);
     assert!(csv.contains("z@x,\"77,\"\"8\"\"\",admin,"), "values are quoted: {csv}");
     // `| head -1` closes the pipe early: the export ends quietly.

@@ -273,6 +273,9 @@ pub struct HandoffSection {
     /// headers mode, https upstream: a PEM file of CA certificates to trust besides the
     /// system roots (an internal CA).
     pub upstream_ca: Option<String>,
+    /// headers mode: forward paths with path parameters (`;`, raw or `%3b`). Off: refused,
+    /// because servlet containers cut a segment at `;` and so route differently.
+    pub allow_path_parameters: bool,
 }
 
 /// Identity header names (headers mode); DESIGN.md's defaults.
@@ -310,6 +313,7 @@ impl Default for HandoffSection {
             upstream_timeout: "60s".into(),
             headers: HeaderNamesSection::default(),
             upstream_ca: None,
+            allow_path_parameters: false,
         }
     }
 }

@@ -341,6 +341,8 @@ pub struct App {
     pub token_lifetime: Duration,
     /// headers mode: reuse a session's `X-Bridge-Token` for the first half of its lifetime.
     pub token_reuse: bool,
+    /// headers mode: forward paths with `;` (path parameters) instead of refusing them.
+    pub allow_path_parameters: bool,
     /// headers mode: where requests go, and how long to wait.
     pub upstream: Option<Url>,
     /// The upstream's origin and path without a trailing slash, which each forwarded
@@ -1119,6 +1121,7 @@ fn build_app(
         callback_url,
         token_lifetime,
         token_reuse: a.handoff.token_reuse,
+        allow_path_parameters: a.handoff.allow_path_parameters,
         upstream_prefix: upstream
             .as_ref()
             .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path().trim_end_matches('/')))

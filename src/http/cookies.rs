@@ -86,15 +86,23 @@ pub fn link_cookie_ids<'a>(app: &App, headers: &'a HeaderMap) -> Vec<&'a str> {
         .collect()
 }
 
-/// The value of cookie `name` from the request's Cookie headers.
+/// The value of cookie `name` from the request's Cookie headers (the first of several).
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    get_all(headers, name).next()
+}
+
+/// Every value of cookie `name` in the request's Cookie headers, in the order sent. A
+/// browser sends several when cookies of one name were set for different paths, or when a
+/// nameless cookie (`Set-Cookie: =eb_session_x=...`, which even `__Host-` cannot keep
+/// out) serialises as `eb_session_x=...`: the first is not necessarily the bridge's own.
+pub fn get_all<'a: 'n, 'n>(headers: &'a HeaderMap, name: &'n str) -> impl Iterator<Item = &'a str> + 'n {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 

@@ -15,6 +15,14 @@ pub enum LoginError {
     UnknownApp,
     #[error("the path has dot segments, encoded slashes or backslashes")]
     PathNotAllowed,
+    #[error("the path has path parameters (`;`) and this app does not allow them")]
+    PathParametersNotAllowed,
+    #[error("the request has {0} Host headers; exactly one is required")]
+    HostHeaderInvalid(usize),
+    #[error("the browser presents several valid sessions for this app (one was planted)")]
+    SessionCookieAmbiguous,
+    #[error("the upstream switched to WebSocket without a valid Sec-WebSocket-Accept")]
+    UpstreamUpgradeInvalid,
     #[error("the target {0:?} is not an allowed address for this app")]
     TargetNotAllowed(String),
     #[error("the ACS request is malformed: {0}")]
@@ -77,6 +85,10 @@ impl LoginError {
         match self {
             LoginError::UnknownApp => "unknown_app",
             LoginError::PathNotAllowed => "path_not_allowed",
+            LoginError::PathParametersNotAllowed => "path_parameters_not_allowed",
+            LoginError::HostHeaderInvalid(_) => "host_header_invalid",
+            LoginError::SessionCookieAmbiguous => "session_cookie_ambiguous",
+            LoginError::UpstreamUpgradeInvalid => "upstream_upgrade_invalid",
             LoginError::TargetNotAllowed(_) => "target_not_allowed",
             LoginError::BadRequest(_) => "acs_bad_request",
             LoginError::LoginStateMissing => "login_state_missing",
@@ -126,7 +138,7 @@ impl LoginError {
             | LoginError::Metadata(_)
             | LoginError::Busy(_)
             | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            LoginError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            LoginError::UpstreamUnavailable(_) | LoginError::UpstreamUpgradeInvalid => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             LoginError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -139,6 +151,24 @@ impl LoginError {
         let restart_nl = format!("Ga terug naar je elo en klik opnieuw op de link naar {app}.");
         let restart_en = format!("Go back to your learning environment and click the link to {app} again.");
         match self {
+            LoginError::PathParametersNotAllowed => ErrorText {
+                title_nl: "Ongeldig adres",
+                title_en: "Invalid address",
+                body_nl: "Dit adres bevat een puntkomma (;), die deze app niet toestaat. Controleer de link.".into(),
+                body_en: "This address contains a semicolon (;), which this app does not allow. Please check the link.".into(),
+            },
+            LoginError::HostHeaderInvalid(_) => ErrorText {
+                title_nl: "Ongeldig verzoek",
+                title_en: "Invalid request",
+                body_nl: "Je browser of een programma ertussen stuurde een verzoek dat niet klopt (geen of meer dan één Host). Probeer het opnieuw.".into(),
+                body_en: "Your browser or a program in between sent a malformed request (no Host, or more than one). Please try again.".into(),
+            },
+            LoginError::SessionCookieAmbiguous => ErrorText {
+                title_nl: "Log opnieuw in",
+                title_en: "Please sign in again",
+                body_nl: format!("Je browser stuurt meer dan één sessie voor {app} mee, dus het is niet zeker wie je bent. Log uit en opnieuw in via je elo, of wis de cookies van deze site."),
+                body_en: format!("Your browser sends more than one session for {app}, so it is not certain who you are. Log out and in again through your learning environment, or clear this site's cookies."),
+            },
             LoginError::PathNotAllowed => ErrorText {
                 title_nl: "Ongeldig adres",
                 title_en: "Invalid address",
@@ -207,6 +237,12 @@ impl LoginError {
                 body_nl: format!("Entree heeft niet doorgegeven bij welke school je hoort, dus {app} kan je niet toelaten. Vraag je ict-coördinator om de attributen in Entree te controleren."),
                 body_en: format!("Entree did not tell which school you belong to, so {app} cannot let you in. Ask your ICT coordinator to check the attributes in Entree."),
             },
+            LoginError::Identity(IdentityError::ValueNotClean { .. }) => ErrorText {
+                title_nl: "Gegevens onbruikbaar",
+                title_en: "Account details unusable",
+                body_nl: format!("Entree gaf gegevens over je door (je nummer of school) die {app} niet veilig kan gebruiken, dus je bent niet ingelogd. Er is niets opgeslagen. Vraag je ict-coördinator om je gegevens in Entree te laten controleren en noem de referentie hieronder."),
+                body_en: format!("Entree sent details about you (your number or school) that {app} cannot use safely, so you have not been signed in. Nothing was stored. Ask your ICT coordinator to have your details in Entree checked, and mention the reference below."),
+            },
             LoginError::Identity(_) => ErrorText {
                 title_nl: "Nog geen account",
                 title_en: "No account yet",
@@ -247,6 +283,7 @@ impl LoginError {
             | LoginError::StoreFull(_)
             | LoginError::LinkStoreUnavailable(_)
             | LoginError::UpstreamUnavailable(_)
+            | LoginError::UpstreamUpgradeInvalid
             | LoginError::UpstreamTimeout
             | LoginError::Internal(_) => ErrorText {
                 title_nl: "Tijdelijke storing",

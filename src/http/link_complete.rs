@@ -67,8 +67,13 @@ async fn finish(
         .await
         .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?
         .ok_or(LoginError::LinkStateMissing)?;
-    let cookie = cookies::get(headers, &cookies::link_cookie_name(app, &jti));
-    if pending.app != app.name || !cookie.is_some_and(|c| cookies::same_secret(c, &pending.browser_nonce)) {
+    // Any of the link cookies of this name may be the browser's own: a tossed one sent
+    // first must not make the real one fail.
+    let name = cookies::link_cookie_name(app, &jti);
+    let this_browser = cookies::get_all(headers, &name)
+        .take(crate::http::session::MAX_PRESENTED)
+        .any(|c| cookies::same_secret(c, &pending.browser_nonce));
+    if pending.app != app.name || !this_browser {
         // Someone else holding this browser's link_response must not be able to burn it:
         // the pending link goes back for its own browser.
         state

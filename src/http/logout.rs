@@ -25,7 +25,8 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
         Ok(s) => s,
         Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
     };
-    if let Some(id) = session::presented_id(app, headers) {
+    // Every session id the browser presents ends: of several, one may be a planted one.
+    for id in session::presented_ids(app, headers) {
         if let Err(e) = state.store.remove_session(id).await {
             return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
         }

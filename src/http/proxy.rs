@@ -62,17 +62,63 @@ pub fn client(connect_timeout: Duration, extra_ca: &[Vec<u8>]) -> Result<Upstrea
 /// Headers a `Connection` list may not remove.
 const PROTECTED: [&str; 4] = ["host", "content-length", "cookie", "forwarded"];
 
-/// Forwarding headers an app might believe; from an untrusted peer they are dropped (the
-/// bridge sets X-Forwarded-For/-Proto/-Host itself).
-const FOREIGN_FORWARDING: [&str; 7] = [
+/// Forwarding headers an app might believe, in their folded spelling (lowercase, every
+/// character other than a letter or digit as `-`): CGI, Rack, WSGI and PHP fold `_` and `.`
+/// into `-` (the Puma CVE-2024-45614 class), so `x_forwarded_for` is `X-Forwarded-For` to
+/// them. Any name beginning `x-forwarded-` counts too. From an untrusted peer every spelling
+/// is dropped; from a trusted proxy only the canonical spellings pass (a proxy never sends
+/// `x_real_ip`; such a header is a client's copy it let through). The bridge sets
+/// X-Forwarded-For/-Proto/-Host itself.
+const FORWARDING: [&str; 15] = [
     "forwarded",
     "x-real-ip",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
     "x-original-url",
+    "x-original-uri",
+    "x-original-host",
     "x-rewrite-url",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "client-ip",
+    "x-url-scheme",
+    "front-end-https",
+    "x-host",
+    "x-forwarded",
 ];
+const FORWARDED_PREFIX: &str = "x-forwarded-";
+
+/// A byte of a header name folded as CGI-style servers fold it.
+fn fold_byte(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
+}
+
+/// Whether `name`, folded, is one of the forwarding headers. Compared in place: this runs
+/// for every header of every proxied request.
+fn is_forwarding(name: &str) -> bool {
+    let folds_to = |ours: &str, n: &[u8]| ours.len() == n.len() && ours.bytes().zip(n).all(|(o, &b)| o == fold_byte(b));
+    let bytes = name.as_bytes();
+    FORWARDING.iter().any(|ours| folds_to(ours, bytes))
+        || (bytes.len() > FORWARDED_PREFIX.len() && folds_to(FORWARDED_PREFIX, &bytes[..FORWARDED_PREFIX.len()]))
+}
+
+/// Removes the forwarding headers a peer may not set: every spelling from an untrusted
+/// peer, the folded-only spellings (`x_forwarded_for`, `X.Real.IP`) from a trusted one.
+fn strip_forwarding(headers: &mut HeaderMap, trusted: bool) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| is_forwarding(name.as_str()))
+        .filter(|name| !trusted || name.as_str().bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'-')))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
 
 /// Headers that describe one hop, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -88,13 +134,14 @@ const HOP_BY_HOP: [&str; 8] = [
 
 pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: SocketAddr, lang: Lang) -> Response {
     strip_identity_headers(req.headers_mut(), app);
-    let identity = match identity_of(state, app, req.headers()).await {
-        Ok(Some(identity)) => identity,
+    let (session_id, identity) = match identity_of(state, app, req.headers()).await {
+        // The id is kept only for a WebSocket tunnel, which watches its session.
+        Ok(Some((id, identity))) => (is_upgrade(req.headers()).then(|| id.to_string()), identity),
         Ok(None) => return login_required(app, &req),
         Err(e) => return e.respond(lang, Some(&app.display_name)),
     };
     let started = std::time::Instant::now();
-    let response = match proxy(state, app, req, peer, &identity).await {
+    let response = match proxy(state, app, req, peer, &identity, session_id).await {
         Ok(r) => r,
         Err(e) => e.respond(lang, Some(&app.display_name)),
     };
@@ -104,23 +151,33 @@ pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: Socket
     response
 }
 
-/// The identity headers of this browser's valid session for `app`, or `None` without one.
-/// Headers made earlier for the session are sent again while their token is young enough;
-/// the session is still looked up (and counted as used) on every request, only not rebuilt.
-async fn identity_of(
+/// The session id and identity headers of this browser's valid session for `app`, or `None`
+/// without one. Headers made earlier for the session are sent again while their token is
+/// young enough; the session is still looked up (and counted as used) on every request, only
+/// not rebuilt. Of several session cookies, only the one valid session counts (see
+/// `session::valid_id`).
+async fn identity_of<'a>(
     state: &AppState,
-    app: &App,
-    headers: &HeaderMap,
-) -> Result<Option<Arc<IdentityHeaderValues>>, LoginError> {
-    let Some(id) = session::presented_id(app, headers) else {
-        return Ok(None);
+    app: &'a App,
+    headers: &'a HeaderMap,
+) -> Result<Option<(&'a str, Arc<IdentityHeaderValues>)>, LoginError> {
+    let unavailable = |e: crate::store::StoreError| LoginError::StoreUnavailable(e.to_string());
+    let ids = session::presented_ids(app, headers);
+    let (id, checked) = match ids.as_slice() {
+        [] => return Ok(None),
+        [one] => (*one, false),
+        several => match session::valid_id(state, app, several).await {
+            Ok(Some(id)) => (id, true),
+            Ok(None) => return Ok(None),
+            Err(session::SessionChoice::Ambiguous) => return Err(LoginError::SessionCookieAmbiguous),
+            Err(session::SessionChoice::Store(e)) => return Err(unavailable(e)),
+        },
     };
     let now = chrono::Utc::now().timestamp();
-    let unavailable = |e: crate::store::StoreError| LoginError::StoreUnavailable(e.to_string());
     if app.token_reuse {
         if let Some(values) = state.identity_headers.fresh(id, now) {
-            let alive = state.store.session_is_of(id, &app.name).await.map_err(unavailable)?;
-            return Ok(alive.then_some(values));
+            let alive = checked || state.store.session_is_of(id, &app.name).await.map_err(unavailable)?;
+            return Ok(alive.then_some((id, values)));
         }
     }
     let Some(s) = state.store.get_session(id).await.map_err(unavailable)? else {
@@ -130,11 +187,12 @@ async fn identity_of(
         return Ok(None);
     }
     let values = identity_values(state, app, &s, now)?;
-    Ok(Some(if app.token_reuse {
+    let values = if app.token_reuse {
         state.identity_headers.remember(id, now, app.token_lifetime, values)
     } else {
         Arc::new(values)
-    }))
+    };
+    Ok(Some((id, values)))
 }
 
 /// Removes every incoming header that could pass for one of the bridge's identity headers
@@ -188,6 +246,7 @@ async fn proxy(
     mut req: Request,
     peer: SocketAddr,
     identity: &IdentityHeaderValues,
+    session_id: Option<String>,
 ) -> Result<Response, LoginError> {
     if app.upstream.is_none() {
         return Err(LoginError::Internal("no upstream".into()));
@@ -197,6 +256,10 @@ async fn proxy(
         .get(&app.name)
         .ok_or_else(|| LoginError::Internal("no upstream client".into()))?;
     let upgrade = is_upgrade(req.headers());
+    // What the upstream's Sec-WebSocket-Accept must be (RFC 6455 4.2.2).
+    let expected_accept = upgrade
+        .then(|| req.headers().get(header::SEC_WEBSOCKET_KEY).map(websocket_accept))
+        .flatten();
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     // The upstream URI: its origin and path prefix, then the request's own path and query.
@@ -233,14 +296,34 @@ async fn proxy(
                 "the upstream switched to a protocol that was not asked for".into(),
             ));
         }
-        if let Some(client_side) = client_upgrade {
-            let upstream_side = hyper::upgrade::on(&mut response);
-            tokio::spawn(async move {
-                if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
-                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
-                }
-            });
+        // Without the proof that the upstream read this handshake (a stale or wrong
+        // Accept, or none) the bytes after it are not WebSocket frames: no tunnel.
+        let accepted = response.headers().get(header::SEC_WEBSOCKET_ACCEPT);
+        if expected_accept.is_none() || accepted != expected_accept.as_ref() {
+            return Err(LoginError::UpstreamUpgradeInvalid);
         }
+        let (Some(client_side), Some(session_id)) = (client_upgrade, session_id) else {
+            return Err(LoginError::Internal("an upgrade without its session".into()));
+        };
+        let upstream_side = hyper::upgrade::on(&mut response);
+        let watch = TunnelWatch {
+            store: state.store.clone(),
+            session_id,
+            app: app.name.clone(),
+            every: tunnel_check_interval(state.settings.session_idle, state.settings.session_lifetime),
+        };
+        tokio::spawn(async move {
+            if let (Ok(a), Ok(b)) = (client_side.await, upstream_side.await) {
+                let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+                    () = watch.until_session_ends() => {
+                        tracing::info!(app = watch.app, "websocket closed: its session ended");
+                    }
+                }
+                // Dropping both sides closes both connections.
+            }
+        });
         response.extensions_mut().insert(super::FromUpstream);
         return Ok(response.map(Body::new));
     }
@@ -248,6 +331,48 @@ async fn proxy(
     strip_bridge_set_cookies(response.headers_mut());
     response.extensions_mut().insert(super::FromUpstream);
     Ok(response.map(Body::new))
+}
+
+/// `base64(SHA-1(key + GUID))`, the Sec-WebSocket-Accept that answers `key` (RFC 6455).
+fn websocket_accept(key: &HeaderValue) -> HeaderValue {
+    use base64::Engine;
+    let mut hasher = openssl::sha::Sha1::new();
+    hasher.update(key.as_bytes());
+    hasher.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(hasher.finish());
+    // Base64 is always a valid header value.
+    HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// How often an open tunnel asks whether its session still lives: a tenth of the shorter of
+/// the idle and absolute lifetimes (so a session's end closes its tunnel within that), at
+/// least every minute, at most every 50 ms.
+fn tunnel_check_interval(idle: Duration, lifetime: Duration) -> Duration {
+    (idle.min(lifetime) / 10).clamp(Duration::from_millis(50), Duration::from_secs(60))
+}
+
+/// Watches the session a WebSocket tunnel was opened for. A logout, a Single Logout or the
+/// session's expiry ends the session in the store; the next check then closes the tunnel.
+/// Each check counts as use of the session (an open tunnel is in use), so the absolute
+/// lifetime, not the idle time, ends a tunnel that is only open.
+struct TunnelWatch {
+    store: Arc<dyn crate::store::LoginStateStore>,
+    session_id: String,
+    app: String,
+    every: Duration,
+}
+
+impl TunnelWatch {
+    async fn until_session_ends(&self) {
+        loop {
+            tokio::time::sleep(self.every).await;
+            match self.store.session_is_of(&self.session_id, &self.app).await {
+                Ok(true) => {}
+                // Fail closed: a store that cannot say the session lives ends the tunnel.
+                Ok(false) | Err(_) => return,
+            }
+        }
+    }
 }
 
 /// Only WebSocket upgrades are passed through: another protocol (h2c, say) would hand the
@@ -262,6 +387,8 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+        // Without a key the upstream's answer could not be checked.
+        && headers.get(header::SEC_WEBSOCKET_KEY).is_some()
 }
 
 /// Drops hop-by-hop headers and those named in Connection; an upgrade keeps the two it needs.
@@ -290,7 +417,8 @@ fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 }
 
 /// X-Forwarded-For/-Proto/-Host: kept from trusted proxies, set by the bridge otherwise; other
-/// forwarding headers (`Forwarded`, `X-Real-IP`, ...) only pass from trusted proxies.
+/// forwarding headers (`Forwarded`, `X-Real-IP`, ...) only pass from trusted proxies, and
+/// only in their canonical spelling (see [`FORWARDING`]).
 fn set_forwarded(
     headers: &mut HeaderMap,
     app: &App,
@@ -298,11 +426,7 @@ fn set_forwarded(
     trusted: bool,
     arrived_host: Option<HeaderValue>,
 ) {
-    if !trusted {
-        for name in FOREIGN_FORWARDING {
-            headers.remove(name);
-        }
-    }
+    strip_forwarding(headers, trusted);
     let xff = HeaderName::from_static("x-forwarded-for");
     let proto = HeaderName::from_static("x-forwarded-proto");
     let host = HeaderName::from_static("x-forwarded-host");
@@ -331,8 +455,20 @@ fn set_forwarded(
 /// one upstream must never see a sibling app's session id.
 fn is_bridge_cookie(name: &str) -> bool {
     let name = name.trim();
-    let name = name.strip_prefix("__Host-").unwrap_or(name);
+    let name = name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+        .unwrap_or(name);
     name.starts_with("eb_session_") || name.starts_with("eb_login_") || name.starts_with("eb_link_")
+}
+
+/// The name of a `name=value` cookie pair as a browser would send it back. A pair without a
+/// name (`=eb_session_x=v`, or no `=` at all) is a nameless cookie, which browsers send as
+/// its bare value: `eb_session_x=v`. So its name is what its value begins with.
+fn cookie_name_as_sent(pair: &str) -> &str {
+    let pair = pair.trim();
+    let unnamed = pair.strip_prefix('=').unwrap_or(pair);
+    unnamed.split('=').next().unwrap_or("")
 }
 
 /// Rewrites the Cookie header(s) into one without the bridge's cookies.
@@ -344,7 +480,7 @@ fn strip_bridge_cookies(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !is_bridge_cookie(pair.split('=').next().unwrap_or("")));
+        .filter(|pair| !pair.is_empty() && !is_bridge_cookie(cookie_name_as_sent(pair)));
     for pair in pairs {
         if !kept.is_empty() {
             kept.push_str("; ");
@@ -359,11 +495,17 @@ fn strip_bridge_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// An upstream may not set the bridge's cookies (that would plant a session id: fixation).
+/// An upstream may not set the bridge's cookies (that would plant a session id: fixation),
+/// nor nameless cookies, which browsers send back as their bare value and so can pass for
+/// any cookie, `__Host-` ones included. A Set-Cookie that is not text goes too.
 fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
     let sets_bridge_cookie = |v: &HeaderValue| -> bool {
-        let name = v.to_str().ok().and_then(|c| c.split('=').next()).unwrap_or("");
-        is_bridge_cookie(name)
+        let Ok(text) = v.to_str() else {
+            return true;
+        };
+        let pair = text.split(';').next().unwrap_or("").trim();
+        let nameless = pair.split_once('=').is_none_or(|(name, _)| name.trim().is_empty());
+        nameless || is_bridge_cookie(cookie_name_as_sent(pair))
     };
     if !headers.get_all(header::SET_COOKIE).iter().any(sets_bridge_cookie) {
         return;
@@ -383,19 +525,36 @@ fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
 /// The identity headers of a session, its token signed at `now`.
 fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Result<IdentityHeaderValues, LoginError> {
     let facts = &s.identity.facts;
-    let value = |v: &str| HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    // Values were checked at login (`identity::facts`, `identity::rule`, the link stores);
+    // one that still is no header value (a session from before that check, a bad stored
+    // link) refuses the request. Never a substitute: two students would share it.
+    let value = |field: &'static str, v: &str| {
+        crate::identity::check_clean(field, v, crate::identity::MAX_VALUE_LEN)?;
+        HeaderValue::from_str(v).map_err(|_| crate::identity::IdentityError::ValueNotClean {
+            field,
+            reason: "it is not a header value",
+        })
+    };
     let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
     let token = state
         .settings
         .jwt_keys
         .sign(&claims)
         .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
+    // Each affiliation was checked at login; joined they may be longer than one value.
+    let affiliation = HeaderValue::from_str(&facts.affiliation.join(",")).map_err(|_| {
+        crate::identity::IdentityError::ValueNotClean {
+            field: "affiliation",
+            reason: "it is not a header value",
+        }
+    })?;
     Ok(IdentityHeaderValues {
-        person_code: value(&s.identity.person_code),
-        school: facts.school.as_deref().map(value),
-        affiliation: value(&facts.affiliation.join(",")),
-        tenant: facts.tenant.as_deref().map(value),
-        token: value(&token),
+        person_code: value("person code", &s.identity.person_code)?,
+        school: facts.school.as_deref().map(|v| value("school", v)).transpose()?,
+        affiliation,
+        tenant: facts.tenant.as_deref().map(|v| value("tenant", v)).transpose()?,
+        token: HeaderValue::from_str(&token)
+            .map_err(|_| LoginError::Internal("the token is not a header value".into()))?,
     })
 }
 

@@ -40,6 +40,12 @@ pub async fn dispatch(
 
 async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) -> Response {
     let lang = Lang::from_headers(req.headers());
+    // The bridge routes on the Host header; an upstream (WSGI, Rack) may read another of
+    // several. RFC 9112 3.2: a request without exactly one Host is a 400.
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    if hosts != 1 {
+        return LoginError::HostHeaderInvalid(hosts).respond(lang, None);
+    }
     let path = req.uri().path();
     if !safe_path(path) {
         return LoginError::PathNotAllowed.respond(lang, None);
@@ -50,6 +56,9 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
     let app = app.clone();
     let route = saml_route(rest, &app.federation.name);
     if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
+        if !app.allow_path_parameters && has_path_parameters(path) {
+            return LoginError::PathParametersNotAllowed.respond(lang, Some(&app.display_name));
+        }
         return super::proxy::forward(state, &app, req, peer, lang).await;
     }
     // The routes that make the bridge sign, verify or store something, per client address.
@@ -201,9 +210,11 @@ fn safe_path(path: &str) -> bool {
     !encoded_forbidden && !path.split('/').any(is_dot_segment)
 }
 
-/// `.` or `..`, each dot possibly written `%2e` (any case).
+/// `.` or `..`, each dot possibly written `%2e` (any case), with or without path parameters:
+/// Tomcat, Jetty and other servlet containers drop everything from a `;` (or a decoded
+/// `%3b`) to the end of a segment before they normalise, so `..;x` is `..` to them.
 fn is_dot_segment(segment: &str) -> bool {
-    let (mut rest, mut dots) = (segment, 0);
+    let (mut rest, mut dots) = (before_parameters(segment), 0);
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('.') {
             rest = after;
@@ -218,6 +229,27 @@ fn is_dot_segment(segment: &str) -> bool {
         }
     }
     dots > 0
+}
+
+/// The part of a segment before its first `;`, raw or percent-encoded.
+fn before_parameters(segment: &str) -> &str {
+    let bytes = segment.as_bytes();
+    let end = (0..bytes.len())
+        .find(|&i| {
+            bytes[i] == b';'
+                || (bytes[i] == b'%'
+                    && bytes.get(i + 1) == Some(&b'3')
+                    && matches!(bytes.get(i + 2), Some(b'b' | b'B')))
+        })
+        .unwrap_or(bytes.len());
+    // `end` is at an ASCII byte or the end, so a char boundary.
+    &segment[..end]
+}
+
+/// Whether `path` has a path parameter (`;`, raw or percent-encoded) in any segment.
+fn has_path_parameters(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| before_parameters(segment).len() != segment.len())
 }
 
 fn query_param(req: &Request, name: &str) -> Option<String> {
@@ -245,6 +277,13 @@ mod tests {
             "/app/a\\b",
             "/app/a%00",
             "/..",
+            "/app/..;/admin/x",
+            "/app/.;/x",
+            "/app/%2e%2e;/admin",
+            "/app/..%3b/admin",
+            "/app/..%3B",
+            "/app/.%2E;jsessionid=1/x",
+            "/app/..;",
         ] {
             assert!(!safe_path(bad), "{bad}");
         }
@@ -256,8 +295,21 @@ mod tests {
             "/app/a.b",
             "/app/%2e%2e%2e",
             "/app/é/%41",
+            "/app/a;b",
+            "/app/...;x",
+            "/app/x.;y",
         ] {
             assert!(safe_path(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn path_parameters_are_found_raw_and_encoded() {
+        for with in ["/a;b", "/a/b;", "/a%3bb/c", "/a%3B", "/;"] {
+            assert!(has_path_parameters(with), "{with}");
+        }
+        for without in ["/", "/a/b", "/a%3", "/a%3c", "/a%2b"] {
+            assert!(!has_path_parameters(without), "{without}");
         }
     }
 

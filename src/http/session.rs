@@ -47,15 +47,64 @@ pub fn clear_cookie(app: &App) -> String {
     format!("{}=; {}", cookie_name(app), cookie_attributes(app, 0))
 }
 
-/// The session id this browser presents for `app`, if any.
-pub fn presented_id<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
-    cookies::get(headers, cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= 64)
+/// At most this many session cookies of one name are looked at; more is an attack.
+pub const MAX_PRESENTED: usize = 4;
+
+/// The session ids this browser presents for `app`, distinct, in the order sent (usually
+/// one; a cookie tossed by a sibling path or a nameless cookie adds more).
+pub fn presented_ids<'a>(app: &'a App, headers: &'a HeaderMap) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = Vec::with_capacity(1);
+    for id in cookies::get_all(headers, cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= 64) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if ids.len() == MAX_PRESENTED {
+            break;
+        }
+    }
+    ids
 }
 
-/// The valid session of this browser for `app`: a cookie of another app never opens this one.
+/// Which of the presented session ids opens `app`: the only one that is a valid session of
+/// this app. A tossed cookie that is no session cannot shadow the real one; two valid
+/// sessions are ambiguous (one of them was planted) and refused, never guessed between.
+pub async fn valid_id<'a>(state: &AppState, app: &App, ids: &[&'a str]) -> Result<Option<&'a str>, SessionChoice> {
+    let mut valid = None;
+    for id in ids {
+        if state
+            .store
+            .session_is_of(id, &app.name)
+            .await
+            .map_err(SessionChoice::Store)?
+        {
+            if valid.is_some() {
+                return Err(SessionChoice::Ambiguous);
+            }
+            valid = Some(*id);
+        }
+    }
+    Ok(valid)
+}
+
+/// Why no session could be chosen among the presented ones.
+#[derive(Debug)]
+pub enum SessionChoice {
+    Store(StoreError),
+    Ambiguous,
+}
+
+/// The valid session of this browser for `app`: a cookie of another app never opens this
+/// one. Of several cookies, the one valid session; several valid ones open nothing.
 pub async fn current(state: &AppState, app: &App, headers: &HeaderMap) -> Result<Option<AppSession>, StoreError> {
-    let Some(id) = presented_id(app, headers) else {
-        return Ok(None);
+    let ids = presented_ids(app, headers);
+    let id = match ids.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        several => match valid_id(state, app, several).await {
+            Ok(Some(id)) => id,
+            Ok(None) | Err(SessionChoice::Ambiguous) => return Ok(None),
+            Err(SessionChoice::Store(e)) => return Err(e),
+        },
     };
     Ok(state.store.get_session(id).await?.filter(|s| s.app == app.name))
 }
@@ -69,7 +118,9 @@ pub async fn start(
     identity: Identity,
     subject: Subject,
 ) -> Result<String, StoreError> {
-    if let Some(old) = presented_id(app, headers) {
+    // Every id presented ends, the planted ones too: the new cookie is then the only
+    // session this browser holds.
+    for old in presented_ids(app, headers) {
         state.store.remove_session(old).await?;
     }
     let id = crate::keys::random_token();

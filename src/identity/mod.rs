@@ -44,6 +44,10 @@ pub enum IdentityError {
     PersonAttributeMissing(String),
     #[error("the {attribute} value does not match the app's person code pattern")]
     PersonPatternNoMatch { attribute: String },
+    /// A value the app would receive (person code, school, tenant, affiliation) or the
+    /// federated id it comes from is not clean: two such values could reach the app as one.
+    #[error("the {field} is not a clean value: {reason}")]
+    ValueNotClean { field: &'static str, reason: &'static str },
 }
 
 impl IdentityError {
@@ -53,12 +57,41 @@ impl IdentityError {
             IdentityError::SchoolMissing => "school_missing",
             IdentityError::PersonAttributeMissing(_) => "person_attribute_missing",
             IdentityError::PersonPatternNoMatch { .. } => "person_pattern_no_match",
+            IdentityError::ValueNotClean { .. } => "identity_value_invalid",
         }
     }
 }
 
+/// The longest person code, school, tenant or affiliation value an app is handed.
+pub const MAX_VALUE_LEN: usize = 256;
+/// The longest federated id (an eckId is a URL of some 100 characters).
+pub const MAX_FEDERATED_ID_LEN: usize = 1024;
+
+/// Whether `value` can be handed to an app as it is, in a header or a claim: not empty, at
+/// most `max` bytes, no control characters (CR, LF, NUL, TAB, DEL, C1) and no leading or
+/// trailing white space. A value that fails is refused, never replaced or trimmed: upstreams
+/// that trim or reject such values would otherwise give two students the same identity.
+pub fn check_clean(field: &'static str, value: &str, max: usize) -> Result<(), IdentityError> {
+    let refuse = |reason| Err(IdentityError::ValueNotClean { field, reason });
+    if value.is_empty() {
+        return refuse("it is empty");
+    }
+    if value.len() > max {
+        return refuse("it is too long");
+    }
+    if value.chars().any(char::is_control) {
+        return refuse("it contains control characters");
+    }
+    if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        return refuse("it has leading or trailing white space");
+    }
+    Ok(())
+}
+
 /// School activation first (nothing happens for a school that has not activated the app),
-/// then the facts the hand-off needs.
+/// then the facts the hand-off needs. Every value the app would receive is checked here, so
+/// that a refused login stores nothing (not even its assertion ID): the school, the tenant,
+/// the affiliations, the federated id, and the person code the rule makes of it.
 pub fn facts(app: &App, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
     let attrs = &assertion.attributes;
     let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
@@ -81,31 +114,63 @@ pub fn facts(app: &App, assertion: &ValidatedAssertion) -> Result<Facts, Identit
         .map(|(claim, attribute)| (claim.clone(), attrs.get(attribute).to_vec()))
         .filter(|(_, values)| !values.is_empty())
         .collect();
-    Ok(Facts {
+    let facts = Facts {
         federated_id,
         school: school.or(branch),
         affiliation: attrs.get(AFFILIATION_ATTRIBUTE).to_vec(),
         tenant,
         given_name: attrs.first(GIVEN_NAME_ATTRIBUTE).map(str::to_string),
         extra,
-    })
+    };
+    check_facts(app, &facts)?;
+    Ok(facts)
+}
+
+/// The values of `facts` an app is handed, each clean (see [`check_clean`]).
+fn check_facts(app: &App, facts: &Facts) -> Result<(), IdentityError> {
+    // The federated id is trimmed already; inner control characters would survive into a
+    // person code made by the rule, or into the link store's key.
+    check_clean("federated id", &facts.federated_id, MAX_FEDERATED_ID_LEN)?;
+    if let Some(school) = &facts.school {
+        check_clean("school", school, MAX_VALUE_LEN)?;
+    }
+    if let Some(tenant) = &facts.tenant {
+        check_clean("tenant", tenant, MAX_VALUE_LEN)?;
+    }
+    for affiliation in &facts.affiliation {
+        check_clean("affiliation", affiliation, MAX_VALUE_LEN)?;
+        // The affiliations are handed over joined by commas.
+        if affiliation.contains(',') {
+            return Err(IdentityError::ValueNotClean {
+                field: "affiliation",
+                reason: "it contains a comma",
+            });
+        }
+    }
+    // The code the rule would make, checked now rather than after the assertion ID is
+    // recorded. A pattern that does not match is not an error here: linking may follow.
+    match rule(app, facts) {
+        Some(Err(e @ IdentityError::ValueNotClean { .. })) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// The rule `attribute` + `pattern`: `None` when it does not apply to this app.
+/// The code it makes is clean (see [`check_clean`]) or the rule fails with `ValueNotClean`.
 pub fn rule(app: &App, facts: &Facts) -> Option<Result<String, IdentityError>> {
-    match &app.person_pattern {
-        None if app.linking.is_some() => None,
-        None => Some(Ok(facts.federated_id.clone())),
-        Some(re) => Some(
-            re.captures(&facts.federated_id)
-                .and_then(|c| c.name("code"))
-                .map(|m| m.as_str().to_string())
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| IdentityError::PersonPatternNoMatch {
-                    attribute: app.person_attribute.clone(),
-                }),
-        ),
-    }
+    let code = match &app.person_pattern {
+        None if app.linking.is_some() => return None,
+        None => Ok(facts.federated_id.clone()),
+        Some(re) => re
+            .captures(&facts.federated_id)
+            .and_then(|c| c.name("code"))
+            .map(|m| m.as_str().to_string())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| IdentityError::PersonPatternNoMatch {
+                attribute: app.person_attribute.clone(),
+            }),
+    };
+    Some(code.and_then(|c| check_clean("person code", &c, MAX_VALUE_LEN).map(|()| c)))
 }
 
 /// `schools` lists 4-character BRINs, 6-character branch BRINs, or `*`.
@@ -158,6 +223,45 @@ impl Pseudonyms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_clean_values_pass_and_each_bad_kind_is_named() {
+        for good in ["100231", "99XX", "ingang-a", "100231@school-a.nl", "één code", "a"] {
+            assert_eq!(check_clean("person code", good, MAX_VALUE_LEN), Ok(()), "{good:?}");
+        }
+        for (bad, reason) in [
+            ("", "it is empty"),
+            ("100\n231", "it contains control characters"),
+            ("999\r\n888", "it contains control characters"),
+            ("a\tb", "it contains control characters"),
+            ("nul\0", "it contains control characters"),
+            ("del\u{7f}", "it contains control characters"),
+            ("c1\u{85}x", "it contains control characters"),
+            ("100231 ", "it has leading or trailing white space"),
+            (" 100231", "it has leading or trailing white space"),
+            ("100231\u{a0}", "it has leading or trailing white space"),
+        ] {
+            assert_eq!(
+                check_clean("person code", bad, MAX_VALUE_LEN),
+                Err(IdentityError::ValueNotClean {
+                    field: "person code",
+                    reason
+                }),
+                "{bad:?}"
+            );
+        }
+        let long = "x".repeat(MAX_VALUE_LEN + 1);
+        assert!(check_clean("school", &long, MAX_VALUE_LEN).is_err());
+        assert!(check_clean("school", &long[1..], MAX_VALUE_LEN).is_ok());
+        assert_eq!(
+            IdentityError::ValueNotClean {
+                field: "school",
+                reason: "it is empty"
+            }
+            .code(),
+            "identity_value_invalid"
+        );
+    }
 
     #[test]
     fn pseudonyms_are_stable_keyed_and_hide_the_id() {
