@@ -96,6 +96,7 @@ impl ValidationError {
             Signature(SignatureError::NoTrustedCertificates) => "idp_no_signing_certificate",
             Signature(SignatureError::BadCertificate) => "idp_certificate_invalid",
             Signature(SignatureError::Malformed(_)) => "xml_malformed",
+            Signature(SignatureError::SignedInfoCount(_)) => "signature_signed_info_count",
             Signature(SignatureError::CanonicalTooLarge(_)) => "xml_canonical_too_large",
             Unsigned => "signature_missing",
             Decryption(_) => "decryption_failed",
