@@ -56,7 +56,7 @@ pub enum ValidationError {
     NotYetValid(String),
     #[error("the assertion expired at {0}")]
     Expired(String),
-    #[error("the time value {0:?} is not a UTC xs:dateTime")]
+    #[error("the time value {0:?} is not an xs:dateTime with a zone (Z or an offset such as +01:00)")]
     TimeInvalid(String),
     #[error("the assertion carries more than {0} attributes or values")]
     TooManyAttributes(usize),
