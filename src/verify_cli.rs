@@ -32,7 +32,9 @@ pub enum UsageError {
 
 /// Turns the input (raw XML, base64, or a `SAMLResponse=...` form body) into XML text.
 pub fn read_input(input: &[u8], limits: XmlLimits) -> Result<String, ValidationError> {
-    let text = std::str::from_utf8(input).map_err(|_| ValidationError::NotUtf8)?.trim();
+    let text = std::str::from_utf8(input).map_err(|_| ValidationError::NotUtf8)?;
+    // A BOM is not whitespace to `trim`, and before `<` it would send raw XML to base64.
+    let text = response::strip_bom(text).trim();
     if text.starts_with('<') {
         return Ok(text.to_string());
     }

@@ -115,7 +115,14 @@ pub fn decode_post_binding(value: &str, limits: XmlLimits) -> Result<String, Val
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&compact)
         .map_err(|_| ValidationError::NotBase64)?;
-    String::from_utf8(bytes).map_err(|_| ValidationError::NotUtf8)
+    let text = String::from_utf8(bytes).map_err(|_| ValidationError::NotUtf8)?;
+    Ok(strip_bom(&text).to_string())
+}
+
+/// A UTF-8 byte-order mark is how some Windows tooling starts a UTF-8 file; it says nothing
+/// but "UTF-8", so it is dropped rather than refused. Only one, only at the very start.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Validates a Response document. On success every field of the result comes from content
