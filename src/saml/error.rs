@@ -36,6 +36,8 @@ pub enum ValidationError {
     Decryption(String),
     #[error("the encryption algorithm {0} is not allowed")]
     EncryptionAlgorithm(String),
+    #[error("the assertion is encrypted with AES-CBC ({0}) in a Response that is not signed (a padding-oracle risk): sign the Response, encrypt with AES-GCM, or set allow_cbc = true in this app's [federations.NAME] section")]
+    CbcUnauthenticated(String),
     #[error("the assertion has no {0}")]
     MissingElement(&'static str),
     #[error("the assertion's Audience does not name this SP ({0})")]
@@ -101,6 +103,8 @@ impl ValidationError {
             Unsigned => "signature_missing",
             Decryption(_) => "decryption_failed",
             EncryptionAlgorithm(_) => "encryption_algorithm_forbidden",
+            // The same code as any refused algorithm (it is one); the message names the key.
+            CbcUnauthenticated(_) => "encryption_algorithm_forbidden",
             MissingElement(_) => "assertion_incomplete",
             AudienceMismatch(_) => "audience_mismatch",
             RecipientMismatch { .. } => "recipient_mismatch",

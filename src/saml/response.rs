@@ -33,8 +33,15 @@ pub struct Expectations<'a> {
     pub acs_url: &'a str,
     /// The ID of the AuthnRequest this browser's pending login sent; `None` when there is none.
     pub request_id: Option<&'a str>,
+    /// Only `verify-response` without `--request-id` sets this: InResponseTo (on the Response
+    /// and in SubjectConfirmationData, plaintext or encrypted) is then not checked at all, as
+    /// its contract says. The ACS never sets it.
+    pub in_response_to_unchecked: bool,
     pub allow_unsolicited: bool,
     pub allow_sha1: bool,
+    /// AES-CBC assertions in an unsigned Response (`federations.X.allow_cbc`): a padding
+    /// oracle risk, see [`decrypt::decrypt_assertion`].
+    pub allow_cbc: bool,
     pub clock_skew: Duration,
     pub now: DateTime<Utc>,
     pub decryption_keys: &'a [PKey<Private>],
@@ -211,7 +218,7 @@ pub fn validate(
             }
             None => report.check(
                 "decrypt",
-                decrypt::decrypt_assertion(assertion, exp.decryption_keys, false),
+                decrypt::decrypt_assertion(assertion, exp.decryption_keys, exp.allow_cbc),
                 || "EncryptedAssertion decrypted".into(),
             )?,
         };
@@ -519,6 +526,12 @@ fn check_one_confirmation(
         }
     }
     let in_response_to = data.attribute("InResponseTo").map(str::to_string);
+    if exp.in_response_to_unchecked {
+        return Ok(Confirmation {
+            not_on_or_after,
+            in_response_to,
+        });
+    }
     match (exp.request_id, in_response_to.as_deref()) {
         (Some(expected), Some(found)) if expected == found => {}
         (Some(_), Some(found)) => {
@@ -691,8 +704,10 @@ mod tests {
             sp_entity_id: SP,
             acs_url: ACS,
             request_id: Some("_req"),
+            in_response_to_unchecked: false,
             allow_unsolicited: false,
             allow_sha1: false,
+            allow_cbc: false,
             clock_skew: Duration::from_secs(120),
             now,
             decryption_keys: &[],

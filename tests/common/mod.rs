@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod process;
 pub mod services;
+pub mod xmlsec1;
 pub mod xsw;
 
 use std::path::{Path, PathBuf};
