@@ -222,7 +222,15 @@ pub fn validate(
                 || "EncryptedAssertion decrypted".into(),
             )?,
         };
-        let mut v = read_decrypted_assertion(&plaintext, response_signed, exp, report, in_response_to_outer)?;
+        // Decrypted where the EncryptedAssertion sits: the declarations in scope there are the
+        // context the plaintext was written in (the raw document's; for a signed Response the
+        // same element the signature covered).
+        let in_context = report.check(
+            "decrypted_in_context",
+            plaintext_in_context(&plaintext, assertion),
+            || "parsed with the namespaces in scope at the EncryptedAssertion".into(),
+        )?;
+        let mut v = read_decrypted_assertion(&in_context, response_signed, exp, report, in_response_to_outer)?;
         v.encrypted = true;
         v
     };
@@ -359,17 +367,77 @@ fn read_signed_assertion(
     check_assertion(assertion, exp, report, in_response_to_outer)
 }
 
-/// Decrypted assertions are standalone documents; when the Response was not signed, the
-/// assertion inside must carry its own valid signature.
+/// The synthetic element around a decrypted plaintext (no SAML document can name it: it is
+/// never part of one, and the plaintext cannot close it without making two roots).
+const DECRYPTION_CONTEXT: &str = "entree-bridge-decryption-context";
+
+/// XML Encryption decrypts in context (XML Encryption 1.1, 4.5): the plaintext of an
+/// `EncryptedAssertion` may use prefixes declared on the enclosing Response (xmlsec-based IdPs
+/// serialize the Assertion without them). The plaintext is wrapped in one synthetic element
+/// carrying every declaration in scope at `encrypted`, and the result is parsed with the same
+/// bounds as any XML input. A leading XML declaration (UTF-8 only) and BOM are dropped, as a
+/// declaration may only start a document.
+fn plaintext_in_context(plaintext: &str, encrypted: Node<'_, '_>) -> Result<String, ValidationError> {
+    let mut body = strip_bom(plaintext);
+    if body.starts_with("<?xml") {
+        let end = body
+            .find("?>")
+            .map(|i| i + 2)
+            .ok_or_else(|| xml::XmlError::Malformed("an unterminated XML declaration in the plaintext".into()))?;
+        // The declaration's own checks (UTF-8 only) are those of any document.
+        xml::parse_bounded(&format!("{}<r/>", &body[..end]), XmlLimits::default())?;
+        body = &body[end..];
+    }
+    let mut wrapped = String::with_capacity(body.len() + 64 + 96 * encrypted.namespaces().len());
+    wrapped.push('<');
+    wrapped.push_str(DECRYPTION_CONTEXT);
+    for ns in encrypted.namespaces() {
+        match ns.name() {
+            Some("xml") => continue,
+            Some(prefix) => {
+                wrapped.push_str(" xmlns:");
+                wrapped.push_str(prefix);
+            }
+            None => wrapped.push_str(" xmlns"),
+        }
+        wrapped.push_str("=\"");
+        wrapped.push_str(&xml::escape(ns.uri()));
+        wrapped.push('"');
+    }
+    wrapped.push('>');
+    wrapped.push_str(body);
+    wrapped.push_str("</");
+    wrapped.push_str(DECRYPTION_CONTEXT);
+    wrapped.push('>');
+    Ok(wrapped)
+}
+
+/// The decrypted assertion, read inside its context element (see [`plaintext_in_context`]);
+/// when the Response was not signed, the assertion must carry its own valid signature.
 fn read_decrypted_assertion(
-    plaintext: &str,
+    wrapped: &str,
     response_signed: bool,
     exp: &Expectations<'_>,
     report: &mut Report,
     in_response_to_outer: Option<&str>,
 ) -> Result<ValidatedAssertion, ValidationError> {
-    let doc = xml::parse_bounded(plaintext, exp.limits)?;
-    let root = doc.root_element();
+    let doc = xml::parse_bounded(wrapped, exp.limits)?;
+    let context = doc.root_element();
+    // The plaintext is one element and nothing else (whitespace aside).
+    let mut elements = context.children().filter(Node::is_element);
+    let (Some(root), None) = (elements.next(), elements.next()) else {
+        return Err(ValidationError::AssertionCount(
+            context.children().filter(Node::is_element).count(),
+        ));
+    };
+    let stray = context
+        .children()
+        .any(|c| !c.is_element() && !(c.is_text() && c.text().is_some_and(|t| t.trim().is_empty())));
+    if stray {
+        return Err(ValidationError::NotAResponse(
+            "decrypted text beside the Assertion".into(),
+        ));
+    }
     if !xml::is(&root, NS_SAML, "Assertion") {
         return Err(ValidationError::NotAResponse(format!(
             "decrypted {}",
@@ -830,6 +898,37 @@ mod tests {
         let mut quiet = Report::disabled();
         validate(&xml, &exp, &mut quiet).unwrap();
         assert!(quiet.checks.is_empty());
+    }
+
+    #[test]
+    fn a_plaintext_cannot_leave_its_context_element() {
+        let outer = r#"<r xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:x="urn:x&amp;y"><saml:EncryptedAssertion/></r>"#;
+        let doc = roxmltree::Document::parse(outer).unwrap();
+        let enc = doc.root_element().first_element_child().unwrap();
+        let wrapped = plaintext_in_context(r#"<?xml version="1.0"?><saml:Assertion ID="a"/>"#, enc).unwrap();
+        let parsed = roxmltree::Document::parse(&wrapped).unwrap();
+        let assertion = parsed.root_element().first_element_child().unwrap();
+        assert!(xml::is(&assertion, NS_SAML, "Assertion"));
+        assert_eq!(assertion.lookup_namespace_uri(Some("x")), Some("urn:x&y"));
+        assert!(plaintext_in_context(r#"<?xml version="1.0" encoding="UTF-7"?><a/>"#, enc).is_err());
+        let idp = idp();
+        let keys = [idp.cert.public_key().unwrap()];
+        let exp = expectations(&idp, &keys, Utc::now());
+        for (escape, code) in [
+            (
+                format!("<saml:Assertion ID=\"a\"/></{DECRYPTION_CONTEXT}><{DECRYPTION_CONTEXT}>"),
+                "xml_malformed",
+            ),
+            (
+                r#"<saml:Assertion ID="a"/><saml:Assertion ID="b"/>"#.to_string(),
+                "assertion_count",
+            ),
+            (r#"<saml:Assertion ID="a"/>text"#.to_string(), "not_a_response"),
+        ] {
+            let wrapped = plaintext_in_context(&escape, enc).unwrap();
+            let err = read_decrypted_assertion(&wrapped, true, &exp, &mut Report::disabled(), None).unwrap_err();
+            assert_eq!(err.code(), code, "{escape}");
+        }
     }
 
     #[test]
