@@ -475,3 +475,128 @@ async fn oversized_and_deep_inputs_are_refused_before_parsing() {
         200
     );
 }
+
+/// A response whose assertion template `edit` changes before the IdP key genuinely signs it:
+/// what the protocol checks below refuse is signed content, not tampering.
+fn signed_edited(b: &Bridge, s: &ResponseSpec, edit: impl FnOnce(String) -> String) -> String {
+    let template = edit(b.idp.assertion_xml(s, true));
+    let assertion = entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+    let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
+    b.idp.response_around(s, &assertion).expect("response")
+}
+
+#[tokio::test]
+async fn an_assertion_without_authn_statement_is_refused() {
+    refused(
+        |b, s| {
+            signed_edited(b, &s, |a| {
+                let start = a.find("<saml:AuthnStatement").expect("AuthnStatement");
+                let end = a.find("</saml:AuthnStatement>").expect("end") + "</saml:AuthnStatement>".len();
+                format!("{}{}", &a[..start], &a[end..])
+            })
+        },
+        400,
+        "authn_statement_missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_subject_without_name_id_is_refused() {
+    refused(
+        |b, s| {
+            let name_id = format!(
+                r#"<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{}</saml:NameID>"#,
+                s.name_id
+            );
+            signed_edited(b, &s, |a| a.replacen(&name_id, "", 1))
+        },
+        400,
+        "name_id_missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_of_another_saml_version_is_refused() {
+    refused(
+        |b, s| signed_edited(b, &s, |a| a.replacen(r#"Version="2.0""#, r#"Version="1.1""#, 1)),
+        400,
+        "version_unsupported",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_issued_in_the_future_is_refused() {
+    refused(
+        |b, s| {
+            // Issued 10 minutes from now, beyond the 2-minute skew; the rest of the spec
+            // stays valid, and the Response's own IssueInstant is now.
+            let now = s.issue_instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let ahead =
+                (s.issue_instant + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    &format!(r#"IssueInstant="{now}""#),
+                    &format!(r#"IssueInstant="{ahead}""#),
+                    1,
+                )
+            })
+        },
+        400,
+        "issue_instant_in_future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_response_issued_in_the_future_is_refused() {
+    refused(
+        |b, mut s| {
+            s.issue_instant += chrono::Duration::minutes(10);
+            s.not_before = chrono::Utc::now() - chrono::Duration::seconds(30);
+            signed(b, &s)
+        },
+        400,
+        "issue_instant_in_future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bearer_confirmation_with_not_before_is_refused() {
+    refused(
+        |b, s| {
+            let nb =
+                (s.issue_instant - chrono::Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    "<saml:SubjectConfirmationData ",
+                    &format!(r#"<saml:SubjectConfirmationData NotBefore="{nb}" "#),
+                    1,
+                )
+            })
+        },
+        400,
+        "subject_confirmation_not_before",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_signed_info_is_refused() {
+    refused(
+        |b, s| {
+            // The genuine signature, with a copy of its SignedInfo beside it: which one a
+            // verifier reads must never be a question.
+            let xml = signed(b, &s);
+            let start = xml.find("<ds:SignedInfo>").expect("SignedInfo");
+            let end = xml.find("</ds:SignedInfo>").expect("end") + "</ds:SignedInfo>".len();
+            format!("{}{}{}", &xml[..end], &xml[start..end], &xml[end..])
+        },
+        400,
+        "signature_signed_info_count",
+    )
+    .await;
+}

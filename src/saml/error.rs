@@ -60,6 +60,16 @@ pub enum ValidationError {
     Expired(String),
     #[error("the time value {0:?} is not an xs:dateTime with a zone (Z or an offset such as +01:00)")]
     TimeInvalid(String),
+    #[error("the {0} has Version {1:?}; only SAML 2.0 is accepted")]
+    VersionUnsupported(&'static str, String),
+    #[error("the {0} was issued at {1}, in the future beyond the clock skew")]
+    IssuedInFuture(&'static str, String),
+    #[error("the assertion has no AuthnStatement (the Web SSO profile requires one)")]
+    AuthnStatementMissing,
+    #[error("the assertion's Subject has no NameID")]
+    NameIdMissing,
+    #[error("the bearer SubjectConfirmationData has a NotBefore (the Web SSO profile forbids it)")]
+    ConfirmationNotBefore,
     #[error("the assertion carries more than {0} attributes or values")]
     TooManyAttributes(usize),
     #[error("an attribute value is longer than {0} characters")]
@@ -116,6 +126,11 @@ impl ValidationError {
             NotYetValid(_) => "assertion_not_yet_valid",
             Expired(_) => "assertion_expired",
             TimeInvalid(_) => "time_invalid",
+            VersionUnsupported(..) => "version_unsupported",
+            IssuedInFuture(..) => "issue_instant_in_future",
+            AuthnStatementMissing => "authn_statement_missing",
+            NameIdMissing => "name_id_missing",
+            ConfirmationNotBefore => "subject_confirmation_not_before",
             TooManyAttributes(_) => "attributes_too_many",
             ValueTooLong(_) => "attribute_value_too_long",
         }

@@ -146,6 +146,16 @@ pub fn validate(
     )?;
     let root = doc.root_element();
     report.check("is_response", check_root(root), || "samlp:Response, Version 2.0".into())?;
+    report.check(
+        "response_issue_instant",
+        check_version_and_instant(root, "Response", Some(exp)),
+        || {
+            format!(
+                "IssueInstant {} not after now + skew",
+                root.attribute("IssueInstant").unwrap_or("-")
+            )
+        },
+    )?;
     report.check("destination", check_destination(root, exp), || {
         format!("Destination {}", root.attribute("Destination").unwrap_or("(absent)"))
     })?;
@@ -249,10 +259,34 @@ fn check_root(root: Node<'_, '_>) -> Result<(), ValidationError> {
     if !xml::is(&root, NS_SAMLP, "Response") {
         return Err(ValidationError::NotAResponse(root.tag_name().name().to_string()));
     }
-    if root.attribute("Version") != Some("2.0") {
-        return Err(ValidationError::NotAResponse(
-            "Response with a Version other than 2.0".into(),
-        ));
+    check_version_and_instant(root, "Response", None)
+}
+
+/// `Version="2.0"` and an `IssueInstant` that is a valid time; with `exp`, not in the future
+/// beyond the clock skew (an IdP's clock that runs ahead, or a message made for later use).
+fn check_version_and_instant(
+    node: Node<'_, '_>,
+    what: &'static str,
+    exp: Option<&Expectations<'_>>,
+) -> Result<(), ValidationError> {
+    match node.attribute("Version") {
+        Some("2.0") => {}
+        other => {
+            return Err(ValidationError::VersionUnsupported(
+                what,
+                other.unwrap_or("(none)").chars().take(16).collect(),
+            ))
+        }
+    }
+    let instant = parse_time(
+        node.attribute("IssueInstant")
+            .ok_or(ValidationError::MissingElement("IssueInstant"))?,
+    )?;
+    if let Some(exp) = exp {
+        let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
+        if instant > exp.now + skew {
+            return Err(ValidationError::IssuedInFuture(what, instant.to_rfc3339()));
+        }
     }
     Ok(())
 }
@@ -344,6 +378,7 @@ fn read_signed_assertion(
         }
         // The Response-level checks ran on the raw text; run them again on what was signed,
         // and take the signed InResponseTo.
+        check_version_and_instant(signed_root, "Response", Some(exp))?;
         check_destination(signed_root, exp)?;
         check_optional_issuer(signed_root, exp)?;
         check_status(signed_root)?;
@@ -478,6 +513,16 @@ fn check_assertion(
         .filter(|id| !id.is_empty())
         .ok_or(ValidationError::MissingElement("ID"))?
         .to_string();
+    report.check(
+        "assertion_version_instant",
+        check_version_and_instant(assertion, "Assertion", Some(exp)),
+        || {
+            format!(
+                "Version 2.0, IssueInstant {} not after now + skew",
+                assertion.attribute("IssueInstant").unwrap_or("-")
+            )
+        },
+    )?;
     let issuer = xml::child(assertion, NS_SAML, "Issuer")
         .map(xml::full_text)
         .ok_or(ValidationError::MissingElement("Issuer"))?;
@@ -494,9 +539,17 @@ fn check_assertion(
         || issuer.clone(),
     )?;
     let subject = xml::child(assertion, NS_SAML, "Subject").ok_or(ValidationError::MissingElement("Subject"))?;
-    let name_id_node = xml::child(subject, NS_SAML, "NameID");
-    let name_id = name_id_node.map(xml::full_text).unwrap_or_default();
-    let name_id_format = name_id_node.and_then(|n| n.attribute("Format")).map(str::to_string);
+    // A Subject without a NameID (or with an empty one) names nobody: refused, never read
+    // as "".
+    let name_id_node = report.check(
+        "name_id",
+        xml::child(subject, NS_SAML, "NameID")
+            .filter(|n| !xml::full_text(*n).trim().is_empty())
+            .ok_or(ValidationError::NameIdMissing),
+        || "present".into(),
+    )?;
+    let name_id = xml::full_text(name_id_node);
+    let name_id_format = name_id_node.attribute("Format").map(str::to_string);
 
     let confirmation = report.check(
         "subject_confirmation",
@@ -516,8 +569,13 @@ fn check_assertion(
     report.check("audience", check_audience(conditions, exp), || {
         exp.sp_entity_id.to_string()
     })?;
-    let authn = xml::child(assertion, NS_SAML, "AuthnStatement");
-    let session_index = authn.and_then(|a| a.attribute("SessionIndex")).map(str::to_string);
+    // The Web SSO profile (4.1.4.2): an assertion that authenticates says so.
+    let authn = report.check(
+        "authn_statement",
+        xml::child(assertion, NS_SAML, "AuthnStatement").ok_or(ValidationError::AuthnStatementMissing),
+        || "present".into(),
+    )?;
+    let session_index = authn.attribute("SessionIndex").map(str::to_string);
     let attributes = report.check("attributes", read_attributes(assertion), || {
         "read by canonical name".into()
     })?;
@@ -587,11 +645,9 @@ fn check_one_confirmation(
     if exp.now >= not_on_or_after + skew {
         return Err(ValidationError::ConfirmationExpired(not_on_or_after.to_rfc3339()));
     }
-    if let Some(nb) = data.attribute("NotBefore") {
-        let nb = parse_time(nb)?;
-        if exp.now + skew < nb {
-            return Err(ValidationError::NotYetValid(nb.to_rfc3339()));
-        }
+    // Web SSO profile 4.1.4.2: a bearer SubjectConfirmationData MUST NOT carry NotBefore.
+    if data.attribute("NotBefore").is_some() {
+        return Err(ValidationError::ConfirmationNotBefore);
     }
     let in_response_to = data.attribute("InResponseTo").map(str::to_string);
     if exp.in_response_to_unchecked {
@@ -798,13 +854,25 @@ mod tests {
         let spec = ResponseSpec::new(SP, ACS, Some("_req"));
         let xml = idp.response(&spec).unwrap();
         let issued = spec.issue_instant;
-        // Conditions: NotBefore = issued - 30s, NotOnOrAfter = issued + 5m.
+        // IssueInstant = issued; Conditions: NotBefore = issued - 30s, NotOnOrAfter = issued + 5m.
         assert!(
-            check(&idp, &xml, issued - chrono::Duration::seconds(140)).is_ok(),
-            "a clock 140s behind is within 2m skew of NotBefore"
+            check(&idp, &xml, issued - chrono::Duration::seconds(110)).is_ok(),
+            "a clock 110s behind is within 2m skew of IssueInstant"
         );
-        let early = check(&idp, &xml, issued - chrono::Duration::seconds(160)).unwrap_err();
-        assert_eq!(early.code(), "assertion_not_yet_valid");
+        let early = check(&idp, &xml, issued - chrono::Duration::seconds(130)).unwrap_err();
+        assert_eq!(early.code(), "issue_instant_in_future");
+        // A NotBefore later than the IssueInstant is held to the same skew.
+        let mut later = ResponseSpec::new(SP, ACS, Some("_req"));
+        later.not_before = later.issue_instant + chrono::Duration::seconds(60);
+        let xml_later = idp.response(&later).unwrap();
+        let at = later.issue_instant - chrono::Duration::seconds(50);
+        assert!(check(&idp, &xml_later, at + chrono::Duration::seconds(5)).is_ok());
+        assert_eq!(
+            check(&idp, &xml_later, at - chrono::Duration::seconds(20))
+                .unwrap_err()
+                .code(),
+            "assertion_not_yet_valid"
+        );
         assert!(
             check(&idp, &xml, issued + chrono::Duration::seconds(400)).is_ok(),
             "6m40s after issue is within 5m + 2m"
