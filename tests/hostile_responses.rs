@@ -600,3 +600,56 @@ async fn a_second_signed_info_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_assertion_inside_advice_is_refused() {
+    refused(
+        |b, s| {
+            // The signed assertion carries another one in Advice: never read, always refused.
+            let mut inner = s.clone();
+            inner.assertion_id = "_advised".into();
+            inner.name_id = "someone-else@school-a.nl".into();
+            let advised = b.idp.assertion_xml(&inner, false);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    "<saml:AuthnStatement",
+                    &format!("<saml:Advice>{advised}</saml:Advice><saml:AuthnStatement"),
+                    1,
+                )
+            })
+        },
+        400,
+        "assertion_count",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rsa_1_5_key_transport_3des_and_aes_192_are_refused() {
+    use entree_bridge::saml::decrypt::{AES128_GCM, RSA_OAEP_MGF1P};
+    for (from, to) in [
+        (RSA_OAEP_MGF1P, "http://www.w3.org/2001/04/xmlenc#rsa-1_5"),
+        (AES128_GCM, "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"),
+        (AES128_GCM, "http://www.w3.org/2001/04/xmlenc#aes192-cbc"),
+        (AES128_GCM, "http://www.w3.org/2009/xmlenc11#aes192-gcm"),
+    ] {
+        refused(
+            |b, mut s| {
+                // Signed Response, so only the algorithm is in question.
+                s.sign = SignMode::Both;
+                let mut unsigned = s.clone();
+                unsigned.sign = SignMode::Assertion;
+                let assertion = b.idp.assertion(&unsigned).expect("assertion");
+                let encrypted = entree_bridge::saml::decrypt::encrypt_assertion(&assertion, &b.sp_cert, AES128_GCM)
+                    .expect("encrypt")
+                    .replacen(from, to, 1);
+                let mut response = s.clone();
+                response.sign = SignMode::Response;
+                b.idp.response_around(&response, &encrypted).expect("response")
+            },
+            400,
+            "encryption_algorithm_forbidden",
+        )
+        .await;
+    }
+}
