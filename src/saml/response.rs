@@ -467,7 +467,7 @@ fn read_decrypted_assertion(
     };
     let stray = context
         .children()
-        .any(|c| !c.is_element() && !(c.is_text() && c.text().is_some_and(|t| t.trim().is_empty())));
+        .any(|c| !(c.is_element() || (c.is_text() && c.text().is_some_and(|t| t.trim().is_empty()))));
     if stray {
         return Err(ValidationError::NotAResponse(
             "decrypted text beside the Assertion".into(),
