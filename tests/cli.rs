@@ -500,3 +500,79 @@ fn verify_response_allows_cbc_in_an_unsigned_response_only_when_asked() {
     let (code, json, err) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1", "--allow-cbc"]);
     assert_eq!(code, 0, "{json} {err}");
 }
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+
+#[test]
+fn verify_response_accepts_c14n_11_with_and_without_comments_signed_by_xmlsec1() {
+    // Before: signature_transform_forbidden. After: valid, as CanonicalizationMethod and as
+    // the Reference transform; with comments, a comment in SignedInfo is signed.
+    let f = VerifyFixture::new();
+    for c14n in [
+        "http://www.w3.org/2006/12/xml-c14n11",
+        "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+    ] {
+        let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+            a.replace(EXC_C14N, c14n)
+                .replacen("<ds:SignedInfo>", "<ds:SignedInfo><!-- signed with comments -->", 1)
+        });
+        assert!(xml.contains(c14n));
+        let path = f.write("c14n11.xml", &xml);
+        let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{c14n}: {json} {err}");
+        let changed = f.write(
+            "c14n11-changed.xml",
+            &xml.replacen("signed with comments", "changed", 1),
+        );
+        let (code, json, _) = f.verify(&changed, &["--request-id", "_req1"]);
+        let with_comments = c14n.ends_with("#WithComments");
+        assert_eq!(code, i32::from(with_comments), "{c14n}: {json}");
+        if with_comments {
+            assert_eq!(json["error"]["code"], "signature_invalid");
+        }
+    }
+}
+
+#[test]
+fn metadata_signed_by_xmlsec1_with_c14n_11_verifies() {
+    // Metadata too: the same verification. Before: signature_transform_forbidden.
+    let f = VerifyFixture::new();
+    let unsigned = entree_bridge::saml::idp_metadata::render_spec(&entree_bridge::saml::idp_metadata::MetadataSpec {
+        entity_id: IDP_ENTITY_ID,
+        sso_url: "https://idp.test.invalid/sso",
+        signing_certs_b64: vec![f.idp.cert_b64.as_str()],
+        id: Some("_md"),
+        valid_until: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        ..Default::default()
+    });
+    let template_c14n11 = xmlsec1::sign_root_with(&unsigned, "_md", &f.idp, "http://www.w3.org/2006/12/xml-c14n11");
+    assert!(template_c14n11.contains("xml-c14n11"));
+    let certs = [samael::crypto::CertificateDer::from(f.idp.cert.to_der().expect("der"))];
+    let (idp, _) = entree_bridge::saml::idp_metadata::verify_and_parse(&template_c14n11, &certs, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(idp.entity_id, IDP_ENTITY_ID);
+    // A changed entity ID no longer verifies.
+    let tampered = template_c14n11.replacen(IDP_ENTITY_ID, "https://evil.example", 1);
+    assert!(entree_bridge::saml::idp_metadata::verify_and_parse(&tampered, &certs, None).is_err());
+}
+
+#[test]
+fn verify_response_accepts_an_ampersand_in_a_namespace_uri_as_xmlsec1_signs_it() {
+    // libxml2 digests `&` in a namespace URI as `&#38;`. Before: signature_invalid. After:
+    // valid; a tampered value still fails.
+    let f = VerifyFixture::new();
+    let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+        a.replacen(
+            "<saml:Subject>",
+            r#"<saml:Subject xmlns:ext="urn:example:ext?a=1&amp;b=2" ext:note="x">"#,
+            1,
+        )
+    });
+    assert!(xml.contains("&#38;"), "xmlsec1 serializes it as libxml2 does: {xml}");
+    let path = f.write("amp.xml", &xml);
+    let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+    assert_eq!(code, 0, "{json} {err}");
+    let tampered = f.write("amp-tampered.xml", &xml.replacen("100231@", "666666@", 1));
+    let (code, json, _) = f.verify(&tampered, &["--request-id", "_req1"]);
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("signature_invalid")));
+}

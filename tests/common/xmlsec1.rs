@@ -50,12 +50,18 @@ pub fn sign(xml: &str, key: &openssl::pkey::PKeyRef<openssl::pkey::Private>) -> 
 /// `xml` (whose root element has `ID="{id}"`) with an enveloped exclusive-C14N RSA-SHA256
 /// signature template as the root's first child, signed by xmlsec1.
 pub fn sign_root(xml: &str, id: &str, idp: &DevIdp) -> String {
+    sign_root_with(xml, id, idp, "http://www.w3.org/2001/10/xml-exc-c14n#")
+}
+
+/// As [`sign_root`], with `c14n` as CanonicalizationMethod and Reference transform.
+pub fn sign_root_with(xml: &str, id: &str, idp: &DevIdp, c14n: &str) -> String {
     let template = entree_bridge::saml::signature::template(
         id,
         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         entree_bridge::saml::signature::DIGEST_SHA256,
         &idp.cert_b64,
-    );
+    )
+    .replace("http://www.w3.org/2001/10/xml-exc-c14n#", c14n);
     let body = strip_declaration(xml);
     let open_end = body.find('>').expect("root start tag") + 1;
     sign(
