@@ -87,6 +87,10 @@ struct VerifyArgs {
     now: Option<String>,
     #[arg(long)]
     allow_sha1: bool,
+    /// Accept AES-CBC encrypted assertions in an unsigned Response (as
+    /// `federations.X.allow_cbc`; a padding-oracle risk at a live ACS).
+    #[arg(long)]
+    allow_cbc: bool,
     #[arg(long)]
     allow_unsolicited: bool,
     /// SP private key(s) for encrypted assertions.
@@ -388,6 +392,7 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
             request_id: args.request_id.clone(),
             now,
             allow_sha1: args.allow_sha1 || app.federation.allow_sha1,
+            allow_cbc: args.allow_cbc || app.federation.allow_cbc,
             allow_unsolicited: args.allow_unsolicited || app.allow_unsolicited,
             clock_skew: app.federation.clock_skew,
             sp_keys,
@@ -404,6 +409,7 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
         request_id: args.request_id.clone(),
         now,
         allow_sha1: args.allow_sha1,
+        allow_cbc: args.allow_cbc,
         allow_unsolicited: args.allow_unsolicited,
         clock_skew: std::time::Duration::from_secs(120),
         sp_keys,

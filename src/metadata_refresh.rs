@@ -155,7 +155,15 @@ async fn refresh_with(
                 next_in = %humantime::format_duration(next),
                 "IdP metadata refreshed"
             );
+            if idp.valid_until.is_none() {
+                tracing::warn!(
+                    federation = federation.name,
+                    "IdP metadata without validUntil accepted on its signature (federations.{}.require_valid_until = false)",
+                    federation.name
+                );
+            }
             federation.install(idp);
+            federation.note_refusal(None);
             if let Err(e) = keep_on_disk(cache, &text) {
                 tracing::warn!(federation = federation.name, cache = %cache.display(), "cannot keep the metadata on disk: {e}");
             }
@@ -174,6 +182,7 @@ async fn refresh_with(
                 retry_in = %humantime::format_duration(retry),
                 "IdP metadata refresh refused ({kept}): {reason}"
             );
+            federation.note_refusal(Some(reason.to_string()));
             federation.next_fetch.store(now + secs(retry), Ordering::Relaxed);
             metrics.metadata_refresh(false);
         }
@@ -213,7 +222,7 @@ async fn attempt(
     })
     .await
     .unwrap_or_else(|e| Err(RefreshError::Refused(format!("verification did not finish: {e}"))))?;
-    acceptable_after(federation.last_known().as_deref(), &idp).map_err(RefreshError::Refused)?;
+    acceptable_after(federation, federation.last_known().as_deref(), &idp).map_err(RefreshError::Refused)?;
     Ok((text, idp, cache_duration))
 }
 
@@ -226,14 +235,23 @@ impl Drop for CheckingDone {
     }
 }
 
-/// A fetched copy must end (validUntil: a copy without one would be trusted forever) and may
-/// not end before the copy in force (an older copy served again, a rollback).
+/// A fetched copy must end (validUntil: a copy without one would be trusted forever) unless
+/// `require_valid_until = false` says its signature is enough, and may not end before the copy
+/// in force (an older copy served again, a rollback).
 fn acceptable_after(
+    federation: &Federation,
     current: Option<&crate::saml::idp_metadata::IdpDescriptor>,
     fetched: &crate::saml::idp_metadata::IdpDescriptor,
 ) -> Result<(), String> {
     let Some(until) = fetched.valid_until else {
-        return Err("the metadata has no validUntil; metadata from a URL must say when it ends".into());
+        if !federation.require_valid_until {
+            return Ok(());
+        }
+        return Err(format!(
+            "the metadata has no validUntil; metadata from a URL must say when it ends \
+             (federations.{}.require_valid_until = false accepts it on its signature and refresh_interval)",
+            federation.name
+        ));
     };
     match current.and_then(|c| c.valid_until) {
         Some(current_until) if until < current_until => Err(format!(

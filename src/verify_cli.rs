@@ -19,6 +19,8 @@ pub struct VerifySettings {
     pub request_id: Option<String>,
     pub now: chrono::DateTime<chrono::Utc>,
     pub allow_sha1: bool,
+    /// `--allow-cbc` (or the config's `federations.X.allow_cbc`).
+    pub allow_cbc: bool,
     pub allow_unsolicited: bool,
     pub clock_skew: std::time::Duration,
     pub sp_keys: Vec<PKey<Private>>,
@@ -32,7 +34,9 @@ pub enum UsageError {
 
 /// Turns the input (raw XML, base64, or a `SAMLResponse=...` form body) into XML text.
 pub fn read_input(input: &[u8], limits: XmlLimits) -> Result<String, ValidationError> {
-    let text = std::str::from_utf8(input).map_err(|_| ValidationError::NotUtf8)?.trim();
+    let text = std::str::from_utf8(input).map_err(|_| ValidationError::NotUtf8)?;
+    // A BOM is not whitespace to `trim`, and before `<` it would send raw XML to base64.
+    let text = response::strip_bom(text).trim();
     if text.starts_with('<') {
         return Ok(text.to_string());
     }
@@ -58,17 +62,19 @@ pub fn load_sp_keys(paths: &[PathBuf]) -> Result<Vec<PKey<Private>>, UsageError>
 pub fn run(settings: &VerifySettings, input: &[u8], as_json: bool) -> i32 {
     let limits = XmlLimits::default();
     let mut report = Report::recording();
-    // Without a request ID, InResponseTo is not checked: the ID we expect is the one it carries.
     let outcome = read_input(input, limits).and_then(|xml| {
-        let request_id = settings.request_id.clone().or_else(|| in_response_to_of(&xml));
         let expectations = Expectations {
             idp_entity_id: &settings.idp.entity_id,
             idp_keys: &settings.idp.signing_keys,
             sp_entity_id: &settings.sp_entity_id,
             acs_url: &settings.acs_url,
-            request_id: request_id.as_deref(),
-            allow_unsolicited: settings.allow_unsolicited || settings.request_id.is_none(),
+            request_id: settings.request_id.as_deref(),
+            // The contract: without --request-id, InResponseTo is not checked (plaintext and
+            // encrypted assertions alike); with it, it is required and must match.
+            in_response_to_unchecked: settings.request_id.is_none(),
+            allow_unsolicited: settings.allow_unsolicited,
             allow_sha1: settings.allow_sha1,
+            allow_cbc: settings.allow_cbc,
             clock_skew: settings.clock_skew,
             now: settings.now,
             decryption_keys: &settings.sp_keys,
@@ -82,18 +88,6 @@ pub fn run(settings: &VerifySettings, input: &[u8], as_json: bool) -> i32 {
         print_human(&outcome, &report);
     }
     i32::from(outcome.is_err())
-}
-
-/// The InResponseTo the document claims (read without trusting it: only used so that an
-/// unchecked InResponseTo does not fail the run).
-fn in_response_to_of(xml: &str) -> Option<String> {
-    let doc = crate::saml::xml::parse_bounded(xml, XmlLimits::default()).ok()?;
-    let found = doc
-        .descendants()
-        .find(|n| crate::saml::xml::is(n, crate::saml::xml::NS_SAML, "SubjectConfirmationData"))
-        .and_then(|n| n.attribute("InResponseTo"))
-        .map(str::to_string);
-    found
 }
 
 fn to_json(outcome: &Result<ValidatedAssertion, ValidationError>, report: &Report) -> serde_json::Value {

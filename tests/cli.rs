@@ -172,6 +172,7 @@ fn environment_variables_override_config_keys() {
 struct VerifyFixture {
     dir: tempfile::TempDir,
     idp: entree_bridge::demo::idp::DevIdp,
+    sp_cert: openssl::x509::X509,
 }
 
 const SP: &str = "https://numo.example.nl/saml2/kennisnet/metadata";
@@ -179,8 +180,8 @@ const ACS: &str = "https://numo.example.nl/saml2/kennisnet/acs";
 
 impl VerifyFixture {
     fn new() -> Self {
-        let (dir, idp, _) = prepare_dir();
-        VerifyFixture { dir, idp }
+        let (dir, idp, sp_cert) = prepare_dir();
+        VerifyFixture { dir, idp, sp_cert }
     }
 
     fn spec(&self) -> ResponseSpec {
@@ -365,4 +366,213 @@ fn the_example_configs_pass_check_config() {
         checked += 1;
     }
     assert!(checked >= 2, "the Numo-style and Intergrip-style examples");
+}
+
+// Issue 17: documents the SAML world sends, made by an independent signer (the xmlsec1 CLI),
+// read as they mean. Each test names the code the bridge answered before the fix.
+
+/// Every `Z` time of the spec rewritten as the same instant at `offset` (e.g. `-04:30`).
+fn with_offset_times(spec: &ResponseSpec, offset: chrono::FixedOffset, text: String) -> String {
+    let mut out = text;
+    for t in [
+        spec.issue_instant,
+        spec.not_before,
+        spec.not_on_or_after,
+        spec.confirmation_not_on_or_after,
+    ] {
+        let utc = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let shifted = t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        out = out.replace(&utc, &shifted);
+    }
+    out
+}
+
+#[test]
+fn verify_response_reads_times_with_a_zone_offset_as_utc() {
+    // Before: time_invalid. After: valid, and the offset is applied, not dropped: at -04:30
+    // the local clock reads 4.5 hours earlier, so a reader that ignored it would see an
+    // expired assertion.
+    let f = VerifyFixture::new();
+    let spec = f.spec();
+    for offset in [
+        chrono::FixedOffset::west_opt(4 * 3600 + 1800).expect("offset"),
+        chrono::FixedOffset::east_opt(0).expect("offset"),
+        chrono::FixedOffset::east_opt(3600).expect("offset"),
+    ] {
+        let xml = xmlsec1::response(&f.idp, &spec, |a| with_offset_times(&spec, offset, a));
+        let xml = with_offset_times(&spec, offset, xml);
+        assert!(!xml.contains(&spec.not_on_or_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        let path = f.write("offset.xml", &xml);
+        let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{offset}: {json} {err}");
+        // One second past NotOnOrAfter (5 min) plus the skew (2 min), in UTC: expired.
+        let late = (spec.confirmation_not_on_or_after + chrono::Duration::seconds(121)).to_rfc3339();
+        let (code, json, _) = f.verify(&path, &["--request-id", "_req1", "--now", &late]);
+        assert_eq!(
+            (code, json["error"]["code"].as_str()),
+            (1, Some("subject_confirmation_expired")),
+            "{offset}"
+        );
+    }
+}
+
+#[test]
+fn verify_response_accepts_a_utf8_byte_order_mark() {
+    // Before: response_not_base64 (raw XML after a BOM was read as base64). After: valid, as
+    // raw XML and as base64 of it.
+    let f = VerifyFixture::new();
+    let xml = format!("\u{feff}{}", xmlsec1::response(&f.idp, &f.spec(), |a| a));
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
+    for (name, content) in [("bom.xml", xml.as_str()), ("bom.b64", b64.as_str())] {
+        let (code, json, err) = f.verify(&f.write(name, content), &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{name}: {json} {err}");
+    }
+    // Only one, only at the start: a second BOM is not whitespace and stays refused.
+    let twice = format!("\u{feff}{xml}");
+    let (code, json, _) = f.verify(&f.write("twice.xml", &twice), &["--request-id", "_req1"]);
+    assert_eq!(code, 1, "{json}");
+}
+
+#[test]
+fn verify_response_leaves_in_response_to_unchecked_without_request_id_for_encrypted_assertions_too() {
+    // Before: in_response_to_unknown (an encrypted assertion: the ID was looked for in the
+    // ciphertext) and in_response_to_mismatch (InResponseTo on the Response only). After:
+    // valid without --request-id; with it, required and checked.
+    let f = VerifyFixture::new();
+    let sp_key = f.dir.path().join("sp.key");
+    let sp_key = sp_key.to_str().expect("path");
+    let spec = f.spec();
+    let encrypted = xmlsec1::encrypted_response(
+        &f.idp,
+        &spec,
+        &f.sp_cert,
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+        |a| a,
+    );
+    assert!(!encrypted.contains("100231@school-a.nl"), "the assertion is encrypted");
+    let path = f.write("enc.xml", &encrypted);
+    let (code, json, err) = f.verify(&path, &["--sp-key", sp_key]);
+    assert_eq!(code, 0, "{json} {err}");
+    assert_eq!(json["attributes"]["nlEduPersonRealId"][0], "100231@school-a.nl");
+    let (code, _, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1"]);
+    assert_eq!(code, 0);
+    let (code, json, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_other"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch"))
+    );
+
+    // InResponseTo on the Response, none in SubjectConfirmationData.
+    let outer_only = xmlsec1::response(&f.idp, &spec, |a| a.replace(r#" InResponseTo="_req1""#, ""));
+    let path = f.write("outer.xml", &outer_only);
+    let (code, json, err) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "{json} {err}");
+    let (code, json, _) = f.verify(&path, &["--request-id", "_req1"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch")),
+        "with --request-id the assertion's InResponseTo is required"
+    );
+}
+
+#[test]
+fn verify_response_allows_cbc_in_an_unsigned_response_only_when_asked() {
+    // Before: encryption_algorithm_forbidden with no way to allow it. After: the same code by
+    // default, its message naming the key; --allow-cbc accepts.
+    let f = VerifyFixture::new();
+    let sp_key = f.dir.path().join("sp.key");
+    let sp_key = sp_key.to_str().expect("path");
+    let encrypted = xmlsec1::encrypted_response(
+        &f.idp,
+        &f.spec(),
+        &f.sp_cert,
+        "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+        |a| a,
+    );
+    let path = f.write("cbc.xml", &encrypted);
+    let (code, json, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("encryption_algorithm_forbidden"))
+    );
+    let message = json["error"]["message"].as_str().expect("message");
+    assert!(message.contains("allow_cbc"), "{message}");
+    let (code, json, err) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1", "--allow-cbc"]);
+    assert_eq!(code, 0, "{json} {err}");
+}
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+
+#[test]
+fn verify_response_accepts_c14n_11_with_and_without_comments_signed_by_xmlsec1() {
+    // Before: signature_transform_forbidden. After: valid, as CanonicalizationMethod and as
+    // the Reference transform; with comments, a comment in SignedInfo is signed.
+    let f = VerifyFixture::new();
+    for c14n in [
+        "http://www.w3.org/2006/12/xml-c14n11",
+        "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+    ] {
+        let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+            a.replace(EXC_C14N, c14n)
+                .replacen("<ds:SignedInfo>", "<ds:SignedInfo><!-- signed with comments -->", 1)
+        });
+        assert!(xml.contains(c14n));
+        let path = f.write("c14n11.xml", &xml);
+        let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{c14n}: {json} {err}");
+        let changed = f.write(
+            "c14n11-changed.xml",
+            &xml.replacen("signed with comments", "changed", 1),
+        );
+        let (code, json, _) = f.verify(&changed, &["--request-id", "_req1"]);
+        let with_comments = c14n.ends_with("#WithComments");
+        assert_eq!(code, i32::from(with_comments), "{c14n}: {json}");
+        if with_comments {
+            assert_eq!(json["error"]["code"], "signature_invalid");
+        }
+    }
+}
+
+#[test]
+fn metadata_signed_by_xmlsec1_with_c14n_11_verifies() {
+    // Metadata too: the same verification. Before: signature_transform_forbidden.
+    let f = VerifyFixture::new();
+    let unsigned = entree_bridge::saml::idp_metadata::render_spec(&entree_bridge::saml::idp_metadata::MetadataSpec {
+        entity_id: IDP_ENTITY_ID,
+        sso_url: "https://idp.test.invalid/sso",
+        signing_certs_b64: vec![f.idp.cert_b64.as_str()],
+        id: Some("_md"),
+        valid_until: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        ..Default::default()
+    });
+    let template_c14n11 = xmlsec1::sign_root_with(&unsigned, "_md", &f.idp, "http://www.w3.org/2006/12/xml-c14n11");
+    assert!(template_c14n11.contains("xml-c14n11"));
+    let certs = [samael::crypto::CertificateDer::from(f.idp.cert.to_der().expect("der"))];
+    let (idp, _) = entree_bridge::saml::idp_metadata::verify_and_parse(&template_c14n11, &certs, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(idp.entity_id, IDP_ENTITY_ID);
+    // A changed entity ID no longer verifies.
+    let tampered = template_c14n11.replacen(IDP_ENTITY_ID, "https://evil.example", 1);
+    assert!(entree_bridge::saml::idp_metadata::verify_and_parse(&tampered, &certs, None).is_err());
+}
+
+#[test]
+fn verify_response_accepts_an_ampersand_in_a_namespace_uri_as_xmlsec1_signs_it() {
+    // libxml2 digests `&` in a namespace URI as `&#38;`. Before: signature_invalid. After:
+    // valid; a tampered value still fails.
+    let f = VerifyFixture::new();
+    let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+        a.replacen(
+            "<saml:Subject>",
+            r#"<saml:Subject xmlns:ext="urn:example:ext?a=1&amp;b=2" ext:note="x">"#,
+            1,
+        )
+    });
+    assert!(xml.contains("&#38;"), "xmlsec1 serializes it as libxml2 does: {xml}");
+    let path = f.write("amp.xml", &xml);
+    let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+    assert_eq!(code, 0, "{json} {err}");
+    let tampered = f.write("amp-tampered.xml", &xml.replacen("100231@", "666666@", 1));
+    let (code, json, _) = f.verify(&tampered, &["--request-id", "_req1"]);
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("signature_invalid")));
 }

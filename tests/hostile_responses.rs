@@ -543,3 +543,181 @@ async fn a_school_that_is_not_clean_is_refused_even_for_an_open_app() {
         );
     }
 }
+
+/// A response whose assertion template `edit` changes before the IdP key genuinely signs it:
+/// what the protocol checks below refuse is signed content, not tampering.
+fn signed_edited(b: &Bridge, s: &ResponseSpec, edit: impl FnOnce(String) -> String) -> String {
+    let template = edit(b.idp.assertion_xml(s, true));
+    let assertion = entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+    let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
+    b.idp.response_around(s, &assertion).expect("response")
+}
+
+#[tokio::test]
+async fn an_assertion_without_authn_statement_is_refused() {
+    refused(
+        |b, s| {
+            signed_edited(b, &s, |a| {
+                let start = a.find("<saml:AuthnStatement").expect("AuthnStatement");
+                let end = a.find("</saml:AuthnStatement>").expect("end") + "</saml:AuthnStatement>".len();
+                format!("{}{}", &a[..start], &a[end..])
+            })
+        },
+        400,
+        "authn_statement_missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_subject_without_name_id_is_refused() {
+    refused(
+        |b, s| {
+            let name_id = format!(
+                r#"<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{}</saml:NameID>"#,
+                s.name_id
+            );
+            signed_edited(b, &s, |a| a.replacen(&name_id, "", 1))
+        },
+        400,
+        "name_id_missing",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_of_another_saml_version_is_refused() {
+    refused(
+        |b, s| signed_edited(b, &s, |a| a.replacen(r#"Version="2.0""#, r#"Version="1.1""#, 1)),
+        400,
+        "version_unsupported",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_issued_in_the_future_is_refused() {
+    refused(
+        |b, s| {
+            // Issued 10 minutes from now, beyond the 2-minute skew; the rest of the spec
+            // stays valid, and the Response's own IssueInstant is now.
+            let now = s.issue_instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let ahead =
+                (s.issue_instant + chrono::Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    &format!(r#"IssueInstant="{now}""#),
+                    &format!(r#"IssueInstant="{ahead}""#),
+                    1,
+                )
+            })
+        },
+        400,
+        "issue_instant_in_future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_response_issued_in_the_future_is_refused() {
+    refused(
+        |b, mut s| {
+            s.issue_instant += chrono::Duration::minutes(10);
+            s.not_before = chrono::Utc::now() - chrono::Duration::seconds(30);
+            signed(b, &s)
+        },
+        400,
+        "issue_instant_in_future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bearer_confirmation_with_not_before_is_refused() {
+    refused(
+        |b, s| {
+            let nb =
+                (s.issue_instant - chrono::Duration::seconds(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    "<saml:SubjectConfirmationData ",
+                    &format!(r#"<saml:SubjectConfirmationData NotBefore="{nb}" "#),
+                    1,
+                )
+            })
+        },
+        400,
+        "subject_confirmation_not_before",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_signed_info_is_refused() {
+    refused(
+        |b, s| {
+            // The genuine signature, with a copy of its SignedInfo beside it: which one a
+            // verifier reads must never be a question.
+            let xml = signed(b, &s);
+            let start = xml.find("<ds:SignedInfo>").expect("SignedInfo");
+            let end = xml.find("</ds:SignedInfo>").expect("end") + "</ds:SignedInfo>".len();
+            format!("{}{}{}", &xml[..end], &xml[start..end], &xml[end..])
+        },
+        400,
+        "signature_signed_info_count",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_assertion_inside_advice_is_refused() {
+    refused(
+        |b, s| {
+            // The signed assertion carries another one in Advice: never read, always refused.
+            let mut inner = s.clone();
+            inner.assertion_id = "_advised".into();
+            inner.name_id = "someone-else@school-a.nl".into();
+            let advised = b.idp.assertion_xml(&inner, false);
+            signed_edited(b, &s, |a| {
+                a.replacen(
+                    "<saml:AuthnStatement",
+                    &format!("<saml:Advice>{advised}</saml:Advice><saml:AuthnStatement"),
+                    1,
+                )
+            })
+        },
+        400,
+        "assertion_count",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rsa_1_5_key_transport_3des_and_aes_192_are_refused() {
+    use entree_bridge::saml::decrypt::{AES128_GCM, RSA_OAEP_MGF1P};
+    for (from, to) in [
+        (RSA_OAEP_MGF1P, "http://www.w3.org/2001/04/xmlenc#rsa-1_5"),
+        (AES128_GCM, "http://www.w3.org/2001/04/xmlenc#tripledes-cbc"),
+        (AES128_GCM, "http://www.w3.org/2001/04/xmlenc#aes192-cbc"),
+        (AES128_GCM, "http://www.w3.org/2009/xmlenc11#aes192-gcm"),
+    ] {
+        refused(
+            |b, mut s| {
+                // Signed Response, so only the algorithm is in question.
+                s.sign = SignMode::Both;
+                let mut unsigned = s.clone();
+                unsigned.sign = SignMode::Assertion;
+                let assertion = b.idp.assertion(&unsigned).expect("assertion");
+                let encrypted = entree_bridge::saml::decrypt::encrypt_assertion(&assertion, &b.sp_cert, AES128_GCM)
+                    .expect("encrypt")
+                    .replacen(from, to, 1);
+                let mut response = s.clone();
+                response.sign = SignMode::Response;
+                b.idp.response_around(&response, &encrypted).expect("response")
+            },
+            400,
+            "encryption_algorithm_forbidden",
+        )
+        .await;
+    }
+}

@@ -454,3 +454,102 @@ callback_url = "https://secure.example.nl/callback"
         assert!(cookie.contains(part), "{part} in {cookie}");
     }
 }
+
+// Issue 17 at the ACS, with documents from the xmlsec1 CLI (signed and encrypted in place,
+// as xmlsec-based IdPs do).
+
+const XMLENC_AES128_CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc";
+
+/// The Response signed by xmlsec1 too (after its Assertion was signed and encrypted).
+fn sign_response_with_xmlsec1(bridge: &Bridge, spec: &entree_bridge::demo::idp::ResponseSpec, xml: &str) -> String {
+    let template = entree_bridge::saml::signature::template(
+        &spec.response_id,
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        entree_bridge::saml::signature::DIGEST_SHA256,
+        &bridge.idp.cert_b64,
+    );
+    let at = xml.find("</saml:Issuer>").expect("Response Issuer") + "</saml:Issuer>".len();
+    xmlsec1::sign(&format!("{}{template}{}", &xml[..at], &xml[at..]), &bridge.idp.key)
+}
+
+#[tokio::test]
+async fn an_encrypted_assertion_relying_on_the_responses_namespaces_is_read_in_context() {
+    // Before: xml_malformed ("unknown namespace prefix 'saml'"). After: logged in, with the
+    // Response unsigned (AES-GCM, the Assertion's own signature) and signed (AES-CBC).
+    let bridge = Bridge::start().await;
+    let client = client();
+    for (alg, sign_response) in [(AES128_GCM, false), (XMLENC_AES128_CBC, true)] {
+        let login = start_login(&client, &bridge, "numo", None).await;
+        let spec = bridge.spec("numo", Some(&login.request_id));
+        let mut xml = xmlsec1::encrypted_response(
+            &bridge.idp,
+            &spec,
+            &bridge.sp_cert,
+            alg,
+            xmlsec1::without_own_saml_namespace,
+        );
+        if sign_response {
+            xml = sign_response_with_xmlsec1(&bridge, &spec, &xml);
+        }
+        assert!(xml.contains("EncryptedData") && !xml.contains("100231@school-a.nl"));
+        let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+        assert_eq!(outcome.status, 200, "{alg} signed={sign_response}: {}", outcome.body);
+        let claims = verify_token(&bridge, &outcome.token().expect("token"), "numo").await;
+        assert_eq!(claims["sub"], "100231");
+    }
+}
+
+#[tokio::test]
+async fn a_saml_response_starting_with_a_byte_order_mark_is_accepted() {
+    // Before: refused (the BOM before `<`). After: logged in.
+    let bridge = Bridge::start().await;
+    let client = client();
+    let login = start_login(&client, &bridge, "numo", None).await;
+    let spec = bridge.spec("numo", Some(&login.request_id));
+    let xml = format!("\u{feff}{}", xmlsec1::response(&bridge.idp, &spec, |a| a));
+    let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+}
+
+#[tokio::test]
+async fn cbc_in_an_unsigned_response_is_accepted_only_with_allow_cbc_and_the_refusal_names_the_key() {
+    let xml_for = |bridge: &Bridge, request_id: &str| {
+        let spec = bridge.spec("numo", Some(request_id));
+        xmlsec1::encrypted_response(&bridge.idp, &spec, &bridge.sp_cert, XMLENC_AES128_CBC, |a| a)
+    };
+    let client = client();
+    let strict = Bridge::start().await;
+    let login = start_login(&client, &strict, "numo", None).await;
+    let outcome = post_acs(
+        &client,
+        &strict,
+        "numo",
+        &xml_for(&strict, &login.request_id),
+        Some(&login.relay_state),
+    )
+    .await;
+    outcome.assert_rejected(400, "encryption_algorithm_forbidden");
+    assert!(outcome.body.contains("allow_cbc"), "{}", outcome.body);
+
+    let allowing = Bridge::start_edited(
+        |_| {},
+        |config| {
+            config.replace(
+                "[federations.kennisnet]\nmetadata = \"idp-metadata.xml\"",
+                "[federations.kennisnet]\nmetadata = \"idp-metadata.xml\"\nallow_cbc = true",
+            )
+        },
+    )
+    .await;
+    assert!(allowing.settings.federations["kennisnet"].allow_cbc);
+    let login = start_login(&client, &allowing, "numo", None).await;
+    let outcome = post_acs(
+        &client,
+        &allowing,
+        "numo",
+        &xml_for(&allowing, &login.request_id),
+        Some(&login.relay_state),
+    )
+    .await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+}

@@ -459,3 +459,69 @@ async fn still_healthy(bridge: &Bridge) {
     assert_eq!(resp.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
 }
+
+/// Issue 17 item 6: metadata without validUntil, signed by the xmlsec1 CLI. Before: refused,
+/// and only the log said why (`/readyz`: "not fetched yet"). After: by default still refused,
+/// with `/readyz` and the log naming `require_valid_until`; with `require_valid_until = false`
+/// accepted on its signature, with a warning at start (and in check-config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_without_valid_until_is_refused_by_name_or_accepted_when_configured() {
+    let operator = operator();
+    let endless = |idp: &DevIdp| {
+        let unsigned = render_spec(&MetadataSpec {
+            entity_id: IDP_ENTITY_ID,
+            sso_url: SSO,
+            signing_certs_b64: vec![idp.cert_b64.as_str()],
+            id: Some("_endless"),
+            ..MetadataSpec::default()
+        });
+        xmlsec1::sign_root(&unsigned, "_endless", &operator.key)
+    };
+    for require in [true, false] {
+        let served = Served::default();
+        let dir = tempfile::tempdir().expect("dir");
+        let addr = metadata_server(served.clone()).await;
+        let cert_pem = operator.key.cert.to_pem().expect("pem");
+        let cache = dir.path().join("kept.xml").display().to_string();
+        let bridge = Bridge::start_edited(
+            |dir| std::fs::write(dir.join("federation-signing.pem"), &cert_pem).expect("write"),
+            move |config| {
+                config.replace(
+                    "[federations.kennisnet]\nmetadata = \"idp-metadata.xml\"",
+                    &format!(
+                        "[federations.kennisnet]\nmetadata = \"http://{addr}/metadata.xml\"\n\
+                         metadata_signing_cert = \"federation-signing.pem\"\nmetadata_cache = \"{cache}\"\n\
+                         refresh_interval = \"1s\"\nrequire_valid_until = {require}"
+                    ),
+                )
+            },
+        )
+        .await;
+        served.set(Some(endless(&bridge.idp)));
+        let warned = bridge
+            .settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("federations.kennisnet.require_valid_until = false"));
+        assert_eq!(warned, !require, "{:?}", bridge.settings.warnings);
+        if require {
+            let body = eventually(Duration::from_secs(10), async || {
+                let r = reqwest::get(format!("{}/readyz", bridge.base)).await.expect("readyz");
+                let status = r.status();
+                let body = r.text().await.expect("body");
+                (status == 503 && body.contains("validUntil")).then_some(body)
+            })
+            .await;
+            assert!(
+                body.contains("federations.kennisnet.require_valid_until"),
+                "/readyz names the key: {body}"
+            );
+            assert_eq!(login_goes_to(&bridge).await, Err("metadata_unavailable".into()));
+        } else {
+            let to = eventually(Duration::from_secs(10), async || login_goes_to(&bridge).await.ok()).await;
+            assert_eq!(to, SSO);
+            let ready = reqwest::get(format!("{}/readyz", bridge.base)).await.expect("readyz");
+            assert_eq!(ready.status(), 200);
+        }
+    }
+}

@@ -498,9 +498,9 @@ fn secrets_in_files_others_can_read_draw_a_warning_and_never_show() {
 fn canonicalization_bomb(body: &str, outer_namespaces: &str, transform: &str) -> String {
     format!(
         concat!(
-            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" {outer} ID="_r" Version="2.0">"#,
+            r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" {outer} ID="_r" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">"#,
             r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#,
-            r#"<saml:Assertion ID="_a" Version="2.0">{body}"#,
+            r#"<saml:Assertion ID="_a" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">{body}"#,
             r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
             r##"<ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a"><ds:Transforms>"##,
             r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>{transform}</ds:Transforms>"#,

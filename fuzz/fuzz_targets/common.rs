@@ -41,8 +41,10 @@ pub fn expectations(trust: &Trust) -> Expectations<'_> {
         sp_entity_id: SP,
         acs_url: ACS,
         request_id: None,
+        in_response_to_unchecked: false,
         allow_unsolicited: true,
         allow_sha1: false,
+        allow_cbc: false,
         clock_skew: Duration::from_secs(120),
         // The seeds' validity window: fixed, so that a verifying seed stays valid.
         now: chrono::DateTime::parse_from_rfc3339("2026-12-01T09:00:30Z")

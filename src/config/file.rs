@@ -176,8 +176,18 @@ pub struct FederationSection {
     pub refresh_timeout: String,
     #[serde(default)]
     pub allow_sha1: bool,
+    /// AES-CBC encrypted assertions in an unsigned Response (opt-in: a padding-oracle risk).
+    #[serde(default)]
+    pub allow_cbc: bool,
+    /// URL metadata must carry validUntil (false: its signature and refresh_interval suffice).
+    #[serde(default = "default_true")]
+    pub require_valid_until: bool,
     #[serde(default = "default_skew")]
     pub clock_skew: String,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_refresh() -> String {

@@ -228,9 +228,16 @@ pub struct Federation {
     /// The IdP metadata in force: from the file, or the last good copy from the URL.
     idp: arc_swap::ArcSwapOption<IdpDescriptor>,
     pub allow_sha1: bool,
+    /// `allow_cbc`: AES-CBC assertions accepted in an unsigned Response (default false).
+    pub allow_cbc: bool,
+    /// `require_valid_until`: fetched metadata without validUntil is refused (default true).
+    pub require_valid_until: bool,
     pub clock_skew: Duration,
     /// When the refresher should fetch a URL source next (unix seconds; 0: at once).
     pub next_fetch: std::sync::atomic::AtomicI64,
+    /// Why the last fetch of a URL source was refused (cleared by a good one), so that
+    /// `/readyz` can say more than "not fetched yet" while no copy is in force.
+    last_refusal: std::sync::Mutex<Option<String>>,
 }
 
 /// Where a federation's IdP metadata comes from.
@@ -254,6 +261,8 @@ pub enum MetadataSource {
 pub enum MetadataUnavailable {
     #[error("no IdP metadata of federation {0} has been fetched yet")]
     NotYet(String),
+    #[error("no IdP metadata of federation {0} is in force: the last fetch was refused: {1}")]
+    Refused(String, String),
     #[error("the IdP metadata of federation {0} expired at {1} (validUntil) and no fresh copy is in")]
     Expired(String, String),
 }
@@ -273,8 +282,18 @@ impl Federation {
             idp_entity_id,
             idp: arc_swap::ArcSwapOption::from(idp.map(Arc::new)),
             allow_sha1,
+            allow_cbc: false,
+            require_valid_until: true,
             clock_skew,
             next_fetch: std::sync::atomic::AtomicI64::new(0),
+            last_refusal: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Records why a fetch was refused (`None`: the last one was good).
+    pub fn note_refusal(&self, reason: Option<String>) {
+        if let Ok(mut last) = self.last_refusal.lock() {
+            *last = reason;
         }
     }
 
@@ -284,7 +303,10 @@ impl Federation {
         let idp = self
             .idp
             .load_full()
-            .ok_or_else(|| MetadataUnavailable::NotYet(self.name.clone()))?;
+            .ok_or_else(|| match self.last_refusal.lock().ok().and_then(|r| r.clone()) {
+                Some(reason) => MetadataUnavailable::Refused(self.name.clone(), reason),
+                None => MetadataUnavailable::NotYet(self.name.clone()),
+            })?;
         match idp.valid_until {
             Some(until) if until <= chrono::Utc::now() => {
                 Err(MetadataUnavailable::Expired(self.name.clone(), until.to_rfc3339()))
@@ -647,7 +669,7 @@ pub(super) fn build(
         }
     }
     check_unique_routes(&apps, &mut c);
-    let warnings: Vec<String> = secret_files
+    let mut warnings: Vec<String> = secret_files
         .iter()
         .filter_map(|(key, path)| {
             crate::keys::readable_by_others(path).map(|mode| {
@@ -658,6 +680,7 @@ pub(super) fn build(
             })
         })
         .collect();
+    warnings.extend(federations.values().filter_map(|f| valid_until_warning(f)));
 
     match (
         c.problems.is_empty(),
@@ -771,8 +794,11 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
         );
         let (url, signing_certs, refresh_interval, refresh_timeout) =
             (url?, signing_certs?, refresh_interval?, refresh_timeout?);
-        let idp = idp_metadata::load_cached(&cache, &signing_certs, wanted);
-        return Some(Federation::new(
+        let idp = idp_metadata::load_cached(&cache, &signing_certs, wanted).filter(|idp| {
+            // A copy kept while require_valid_until was false is not trusted once it is true.
+            idp.valid_until.is_some() || !f.require_valid_until
+        });
+        let mut federation = Federation::new(
             name,
             MetadataSource::Url {
                 url,
@@ -785,7 +811,10 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
             f.idp_entity_id.clone(),
             f.allow_sha1,
             clock_skew?,
-        ));
+        );
+        federation.allow_cbc = f.allow_cbc;
+        federation.require_valid_until = f.require_valid_until;
+        return Some(federation);
     }
     let path = resolve(base, &f.metadata);
     let text = c.take(
@@ -811,14 +840,52 @@ fn build_federation(name: &str, f: &FederationSection, base: &Path, c: &mut Coll
             ),
         );
     }
-    Some(Federation::new(
+    let mut federation = Federation::new(
         name,
         MetadataSource::File(path),
         Some(idp),
         f.idp_entity_id.clone(),
         f.allow_sha1,
         clock_skew?,
-    ))
+    );
+    federation.allow_cbc = f.allow_cbc;
+    // A file is the admin's own copy, refreshed by hand: validUntil is honoured when present
+    // and never required, so the key only matters for a URL.
+    federation.require_valid_until = f.require_valid_until;
+    Some(federation)
+}
+
+/// What `check-config` and the start say about validUntil of URL metadata: that it is not
+/// required (`require_valid_until = false`: the signature and `refresh_interval` alone decide),
+/// or, when it is, that the copy kept on disk has none and is not used.
+fn valid_until_warning(f: &Federation) -> Option<String> {
+    let MetadataSource::Url {
+        cache,
+        refresh_interval,
+        ..
+    } = &f.source
+    else {
+        return None;
+    };
+    if !f.require_valid_until {
+        return Some(format!(
+            "federations.{}.require_valid_until = false: metadata from the URL without validUntil is trusted \
+             on its signature alone and refreshed every {}; a copy that stops being refreshed never expires",
+            f.name,
+            humantime::format_duration(*refresh_interval)
+        ));
+    }
+    let kept_without_end =
+        f.last_known().is_none() && std::fs::read_to_string(cache).is_ok_and(|text| !text.contains("validUntil"));
+    kept_without_end.then(|| {
+        format!(
+            "federations.{}: the kept copy {} has no validUntil, which require_valid_until = true refuses; \
+             the federation must publish validUntil, or set federations.{}.require_valid_until = false",
+            f.name,
+            cache.display(),
+            f.name
+        )
+    })
 }
 
 /// The rustls server config for `server.tls_cert`/`server.tls_key` (HTTP/1.1, TLS 1.2 and 1.3).

@@ -98,7 +98,9 @@ impl LoginError {
             LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
             LoginError::StoreFull(_) => "store_full",
-            LoginError::Metadata(crate::config::MetadataUnavailable::NotYet(_)) => "metadata_unavailable",
+            LoginError::Metadata(
+                crate::config::MetadataUnavailable::NotYet(_) | crate::config::MetadataUnavailable::Refused(..),
+            ) => "metadata_unavailable",
             LoginError::Metadata(crate::config::MetadataUnavailable::Expired(..)) => "metadata_expired",
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
@@ -212,6 +214,14 @@ impl LoginError {
                 title_en: "Login data expired",
                 body_nl: format!("De inloggegevens van Entree zijn verlopen of nog niet geldig. Staat de klok van je computer goed? {restart_nl}"),
                 body_en: format!("The login data from Entree expired or is not valid yet. Is your computer's clock right? {restart_en}"),
+            },
+            // The one refusal that a config key can lift: the page names it for whoever the
+            // user sends the reference to (the message in the log line names it too).
+            LoginError::Invalid(ValidationError::CbcUnauthenticated(_)) => ErrorText {
+                title_nl: "Inloggen geweigerd",
+                title_en: "Login refused",
+                body_nl: format!("De inloggegevens zijn versleuteld met AES-CBC in een bericht zonder handtekening en daarom geweigerd. {restart_nl} Voor de beheerder van {app}: de identity provider moet het hele bericht ondertekenen of AES-GCM gebruiken; wie het risico (padding oracle) aanvaardt, zet <code>allow_cbc = true</code> bij de federatie (<code>[federations.…]</code>)."),
+                body_en: format!("The login data was encrypted with AES-CBC in a message without a signature, and was refused. {restart_en} For the {app} administrator: the identity provider must sign the whole Response or use AES-GCM; to accept the risk (a padding oracle), set <code>allow_cbc = true</code> on the federation (<code>[federations.…]</code>)."),
             },
             LoginError::Invalid(_) | LoginError::Replay(_) | LoginError::BadRequest(_) => ErrorText {
                 title_nl: "Inloggen geweigerd",

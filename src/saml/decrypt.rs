@@ -24,23 +24,22 @@ pub const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
 /// Decrypts the `saml:EncryptedAssertion` element `encrypted` with the first of `keys` that
 /// unwraps its content key, and returns the plaintext (the serialized Assertion).
 ///
-/// `authenticated` says whether the ciphertext comes from a signed Response. AES-CBC is only
-/// decrypted then: unauthenticated CBC ciphertext turns any difference in the answer into a
-/// padding oracle that recovers captured assertions (Jager & Somorovsky, 2011). GCM carries
-/// its own authentication tag and is accepted either way.
+/// `cbc_allowed` says whether AES-CBC may be decrypted: when the ciphertext comes from a
+/// signed Response, or when the federation's `allow_cbc` accepts the risk. Unauthenticated CBC
+/// ciphertext turns any difference in the answer into a padding oracle that recovers captured
+/// assertions (Jager & Somorovsky, 2011). GCM carries its own authentication tag and is
+/// accepted either way.
 pub fn decrypt_assertion(
     encrypted: Node<'_, '_>,
     keys: &[PKey<Private>],
-    authenticated: bool,
+    cbc_allowed: bool,
 ) -> Result<String, ValidationError> {
     let data = xml::child(encrypted, NS_XENC, "EncryptedData")
         .ok_or_else(|| ValidationError::Decryption("no EncryptedData".into()))?;
     let content_alg = algorithm(data);
     let cipher = content_cipher(content_alg)?;
-    if !authenticated && !is_gcm(content_alg) {
-        return Err(ValidationError::EncryptionAlgorithm(format!(
-            "{content_alg} (AES-CBC is accepted only inside a signed Response; use AES-GCM or sign the Response)"
-        )));
+    if !cbc_allowed && !is_gcm(content_alg) {
+        return Err(ValidationError::CbcUnauthenticated(content_alg.to_string()));
     }
     // The EncryptedKey sits in EncryptedData/KeyInfo or beside EncryptedData (then referenced
     // by a RetrievalMethod, which we deliberately do not follow: we take the sibling).

@@ -38,6 +38,8 @@ pub enum ValidationError {
     TooManyEncryptedKeys { found: usize, allowed: usize },
     #[error("the encryption algorithm {0} is not allowed")]
     EncryptionAlgorithm(String),
+    #[error("the assertion is encrypted with AES-CBC ({0}) in a Response that is not signed (a padding-oracle risk): sign the Response, encrypt with AES-GCM, or set allow_cbc = true in this app's [federations.NAME] section")]
+    CbcUnauthenticated(String),
     #[error("the assertion has no {0}")]
     MissingElement(&'static str),
     #[error("the assertion's Audience does not name this SP ({0})")]
@@ -58,8 +60,18 @@ pub enum ValidationError {
     NotYetValid(String),
     #[error("the assertion expired at {0}")]
     Expired(String),
-    #[error("the time value {0:?} is not a UTC xs:dateTime")]
+    #[error("the time value {0:?} is not an xs:dateTime with a zone (Z or an offset such as +01:00)")]
     TimeInvalid(String),
+    #[error("the {0} has Version {1:?}; only SAML 2.0 is accepted")]
+    VersionUnsupported(&'static str, String),
+    #[error("the {0} was issued at {1}, in the future beyond the clock skew")]
+    IssuedInFuture(&'static str, String),
+    #[error("the assertion has no AuthnStatement (the Web SSO profile requires one)")]
+    AuthnStatementMissing,
+    #[error("the assertion's Subject has no NameID")]
+    NameIdMissing,
+    #[error("the bearer SubjectConfirmationData has a NotBefore (the Web SSO profile forbids it)")]
+    ConfirmationNotBefore,
     #[error("the assertion carries more than {0} attributes or values")]
     TooManyAttributes(usize),
     #[error("an attribute value is longer than {0} characters")]
@@ -100,11 +112,14 @@ impl ValidationError {
             Signature(SignatureError::NoTrustedCertificates) => "idp_no_signing_certificate",
             Signature(SignatureError::BadCertificate) => "idp_certificate_invalid",
             Signature(SignatureError::Malformed(_)) => "xml_malformed",
+            Signature(SignatureError::SignedInfoCount(_)) => "signature_signed_info_count",
             Signature(SignatureError::CanonicalTooLarge(_)) => "xml_canonical_too_large",
             Unsigned => "signature_missing",
             Decryption(_) => "decryption_failed",
             TooManyEncryptedKeys { .. } => "encrypted_key_too_many",
             EncryptionAlgorithm(_) => "encryption_algorithm_forbidden",
+            // The same code as any refused algorithm (it is one); the message names the key.
+            CbcUnauthenticated(_) => "encryption_algorithm_forbidden",
             MissingElement(_) => "assertion_incomplete",
             AudienceMismatch(_) => "audience_mismatch",
             RecipientMismatch { .. } => "recipient_mismatch",
@@ -116,6 +131,11 @@ impl ValidationError {
             NotYetValid(_) => "assertion_not_yet_valid",
             Expired(_) => "assertion_expired",
             TimeInvalid(_) => "time_invalid",
+            VersionUnsupported(..) => "version_unsupported",
+            IssuedInFuture(..) => "issue_instant_in_future",
+            AuthnStatementMissing => "authn_statement_missing",
+            NameIdMissing => "name_id_missing",
+            ConfirmationNotBefore => "subject_confirmation_not_before",
             TooManyAttributes(_) => "attributes_too_many",
             ValueTooLong(_) => "attribute_value_too_long",
         }

@@ -173,9 +173,8 @@ pub fn verify_and_parse(
     let mut cache_duration: Option<std::time::Duration> = None;
     for element in enclosing {
         if let Some(v) = element.attribute("validUntil") {
-            let until = DateTime::parse_from_rfc3339(v)
-                .map_err(|e| MetadataError::Parse(format!("validUntil {v:?}: {e}")))?
-                .with_timezone(&Utc);
+            // The same xs:dateTime reading as every other SAML time (a zone offset converted).
+            let until = super::response::parse_time(v).map_err(|e| MetadataError::Parse(format!("validUntil: {e}")))?;
             idp.valid_until = Some(idp.valid_until.map_or(until, |u| u.min(until)));
         }
         if let Some(d) = element.attribute("cacheDuration").and_then(parse_xs_duration) {

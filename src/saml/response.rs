@@ -33,8 +33,15 @@ pub struct Expectations<'a> {
     pub acs_url: &'a str,
     /// The ID of the AuthnRequest this browser's pending login sent; `None` when there is none.
     pub request_id: Option<&'a str>,
+    /// Only `verify-response` without `--request-id` sets this: InResponseTo (on the Response
+    /// and in SubjectConfirmationData, plaintext or encrypted) is then not checked at all, as
+    /// its contract says. The ACS never sets it.
+    pub in_response_to_unchecked: bool,
     pub allow_unsolicited: bool,
     pub allow_sha1: bool,
+    /// AES-CBC assertions in an unsigned Response (`federations.X.allow_cbc`): a padding
+    /// oracle risk, see [`decrypt::decrypt_assertion`].
+    pub allow_cbc: bool,
     pub clock_skew: Duration,
     pub now: DateTime<Utc>,
     pub decryption_keys: &'a [PKey<Private>],
@@ -115,7 +122,14 @@ pub fn decode_post_binding(value: &str, limits: XmlLimits) -> Result<String, Val
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&compact)
         .map_err(|_| ValidationError::NotBase64)?;
-    String::from_utf8(bytes).map_err(|_| ValidationError::NotUtf8)
+    let text = String::from_utf8(bytes).map_err(|_| ValidationError::NotUtf8)?;
+    Ok(strip_bom(&text).to_string())
+}
+
+/// A UTF-8 byte-order mark is how some Windows tooling starts a UTF-8 file; it says nothing
+/// but "UTF-8", so it is dropped rather than refused. Only one, only at the very start.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Validates a Response document. On success every field of the result comes from content
@@ -132,6 +146,16 @@ pub fn validate(
     )?;
     let root = doc.root_element();
     report.check("is_response", check_root(root), || "samlp:Response, Version 2.0".into())?;
+    report.check(
+        "response_issue_instant",
+        check_version_and_instant(root, "Response", Some(exp)),
+        || {
+            format!(
+                "IssueInstant {} not after now + skew",
+                root.attribute("IssueInstant").unwrap_or("-")
+            )
+        },
+    )?;
     report.check("destination", check_destination(root, exp), || {
         format!("Destination {}", root.attribute("Destination").unwrap_or("(absent)"))
     })?;
@@ -204,11 +228,19 @@ pub fn validate(
             }
             None => report.check(
                 "decrypt",
-                decrypt::decrypt_assertion(assertion, exp.decryption_keys, false),
+                decrypt::decrypt_assertion(assertion, exp.decryption_keys, exp.allow_cbc),
                 || "EncryptedAssertion decrypted".into(),
             )?,
         };
-        let mut v = read_decrypted_assertion(&plaintext, response_signed, exp, report, in_response_to_outer)?;
+        // Decrypted where the EncryptedAssertion sits: the declarations in scope there are the
+        // context the plaintext was written in (the raw document's; for a signed Response the
+        // same element the signature covered).
+        let in_context = report.check(
+            "decrypted_in_context",
+            plaintext_in_context(&plaintext, assertion),
+            || "parsed with the namespaces in scope at the EncryptedAssertion".into(),
+        )?;
+        let mut v = read_decrypted_assertion(&in_context, response_signed, exp, report, in_response_to_outer)?;
         v.encrypted = true;
         v
     };
@@ -227,10 +259,34 @@ fn check_root(root: Node<'_, '_>) -> Result<(), ValidationError> {
     if !xml::is(&root, NS_SAMLP, "Response") {
         return Err(ValidationError::NotAResponse(root.tag_name().name().to_string()));
     }
-    if root.attribute("Version") != Some("2.0") {
-        return Err(ValidationError::NotAResponse(
-            "Response with a Version other than 2.0".into(),
-        ));
+    check_version_and_instant(root, "Response", None)
+}
+
+/// `Version="2.0"` and an `IssueInstant` that is a valid time; with `exp`, not in the future
+/// beyond the clock skew (an IdP's clock that runs ahead, or a message made for later use).
+fn check_version_and_instant(
+    node: Node<'_, '_>,
+    what: &'static str,
+    exp: Option<&Expectations<'_>>,
+) -> Result<(), ValidationError> {
+    match node.attribute("Version") {
+        Some("2.0") => {}
+        other => {
+            return Err(ValidationError::VersionUnsupported(
+                what,
+                other.unwrap_or("(none)").chars().take(16).collect(),
+            ))
+        }
+    }
+    let instant = parse_time(
+        node.attribute("IssueInstant")
+            .ok_or(ValidationError::MissingElement("IssueInstant"))?,
+    )?;
+    if let Some(exp) = exp {
+        let skew = chrono::Duration::from_std(exp.clock_skew).unwrap_or_default();
+        if instant > exp.now + skew {
+            return Err(ValidationError::IssuedInFuture(what, instant.to_rfc3339()));
+        }
     }
     Ok(())
 }
@@ -322,6 +378,7 @@ fn read_signed_assertion(
         }
         // The Response-level checks ran on the raw text; run them again on what was signed,
         // and take the signed InResponseTo.
+        check_version_and_instant(signed_root, "Response", Some(exp))?;
         check_destination(signed_root, exp)?;
         check_optional_issuer(signed_root, exp)?;
         check_status(signed_root)?;
@@ -345,17 +402,77 @@ fn read_signed_assertion(
     check_assertion(assertion, exp, report, in_response_to_outer)
 }
 
-/// Decrypted assertions are standalone documents; when the Response was not signed, the
-/// assertion inside must carry its own valid signature.
+/// The synthetic element around a decrypted plaintext (no SAML document can name it: it is
+/// never part of one, and the plaintext cannot close it without making two roots).
+const DECRYPTION_CONTEXT: &str = "entree-bridge-decryption-context";
+
+/// XML Encryption decrypts in context (XML Encryption 1.1, 4.5): the plaintext of an
+/// `EncryptedAssertion` may use prefixes declared on the enclosing Response (xmlsec-based IdPs
+/// serialize the Assertion without them). The plaintext is wrapped in one synthetic element
+/// carrying every declaration in scope at `encrypted`, and the result is parsed with the same
+/// bounds as any XML input. A leading XML declaration (UTF-8 only) and BOM are dropped, as a
+/// declaration may only start a document.
+fn plaintext_in_context(plaintext: &str, encrypted: Node<'_, '_>) -> Result<String, ValidationError> {
+    let mut body = strip_bom(plaintext);
+    if body.starts_with("<?xml") {
+        let end = body
+            .find("?>")
+            .map(|i| i + 2)
+            .ok_or_else(|| xml::XmlError::Malformed("an unterminated XML declaration in the plaintext".into()))?;
+        // The declaration's own checks (UTF-8 only) are those of any document.
+        xml::parse_bounded(&format!("{}<r/>", &body[..end]), XmlLimits::default())?;
+        body = &body[end..];
+    }
+    let mut wrapped = String::with_capacity(body.len() + 64 + 96 * encrypted.namespaces().len());
+    wrapped.push('<');
+    wrapped.push_str(DECRYPTION_CONTEXT);
+    for ns in encrypted.namespaces() {
+        match ns.name() {
+            Some("xml") => continue,
+            Some(prefix) => {
+                wrapped.push_str(" xmlns:");
+                wrapped.push_str(prefix);
+            }
+            None => wrapped.push_str(" xmlns"),
+        }
+        wrapped.push_str("=\"");
+        wrapped.push_str(&xml::escape(ns.uri()));
+        wrapped.push('"');
+    }
+    wrapped.push('>');
+    wrapped.push_str(body);
+    wrapped.push_str("</");
+    wrapped.push_str(DECRYPTION_CONTEXT);
+    wrapped.push('>');
+    Ok(wrapped)
+}
+
+/// The decrypted assertion, read inside its context element (see [`plaintext_in_context`]);
+/// when the Response was not signed, the assertion must carry its own valid signature.
 fn read_decrypted_assertion(
-    plaintext: &str,
+    wrapped: &str,
     response_signed: bool,
     exp: &Expectations<'_>,
     report: &mut Report,
     in_response_to_outer: Option<&str>,
 ) -> Result<ValidatedAssertion, ValidationError> {
-    let doc = xml::parse_bounded(plaintext, exp.limits)?;
-    let root = doc.root_element();
+    let doc = xml::parse_bounded(wrapped, exp.limits)?;
+    let context = doc.root_element();
+    // The plaintext is one element and nothing else (whitespace aside).
+    let mut elements = context.children().filter(Node::is_element);
+    let (Some(root), None) = (elements.next(), elements.next()) else {
+        return Err(ValidationError::AssertionCount(
+            context.children().filter(Node::is_element).count(),
+        ));
+    };
+    let stray = context
+        .children()
+        .any(|c| !(c.is_element() || (c.is_text() && c.text().is_some_and(|t| t.trim().is_empty()))));
+    if stray {
+        return Err(ValidationError::NotAResponse(
+            "decrypted text beside the Assertion".into(),
+        ));
+    }
     if !xml::is(&root, NS_SAML, "Assertion") {
         return Err(ValidationError::NotAResponse(format!(
             "decrypted {}",
@@ -396,6 +513,16 @@ fn check_assertion(
         .filter(|id| !id.is_empty())
         .ok_or(ValidationError::MissingElement("ID"))?
         .to_string();
+    report.check(
+        "assertion_version_instant",
+        check_version_and_instant(assertion, "Assertion", Some(exp)),
+        || {
+            format!(
+                "Version 2.0, IssueInstant {} not after now + skew",
+                assertion.attribute("IssueInstant").unwrap_or("-")
+            )
+        },
+    )?;
     let issuer = xml::child(assertion, NS_SAML, "Issuer")
         .map(xml::full_text)
         .ok_or(ValidationError::MissingElement("Issuer"))?;
@@ -412,9 +539,17 @@ fn check_assertion(
         || issuer.clone(),
     )?;
     let subject = xml::child(assertion, NS_SAML, "Subject").ok_or(ValidationError::MissingElement("Subject"))?;
-    let name_id_node = xml::child(subject, NS_SAML, "NameID");
-    let name_id = name_id_node.map(xml::full_text).unwrap_or_default();
-    let name_id_format = name_id_node.and_then(|n| n.attribute("Format")).map(str::to_string);
+    // A Subject without a NameID (or with an empty one) names nobody: refused, never read
+    // as "".
+    let name_id_node = report.check(
+        "name_id",
+        xml::child(subject, NS_SAML, "NameID")
+            .filter(|n| !xml::full_text(*n).trim().is_empty())
+            .ok_or(ValidationError::NameIdMissing),
+        || "present".into(),
+    )?;
+    let name_id = xml::full_text(name_id_node);
+    let name_id_format = name_id_node.attribute("Format").map(str::to_string);
 
     let confirmation = report.check(
         "subject_confirmation",
@@ -434,8 +569,13 @@ fn check_assertion(
     report.check("audience", check_audience(conditions, exp), || {
         exp.sp_entity_id.to_string()
     })?;
-    let authn = xml::child(assertion, NS_SAML, "AuthnStatement");
-    let session_index = authn.and_then(|a| a.attribute("SessionIndex")).map(str::to_string);
+    // The Web SSO profile (4.1.4.2): an assertion that authenticates says so.
+    let authn = report.check(
+        "authn_statement",
+        xml::child(assertion, NS_SAML, "AuthnStatement").ok_or(ValidationError::AuthnStatementMissing),
+        || "present".into(),
+    )?;
+    let session_index = authn.attribute("SessionIndex").map(str::to_string);
     let attributes = report.check("attributes", read_attributes(assertion), || {
         "read by canonical name".into()
     })?;
@@ -505,13 +645,17 @@ fn check_one_confirmation(
     if exp.now >= not_on_or_after + skew {
         return Err(ValidationError::ConfirmationExpired(not_on_or_after.to_rfc3339()));
     }
-    if let Some(nb) = data.attribute("NotBefore") {
-        let nb = parse_time(nb)?;
-        if exp.now + skew < nb {
-            return Err(ValidationError::NotYetValid(nb.to_rfc3339()));
-        }
+    // Web SSO profile 4.1.4.2: a bearer SubjectConfirmationData MUST NOT carry NotBefore.
+    if data.attribute("NotBefore").is_some() {
+        return Err(ValidationError::ConfirmationNotBefore);
     }
     let in_response_to = data.attribute("InResponseTo").map(str::to_string);
+    if exp.in_response_to_unchecked {
+        return Ok(Confirmation {
+            not_on_or_after,
+            in_response_to,
+        });
+    }
     match (exp.request_id, in_response_to.as_deref()) {
         (Some(expected), Some(found)) if expected == found => {}
         (Some(_), Some(found)) => {
@@ -608,15 +752,65 @@ fn read_attributes(assertion: Node<'_, '_>) -> Result<Attributes, ValidationErro
     Ok(attributes)
 }
 
-/// Parses a SAML xs:dateTime, which must be in UTC.
+/// Parses a SAML `xs:dateTime` into UTC. SAML core 1.3.3 asks for UTC (`Z`), but XML Schema
+/// allows a zone offset (`+01:00`, `+00:00`) for the same instant, and Shibboleth and other
+/// peers read those: an offset is converted, not refused. The lexical form is checked strictly
+/// (`T` separator, seconds present, offset at most 14:00) before chrono reads it, because
+/// chrono's RFC 3339 reader also takes forms XML Schema does not (a space, a lower-case `t`).
+/// A time without any zone is still refused: XML Schema calls it local time, whose instant
+/// depends on where it is read.
 pub fn parse_time(value: &str) -> Result<DateTime<Utc>, ValidationError> {
     let value = value.trim();
-    if !value.ends_with('Z') {
-        return Err(ValidationError::TimeInvalid(value.to_string()));
+    let invalid = || ValidationError::TimeInvalid(value.chars().take(64).collect());
+    if !is_xs_datetime_with_zone(value) {
+        return Err(invalid());
     }
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| ValidationError::TimeInvalid(value.to_string()))
+        .map_err(|_| invalid())
+}
+
+/// `YYYY-MM-DDThh:mm:ss(.fraction)?(Z|(+|-)hh:mm)`, the offset at most 14:00 (XML Schema 1.0
+/// 3.2.7.3). Digits only where digits belong; the ranges of the fields are chrono's to check.
+fn is_xs_datetime_with_zone(value: &str) -> bool {
+    let b = value.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest {
+        b"Z" => true,
+        [sign, h1, h2, b':', m1, m2] if (*sign == b'+' || *sign == b'-') => {
+            let two = |a: u8, b: u8| a.is_ascii_digit() && b.is_ascii_digit();
+            if !two(*h1, *h2) || !two(*m1, *m2) {
+                return false;
+            }
+            let hours = (h1 - b'0') * 10 + (h2 - b'0');
+            let minutes = (m1 - b'0') * 10 + (m2 - b'0');
+            minutes < 60 && (hours < 14 || (hours == 14 && minutes == 0))
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -634,8 +828,10 @@ mod tests {
             sp_entity_id: SP,
             acs_url: ACS,
             request_id: Some("_req"),
+            in_response_to_unchecked: false,
             allow_unsolicited: false,
             allow_sha1: false,
+            allow_cbc: false,
             clock_skew: Duration::from_secs(120),
             now,
             decryption_keys: &[],
@@ -658,13 +854,25 @@ mod tests {
         let spec = ResponseSpec::new(SP, ACS, Some("_req"));
         let xml = idp.response(&spec).unwrap();
         let issued = spec.issue_instant;
-        // Conditions: NotBefore = issued - 30s, NotOnOrAfter = issued + 5m.
+        // IssueInstant = issued; Conditions: NotBefore = issued - 30s, NotOnOrAfter = issued + 5m.
         assert!(
-            check(&idp, &xml, issued - chrono::Duration::seconds(140)).is_ok(),
-            "a clock 140s behind is within 2m skew of NotBefore"
+            check(&idp, &xml, issued - chrono::Duration::seconds(110)).is_ok(),
+            "a clock 110s behind is within 2m skew of IssueInstant"
         );
-        let early = check(&idp, &xml, issued - chrono::Duration::seconds(160)).unwrap_err();
-        assert_eq!(early.code(), "assertion_not_yet_valid");
+        let early = check(&idp, &xml, issued - chrono::Duration::seconds(130)).unwrap_err();
+        assert_eq!(early.code(), "issue_instant_in_future");
+        // A NotBefore later than the IssueInstant is held to the same skew.
+        let mut later = ResponseSpec::new(SP, ACS, Some("_req"));
+        later.not_before = later.issue_instant + chrono::Duration::seconds(60);
+        let xml_later = idp.response(&later).unwrap();
+        let at = later.issue_instant - chrono::Duration::seconds(50);
+        assert!(check(&idp, &xml_later, at + chrono::Duration::seconds(5)).is_ok());
+        assert_eq!(
+            check(&idp, &xml_later, at - chrono::Duration::seconds(20))
+                .unwrap_err()
+                .code(),
+            "assertion_not_yet_valid"
+        );
         assert!(
             check(&idp, &xml, issued + chrono::Duration::seconds(400)).is_ok(),
             "6m40s after issue is within 5m + 2m"
@@ -690,14 +898,38 @@ mod tests {
     }
 
     #[test]
-    fn times_must_be_utc() {
-        assert!(parse_time("2026-11-23T10:00:00Z").is_ok());
-        assert!(parse_time("2026-11-23T10:00:00.123Z").is_ok());
+    fn times_with_a_zone_offset_are_read_as_the_same_instant_in_utc() {
+        let utc = parse_time("2026-11-23T10:00:00Z").unwrap();
         assert_eq!(
-            parse_time("2026-11-23T10:00:00+01:00").unwrap_err().code(),
-            "time_invalid"
+            parse_time("2026-11-23T10:00:00.123Z").unwrap().timestamp(),
+            utc.timestamp()
         );
-        assert_eq!(parse_time("yesterday").unwrap_err().code(), "time_invalid");
+        for same in [
+            "2026-11-23T10:00:00+00:00",
+            "2026-11-23T10:00:00-00:00",
+            "2026-11-23T11:00:00+01:00",
+            "2026-11-23T05:30:00-04:30",
+            "2026-11-24T00:00:00+14:00",
+            " 2026-11-23T12:00:00.000+02:00 ",
+        ] {
+            assert_eq!(parse_time(same).unwrap(), utc, "{same}");
+        }
+        for bad in [
+            "yesterday",
+            "2026-11-23T10:00:00",
+            "2026-11-23 10:00:00Z",
+            "2026-11-23t10:00:00Z",
+            "2026-11-23T10:00Z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T10:00:00+0100",
+            "2026-11-23T10:00:00+14:30",
+            "2026-11-23T10:00:00+15:00",
+            "2026-11-23T10:00:00+01:60",
+            "2026-13-23T10:00:00Z",
+            "2026-11-23T10:00:00+01:00Z",
+        ] {
+            assert_eq!(parse_time(bad).map_err(|e| e.code()), Err("time_invalid"), "{bad}");
+        }
     }
 
     #[test]
@@ -734,6 +966,37 @@ mod tests {
         let mut quiet = Report::disabled();
         validate(&xml, &exp, &mut quiet).unwrap();
         assert!(quiet.checks.is_empty());
+    }
+
+    #[test]
+    fn a_plaintext_cannot_leave_its_context_element() {
+        let outer = r#"<r xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:x="urn:x&amp;y"><saml:EncryptedAssertion/></r>"#;
+        let doc = roxmltree::Document::parse(outer).unwrap();
+        let enc = doc.root_element().first_element_child().unwrap();
+        let wrapped = plaintext_in_context(r#"<?xml version="1.0"?><saml:Assertion ID="a"/>"#, enc).unwrap();
+        let parsed = roxmltree::Document::parse(&wrapped).unwrap();
+        let assertion = parsed.root_element().first_element_child().unwrap();
+        assert!(xml::is(&assertion, NS_SAML, "Assertion"));
+        assert_eq!(assertion.lookup_namespace_uri(Some("x")), Some("urn:x&y"));
+        assert!(plaintext_in_context(r#"<?xml version="1.0" encoding="UTF-7"?><a/>"#, enc).is_err());
+        let idp = idp();
+        let keys = [idp.cert.public_key().unwrap()];
+        let exp = expectations(&idp, &keys, Utc::now());
+        for (escape, code) in [
+            (
+                format!("<saml:Assertion ID=\"a\"/></{DECRYPTION_CONTEXT}><{DECRYPTION_CONTEXT}>"),
+                "xml_malformed",
+            ),
+            (
+                r#"<saml:Assertion ID="a"/><saml:Assertion ID="b"/>"#.to_string(),
+                "assertion_count",
+            ),
+            (r#"<saml:Assertion ID="a"/>text"#.to_string(), "not_a_response"),
+        ] {
+            let wrapped = plaintext_in_context(&escape, enc).unwrap();
+            let err = read_decrypted_assertion(&wrapped, true, &exp, &mut Report::disabled(), None).unwrap_err();
+            assert_eq!(err.code(), code, "{escape}");
+        }
     }
 
     #[test]

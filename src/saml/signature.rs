@@ -24,7 +24,7 @@ use openssl::sign::Verifier;
 use roxmltree::{Document, Node};
 use samael::crypto::{CertificateDer, CryptoProvider};
 
-use super::c14n::{self, Method, Scope};
+use super::c14n::{self, C14nError, Method, Options, Scope};
 use super::xml::{self, NS_DS};
 
 pub const ALG_RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
@@ -39,6 +39,10 @@ const DIGEST_SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#sha384";
 const DIGEST_SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const C14N_10: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+const C14N_11: &str = "http://www.w3.org/2006/12/xml-c14n11";
+const C14N_11_COMMENTS: &str = "http://www.w3.org/2006/12/xml-c14n11#WithComments";
+/// The canonicalizations accepted as CanonicalizationMethod and as a Reference transform.
+const CANONICALIZATIONS: &[&str] = &[EXC_C14N, C14N_10, C14N_11, C14N_11_COMMENTS];
 const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
 const SIGNATURE_ALGORITHMS: &[&str] = &[
@@ -74,6 +78,8 @@ pub enum SignatureError {
     BadCertificate,
     #[error("the signed document cannot be read: {0}")]
     Malformed(String),
+    #[error("a Signature holds {0} SignedInfo elements; exactly one is allowed")]
+    SignedInfoCount(usize),
     #[error("the canonical form of the signed part is longer than {0} bytes")]
     CanonicalTooLarge(usize),
 }
@@ -119,10 +125,16 @@ fn check_signed_info(
     allow_sha1: bool,
     allowed: Reference,
 ) -> Result<(), SignatureError> {
-    let signed_info = xml::child(sig, NS_DS, "SignedInfo")
-        .ok_or_else(|| SignatureError::ReferenceMismatch("no SignedInfo".into()))?;
+    // Exactly one SignedInfo: with two, a verifier that reads the first and a reader that
+    // reads the last would disagree on what was signed.
+    let signed_infos: Vec<Node> = xml::children(sig, NS_DS, "SignedInfo").collect();
+    let signed_info = match signed_infos.as_slice() {
+        [one] => *one,
+        [] => return Err(SignatureError::ReferenceMismatch("no SignedInfo".into())),
+        many => return Err(SignatureError::SignedInfoCount(many.len())),
+    };
     let c14n = algorithm_of(xml::child(signed_info, NS_DS, "CanonicalizationMethod"));
-    if c14n != EXC_C14N && c14n != C14N_10 {
+    if !CANONICALIZATIONS.contains(&c14n) {
         return Err(SignatureError::TransformForbidden(c14n.to_string()));
     }
     let method = algorithm_of(xml::child(signed_info, NS_DS, "SignatureMethod"));
@@ -162,7 +174,7 @@ fn check_transforms(reference: Node<'_, '_>) -> Result<(), SignatureError> {
     if let Some(transforms) = xml::child(reference, NS_DS, "Transforms") {
         for transform in transforms.children().filter(Node::is_element) {
             let alg = transform.attribute("Algorithm").unwrap_or("");
-            if !xml::is(&transform, NS_DS, "Transform") || ![ENVELOPED, EXC_C14N, C14N_10].contains(&alg) {
+            if !xml::is(&transform, NS_DS, "Transform") || (alg != ENVELOPED && !CANONICALIZATIONS.contains(&alg)) {
                 return Err(SignatureError::TransformForbidden(alg.to_string()));
             }
         }
@@ -222,6 +234,12 @@ fn verify_one(
     allow_sha1: bool,
     max_bytes: usize,
 ) -> Result<String, SignatureError> {
+    // check_layout refused a second SignedInfo already; refused here too, as the layout may
+    // not have been checked on this document.
+    let signed_infos = xml::children(sig, NS_DS, "SignedInfo").count();
+    if signed_infos != 1 {
+        return Err(SignatureError::SignedInfoCount(signed_infos));
+    }
     let signed_info = xml::child(sig, NS_DS, "SignedInfo").ok_or(SignatureError::Invalid)?;
     let mut references = xml::children(signed_info, NS_DS, "Reference");
     let (Some(reference), None) = (references.next(), references.next()) else {
@@ -240,69 +258,113 @@ fn verify_one(
         }
         other => return Err(SignatureError::ReferenceMismatch(other.to_string())),
     };
-    let (enveloped, reference_c14n) = reference_transforms(reference)?;
-    let canonical = c14n::canonicalize(doc, scope, enveloped.then(|| sig.id()), &reference_c14n, max_bytes)
-        .map_err(|e| SignatureError::CanonicalTooLarge(e.0))?;
-
+    let (enveloped, (reference_c14n, _)) = reference_transforms(reference)?;
     let digest_method = digest_algorithm(algorithm_of(xml::child(reference, NS_DS, "DigestMethod")), allow_sha1)?;
     let expected_digest = base64_content(xml::child(reference, NS_DS, "DigestValue"))?;
-    let digest = openssl::hash::hash(digest_method, canonical.as_bytes()).map_err(|_| SignatureError::Invalid)?;
-    if digest.len() != expected_digest.len() || !openssl::memcmp::eq(&digest, &expected_digest) {
-        return Err(SignatureError::Invalid);
+    let digest_matches = |text: &str| {
+        openssl::hash::hash(digest_method, text.as_bytes())
+            .is_ok_and(|d| d.len() == expected_digest.len() && openssl::memcmp::eq(&d, &expected_digest))
+    };
+    // A same-document Reference (`#ID` or `""`) leaves comments out whatever its transform
+    // says (XML-DSig 4.3.3.3), so `#WithComments` changes nothing here.
+    let canonicalize = |scope, exclude, method: &Method, options, max| {
+        c14n::canonicalize_with(doc, scope, exclude, method, options, max).map_err(SignatureError::from)
+    };
+    let exclude = enveloped.then(|| sig.id());
+    let mut canonical = canonicalize(scope, exclude, &reference_c14n, Options::default(), max_bytes)?;
+    if !digest_matches(&canonical.text) {
+        // libxml2-based signers write `&` in a namespace URI as `&#38;`: their digest is of
+        // that text. Tried only when such a URI was written; the bytes are the same tree.
+        let libxml2 = Options {
+            libxml2_namespace_ampersand: true,
+            ..Options::default()
+        };
+        canonical = match canonical.ampersand_in_namespace {
+            true => canonicalize(scope, exclude, &reference_c14n, libxml2, max_bytes)?,
+            false => return Err(SignatureError::Invalid),
+        };
+        if !digest_matches(&canonical.text) {
+            return Err(SignatureError::Invalid);
+        }
     }
 
-    let signed_info_c14n = c14n_method(xml::child(signed_info, NS_DS, "CanonicalizationMethod"))?;
-    let signed_info_text = c14n::canonicalize(
-        doc,
-        Scope::Element(signed_info),
-        None,
-        &signed_info_c14n,
-        SIGNED_INFO_MAX,
-    )
-    .map_err(|e| SignatureError::CanonicalTooLarge(e.0))?;
+    let (signed_info_c14n, comments) = c14n_method(xml::child(signed_info, NS_DS, "CanonicalizationMethod"))?;
     let (md, ecdsa) = signature_algorithm(
         algorithm_of(xml::child(signed_info, NS_DS, "SignatureMethod")),
         allow_sha1,
     )?;
     let value = base64_content(xml::child(sig, NS_DS, "SignatureValue"))?;
-    if trusted
-        .iter()
-        .any(|key| verifies(key, md, ecdsa, signed_info_text.as_bytes(), &value))
-    {
-        Ok(canonical)
+    let signature_verifies = |options: Options| -> Result<(bool, bool), SignatureError> {
+        let text = canonicalize(
+            Scope::Element(signed_info),
+            None,
+            &signed_info_c14n,
+            options,
+            SIGNED_INFO_MAX,
+        )?;
+        let ok = trusted
+            .iter()
+            .any(|key| verifies(key, md, ecdsa, text.text.as_bytes(), &value));
+        Ok((ok, text.ampersand_in_namespace))
+    };
+    let plain = Options {
+        comments,
+        ..Options::default()
+    };
+    let (ok, ampersand) = signature_verifies(plain)?;
+    let ok = ok
+        || (ampersand
+            && signature_verifies(Options {
+                libxml2_namespace_ampersand: true,
+                ..plain
+            })?
+            .0);
+    if ok {
+        Ok(canonical.text)
     } else {
         Err(SignatureError::Invalid)
+    }
+}
+
+impl From<C14nError> for SignatureError {
+    fn from(e: C14nError) -> Self {
+        match e {
+            C14nError::TooLarge(limit) => SignatureError::CanonicalTooLarge(limit),
+            C14nError::XmlBase => SignatureError::TransformForbidden(e.to_string()),
+        }
     }
 }
 
 /// The Reference's transform chain, of which only one shape exists in SAML: the enveloped
 /// signature transform, then at most one canonicalization (without one, the node set is
 /// serialized with C14N 1.0, as XML-DSig says).
-fn reference_transforms(reference: Node<'_, '_>) -> Result<(bool, Method), SignatureError> {
+fn reference_transforms(reference: Node<'_, '_>) -> Result<(bool, (Method, bool)), SignatureError> {
     let mut enveloped = false;
-    let mut method: Option<Method> = None;
+    let mut method: Option<(Method, bool)> = None;
     if let Some(transforms) = xml::child(reference, NS_DS, "Transforms") {
         for transform in transforms.children().filter(Node::is_element) {
             let alg = algorithm_of(Some(transform));
             if alg == ENVELOPED && method.is_none() && !enveloped {
                 enveloped = true;
-            } else if method.is_none() && (alg == EXC_C14N || alg == C14N_10) {
+            } else if method.is_none() && CANONICALIZATIONS.contains(&alg) {
                 method = Some(c14n_method(Some(transform))?);
             } else {
                 return Err(SignatureError::TransformForbidden(alg.to_string()));
             }
         }
     }
-    Ok((enveloped, method.unwrap_or(Method::Inclusive)))
+    Ok((enveloped, method.unwrap_or((Method::Inclusive, false))))
 }
 
 /// The canonicalization a `CanonicalizationMethod` or `Transform` names, with its
 /// `InclusiveNamespaces PrefixList` for the exclusive kind (at most as many prefixes as an
 /// element may have namespaces in scope: the list is the sender's to write, and its length
-/// multiplies the work).
-fn c14n_method(node: Option<Node<'_, '_>>) -> Result<Method, SignatureError> {
+/// multiplies the work), and whether it keeps comments.
+fn c14n_method(node: Option<Node<'_, '_>>) -> Result<(Method, bool), SignatureError> {
     match algorithm_of(node) {
-        C14N_10 => Ok(Method::Inclusive),
+        C14N_10 => Ok((Method::Inclusive, false)),
+        C14N_11 => Ok((Method::Inclusive11, false)),
+        C14N_11_COMMENTS => Ok((Method::Inclusive11, true)),
         EXC_C14N => {
             let inclusive_prefixes: Vec<String> = node
                 .and_then(|n| n.children().find(|c| xml::is(c, EXC_C14N, "InclusiveNamespaces")))
@@ -315,7 +377,7 @@ fn c14n_method(node: Option<Node<'_, '_>>) -> Result<Method, SignatureError> {
                     inclusive_prefixes.len()
                 )));
             }
-            Ok(Method::Exclusive { inclusive_prefixes })
+            Ok((Method::Exclusive { inclusive_prefixes }, false))
         }
         other => Err(SignatureError::TransformForbidden(other.to_string())),
     }
@@ -499,7 +561,7 @@ mod tests {
         let cert_b64 = base64::engine::general_purpose::STANDARD.encode(idp.cert.to_der().unwrap());
 
         let nested = concat!(
-            r#"<root xmlns="urn:default" xmlns:a="urn:a" xmlns:unused="urn:unused" xml:lang="nl" xml:space="preserve">"#,
+            r#"<root xmlns="urn:default" xmlns:a="urn:a" xmlns:unused="urn:unused" xml:lang="nl" xml:space="preserve" xml:id="r0">"#,
             r#"<a:item  z='1' ID="x1" a:attr="v" b="&lt;&amp;&quot;&#9;&#10;&#13;>'" xmlns:b="urn:b">"#,
             "<!-- a comment -->\n  <b:child xmlns:a=\"urn:a2\" a:k=\"1\" xml:lang=\"en\">text &amp; &lt; &gt; &#13; ]]&gt;",
             r#"<![CDATA[<cdata & >]]>é ∑</b:child><empty/><x xmlns="">undeclared<y xmlns="urn:default"/></x>"#,
@@ -519,11 +581,21 @@ mod tests {
             (exc, Some("ds"), Some((exc, Some("xs #default b")))),
             (incl, None, Some((incl, None))),
             (exc, None, None),
+            (C14N_11, None, Some((C14N_11, None))),
+            (C14N_11_COMMENTS, None, Some((C14N_11_COMMENTS, None))),
+            (exc, None, Some((C14N_11, None))),
+            (C14N_11_COMMENTS, None, Some((exc, None))),
         ];
         // `#default` in a PrefixList where a prefixed element undeclares the default.
         let undeclared =
             r#"<r xmlns="urn:d" ID="x1"><p:c xmlns:p="urn:p" xmlns=""><q:d xmlns:q="urn:q">t</q:d></p:c>{sig}</r>"#;
-        for doc in [nested, at_root, undeclared] {
+        // `&` in a namespace URI, which libxml2 renders as `&#38;` (tried when `&amp;` fails),
+        // used by the apex, by a child, and only declared (inclusive methods render it).
+        let ampersand = concat!(
+            r#"<o xmlns:u="urn:x?a=1&amp;b=2" xml:lang="nl"><m:r xmlns:m="urn:m&amp;n" xmlns:v="urn:v&#38;w" ID="x1">"#,
+            r#"<u:child m:k="1&amp;2">t</u:child>{sig}</m:r></o>"#
+        );
+        for doc in [nested, at_root, undeclared, ampersand] {
             for (si_c14n, si_prefixes, transform) in choices {
                 let prefix_list = |list: &Option<&str>| {
                     list.map(|l| format!(r#"<ec:InclusiveNamespaces xmlns:ec="{EXC_C14N}" PrefixList="{l}"/>"#))
@@ -539,7 +611,7 @@ mod tests {
                     .unwrap_or_default();
                 let sig = format!(
                     concat!(
-                        r#"<ds:Signature xmlns:ds="{ds}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="{si}">{sip}</ds:CanonicalizationMethod>"#,
+                        r#"<ds:Signature xmlns:ds="{ds}"><ds:SignedInfo><!-- kept only #WithComments --><ds:CanonicalizationMethod Algorithm="{si}">{sip}</ds:CanonicalizationMethod>"#,
                         r##"<ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="#x1"><ds:Transforms>"##,
                         r#"<ds:Transform Algorithm="{env}"/>{t}</ds:Transforms><ds:DigestMethod Algorithm="{dig}"/>"#,
                         r#"<ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue>"#,
@@ -568,6 +640,10 @@ mod tests {
                 let ours = verify_signatures(&parsed, &keys, false, 1 << 20)
                     .unwrap_or_else(|e| panic!("{e} for {si_c14n} {transform:?} on {signed}"));
                 assert_eq!(ours, theirs, "{si_c14n} {transform:?}");
+                if doc == ampersand {
+                    // libxml2's rendering, so the fallback is what verified here.
+                    assert!(theirs.contains("&#38;"), "{theirs}");
+                }
 
                 // A change the canonical form keeps (a comment) still verifies; one it does
                 // not keep (a value) does not.
@@ -580,6 +656,14 @@ mod tests {
                     verify_signatures(&parsed, &keys, false, 1 << 20).as_deref(),
                     Ok(theirs.as_str())
                 );
+                // With comments, the one in SignedInfo is signed: changing it breaks the signature.
+                let comment_changed = signed.replacen("kept only", "changed", 1);
+                let parsed = roxmltree::Document::parse(&comment_changed).unwrap();
+                assert_eq!(
+                    verify_signatures(&parsed, &keys, false, 1 << 20).is_ok(),
+                    *si_c14n != C14N_11_COMMENTS,
+                    "{si_c14n}"
+                );
                 let tampered = signed.replacen(">t<", ">T<", 1).replacen("undeclared", "Undeclared", 1);
                 let parsed = roxmltree::Document::parse(&tampered).unwrap();
                 assert_eq!(
@@ -588,6 +672,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_second_signed_info_is_refused_by_layout_and_by_verification() {
+        let idp = crate::demo::idp::DevIdp::generate("https://idp.example.nl").unwrap();
+        let keys = [idp.cert.public_key().unwrap()];
+        let spec = crate::demo::idp::ResponseSpec::new("https://sp", "https://sp/acs", Some("_r"));
+        let signed = idp.assertion(&spec).unwrap();
+        let (start, end) = (
+            signed.find("<ds:SignedInfo>").unwrap(),
+            signed.find("</ds:SignedInfo>").unwrap() + "</ds:SignedInfo>".len(),
+        );
+        let doubled = format!("{}{}{}", &signed[..end], &signed[start..end], &signed[end..]);
+        let doc = roxmltree::Document::parse(&doubled).unwrap();
+        assert_eq!(
+            check_layout(&doc, &[doc.root_element()], false),
+            Err(SignatureError::SignedInfoCount(2))
+        );
+        assert_eq!(
+            verify_signatures(&doc, &keys, false, 1 << 20),
+            Err(SignatureError::SignedInfoCount(2))
+        );
+        let doc = roxmltree::Document::parse(&signed).unwrap();
+        assert!(verify_signatures(&doc, &keys, false, 1 << 20).is_ok());
+    }
+
+    #[test]
+    fn c14n_11_below_an_xml_base_is_refused_not_guessed() {
+        let idp = crate::demo::idp::DevIdp::generate("https://idp.example.nl").unwrap();
+        let cert_b64 = base64::engine::general_purpose::STANDARD.encode(idp.cert.to_der().unwrap());
+        let template = template("x1", ALG_RSA_SHA256, DIGEST_SHA256, &cert_b64).replace(EXC_C14N, C14N_11);
+        let xml = format!(r#"<o xml:base="http://a.example/b/"><r ID="x1"><c/>{template}</r></o>"#);
+        let signed = crate::demo::idp::strip_declaration(&sign_first_template(&xml, &idp.key_der).unwrap());
+        let doc = roxmltree::Document::parse(&signed).unwrap();
+        assert!(matches!(
+            verify_signatures(&doc, &[idp.cert.public_key().unwrap()], false, 1 << 20),
+            Err(SignatureError::TransformForbidden(_))
+        ));
     }
 
     #[test]
