@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the login's hot paths (criterion): response validation (a realistic
 //! Entree response: signed assertion, RSA-2048, ten attributes; plain and encrypted),
-//! AuthnRequest building and signing, JWT issuing, attribute mapping, and link lookups in
-//! SQLite and PostgreSQL.
+//! AuthnRequest building and signing, JWT issuing, attribute mapping, link lookups in SQLite
+//! and PostgreSQL, and the hostile shapes of tests/common/hostile_shapes.rs at the size limit.
 //!
 //!     cargo bench --bench hot_paths
 //!
@@ -10,6 +10,8 @@
 
 #[path = "../examples/bench_setup/mod.rs"]
 mod bench_setup;
+#[path = "../tests/common/hostile_shapes.rs"]
+mod hostile_shapes;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -69,6 +71,21 @@ fn hot_paths(c: &mut Criterion) {
     group.bench_function("encrypted_assertion", |b| {
         b.iter(|| response::validate(black_box(&encrypted), &expectations(), &mut Report::disabled()).expect("valid"))
     });
+    group.finish();
+
+    // The shapes of issue 14 at the response size limit: what anyone can make the bridge do
+    // without a key. Each is refused; the figure is how long that takes.
+    let mut group = c.benchmark_group("hostile_at_the_size_limit");
+    let limit = XmlLimits::default().max_bytes - 2_048;
+    for (i, shape) in hostile_shapes::SHAPES.iter().enumerate() {
+        let xml = (shape.build)(limit);
+        group.bench_function(format!("{i}_{}", shape.code), |b| {
+            b.iter(|| {
+                let refused = response::validate(black_box(&xml), &expectations(), &mut Report::disabled());
+                assert_eq!(refused.err().map(|e| e.code()), Some(shape.code), "{}", shape.name);
+            })
+        });
+    }
     group.finish();
 
     c.bench_function("authn_request/build_and_sign", |b| {
