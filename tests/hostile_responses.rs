@@ -721,3 +721,65 @@ async fn rsa_1_5_key_transport_3des_and_aes_192_are_refused() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_tossed_login_cookie_sent_first_neither_shadows_nor_replaces_the_real_one() {
+    let bridge = Bridge::start().await;
+    // A client without a cookie jar: the Cookie header is written by hand below.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login_url = format!("{}/numo/saml2/kennisnet/login", bridge.base);
+    let resp = bare.get(&login_url).send().await.expect("login");
+    let set_cookie = resp.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    let real = set_cookie.split(';').next().expect("name=value").to_string();
+    let (name, _) = real.split_once('=').expect("name=value");
+    let location = resp.headers()["location"].to_str().expect("location").to_string();
+    let relay_state = url::Url::parse(&location)
+        .expect("location")
+        .query_pairs()
+        .find(|(k, _)| k == "RelayState")
+        .map(|(_, v)| v.into_owned())
+        .expect("RelayState");
+    let pending = bridge
+        .store
+        .take_pending(&relay_state)
+        .await
+        .expect("store")
+        .expect("pending");
+    let request_id = pending.request_id.clone();
+    let post = |cookie: String, xml: String| {
+        let (bare, acs, rs) = (bare.clone(), bridge.acs("numo"), relay_state.clone());
+        async move {
+            let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
+            let resp = bare
+                .post(acs)
+                .header("cookie", cookie)
+                .form(&[("SAMLResponse", encoded), ("RelayState", rs)])
+                .send()
+                .await
+                .expect("acs");
+            AcsOutcome {
+                status: resp.status().as_u16(),
+                body: resp.text().await.expect("body"),
+            }
+        }
+    };
+    // Only a tossed cookie of the same name: another browser, refused.
+    bridge
+        .store
+        .put_pending(&relay_state, pending.clone())
+        .await
+        .expect("store");
+    let xml = signed(&bridge, &bridge.spec("numo", Some(&request_id)));
+    post(format!("{name}=tossed"), xml)
+        .await
+        .assert_rejected(400, "login_browser_mismatch");
+    // The tossed one first, the real one after it: the real one counts.
+    bridge.store.put_pending(&relay_state, pending).await.expect("store");
+    let xml = signed(&bridge, &bridge.spec("numo", Some(&request_id)));
+    let outcome = post(format!("{name}=tossed; {real}"), xml).await;
+    assert_eq!(outcome.status, 200, "{}", outcome.body);
+    assert!(outcome.token().is_some());
+}

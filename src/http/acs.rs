@@ -132,8 +132,13 @@ async fn accept(
             .await
             .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
         if let Some(p) = found {
-            let cookie = cookies::get(headers, &cookies::login_cookie_name(app, rs));
-            if p.app != app.name || !cookie.is_some_and(|c| cookies::same_secret(c, &p.browser_nonce)) {
+            // Any of the login cookies of this name may be the browser's own (as for links):
+            // a tossed one sent first must not make the real one fail.
+            let name = cookies::login_cookie_name(app, rs);
+            let this_browser = cookies::get_all(headers, &name)
+                .take(crate::http::session::MAX_PRESENTED)
+                .any(|c| cookies::same_secret(c, &p.browser_nonce));
+            if p.app != app.name || !this_browser {
                 return Err(LoginError::BrowserMismatch);
             }
             pending = Some(p);
