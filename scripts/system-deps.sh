@@ -13,6 +13,7 @@ packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
 # `scripts/system-deps.sh --test`: also what only the tests use.
 if [ "${1:-}" = "--test" ]; then
     packages+=(xmlsec1 python3 python3-venv redis-server chromium)
+    packages+=(simplesamlphp php-cli php-xml php-mbstring) # the SimpleSAMLphp 1.19 interop IdP (tests/interop/simplesamlphp/)
 fi
 missing=()
 for p in "${packages[@]}"; do

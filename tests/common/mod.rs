@@ -6,6 +6,7 @@ pub mod browser;
 pub mod hostile_shapes;
 pub mod process;
 pub mod services;
+pub mod simplesamlphp;
 pub mod xmlsec1;
 pub mod xsw;
 
