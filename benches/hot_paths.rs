@@ -41,18 +41,18 @@ fn hot_paths(c: &mut Criterion) {
         .expect("setup");
     let settings = setup.settings.clone();
     let app = settings.apps[0].clone();
-    let idp = &app.federation.idp().expect("metadata");
+    let idp = &app.federation.metadata_at_load().expect("metadata");
     let spec = bench_setup::entree_response(&setup.base, 1);
     let signed = setup.idp.response(&spec).expect("sign");
     let encrypted = setup
         .idp
-        .encrypted_response(&spec, &app.sp_cert, entree_bridge::saml::decrypt::AES128_GCM)
+        .encrypted_response(&spec, &app.sp.cert, entree_bridge::saml::decrypt::AES128_GCM)
         .expect("encrypt");
     let expectations = || Expectations {
         idp_entity_id: &idp.entity_id,
         idp_keys: &idp.signing_keys,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
+        sp_entity_id: &app.sp.entity_id,
+        acs_url: &app.sp.acs_url,
         request_id: None,
         in_response_to_unchecked: false,
         allow_unsolicited: true,
@@ -60,7 +60,7 @@ fn hot_paths(c: &mut Criterion) {
         allow_cbc: false,
         clock_skew: Duration::from_secs(120),
         now: chrono::Utc::now(),
-        decryption_keys: &app.decryption_keys,
+        decryption_keys: &app.sp.decryption_keys,
         limits: XmlLimits::default(),
     };
 
@@ -93,11 +93,11 @@ fn hot_paths(c: &mut Criterion) {
             let id = entree_bridge::keys::random_saml_id();
             AuthnRequest {
                 id: &id,
-                sp_entity_id: &app.sp_entity_id,
-                acs_url: &app.acs_url,
+                sp_entity_id: &app.sp.entity_id,
+                acs_url: &app.sp.acs_url,
                 destination: &idp.sso_redirect_url,
             }
-            .redirect_url("relay-state-0123456789", Some(&app.sp_key))
+            .redirect_url("relay-state-0123456789", Some(&app.sp.key))
             .expect("signed")
         })
     });
@@ -105,11 +105,11 @@ fn hot_paths(c: &mut Criterion) {
     let assertion = response::validate(&signed, &expectations(), &mut Report::disabled()).expect("valid");
     c.bench_function("identity/facts_and_rule", |b| {
         b.iter(|| {
-            let facts = entree_bridge::identity::facts(&app, black_box(&assertion)).expect("facts");
-            entree_bridge::identity::rule(&app, &facts)
+            let facts = entree_bridge::identity::facts(&app.identity, black_box(&assertion)).expect("facts");
+            entree_bridge::identity::rule(&app.identity, &facts)
         })
     });
-    let facts = entree_bridge::identity::facts(&app, &assertion).expect("facts");
+    let facts = entree_bridge::identity::facts(&app.identity, &assertion).expect("facts");
     let identity = entree_bridge::identity::Identity {
         person_code: "1".into(),
         facts,
@@ -117,7 +117,8 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("jwt/issue", |b| {
         b.iter(|| {
             let claims = entree_bridge::handoff::claims::build(
-                &app,
+                &app.name,
+                app.handoff.token_lifetime,
                 settings.public_base_url.as_str(),
                 &identity,
                 chrono::Utc::now().timestamp(),

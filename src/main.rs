@@ -384,17 +384,22 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
             .iter()
             .find(|a| &a.name == app_name)
             .ok_or_else(|| format!("no [apps.{app_name}] in {}", config_path.display()))?;
-        sp_keys.extend(app.decryption_keys.iter().cloned());
+        sp_keys.extend(app.sp.decryption_keys.iter().cloned());
         return Ok(VerifySettings {
-            idp: app.federation.idp().map_err(|e| e.to_string())?.as_ref().clone(),
-            sp_entity_id: app.sp_entity_id.clone(),
-            acs_url: app.acs_url.clone(),
+            idp: app
+                .federation
+                .metadata_at_load()
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .clone(),
+            sp_entity_id: app.sp.entity_id.clone(),
+            acs_url: app.sp.acs_url.clone(),
             request_id: args.request_id.clone(),
             now,
-            allow_sha1: args.allow_sha1 || app.federation.allow_sha1,
-            allow_cbc: args.allow_cbc || app.federation.allow_cbc,
-            allow_unsolicited: args.allow_unsolicited || app.allow_unsolicited,
-            clock_skew: app.federation.clock_skew,
+            allow_sha1: args.allow_sha1 || app.federation.trust.allow_sha1,
+            allow_cbc: args.allow_cbc || app.federation.trust.allow_cbc,
+            allow_unsolicited: args.allow_unsolicited || app.sp.allow_unsolicited,
+            clock_skew: app.federation.trust.clock_skew,
             sp_keys,
         });
     }

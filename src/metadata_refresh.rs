@@ -3,7 +3,8 @@
 //! put in force and kept on disk (the last good copy, for a restart during an outage). A
 //! fetch that fails in any way (unreachable, bad signature, expired, unparsable) changes
 //! nothing: the last good copy serves on, until its own validUntil, after which logins for
-//! that federation fail closed with a clear page.
+//! that federation fail closed with a clear page. Copies are installed into the application
+//! state's metadata registry (see [`crate::saml::metadata_registry`]), which outlives reloads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -12,10 +13,12 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 
-use crate::config::{Federation, MetadataSource};
+use crate::config::Federation;
 use crate::http::proxy::UpstreamClient;
 use crate::http::Shared;
 use crate::saml::idp_metadata;
+use crate::saml::metadata_registry::LiveMetadata;
+use crate::saml::settings::MetadataSource;
 
 /// How often the due fetches are looked for.
 const TICK: Duration = Duration::from_secs(1);
@@ -80,43 +83,50 @@ pub async fn run(shared: Arc<Shared>) {
     loop {
         let state = shared.current();
         for federation in state.settings.federations.values() {
+            let Some(live) = state.metadata.get(&federation.name) else {
+                continue;
+            };
             if matches!(federation.source, MetadataSource::Url { .. }) {
                 let refresher = refreshers.entry(federation.name.clone()).or_default();
                 let idle = refresher.task.as_ref().is_none_or(|t| t.is_finished());
-                let due = federation.next_fetch.load(Ordering::Relaxed) <= chrono::Utc::now().timestamp();
+                let due = live.next_fetch() <= chrono::Utc::now().timestamp();
                 if idle && due {
-                    let (client, federation, metrics) = (client.clone(), federation.clone(), state.metrics.clone());
+                    let (client, federation, live, metrics) =
+                        (client.clone(), federation.clone(), live.clone(), state.metrics.clone());
                     let checking = refresher.checking.clone();
                     refresher.task = Some(tokio::spawn(async move {
-                        refresh_with(&client, &federation, &metrics, &checking).await;
+                        refresh_with(&client, &federation, &live, &metrics, &checking).await;
                     }));
                 }
             }
-            let valid_until = federation
-                .last_known()
-                .and_then(|idp| idp.valid_until)
-                .map(|t| t.timestamp());
+            let valid_until = live.last_known().and_then(|idp| idp.valid_until).map(|t| t.timestamp());
             state.metrics.set_metadata_valid_until(&federation.name, valid_until);
         }
         let names: Vec<&str> = state.settings.federations.keys().map(String::as_str).collect();
         state.metrics.retain_federations(&names);
         // A federation removed by a reload: its refresh under way may finish (it only
-        // touches its own, no longer used, copy).
+        // touches its own, no longer used, registry slot).
         refreshers.retain(|name, _| names.contains(&name.as_str()));
         drop(state);
         tokio::time::sleep(TICK).await;
     }
 }
 
-/// One refresh of one federation, under its deadline; the outcome is logged and decides the
-/// next fetch.
-pub async fn refresh(client: &UpstreamClient, federation: &Federation, metrics: &crate::http::Metrics) {
-    refresh_with(client, federation, metrics, &Arc::new(AtomicBool::new(false))).await;
+/// One refresh of one federation into its registry slot `live`, under its deadline; the
+/// outcome is logged and decides the next fetch.
+pub async fn refresh(
+    client: &UpstreamClient,
+    federation: &Federation,
+    live: &LiveMetadata,
+    metrics: &crate::http::Metrics,
+) {
+    refresh_with(client, federation, live, metrics, &Arc::new(AtomicBool::new(false))).await;
 }
 
 async fn refresh_with(
     client: &UpstreamClient,
     federation: &Federation,
+    live: &LiveMetadata,
     metrics: &crate::http::Metrics,
     checking: &Arc<AtomicBool>,
 ) {
@@ -130,19 +140,20 @@ async fn refresh_with(
     else {
         return;
     };
-    let shown_url = crate::config::redacted(url.as_str());
+    let shown_url = crate::store::redacted(url.as_str());
     let stage = AtomicU8::new(Stage::Fetching as u8);
-    let outcome = match tokio::time::timeout(*refresh_timeout, attempt(client, federation, checking, &stage)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(RefreshError::Deadline {
-            after: *refresh_timeout,
-            stage: if stage.load(Ordering::Relaxed) == Stage::Checking as u8 {
-                Stage::Checking
-            } else {
-                Stage::Fetching
-            },
-        }),
-    };
+    let outcome =
+        match tokio::time::timeout(*refresh_timeout, attempt(client, federation, live, checking, &stage)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(RefreshError::Deadline {
+                after: *refresh_timeout,
+                stage: if stage.load(Ordering::Relaxed) == Stage::Checking as u8 {
+                    Stage::Checking
+                } else {
+                    Stage::Fetching
+                },
+            }),
+        };
     let now = chrono::Utc::now().timestamp();
     match outcome {
         Ok((text, idp, cache_duration)) => {
@@ -162,17 +173,17 @@ async fn refresh_with(
                     federation.name
                 );
             }
-            federation.install(idp);
-            federation.note_refusal(None);
+            live.install(idp);
+            live.note_refusal(None);
             if let Err(e) = keep_on_disk(cache, &text) {
                 tracing::warn!(federation = federation.name, cache = %cache.display(), "cannot keep the metadata on disk: {e}");
             }
-            federation.next_fetch.store(now + secs(next), Ordering::Relaxed);
+            live.schedule_fetch(now + secs(next));
             metrics.metadata_refresh(true);
         }
         Err(reason) => {
             let retry = RETRY_AFTER_FAILURE.min(*refresh_interval);
-            let kept = match federation.idp() {
+            let kept = match live.idp() {
                 Ok(_) => "the last good copy serves on",
                 Err(_) => "no valid copy is left: logins for this federation fail",
             };
@@ -182,8 +193,8 @@ async fn refresh_with(
                 retry_in = %humantime::format_duration(retry),
                 "IdP metadata refresh refused ({kept}): {reason}"
             );
-            federation.note_refusal(Some(reason.to_string()));
-            federation.next_fetch.store(now + secs(retry), Ordering::Relaxed);
+            live.note_refusal(Some(reason.to_string()));
+            live.schedule_fetch(now + secs(retry));
             metrics.metadata_refresh(false);
         }
     }
@@ -197,6 +208,7 @@ type Fetched = (String, idp_metadata::IdpDescriptor, Option<Duration>);
 async fn attempt(
     client: &UpstreamClient,
     federation: &Federation,
+    live: &LiveMetadata,
     checking: &Arc<AtomicBool>,
     stage: &AtomicU8,
 ) -> Result<Fetched, RefreshError> {
@@ -222,7 +234,7 @@ async fn attempt(
     })
     .await
     .unwrap_or_else(|e| Err(RefreshError::Refused(format!("verification did not finish: {e}"))))?;
-    acceptable_after(federation, federation.last_known().as_deref(), &idp).map_err(RefreshError::Refused)?;
+    acceptable_after(federation, live.last_known().as_deref(), &idp).map_err(RefreshError::Refused)?;
     Ok((text, idp, cache_duration))
 }
 
@@ -244,7 +256,7 @@ fn acceptable_after(
     fetched: &crate::saml::idp_metadata::IdpDescriptor,
 ) -> Result<(), String> {
     let Some(until) = fetched.valid_until else {
-        if !federation.require_valid_until {
+        if !federation.trust.require_valid_until {
             return Ok(());
         }
         return Err(format!(

@@ -2,7 +2,9 @@
 //! The new config is loaded and validated completely (the same checks as `check-config`,
 //! keys and certificates read), then swapped in whole; requests under way finish under the
 //! config they started with. A config with problems is refused, each problem logged with its
-//! key and file, and the old config keeps serving.
+//! key and file, and the old config keeps serving. What lives beside the config (the stores,
+//! the counters, the IdP metadata in force) is carried by the state, not by the config: see
+//! `AppState::reconfigured`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +25,6 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     let loaded = config::load(path);
     current.metrics.reload(loaded.is_ok());
     let settings = loaded?;
-    carry_over_metadata(&current.settings, &settings);
     let mut notes = restart_only_changes(&current.settings, &settings);
     notes.extend(settings.warnings.iter().cloned());
     // New connections get the new certificate; open ones keep theirs.
@@ -32,50 +33,6 @@ pub fn reload(shared: &Shared, path: &Path) -> Result<Vec<String>, ConfigErrors>
     }
     shared.replace(current.reconfigured(Arc::new(settings)));
     Ok(notes)
-}
-
-/// A URL federation of the new config starts from the copy kept on disk; when the running one
-/// holds a copy that ends later (the disk could not be written, or an outage), that one stays
-/// in force, and so does the fetch schedule. A reload never makes metadata older.
-fn carry_over_metadata(old: &Settings, new: &Settings) {
-    use crate::config::MetadataSource;
-    use std::sync::atomic::Ordering;
-    for (name, fresh) in &new.federations {
-        let Some(running) = old.federations.get(name) else {
-            continue;
-        };
-        let same_source = match (&running.source, &fresh.source) {
-            (
-                MetadataSource::Url {
-                    url: a,
-                    signing_certs: ca,
-                    ..
-                },
-                MetadataSource::Url {
-                    url: b,
-                    signing_certs: cb,
-                    ..
-                },
-            ) => a == b && ca == cb && running.idp_entity_id == fresh.idp_entity_id,
-            _ => false,
-        };
-        if !same_source {
-            continue;
-        }
-        if let Some(kept) = running.last_known() {
-            let newer = match (kept.valid_until, fresh.last_known().and_then(|f| f.valid_until)) {
-                (Some(k), Some(f)) => k > f,
-                (_, None) => true,
-                (None, Some(_)) => false,
-            };
-            if newer {
-                fresh.install(kept.as_ref().clone());
-                fresh
-                    .next_fetch
-                    .store(running.next_fetch.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 /// Keys whose new values the running process cannot take over (its socket and its stores

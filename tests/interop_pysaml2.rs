@@ -63,7 +63,7 @@ async fn login_through_pysaml2(extra_flags: &[&str]) -> AcsOutcome {
     .await;
     assert_eq!(
         bridge.settings.federations["kennisnet"]
-            .idp()
+            .metadata_at_load()
             .expect("metadata")
             .entity_id,
         PY_IDP

@@ -541,7 +541,7 @@ async fn cbc_in_an_unsigned_response_is_accepted_only_with_allow_cbc_and_the_ref
         },
     )
     .await;
-    assert!(allowing.settings.federations["kennisnet"].allow_cbc);
+    assert!(allowing.settings.federations["kennisnet"].trust.allow_cbc);
     let login = start_login(&client, &allowing, "numo", None).await;
     let outcome = post_acs(
         &client,

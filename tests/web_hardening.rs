@@ -575,12 +575,12 @@ fn validate_for_open_app(bridge: &Bridge, xml: &str) -> Result<(), String> {
         .iter()
         .find(|a| a.name == "open")
         .expect("open app");
-    let idp = app.federation.idp().expect("idp");
+    let idp = app.federation.metadata_at_load().expect("idp");
     let expectations = Expectations {
         idp_entity_id: &idp.entity_id,
         idp_keys: &idp.signing_keys,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
+        sp_entity_id: &app.sp.entity_id,
+        acs_url: &app.sp.acs_url,
         request_id: None,
         in_response_to_unchecked: false,
         allow_unsolicited: true,
@@ -588,7 +588,7 @@ fn validate_for_open_app(bridge: &Bridge, xml: &str) -> Result<(), String> {
         allow_cbc: false,
         clock_skew: std::time::Duration::from_secs(120),
         now: chrono::Utc::now(),
-        decryption_keys: &app.decryption_keys,
+        decryption_keys: &app.sp.decryption_keys,
         limits: entree_bridge::saml::xml::XmlLimits::default(),
     };
     match response::validate(xml, &expectations, &mut Report::disabled()) {

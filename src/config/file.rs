@@ -1,6 +1,6 @@
 //! The config file as written: serde types that mirror the TOML keys of DESIGN.md one to one.
 //! Every struct denies unknown keys. Values stay raw strings here (durations, URLs, paths)
-//! so that [`super::validate`] can report each bad value by its key path instead of
+//! so that [`super::settings`] can report each bad value by its key path instead of
 //! stopping at the first.
 
 use std::collections::BTreeMap;

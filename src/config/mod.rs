@@ -1,22 +1,42 @@
 //! Configuration: figment loading (TOML + `ENTREE_BRIDGE_SECTION__KEY` env overrides), typed
-//! and validated into [`Settings`], with every problem named by key path and file.
+//! and validated into [`Settings`], with every problem named by key path and file. The file
+//! format lives here and nowhere else: each section is checked by its own module and built
+//! into the settings type of the module that uses it (saml's [`SpSettings`] and
+//! [`TrustPolicy`], identity's [`Policy`], handoff's [`HandoffSettings`], the stores'
+//! [`SessionBackend`] and [`LinksTarget`]), which [`App`] and [`Settings`] put together.
+//! Those modules never read the config themselves.
+//!
+//! [`SpSettings`]: crate::saml::settings::SpSettings
+//! [`TrustPolicy`]: crate::saml::settings::TrustPolicy
+//! [`Policy`]: crate::identity::Policy
+//! [`HandoffSettings`]: crate::handoff::HandoffSettings
 
 mod app_files;
+mod apps;
+mod federations;
 mod file;
+mod keys;
+mod parse;
 mod problems;
 pub mod reference;
+mod server;
+mod settings;
 mod stores;
-mod validate;
 
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 
+/// The stores' settings, as [`load`] builds them (their home is [`crate::store`]).
+pub use crate::store::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
+pub use apps::{App, SESSION_COOKIE_PREFIX};
+pub use federations::Federation;
 pub use file::*;
 pub use problems::{AppFile, ConfigErrors, Problem};
-pub use stores::{redacted, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET, MAX_LOCAL_CACHE};
-pub use validate::*;
+pub use server::{Cidr, RateLimit};
+pub use settings::{LogFormat, Settings};
+pub use stores::MAX_LOCAL_CACHE;
 
 /// Environment variables with this prefix override config keys: `ENTREE_BRIDGE_SERVER__LISTEN`.
 pub const ENV_PREFIX: &str = "ENTREE_BRIDGE_";
@@ -61,7 +81,7 @@ fn load_with_apps(
         // ENTREE_BRIDGE_CONFIG names the file itself; it is not a key.
         Env::prefixed(ENV_PREFIX).split("__").filter(|k| k.as_str() != "config"),
     );
-    validate::build(&figment, text, file, base, app_files)
+    settings::build(&figment, text, file, base, app_files)
 }
 
 /// `log.format` of the config at `path` (and `ENTREE_BRIDGE_LOG__FORMAT`), read before the

@@ -1,93 +1,19 @@
-//! The `[sessions]` section validated into where login state lives (memory or Redis) and how
-//! long a request may wait for it.
+//! The `[sessions]` and `[links]` sections validated into the stores' own settings: where
+//! login state lives (memory or Redis, [`SessionBackend`]) and how long a request may wait for
+//! it, and where account links live ([`LinksTarget`]).
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use url::Url;
 
-use super::file::SessionsSection;
+use super::file::{LinksSection, SessionsSection};
 use super::problems::Collector;
-
-/// Where pending logins, pending links, app sessions and the replay cache live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionBackend {
-    /// In this process (one instance).
-    Memory,
-    /// In Redis, shared by every instance.
-    Redis(RedisSettings),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisSettings {
-    pub nodes: RedisNodes,
-    /// Every key starts with this, so that several bridges (or tests) can share a server.
-    pub prefix: String,
-    /// PEM CA bundle for `rediss://`; `None` trusts the system roots.
-    pub ca_pem: Option<Vec<u8>>,
-    /// Longest one store operation may take, reconnecting included.
-    pub timeout: Duration,
-    /// How long a session read from Redis may be reused without asking again (zero: never).
-    pub local_cache: Duration,
-    /// Bytes of pending logins (which anyone can start) one 10-minute window may add.
-    pub pending_budget: u64,
-}
-
-/// The default of [`RedisSettings::pending_budget`], the memory store's bound.
-pub const DEFAULT_PENDING_BUDGET: u64 = 64 * 1024 * 1024;
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum RedisNodes {
-    Single(String),
-    Cluster(Vec<String>),
-}
-
-/// Without passwords: settings may end up in a debug log line.
-impl fmt::Debug for RedisNodes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RedisNodes::Single(url) => f.debug_tuple("Single").field(&redacted(url)).finish(),
-            RedisNodes::Cluster(urls) => f
-                .debug_tuple("Cluster")
-                .field(&urls.iter().map(|u| redacted(u)).collect::<Vec<_>>())
-                .finish(),
-        }
-    }
-}
+use crate::store::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
 
 /// The longest `sessions.local_cache` may be: a logout on another instance takes effect here
 /// within this time at the latest.
 pub const MAX_LOCAL_CACHE: Duration = Duration::from_secs(60);
-
-/// A Redis URL as it may be shown: without its password.
-pub fn redacted(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "(unparsable URL)".to_string(),
-    }
-}
-
-impl fmt::Display for SessionBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionBackend::Memory => write!(f, "memory"),
-            SessionBackend::Redis(r) => match &r.nodes {
-                RedisNodes::Single(url) => write!(f, "redis {} (prefix {:?})", redacted(url), r.prefix),
-                RedisNodes::Cluster(urls) => write!(
-                    f,
-                    "redis cluster {} (prefix {:?})",
-                    urls.iter().map(|u| redacted(u)).collect::<Vec<_>>().join(","),
-                    r.prefix
-                ),
-            },
-        }
-    }
-}
 
 fn check_redis_url(url: &str) -> Result<bool, String> {
     let parsed = Url::parse(url).map_err(|e| format!("{:?} is not a URL: {e}", redacted(url)))?;
@@ -106,7 +32,7 @@ pub(super) fn build_sessions(
     base: &Path,
     c: &mut Collector,
 ) -> Option<SessionBackend> {
-    let local_cache = c.take("sessions.local_cache", super::validate::parse_duration(&s.local_cache));
+    let local_cache = c.take("sessions.local_cache", super::parse::parse_duration(&s.local_cache));
     match s.store.as_str() {
         "memory" => return Some(SessionBackend::Memory),
         "redis" => {}
@@ -150,7 +76,7 @@ pub(super) fn build_sessions(
         c.add("sessions.redis_ca", "is only used with rediss:// (TLS) URLs");
         None
     } else {
-        let path = super::validate::resolve(base, &s.redis_ca);
+        let path = super::parse::resolve(base, &s.redis_ca);
         c.take(
             "sessions.redis_ca",
             std::fs::read(&path)
@@ -191,6 +117,32 @@ fn check_local_cache(local_cache: Duration, idle: Option<Duration>, c: &mut Coll
     if let Some(idle) = idle {
         if !local_cache.is_zero() && local_cache >= idle {
             c.add("sessions.local_cache", "must be shorter than sessions.idle_timeout");
+        }
+    }
+}
+
+/// Validates `[links]`: SQLite beside the config (by default) or PostgreSQL.
+pub(super) fn build_links(links: &LinksSection, base: &Path, c: &mut Collector) -> Option<LinksTarget> {
+    match links.store.as_str() {
+        "sqlite" => Some(LinksTarget::Sqlite(super::parse::resolve(base, &links.sqlite_path))),
+        "postgres"
+            if links.postgres_url.starts_with("postgres://") || links.postgres_url.starts_with("postgresql://") =>
+        {
+            Some(LinksTarget::Postgres(links.postgres_url.clone()))
+        }
+        "postgres" => {
+            c.add(
+                "links.postgres_url",
+                "required with store = \"postgres\": postgres://user@host/database",
+            );
+            None
+        }
+        other => {
+            c.add(
+                "links.store",
+                format!("{other:?} is not one of \"sqlite\", \"postgres\""),
+            );
+            None
         }
     }
 }

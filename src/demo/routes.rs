@@ -35,8 +35,8 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
             "<li><a href=\"{login}\">{name}</a>: scholen <code>{schools}</code>, persoonscode uit <code>{attr}</code>. SP metadata: <a href=\"{meta}\">{meta}</a></li>",
             login = escape(&app.route_url("login")),
             name = escape(&app.display_name),
-            schools = escape(&app.schools.join(", ")),
-            attr = escape(&app.person_attribute),
+            schools = escape(&app.identity.schools.join(", ")),
+            attr = escape(&app.identity.person_attribute),
             meta = escape(&app.route_url("metadata")),
         ));
     }
@@ -118,7 +118,7 @@ fn decode_request(encoded: &str) -> Result<RequestInfo, String> {
 }
 
 fn app_by_entity<'a>(state: &'a DemoState, entity_id: &str) -> Option<&'a Arc<App>> {
-    state.settings.apps.iter().find(|a| a.sp_entity_id == entity_id)
+    state.settings.apps.iter().find(|a| a.sp.entity_id == entity_id)
 }
 
 async fn idp_login_page(State(state): State<Arc<DemoState>>, Query(q): Query<SsoQuery>) -> Response {
@@ -164,7 +164,7 @@ async fn idp_login_page(State(state): State<Arc<DemoState>>, Query(q): Query<Sso
         ),
         app = escape(&app.display_name),
         id = escape(&request.id),
-        sp = escape(&app.sp_entity_id),
+        sp = escape(&app.sp.entity_id),
         rs = escape(q.relay_state.as_deref().unwrap_or("")),
         buttons = buttons
     );
@@ -191,7 +191,7 @@ async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginFor
         );
     };
     let uid_hash = hex(&openssl::sha::sha256(student.real_id.as_bytes())[..10]);
-    let spec = ResponseSpec::new(&app.sp_entity_id, &app.acs_url, Some(&f.request_id))
+    let spec = ResponseSpec::new(&app.sp.entity_id, &app.sp.acs_url, Some(&f.request_id))
         .attribute("uid", &[&format!("{uid_hash}@entree-demo")])
         .attribute("givenName", &[student.given_name])
         .attribute("sn", &[student.sn])
@@ -214,7 +214,7 @@ async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginFor
         Lang::Nl,
         "Terug naar de app",
         "De ontwikkel-IdP stuurt je ondertekende gegevens naar de bridge.",
-        &app.acs_url,
+        &app.sp.acs_url,
         &[("SAMLResponse", &encoded), ("RelayState", &f.relay_state)],
     );
     let origin = app.base_url.origin().ascii_serialization();
@@ -387,7 +387,7 @@ fn link_answer(state: &DemoState, request: &serde_json::Value, outcome: (&str, &
         .apps
         .iter()
         .find(|a| a.name == LINKING_APP)
-        .and_then(|a| a.linking.as_ref())
+        .and_then(|a| a.identity.linking.as_ref())
         .map(|l| l.secret.clone())
     else {
         return link_error("the demo config has no linking app");

@@ -1,17 +1,33 @@
 //! The hand-off JWT's claims, exactly as DESIGN.md "jwt mode" names them.
 
+use std::time::Duration;
+
 use serde_json::{json, Map, Value};
 
-use crate::config::App;
 use crate::identity::Identity;
 
-pub fn build(app: &App, issuer: &str, identity: &Identity, now_unix: i64) -> Value {
+/// Claims the bridge sets itself; `[apps.X.claims]` may not overwrite them.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "school",
+    "affiliation",
+    "tenant",
+];
+
+/// The claims of a token for the app `audience` (its name), valid for `lifetime`.
+pub fn build(audience: &str, lifetime: Duration, issuer: &str, identity: &Identity, now_unix: i64) -> Value {
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(issuer.trim_end_matches('/')));
-    claims.insert("aud".into(), json!(app.name));
+    claims.insert("aud".into(), json!(audience));
     claims.insert("sub".into(), json!(identity.person_code));
     claims.insert("iat".into(), json!(now_unix));
-    claims.insert("exp".into(), json!(now_unix + app.token_lifetime.as_secs() as i64));
+    claims.insert("exp".into(), json!(now_unix + lifetime.as_secs() as i64));
     claims.insert("jti".into(), json!(crate::keys::random_token()));
     if let Some(school) = &identity.facts.school {
         claims.insert("school".into(), json!(school));

@@ -4,3 +4,6 @@ pub mod claims;
 pub mod form;
 pub mod identity_headers;
 pub mod jwt;
+pub mod settings;
+
+pub use settings::{HandoffMode, HandoffSettings, HeaderNames, Upstream};

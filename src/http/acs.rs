@@ -69,7 +69,7 @@ pub async fn hand_off(
     subject: Subject,
     lang: Lang,
 ) -> Response {
-    if app.handoff == crate::config::HandoffMode::Headers {
+    if app.handoff.mode == crate::handoff::HandoffMode::Headers {
         return match super::session::start(state, app, headers, identity, subject).await {
             Ok(cookie) => {
                 let location = target.unwrap_or_else(|| app.base_url.to_string());
@@ -88,13 +88,25 @@ pub async fn hand_off(
 /// The JWT hand-off page for a resolved identity.
 fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&str>, lang: Lang) -> Response {
     let now = chrono::Utc::now().timestamp();
-    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), identity, now);
+    let claims = crate::handoff::claims::build(
+        &app.name,
+        app.handoff.token_lifetime,
+        state.settings.public_base_url.as_str(),
+        identity,
+        now,
+    );
     let token = match state.settings.jwt_keys.sign(&claims) {
         Ok(t) => t,
         Err(e) => return LoginError::Internal(format!("signing the JWT: {e}")).respond(lang, Some(&app.display_name)),
     };
-    let callback = app.callback_url.as_ref().map(|u| u.to_string()).unwrap_or_default();
+    let callback = app
+        .handoff
+        .callback_url
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_default();
     let origin = app
+        .handoff
         .callback_url
         .as_ref()
         .map(|u| u.origin().ascii_serialization())
@@ -144,13 +156,13 @@ async fn accept(
             pending = Some(p);
         }
     }
-    if pending.is_none() && !app.allow_unsolicited {
+    if pending.is_none() && !app.sp.allow_unsolicited {
         return Err(LoginError::LoginStateMissing);
     }
 
     // Decoding and validation are the CPU-heavy part: on the validation threads, so that a
     // flood of (hostile) responses waits there, not on the workers every other request needs.
-    let idp = app.federation.idp()?;
+    let idp = state.metadata.idp(&app.federation.name)?;
     let request_id = pending.as_ref().map(|p| p.request_id.clone());
     let validating = app.clone();
     let assertion = state
@@ -163,7 +175,7 @@ async fn accept(
         })??;
 
     // School activation and the person's facts: a refused school leaves nothing behind.
-    let facts = identity::facts(app, &assertion)?;
+    let facts = identity::facts(&app.identity, &assertion)?;
 
     // The assertion ID is recorded before anything else is written (last_login_at, a
     // pending link), so a replay changes nothing.
@@ -226,16 +238,16 @@ fn validate(
     let expectations = Expectations {
         idp_entity_id: &idp.entity_id,
         idp_keys: &idp.signing_keys,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
+        sp_entity_id: &app.sp.entity_id,
+        acs_url: &app.sp.acs_url,
         request_id,
         in_response_to_unchecked: false,
-        allow_unsolicited: app.allow_unsolicited,
-        allow_sha1: federation.allow_sha1,
-        allow_cbc: federation.allow_cbc,
-        clock_skew: federation.clock_skew,
+        allow_unsolicited: app.sp.allow_unsolicited,
+        allow_sha1: federation.trust.allow_sha1,
+        allow_cbc: federation.trust.allow_cbc,
+        clock_skew: federation.trust.clock_skew,
         now: chrono::Utc::now(),
-        decryption_keys: &app.decryption_keys,
+        decryption_keys: &app.sp.decryption_keys,
         limits,
     };
     response::validate(&xml, &expectations, &mut Report::disabled())
@@ -251,9 +263,9 @@ async fn resolve_person_code(state: &AppState, app: &App, facts: &Facts) -> Resu
     if stored.is_some() {
         return Ok(stored);
     }
-    match identity::rule(app, facts) {
+    match identity::rule(&app.identity, facts) {
         Some(Ok(code)) => Ok(Some(code)),
-        Some(Err(_)) | None if app.linking.is_some() => Ok(None),
+        Some(Err(_)) | None if app.identity.linking.is_some() => Ok(None),
         Some(Err(e)) => Err(e.into()),
         None => Err(LoginError::Internal("no rule and no linking for this app".into())),
     }
@@ -268,6 +280,7 @@ async fn start_linking(
     subject: Subject,
 ) -> Result<Next, LoginError> {
     let linking = app
+        .identity
         .linking
         .as_ref()
         .ok_or_else(|| LoginError::Internal("linking is not configured".into()))?;

@@ -42,7 +42,7 @@ pub enum LoginError {
     #[error("the state store takes no more pending logins for now: {0}")]
     StoreFull(String),
     #[error(transparent)]
-    Metadata(#[from] crate::config::MetadataUnavailable),
+    Metadata(#[from] crate::saml::metadata_registry::MetadataUnavailable),
     #[error("the link store is unavailable: {0}")]
     LinkStoreUnavailable(String),
     #[error("the app behind the bridge cannot be reached: {0}")]
@@ -99,9 +99,12 @@ impl LoginError {
             LoginError::StoreUnavailable(_) => "store_unavailable",
             LoginError::StoreFull(_) => "store_full",
             LoginError::Metadata(
-                crate::config::MetadataUnavailable::NotYet(_) | crate::config::MetadataUnavailable::Refused(..),
+                crate::saml::metadata_registry::MetadataUnavailable::NotYet(_)
+                | crate::saml::metadata_registry::MetadataUnavailable::Refused(..),
             ) => "metadata_unavailable",
-            LoginError::Metadata(crate::config::MetadataUnavailable::Expired(..)) => "metadata_expired",
+            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::Expired(..)) => {
+                "metadata_expired"
+            }
             LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
             LoginError::UpstreamTimeout => "upstream_timeout",

@@ -54,7 +54,7 @@ async fn finish(
     token: String,
     clear: &mut Option<String>,
 ) -> Result<Done, LoginError> {
-    let linking = app.linking.as_ref().ok_or(LoginError::UnknownApp)?;
+    let linking = app.identity.linking.as_ref().ok_or(LoginError::UnknownApp)?;
     let now = chrono::Utc::now().timestamp();
     // Verify before touching any state: a forged response consumes and stores nothing.
     let answer = linking::verify_response(&token, &linking.secret, state.settings.public_base_url.as_str(), now)?;

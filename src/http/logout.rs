@@ -32,7 +32,11 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
         }
     }
     // Without usable IdP metadata the local logout still happens; only Single Logout is skipped.
-    let slo_redirect = app.federation.idp().ok().and_then(|idp| idp.slo_redirect.clone());
+    let slo_redirect = state
+        .metadata
+        .idp(&app.federation.name)
+        .ok()
+        .and_then(|idp| idp.slo_redirect.clone());
     let mut response = match (current, &slo_redirect) {
         (Some(s), Some(slo)) => match start_single_logout(state, app, &s.subject, &slo.location).await {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
@@ -58,12 +62,12 @@ async fn start_single_logout(
     let xml = logout::request_xml(
         &request_id,
         slo_url,
-        &app.sp_entity_id,
+        &app.sp.entity_id,
         &subject.name_id,
         subject.name_id_format.as_deref(),
         subject.session_index.as_deref(),
     );
-    let url = redirect::build_url(slo_url, Kind::Request, &xml, &relay_state, Some(&app.sp_key))
+    let url = redirect::build_url(slo_url, Kind::Request, &xml, &relay_state, Some(&app.sp.key))
         .map_err(|e| LoginError::Internal(format!("signing the LogoutRequest: {e}")))?;
     let pending = PendingLogin {
         request_id,
@@ -112,8 +116,8 @@ pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Re
 }
 
 async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Result<Response, LoginError> {
-    let idp = app.federation.idp()?;
-    let received = redirect::receive(raw_query, &idp.signing_certs, app.federation.allow_sha1)?;
+    let idp = state.metadata.idp(&app.federation.name)?;
+    let received = redirect::receive(raw_query, &idp.signing_certs, app.federation.trust.allow_sha1)?;
     let sls_url = app.route_url("sls");
     match received.kind {
         Kind::Response => {
@@ -137,7 +141,7 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
             Ok(after_logout(app, pending.target, lang))
         }
         Kind::Request => {
-            let skew = chrono::Duration::from_std(app.federation.clock_skew).unwrap_or_default();
+            let skew = chrono::Duration::from_std(app.federation.trust.clock_skew).unwrap_or_default();
             let request = logout::read_request(&received.xml, &idp.entity_id, &sls_url, chrono::Utc::now(), skew)?;
             // The sessions end first, and only then is the request recorded as used: if the
             // store fails halfway, the IdP's retry must still be able to end the rest. A replay
@@ -169,7 +173,7 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
             let xml = logout::response_xml(
                 &crate::keys::random_saml_id(),
                 &slo.response_location,
-                &app.sp_entity_id,
+                &app.sp.entity_id,
                 &request.id,
                 true,
             );
@@ -178,7 +182,7 @@ async fn handle_sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) ->
                 Kind::Response,
                 &xml,
                 received.relay_state.as_deref().unwrap_or(""),
-                Some(&app.sp_key),
+                Some(&app.sp.key),
             )
             .map_err(|e| LoginError::Internal(format!("signing the LogoutResponse: {e}")))?;
             Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())

@@ -24,6 +24,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::config::Settings;
+use crate::saml::metadata_registry::{MetadataInForce, MetadataRegistry};
 use crate::store::links::LinkStore;
 use crate::store::LoginStateStore;
 pub use metrics::Metrics;
@@ -89,6 +90,11 @@ pub struct AppState {
     pub rate_limiter: rate_limit::RateLimiter,
     /// The threads that validate SAML Responses, off the async workers (kept across reloads).
     pub validation: Arc<crate::cpu_pool::CpuPool>,
+    /// The IdP metadata in force for this config's federations (its slots outlive reloads
+    /// that keep a federation's source).
+    pub metadata: MetadataInForce,
+    /// Every federation's metadata slot, kept across reloads.
+    pub metadata_registry: Arc<MetadataRegistry>,
 }
 
 /// Responses waiting for a validation thread beyond the one running on each; more than this
@@ -109,11 +115,12 @@ impl Rendered {
             .apps
             .iter()
             .map(|app| {
-                let xml = std::iter::once(&app.sp_cert)
-                    .chain(app.sp_next.as_ref().map(|(_, cert)| cert))
+                let xml = app
+                    .sp
+                    .certificates()
                     .map(|cert| crate::keys::certificate_b64(cert).map_err(|e| e.to_string()))
                     .collect::<Result<Vec<String>, String>>()
-                    .and_then(|certs| crate::saml::sp_metadata::render(app, &certs))
+                    .and_then(|certs| crate::saml::sp_metadata::render(&app.sp, &certs))
                     .map(axum::body::Bytes::from);
                 (app.name.clone(), xml)
             })
@@ -136,6 +143,7 @@ impl AppState {
             links,
             Arc::new(Metrics::default()),
             Arc::new(validation),
+            Arc::new(MetadataRegistry::default()),
         )
     }
 
@@ -147,6 +155,7 @@ impl AppState {
             self.links.clone(),
             self.metrics.clone(),
             self.validation.clone(),
+            self.metadata_registry.clone(),
         )
     }
 
@@ -156,27 +165,31 @@ impl AppState {
         links: LinkStore,
         metrics: Arc<Metrics>,
         validation: Arc<crate::cpu_pool::CpuPool>,
+        metadata_registry: Arc<MetadataRegistry>,
     ) -> Self {
         let upstreams = settings
             .apps
             .iter()
-            .filter(|a| a.upstream.is_some())
-            .filter_map(|a| match proxy::client(a.connect_timeout, &a.upstream_ca) {
-                Ok(c) => Some((a.name.clone(), c)),
-                Err(e) => {
-                    // The CA was parsed at config time, so this does not happen in practice;
-                    // the app then answers 500 pages instead of proxying without TLS.
-                    tracing::error!(app = a.name, "cannot build the upstream client: {e}");
-                    None
-                }
-            })
+            .filter_map(|a| a.handoff.upstream.as_ref().map(|upstream| (a, upstream)))
+            .filter_map(
+                |(a, upstream)| match proxy::client(upstream.connect_timeout, &upstream.ca) {
+                    Ok(c) => Some((a.name.clone(), c)),
+                    Err(e) => {
+                        // The CA was parsed at config time, so this does not happen in practice;
+                        // the app then answers 500 pages instead of proxying without TLS.
+                        tracing::error!(app = a.name, "cannot build the upstream client: {e}");
+                        None
+                    }
+                },
+            )
             .collect();
         let proxy_stats = settings
             .apps
             .iter()
-            .filter(|a| a.upstream.is_some())
+            .filter(|a| a.handoff.upstream.is_some())
             .map(|a| (a.name.clone(), metrics.proxy_stats(&a.name)))
             .collect();
+        let metadata = metadata_registry.put_in_force(settings.federations.values().map(|f| f.loaded_metadata()));
         AppState {
             rendered: Rendered::new(&settings),
             proxy_stats,
@@ -188,6 +201,8 @@ impl AppState {
             metrics,
             upstreams,
             validation,
+            metadata,
+            metadata_registry,
         }
     }
 }
@@ -262,7 +277,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
             .settings
             .federations
             .values()
-            .filter_map(|f| f.idp().err().map(|e| e.to_string())),
+            .filter_map(|f| state.metadata.idp(&f.name).err().map(|e| e.to_string())),
     );
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()

@@ -174,7 +174,7 @@ async fn identity_of<'a>(
         },
     };
     let now = chrono::Utc::now().timestamp();
-    if app.token_reuse {
+    if app.handoff.token_reuse {
         if let Some(values) = state.identity_headers.fresh(id, now) {
             let alive = checked || state.store.session_is_of(id, &app.name).await.map_err(unavailable)?;
             return Ok(alive.then_some((id, values)));
@@ -187,8 +187,10 @@ async fn identity_of<'a>(
         return Ok(None);
     }
     let values = identity_values(state, app, &s, now)?;
-    let values = if app.token_reuse {
-        state.identity_headers.remember(id, now, app.token_lifetime, values)
+    let values = if app.handoff.token_reuse {
+        state
+            .identity_headers
+            .remember(id, now, app.handoff.token_lifetime, values)
     } else {
         Arc::new(values)
     };
@@ -200,13 +202,13 @@ async fn identity_of<'a>(
 pub fn strip_identity_headers(headers: &mut HeaderMap, app: &App) {
     if !headers
         .keys()
-        .any(|name| app.header_names.could_pass_for_ours(name.as_str()))
+        .any(|name| app.handoff.header_names.could_pass_for_ours(name.as_str()))
     {
         return;
     }
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| app.header_names.could_pass_for_ours(name.as_str()))
+        .filter(|name| app.handoff.header_names.could_pass_for_ours(name.as_str()))
         .cloned()
         .collect();
     for name in spoofed {
@@ -248,9 +250,9 @@ async fn proxy(
     identity: &IdentityHeaderValues,
     session_id: Option<String>,
 ) -> Result<Response, LoginError> {
-    if app.upstream.is_none() {
+    let Some(upstream) = &app.handoff.upstream else {
         return Err(LoginError::Internal("no upstream".into()));
-    }
+    };
     let client = state
         .upstreams
         .get(&app.name)
@@ -264,8 +266,8 @@ async fn proxy(
 
     // The upstream URI: its origin and path prefix, then the request's own path and query.
     let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut target = String::with_capacity(app.upstream_prefix.len() + path_and_query.len());
-    target.push_str(&app.upstream_prefix);
+    let mut target = String::with_capacity(upstream.prefix.len() + path_and_query.len());
+    target.push_str(&upstream.prefix);
     target.push_str(path_and_query);
     let uri = Uri::try_from(target).map_err(|_| LoginError::BadRequest("the request path cannot be forwarded"))?;
     *req.uri_mut() = uri;
@@ -279,7 +281,7 @@ async fn proxy(
     strip_bridge_cookies(headers);
     insert_identity(app, identity, headers);
 
-    let sent = tokio::time::timeout(app.upstream_timeout, client.request(req)).await;
+    let sent = tokio::time::timeout(upstream.timeout, client.request(req)).await;
     let mut response = match sent {
         Err(_) => return Err(LoginError::UpstreamTimeout),
         Ok(Err(e)) => return Err(LoginError::UpstreamUnavailable(e.to_string())),
@@ -535,7 +537,13 @@ fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Res
             reason: "it is not a header value",
         })
     };
-    let claims = crate::handoff::claims::build(app, state.settings.public_base_url.as_str(), &s.identity, now);
+    let claims = crate::handoff::claims::build(
+        &app.name,
+        app.handoff.token_lifetime,
+        state.settings.public_base_url.as_str(),
+        &s.identity,
+        now,
+    );
     let token = state
         .settings
         .jwt_keys
@@ -559,7 +567,7 @@ fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Res
 }
 
 fn insert_identity(app: &App, values: &IdentityHeaderValues, headers: &mut HeaderMap) {
-    let names = &app.header_names;
+    let names = &app.handoff.header_names;
     headers.insert(names.person_code.clone(), values.person_code.clone());
     if let Some(school) = &values.school {
         headers.insert(names.school.clone(), school.clone());

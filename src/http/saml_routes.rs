@@ -55,8 +55,9 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
     };
     let app = app.clone();
     let route = saml_route(rest, &app.federation.name);
-    if route.is_none() && app.upstream.is_some() && !rest.starts_with("/saml2/") {
-        if !app.allow_path_parameters && has_path_parameters(path) {
+    let upstream = app.handoff.upstream.as_ref();
+    if route.is_none() && upstream.is_some() && !rest.starts_with("/saml2/") {
+        if !upstream.is_some_and(|u| u.allow_path_parameters) && has_path_parameters(path) {
             return LoginError::PathParametersNotAllowed.respond(lang, Some(&app.display_name));
         }
         return super::proxy::forward(state, &app, req, peer, lang).await;
@@ -93,7 +94,7 @@ async fn route(state: &Arc<AppState>, peer: std::net::SocketAddr, req: Request) 
             count_login(state, &app, &response);
             response
         }
-        (Method::GET, Some("link/complete")) if app.linking.is_some() => {
+        (Method::GET, Some("link/complete")) if app.identity.linking.is_some() => {
             let token = query_param(&req, "link_response");
             let response = super::link_complete::complete(state, &app, req.headers(), token, lang).await;
             count_login(state, &app, &response);
@@ -141,17 +142,17 @@ async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) 
     let request_id = crate::keys::random_saml_id();
     let relay_state = crate::keys::random_token();
     let nonce = crate::keys::random_token();
-    let idp = match app.federation.idp() {
+    let idp = match state.metadata.idp(&app.federation.name) {
         Ok(idp) => idp,
         Err(e) => return LoginError::from(e).respond(lang, Some(&app.display_name)),
     };
     let request = AuthnRequest {
         id: &request_id,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
+        sp_entity_id: &app.sp.entity_id,
+        acs_url: &app.sp.acs_url,
         destination: &idp.sso_redirect_url,
     };
-    let sign_with = idp.want_authn_requests_signed.then_some(&app.sp_key);
+    let sign_with = idp.want_authn_requests_signed.then_some(&app.sp.key);
     let location = match request.redirect_url(&relay_state, sign_with) {
         Ok(url) => url,
         Err(e) => {

@@ -12,18 +12,11 @@ use crate::config::App;
 use crate::identity::Identity;
 use crate::store::{AppSession, StoreError, Subject};
 
-const SESSION_COOKIE_PREFIX: &str = "eb_session_";
-
-/// Under https a `__Host-` cookie; otherwise scoped to the app's path. SameSite=Lax: the
-/// session must come along when the student follows a link into the app.
+/// Under https a `__Host-` cookie; otherwise scoped to the app's path (named once, at load:
+/// see [`App::session_cookie`]). SameSite=Lax: the session must come along when the student
+/// follows a link into the app.
 pub fn cookie_name(app: &App) -> &str {
-    app.session_cookie.get_or_init(|| {
-        if app.secure {
-            format!("__Host-{SESSION_COOKIE_PREFIX}{}", app.name)
-        } else {
-            format!("{SESSION_COOKIE_PREFIX}{}", app.name)
-        }
-    })
+    &app.session_cookie
 }
 
 fn cookie_attributes(app: &App, max_age: u64) -> String {

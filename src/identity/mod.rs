@@ -6,8 +6,12 @@
 
 pub mod import;
 pub mod linking;
+mod policy;
+mod pseudonyms;
 
-use crate::config::App;
+pub use policy::{Linking, Policy};
+pub use pseudonyms::Pseudonyms;
+
 use crate::saml::response::ValidatedAssertion;
 
 pub const SCHOOL_ATTRIBUTE: &str = "nlEduPersonHomeOrganizationId";
@@ -92,23 +96,23 @@ pub fn check_clean(field: &'static str, value: &str, max: usize) -> Result<(), I
 /// then the facts the hand-off needs. Every value the app would receive is checked here, so
 /// that a refused login stores nothing (not even its assertion ID): the school, the tenant,
 /// the affiliations, the federated id, and the person code the rule makes of it.
-pub fn facts(app: &App, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
+pub fn facts(policy: &Policy, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
     let attrs = &assertion.attributes;
     let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
     let branch = attrs.first(BRANCH_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
-    check_school(app, school.as_deref(), branch.as_deref())?;
+    check_school(policy, school.as_deref(), branch.as_deref())?;
     let federated_id = attrs
-        .first(&app.person_attribute)
+        .first(&policy.person_attribute)
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| IdentityError::PersonAttributeMissing(app.person_attribute.clone()))?
+        .ok_or_else(|| IdentityError::PersonAttributeMissing(policy.person_attribute.clone()))?
         .to_string();
     let tenant = branch
         .as_deref()
-        .and_then(|b| app.tenants.get(b))
-        .or_else(|| school.as_deref().and_then(|s| app.tenants.get(s)))
+        .and_then(|b| policy.tenants.get(b))
+        .or_else(|| school.as_deref().and_then(|s| policy.tenants.get(s)))
         .cloned();
-    let extra = app
+    let extra = policy
         .claims
         .iter()
         .map(|(claim, attribute)| (claim.clone(), attrs.get(attribute).to_vec()))
@@ -122,12 +126,12 @@ pub fn facts(app: &App, assertion: &ValidatedAssertion) -> Result<Facts, Identit
         given_name: attrs.first(GIVEN_NAME_ATTRIBUTE).map(str::to_string),
         extra,
     };
-    check_facts(app, &facts)?;
+    check_facts(policy, &facts)?;
     Ok(facts)
 }
 
 /// The values of `facts` an app is handed, each clean (see [`check_clean`]).
-fn check_facts(app: &App, facts: &Facts) -> Result<(), IdentityError> {
+fn check_facts(policy: &Policy, facts: &Facts) -> Result<(), IdentityError> {
     // The federated id is trimmed already; inner control characters would survive into a
     // person code made by the rule, or into the link store's key.
     check_clean("federated id", &facts.federated_id, MAX_FEDERATED_ID_LEN)?;
@@ -149,17 +153,17 @@ fn check_facts(app: &App, facts: &Facts) -> Result<(), IdentityError> {
     }
     // The code the rule would make, checked now rather than after the assertion ID is
     // recorded. A pattern that does not match is not an error here: linking may follow.
-    match rule(app, facts) {
+    match rule(policy, facts) {
         Some(Err(e @ IdentityError::ValueNotClean { .. })) => Err(e),
         _ => Ok(()),
     }
 }
 
-/// The rule `attribute` + `pattern`: `None` when it does not apply to this app.
+/// The rule `attribute` + `pattern`: `None` when it does not apply to this policy.
 /// The code it makes is clean (see [`check_clean`]) or the rule fails with `ValueNotClean`.
-pub fn rule(app: &App, facts: &Facts) -> Option<Result<String, IdentityError>> {
-    let code = match &app.person_pattern {
-        None if app.linking.is_some() => return None,
+pub fn rule(policy: &Policy, facts: &Facts) -> Option<Result<String, IdentityError>> {
+    let code = match &policy.person_pattern {
+        None if policy.linking.is_some() => return None,
         None => Ok(facts.federated_id.clone()),
         Some(re) => re
             .captures(&facts.federated_id)
@@ -167,56 +171,24 @@ pub fn rule(app: &App, facts: &Facts) -> Option<Result<String, IdentityError>> {
             .map(|m| m.as_str().to_string())
             .filter(|c| !c.is_empty())
             .ok_or_else(|| IdentityError::PersonPatternNoMatch {
-                attribute: app.person_attribute.clone(),
+                attribute: policy.person_attribute.clone(),
             }),
     };
     Some(code.and_then(|c| check_clean("person code", &c, MAX_VALUE_LEN).map(|()| c)))
 }
 
 /// `schools` lists 4-character BRINs, 6-character branch BRINs, or `*`.
-fn check_school(app: &App, school: Option<&str>, branch: Option<&str>) -> Result<(), IdentityError> {
-    if app.schools.iter().any(|s| s == "*") {
+fn check_school(policy: &Policy, school: Option<&str>, branch: Option<&str>) -> Result<(), IdentityError> {
+    if policy.schools.iter().any(|s| s == "*") {
         return Ok(());
     }
-    let listed = |v: Option<&str>| v.is_some_and(|v| app.schools.iter().any(|s| s.eq_ignore_ascii_case(v)));
+    let listed = |v: Option<&str>| v.is_some_and(|v| policy.schools.iter().any(|s| s.eq_ignore_ascii_case(v)));
     if listed(school) || listed(branch) {
         return Ok(());
     }
     match branch.or(school) {
         Some(brin) => Err(IdentityError::SchoolNotActivated(brin.to_string())),
         None => Err(IdentityError::SchoolMissing),
-    }
-}
-
-/// Logs name people only by a keyed hash: the same id always gives the same pseudonym (so
-/// an admin can follow one student through the log), but the id cannot be read back or
-/// guessed from it without the key. The key derives from the JWT signing key, so it is
-/// secret and stable across restarts (a JWT key rollover starts new pseudonyms).
-#[derive(Debug, Clone)]
-pub struct Pseudonyms {
-    key: [u8; 32],
-}
-
-impl Pseudonyms {
-    pub fn new(secret: &[u8]) -> Self {
-        let mut material = b"entree-bridge log pseudonyms\0".to_vec();
-        material.extend_from_slice(secret);
-        Pseudonyms {
-            key: openssl::sha::sha256(&material),
-        }
-    }
-
-    /// `p:` and 12 hex characters (48 bits) of HMAC-SHA256(key, id).
-    pub fn of(&self, id: &str) -> String {
-        let mac = openssl::pkey::PKey::hmac(&self.key)
-            .and_then(|k| {
-                let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &k)?;
-                signer.update(id.as_bytes())?;
-                signer.sign_to_vec()
-            })
-            .unwrap_or_default();
-        let hex: String = mac.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        format!("p:{hex}")
     }
 }
 
@@ -261,16 +233,5 @@ mod tests {
             .code(),
             "identity_value_invalid"
         );
-    }
-
-    #[test]
-    fn pseudonyms_are_stable_keyed_and_hide_the_id() {
-        let a = Pseudonyms::new(b"key one");
-        let short = a.of("109999");
-        assert_eq!(short, a.of("109999"));
-        assert_eq!(short.len(), 14);
-        assert!(!short.contains("9999"), "a short id does not show through");
-        assert_ne!(short, Pseudonyms::new(b"key two").of("109999"));
-        assert_ne!(a.of("100231@school-a.nl"), a.of("100232@school-a.nl"));
     }
 }

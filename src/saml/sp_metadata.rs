@@ -1,5 +1,6 @@
 //! SP metadata for one app: entityID, HTTP-POST ACS, signing and encryption keys from
-//! `sp_cert`, NameIDFormat unspecified, RequestedAttributes, organization and contacts.
+//! `sp_cert`, NameIDFormat unspecified, RequestedAttributes, organization and contacts, all
+//! from the app's [`SpSettings`].
 
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
@@ -9,12 +10,12 @@ use samael::metadata::{
 use samael::traits::ToXml;
 
 use super::idp_metadata::BINDING_POST;
-use crate::config::App;
+use super::settings::SpSettings;
 
 const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 const ATTRNAME_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified";
 
-pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
+pub fn render(sp: &SpSettings, certs_b64: &[String]) -> Result<String, String> {
     let key = |cert_b64: &String, usage: &str, methods: Option<Vec<EncryptionMethod>>| KeyDescriptor {
         key_use: Some(usage.to_string()),
         key_info: KeyInfo {
@@ -37,13 +38,14 @@ pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
         algorithm: a.to_string(),
     })
     .collect();
-    let requested = app
-        .used_attributes()
-        .into_iter()
+    let description = &sp.description;
+    let requested = description
+        .requested_attributes
+        .iter()
         .map(|name| RequestedAttribute {
             friendly_name: Some(name.clone()),
-            is_required: Some(name == app.person_attribute),
-            name,
+            is_required: Some(*name == description.required_attribute),
+            name: name.clone(),
             name_format: Some(ATTRNAME_UNSPECIFIED.to_string()),
             values: None,
         })
@@ -52,7 +54,7 @@ pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
         lang: Some("nl".into()),
         value: v.to_string(),
     };
-    let organization = app.organization.as_ref().map(|o| Organization {
+    let organization = description.organization.as_ref().map(|o| Organization {
         organization_names: Some(vec![lang(&o.name)]),
         organization_display_names: Some(vec![lang(o.display_name.as_deref().unwrap_or(&o.name))]),
         organization_urls: Some(vec![LocalizedUri {
@@ -60,7 +62,7 @@ pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
             value: o.url.clone(),
         }]),
     });
-    let contacts: Vec<ContactPerson> = app
+    let contacts: Vec<ContactPerson> = description
         .contacts
         .iter()
         .map(|c| ContactPerson {
@@ -86,14 +88,14 @@ pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
         name_id_formats: Some(vec![NAMEID_UNSPECIFIED.to_string()]),
         single_logout_services: Some(vec![samael::metadata::Endpoint {
             binding: super::idp_metadata::BINDING_REDIRECT.to_string(),
-            location: app.route_url("sls"),
+            location: sp.sls_url.clone(),
             response_location: None,
         }]),
         authn_requests_signed: Some(true),
         want_assertions_signed: Some(true),
         assertion_consumer_services: vec![IndexedEndpoint {
             binding: BINDING_POST.to_string(),
-            location: app.acs_url.clone(),
+            location: sp.acs_url.clone(),
             response_location: None,
             index: 0,
             is_default: Some(true),
@@ -101,14 +103,14 @@ pub fn render(app: &App, certs_b64: &[String]) -> Result<String, String> {
         attribute_consuming_services: Some(vec![AttributeConsumingService {
             index: 0,
             is_default: Some(true),
-            service_names: vec![lang(&app.display_name)],
+            service_names: vec![lang(&description.service_name)],
             service_descriptions: None,
             request_attributes: requested,
         }]),
         ..SpSsoDescriptor::default()
     };
     let entity = EntityDescriptor {
-        entity_id: Some(app.sp_entity_id.clone()),
+        entity_id: Some(sp.entity_id.clone()),
         sp_sso_descriptors: Some(vec![descriptor]),
         organization,
         contact_person: if contacts.is_empty() { None } else { Some(contacts) },

@@ -131,10 +131,10 @@ fn now() -> i64 {
 
 impl LinkStore {
     /// Opens the store a config names.
-    pub async fn open_target(target: &crate::config::LinksTarget, timeout: Duration) -> Result<Self, LinkStoreError> {
+    pub async fn open_target(target: &super::LinksTarget, timeout: Duration) -> Result<Self, LinkStoreError> {
         match target {
-            crate::config::LinksTarget::Sqlite(path) => Self::sqlite(path, timeout).await,
-            crate::config::LinksTarget::Postgres(url) => Self::postgres(url, timeout).await,
+            super::LinksTarget::Sqlite(path) => Self::sqlite(path, timeout).await,
+            super::LinksTarget::Postgres(url) => Self::postgres(url, timeout).await,
         }
     }
 

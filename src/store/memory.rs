@@ -101,7 +101,7 @@ pub struct MemoryStore {
 /// Default bound on pending logins, in bytes. Anyone can start a login, so this is what a
 /// flood of `/login` requests can cost at most (a normal entry is about 250 bytes, so this
 /// holds some 250,000 logins in their 10 minutes).
-pub const DEFAULT_PENDING_BYTES: u64 = crate::config::DEFAULT_PENDING_BUDGET;
+pub const DEFAULT_PENDING_BYTES: u64 = super::DEFAULT_PENDING_BUDGET;
 /// Replay entries are only made for validly signed assertions, so a count bound is enough.
 pub const DEFAULT_REPLAY_ENTRIES: u64 = 1_000_000;
 

@@ -6,10 +6,13 @@ pub mod links;
 pub mod memory;
 pub mod redis;
 mod session_bytes;
+mod settings;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
+
+pub use settings::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
 
 /// A login this bridge started and is waiting for the IdP to answer.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,10 +113,10 @@ pub trait LoginStateStore: Send + Sync {
 
 /// The store `sessions.store` names. Redis is connected lazily (and kept connected from within
 /// the runtime): an unreachable Redis is not an error here, only a bad URL or CA is.
-pub fn open(backend: &crate::config::SessionBackend) -> Result<std::sync::Arc<dyn LoginStateStore>, StoreError> {
+pub fn open(backend: &SessionBackend) -> Result<std::sync::Arc<dyn LoginStateStore>, StoreError> {
     match backend {
-        crate::config::SessionBackend::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::default())),
-        crate::config::SessionBackend::Redis(settings) => {
+        SessionBackend::Memory => Ok(std::sync::Arc::new(memory::MemoryStore::default())),
+        SessionBackend::Redis(settings) => {
             let store = redis::RedisStore::new(settings)?;
             store.start_keepalive();
             Ok(std::sync::Arc::new(store))

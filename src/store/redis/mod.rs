@@ -22,23 +22,21 @@
 //! since fixed) does not linger. Scripts go as EVAL (they are tiny; Redis caches them by
 //! hash), so a cluster never needs SCRIPT LOAD on every node.
 
+mod connection;
+mod encoding;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreError, StoreFuture};
-use crate::config::{RedisNodes, RedisSettings};
-
-/// The format version this build writes.
-const VERSION: u32 = 1;
+use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, RedisSettings, StoreError, StoreFuture};
+use connection::{unavailable, Conn, Nodes};
+use encoding::{
+    decode, encode, eval, hex_sha256, ttl_ms, unix_ms, COUNT_PENDING, INDEX_SESSION, PUT_SESSION, TOUCH_SESSION,
+};
 
 /// Ids the bridge hands out are far shorter; anything longer cannot be ours and is not looked up.
 const MAX_ID_LEN: usize = 128;
@@ -53,165 +51,6 @@ const REPLACE_AFTER_FAILED_PINGS: u32 = 3;
 /// Pending logins are counted in fixed windows of this length, each with its own budget
 /// (`RedisSettings::pending_budget`), so at most twice the budget is held at a boundary.
 const PENDING_WINDOW_SECS: u64 = 600;
-
-#[derive(Serialize)]
-struct EnvelopeOut<'a, T> {
-    v: u32,
-    d: &'a T,
-}
-
-#[derive(serde::Deserialize)]
-struct EnvelopeIn<'a> {
-    v: u32,
-    #[serde(borrow)]
-    d: &'a serde_json::value::RawValue,
-}
-
-fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(&EnvelopeOut { v: VERSION, d: value })
-        .map_err(|e| StoreError::Unavailable(format!("cannot encode a value: {e}")))
-}
-
-/// The value, or `None` (with a warning) when it is of a version this build cannot read.
-fn decode<T: DeserializeOwned>(key_kind: &str, bytes: &[u8]) -> Option<T> {
-    let parsed = serde_json::from_slice::<EnvelopeIn>(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|env| match env.v {
-            1 => serde_json::from_str::<T>(env.d.get()).map_err(|e| e.to_string()),
-            other => Err(format!("format version {other} is not known to this build")),
-        });
-    match parsed {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::warn!(key_kind, "ignoring an unreadable value in Redis: {e}");
-            None
-        }
-    }
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Milliseconds from now until `t`, at least 1 (PX 0 is an error), or `None` when `t` has passed.
-fn ttl_ms(t: SystemTime) -> Option<u64> {
-    let left = t.duration_since(SystemTime::now()).ok()?;
-    Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1))
-}
-
-fn hex_sha256(s: &str) -> String {
-    match openssl::hash::hash(openssl::hash::MessageDigest::sha256(), s.as_bytes()) {
-        Ok(digest) => digest.iter().map(|b| format!("{b:02x}")).collect(),
-        // Hashing in memory does not fail; keep the key usable (and bounded) if it ever does.
-        Err(_) => s.chars().take(MAX_ID_LEN).collect(),
-    }
-}
-
-/// Stores a session and sets its TTL to min(idle, time left), atomically. Time is Redis's
-/// own clock, so that instances with slightly different clocks agree on every TTL.
-/// ARGV: document, absolute end (unix ms), idle (ms).
-const PUT_SESSION: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local left = tonumber(ARGV[2]) - now
-if left <= 0 then return 0 end
-local idle = tonumber(ARGV[3])
-if idle < left then left = idle end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'a', ARGV[2], 'i', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], left)
-return 1
-";
-
-/// Reads a session and starts its idle period again (never past its absolute end). A hash
-/// missing a field (not written by this version) counts as absent.
-const TOUCH_SESSION: &str = r"
-local f = redis.call('HMGET', KEYS[1], 'v', 'a', 'i')
-if not f[1] or not f[2] or not f[3] then return false end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local left = tonumber(f[2]) - now
-local idle = tonumber(f[3])
-if not left or not idle or left <= 0 then redis.call('DEL', KEYS[1]) return false end
-if idle < left then left = idle end
-redis.call('PEXPIRE', KEYS[1], left)
-return f[1]
-";
-
-/// Adds a session id to a subject's set; the set lives as long as its longest session.
-/// ARGV: session id, TTL (ms).
-const INDEX_SESSION: &str = r"
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
-";
-
-/// Counts bytes into a window's budget; the counter expires with its window. ARGV: bytes, TTL (s).
-const COUNT_PENDING: &str = r"
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
-if n == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return n
-";
-
-/// EVAL of a one-key script.
-fn eval(script: &str, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(script).arg(1).arg(key);
-    cmd
-}
-
-/// One connection to a single node (reconnecting manager) or to a cluster.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
-enum Nodes {
-    /// One node, through a reconnecting manager that is replaced when it stops working.
-    Single(Box<SingleNode>),
-    /// A cluster connection needs a reachable node to be made: it is made on first use (and
-    /// again after a failure), then follows the cluster by itself.
-    Cluster {
-        client: Box<ClusterClient>,
-        conn: ArcSwapOption<ClusterConnection>,
-    },
-}
-
-struct SingleNode {
-    client: redis::Client,
-    config: ConnectionManagerConfig,
-    manager: ArcSwap<ConnectionManager>,
-}
 
 struct Inner {
     nodes: Nodes,
@@ -230,53 +69,11 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
-fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("Redis: {e}"))
-}
-
 impl RedisStore {
     /// A store on the configured Redis. Does not connect yet (the bridge must start while
     /// Redis is down); fails only on a config that cannot work (bad URL or CA).
     pub fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
-        let tls = settings.ca_pem.as_ref().map(|pem| redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem.clone()),
-        });
-        let nodes = match &settings.nodes {
-            RedisNodes::Single(url) => {
-                let client = match tls {
-                    Some(certs) => redis::Client::build_with_tls(url.as_str(), certs),
-                    None => redis::Client::open(url.as_str()),
-                }
-                .map_err(unavailable)?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(settings.timeout))
-                    .set_response_timeout(Some(settings.timeout))
-                    // One attempt per reconnect: a waiting request is bounded by the timeout
-                    // anyway, and the next request (or the keepalive) tries again.
-                    .set_number_of_retries(0);
-                let manager =
-                    ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).map_err(unavailable)?;
-                Nodes::Single(Box::new(SingleNode {
-                    client,
-                    config,
-                    manager: ArcSwap::from_pointee(manager),
-                }))
-            }
-            RedisNodes::Cluster(urls) => {
-                let mut builder = ClusterClient::builder(urls.iter().map(String::as_str))
-                    .connection_timeout(settings.timeout)
-                    .response_timeout(settings.timeout)
-                    .retries(1);
-                if let Some(certs) = tls {
-                    builder = builder.certs(certs);
-                }
-                Nodes::Cluster {
-                    client: Box::new(builder.build().map_err(unavailable)?),
-                    conn: ArcSwapOption::empty(),
-                }
-            }
-        };
+        let nodes = Nodes::open(settings)?;
         let with_cache = !settings.local_cache.is_zero();
         let local = with_cache.then(|| {
             moka::sync::Cache::builder()
@@ -335,15 +132,7 @@ impl RedisStore {
 
     /// Drops the current connection; the next operation makes a new one.
     fn replace_connection(&self) {
-        match &self.inner.nodes {
-            Nodes::Single(node) => {
-                match ConnectionManager::new_lazy_with_config(node.client.clone(), node.config.clone()) {
-                    Ok(fresh) => node.manager.store(Arc::new(fresh)),
-                    Err(e) => tracing::warn!("cannot make a new Redis connection: {e}"),
-                }
-            }
-            Nodes::Cluster { conn, .. } => conn.store(None),
-        }
+        self.inner.nodes.replace_connection();
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -356,18 +145,7 @@ impl RedisStore {
     }
 
     async fn conn(&self) -> Result<Conn, StoreError> {
-        match &self.inner.nodes {
-            Nodes::Single(node) => Ok(Conn::Single(ConnectionManager::clone(&node.manager.load()))),
-            Nodes::Cluster { client, conn } => {
-                if let Some(c) = conn.load_full() {
-                    return Ok(Conn::Cluster(ClusterConnection::clone(&c)));
-                }
-                // Several requests may connect at once after a failure; the last one stays.
-                let fresh = client.get_async_connection().await.map_err(unavailable)?;
-                conn.store(Some(Arc::new(fresh.clone())));
-                Ok(Conn::Cluster(fresh))
-            }
-        }
+        self.inner.nodes.conn().await
     }
 
     /// Runs `op` on a connection, within `sessions.timeout` (connecting included).
@@ -636,27 +414,5 @@ impl LoginStateStore for RedisStore {
             self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
                 .await
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_carry_their_version_and_unknown_versions_read_as_absent() {
-        let doc = encode(&vec!["a".to_string()]).unwrap();
-        assert_eq!(doc, r#"{"v":1,"d":["a"]}"#);
-        assert_eq!(decode::<Vec<String>>("t", doc.as_bytes()), Some(vec!["a".to_string()]));
-        assert_eq!(decode::<Vec<String>>("t", br#"{"v":2,"d":["a"]}"#), None);
-        assert_eq!(decode::<Vec<String>>("t", b"not json"), None);
-        assert_eq!(decode::<Vec<String>>("t", br#"{"v":1,"d":{"x":1}}"#), None);
-    }
-
-    #[test]
-    fn ttls_are_at_least_a_millisecond_and_none_once_passed() {
-        assert_eq!(ttl_ms(SystemTime::now() - Duration::from_secs(1)), None);
-        let ttl = ttl_ms(SystemTime::now() + Duration::from_secs(10)).unwrap();
-        assert!((9_000..=10_000).contains(&ttl), "{ttl}");
     }
 }

@@ -1,0 +1,132 @@
+//! `[apps.X]`'s identity keys (`schools`, `tenants`, `[person]`, `[claims]`) checked into
+//! identity's own [`Policy`].
+
+use regex::Regex;
+
+use super::super::file::AppSection;
+use super::super::parse::parse_http_url;
+use super::super::problems::Collector;
+use crate::handoff::claims::RESERVED_CLAIMS;
+use crate::identity::{Linking, Policy};
+use crate::saml::attributes;
+
+/// The app's identity rules; every problem is in the collector (a part with one is left out).
+pub(super) fn build_policy(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> Policy {
+    check_schools(&a.schools, key, c);
+    if !attributes::is_known(&a.person.attribute) {
+        c.add(
+            key("person.attribute"),
+            format!(
+                "{:?} is not a known attribute name (e.g. nlEduPersonRealId, eckId, uid)",
+                a.person.attribute
+            ),
+        );
+    }
+    let person_pattern = match &a.person.pattern {
+        None => None,
+        Some(p) => match Regex::new(p) {
+            Ok(re) if re.capture_names().any(|n| n == Some("code")) => Some(re),
+            Ok(_) => {
+                c.add(
+                    key("person.pattern"),
+                    "must have a named group `code`, e.g. ^(?P<code>[^@]+)@",
+                );
+                None
+            }
+            Err(e) => {
+                c.add(key("person.pattern"), format!("not a valid regular expression: {e}"));
+                None
+            }
+        },
+    };
+    let linking = if a.person.linking {
+        build_linking(a, key, c)
+    } else {
+        None
+    };
+    for (claim, attribute) in &a.claims {
+        if RESERVED_CLAIMS.contains(&claim.as_str()) {
+            c.add(
+                key(&format!("claims.{claim}")),
+                "this claim name is set by the bridge itself",
+            );
+        }
+        if !attributes::is_known(attribute) {
+            c.add(
+                key(&format!("claims.{claim}")),
+                format!("{attribute:?} is not a known attribute name"),
+            );
+        }
+    }
+    Policy {
+        person_attribute: a.person.attribute.clone(),
+        person_pattern,
+        schools: a.schools.clone(),
+        tenants: a.tenants.clone(),
+        linking,
+        claims: a.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}
+
+fn check_schools(schools: &[String], key: &dyn Fn(&str) -> String, c: &mut Collector<'_>) {
+    for school in schools {
+        let ok = school == "*"
+            || ((school.len() == 4 || school.len() == 6) && school.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !ok {
+            c.add(
+                key("schools"),
+                format!("{school:?} is not a BRIN (4 or 6 letters and digits) or \"*\""),
+            );
+        }
+    }
+    if schools.is_empty() {
+        c.add(
+            key("schools"),
+            "lists no school, so nobody could log in; use [\"*\"] for every school",
+        );
+    }
+}
+
+/// `person.linking = true`: the app's link page and the secret its answers are signed with.
+fn build_linking(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> Option<Linking> {
+    let url = match &a.person.link_url {
+        Some(u) => c.take(
+            &key("person.link_url"),
+            parse_http_url(u).and_then(|url| {
+                // The link request names the student's school and first name: https only,
+                // except for an app on this machine.
+                let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if url.scheme() == "https" || loopback {
+                    Ok(url)
+                } else {
+                    Err(format!("{u:?} must be https (plain http only for an app on loopback)"))
+                }
+            }),
+        ),
+        None => {
+            c.add(
+                key("person.link_url"),
+                "required with linking = true: the app's page where the student logs in once",
+            );
+            None
+        }
+    };
+    let secret = match &a.person.link_secret {
+        Some(s) if s.len() >= 32 => Some(s.as_bytes().to_vec()),
+        Some(_) => {
+            c.add(
+                key("person.link_secret"),
+                "must be at least 32 characters (it signs link responses; use a random string)",
+            );
+            None
+        }
+        None => {
+            c.add(
+                key("person.link_secret"),
+                "required with linking = true: the HS256 secret shared with the app",
+            );
+            None
+        }
+    };
+    url.zip(secret).map(|(url, secret)| Linking { url, secret })
+}

@@ -1,0 +1,211 @@
+//! `[apps.NAME]` (or `apps/NAME.toml`): one downstream app, built from the settings of each
+//! module it involves (saml's SP, identity's policy, handoff's settings) plus what only the
+//! HTTP side needs (its base URL, host, path, origins and cookie names).
+
+mod handoff;
+mod identity;
+mod sp;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use url::Url;
+
+use super::federations::Federation;
+use super::file::AppSection;
+use super::parse::parse_http_url;
+use super::problems::Collector;
+use crate::handoff::HandoffSettings;
+use crate::identity::Policy;
+use crate::saml::settings::{SpDescription, SpSettings};
+
+/// The name of an app's session cookie (headers mode) starts with this.
+pub const SESSION_COOKIE_PREFIX: &str = "eb_session_";
+
+#[derive(Debug)]
+pub struct App {
+    pub name: String,
+    pub display_name: String,
+    pub federation: Arc<Federation>,
+    pub base_url: Url,
+    /// `host[:port]` as a browser sends it in the Host header (default ports omitted).
+    pub host: String,
+    /// The base URL's path without a trailing slash ("" for the root).
+    pub path_prefix: String,
+    pub allowed_origins: Vec<url::Origin>,
+    pub post_logout_url: Option<Url>,
+    /// True when the app's base URL is https (`__Host-` Secure cookies, SameSite=None).
+    pub secure: bool,
+    /// The session cookie's name (headers mode): under https a `__Host-` cookie.
+    pub session_cookie: String,
+    /// The app as a SAML service provider.
+    pub sp: SpSettings,
+    /// Who may log in and how the person code is found.
+    pub identity: Policy,
+    /// How the app is handed the identity.
+    pub handoff: HandoffSettings,
+}
+
+impl App {
+    /// `{base path}/saml2/{federation}`: every SAML route of this app lives below it.
+    pub fn saml_path(&self) -> String {
+        format!("{}/saml2/{}", self.path_prefix, self.federation.name)
+    }
+
+    /// Absolute URL of one of this app's SAML routes.
+    pub fn route_url(&self, route: &str) -> String {
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}/{}", self.saml_path(), route));
+        url.to_string()
+    }
+}
+
+pub(super) fn build_app(
+    name: &str,
+    a: AppSection,
+    federations: &BTreeMap<String, Arc<Federation>>,
+    base: &Path,
+    c: &mut Collector<'_>,
+) -> Option<App> {
+    let key = |k: &str| format!("apps.{name}.{k}");
+    let federation = federations.get(&a.federation).cloned();
+    if federation.is_none() {
+        c.add(
+            key("federation"),
+            format!(
+                "no [federations.{}] is configured (or it has problems of its own)",
+                a.federation
+            ),
+        );
+    }
+    let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
+    let (sp_key, sp_cert, sp_next) = sp::load_keys(&a, &key, base, c);
+    let allowed_origins = allowed_origins(&a, base_url.as_ref(), &key, c);
+    // Like a target: only the app's own origin or an allowlisted one (no open redirect).
+    let post_logout_url = a.post_logout_url.as_deref().and_then(|u| {
+        let url = c.take(&key("post_logout_url"), parse_http_url(u))?;
+        if allowed_origins.contains(&url.origin()) {
+            Some(url)
+        } else {
+            c.add(
+                key("post_logout_url"),
+                format!("{u:?} is not on the app's origin or an allowed_targets origin"),
+            );
+            None
+        }
+    });
+    let policy = identity::build_policy(&a, &key, c);
+    let handoff = handoff::build_handoff(&a.handoff, &key, base, c);
+    let sp_entity_id = match (&a.sp_entity_id, &base_url) {
+        (Some(id), _) if !id.trim().is_empty() => id.clone(),
+        (_, Some(b)) => route(b, &a.federation, "metadata"),
+        _ => String::new(),
+    };
+    let (Some(federation), Some(base_url), Some(sp_key), Some(sp_cert), Some(sp_next), Some(handoff)) =
+        (federation, base_url, sp_key, sp_cert, sp_next, handoff)
+    else {
+        return None;
+    };
+    let decryption_keys = std::iter::once(sp_key.clone())
+        .chain(sp_next.as_ref().map(|(k, _)| k.clone()))
+        .collect();
+    let host = match base_url.port() {
+        Some(p) => format!("{}:{p}", base_url.host_str().unwrap_or_default()),
+        None => base_url.host_str().unwrap_or_default().to_string(),
+    }
+    .to_ascii_lowercase();
+    let display_name = a.display_name.clone().unwrap_or_else(|| name.to_string());
+    let secure = base_url.scheme() == "https";
+    let sp = SpSettings {
+        entity_id: sp_entity_id,
+        acs_url: route(&base_url, &federation.name, "acs"),
+        sls_url: route(&base_url, &federation.name, "sls"),
+        key: sp_key,
+        cert: sp_cert,
+        next: sp_next,
+        decryption_keys,
+        allow_unsolicited: a.allow_unsolicited,
+        description: SpDescription {
+            service_name: display_name.clone(),
+            requested_attributes: policy.used_attributes(),
+            required_attribute: policy.person_attribute.clone(),
+            organization: a.organization.as_ref().map(sp::organization),
+            contacts: a.contacts.iter().map(sp::contact).collect(),
+        },
+    };
+    Some(App {
+        name: name.to_string(),
+        display_name,
+        federation,
+        host,
+        path_prefix: base_url.path().trim_end_matches('/').to_string(),
+        allowed_origins,
+        post_logout_url,
+        secure,
+        session_cookie: if secure {
+            format!("__Host-{SESSION_COOKIE_PREFIX}{name}")
+        } else {
+            format!("{SESSION_COOKIE_PREFIX}{name}")
+        },
+        sp,
+        identity: policy,
+        handoff,
+        base_url,
+    })
+}
+
+/// The app's own origin first, then each of `allowed_targets` (origins without a path).
+fn allowed_origins(
+    a: &AppSection,
+    base_url: Option<&Url>,
+    key: &dyn Fn(&str) -> String,
+    c: &mut Collector<'_>,
+) -> Vec<url::Origin> {
+    let mut allowed_origins = Vec::new();
+    for t in &a.allowed_targets {
+        match parse_http_url(t) {
+            Ok(u) if u.path() == "/" => allowed_origins.push(u.origin()),
+            Ok(_) => c.add(
+                key("allowed_targets"),
+                format!("{t:?} must be an origin (scheme://host[:port]) without a path"),
+            ),
+            Err(e) => c.add(key("allowed_targets"), e),
+        }
+    }
+    if let Some(b) = base_url {
+        allowed_origins.insert(0, b.origin());
+    }
+    allowed_origins
+}
+
+fn route(base: &Url, federation: &str, action: &str) -> String {
+    let mut url = base.clone();
+    url.set_path(&format!(
+        "{}/saml2/{federation}/{action}",
+        base.path().trim_end_matches('/')
+    ));
+    url.to_string()
+}
+
+pub(super) fn check_unique_routes(apps: &[Arc<App>], c: &mut Collector<'_>) {
+    for (i, a) in apps.iter().enumerate() {
+        for b in &apps[i + 1..] {
+            if a.host == b.host && a.saml_path() == b.saml_path() {
+                c.add(
+                    format!("apps.{}.base_url", b.name),
+                    format!(
+                        "serves the same routes as apps.{} (same host, path and federation)",
+                        a.name
+                    ),
+                );
+            }
+            if a.sp.entity_id == b.sp.entity_id {
+                c.add(
+                    format!("apps.{}.sp_entity_id", b.name),
+                    format!("is the same as apps.{}'s; each app is its own SP entity", a.name),
+                );
+            }
+        }
+    }
+}
