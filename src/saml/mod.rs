@@ -13,6 +13,5 @@ pub mod response;
 pub mod signature;
 pub mod sp_metadata;
 pub mod xml;
-mod xmlsec_log;
 
 pub use error::ValidationError;
