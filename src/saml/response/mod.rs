@@ -324,6 +324,42 @@ pub(super) mod tests {
         assert!(!v.encrypted());
     }
 
+    /// Plaintext and encrypted, whichever element is signed: the same assertion checks run and
+    /// give the same result, apart from the `encrypted` mark; nothing signed is refused.
+    #[test]
+    fn plaintext_and_encrypted_assertions_end_in_the_same_checks() {
+        use crate::demo::idp::SignMode;
+        use crate::saml::decrypt::{AES128_CBC, AES128_GCM};
+        let idp = idp();
+        let keys = [idp.cert.public_key().unwrap()];
+        let sp_key = crate::keys::generate_key(crate::keys::KeyKind::Rsa2048).unwrap();
+        let sp_cert = crate::keys::self_signed_certificate(&sp_key, "sp", 1).unwrap();
+        let sp_keys = [sp_key];
+        let mut exp = expectations(&idp, &keys, Utc::now());
+        exp.decryption_keys = &sp_keys;
+        let validate = |xml: &str| validate(xml, &exp, &mut Report::disabled());
+        for mode in [SignMode::Assertion, SignMode::Response, SignMode::Both] {
+            let mut spec = ResponseSpec::new(SP, ACS, Some("_req")).attribute("urn:oid:2.5.4.42", &["Sanne"]);
+            spec.sign = mode;
+            let plain = validate(&idp.response(&spec).unwrap()).unwrap();
+            assert!(!plain.encrypted());
+            let encrypted = validate(&idp.encrypted_response(&spec, &sp_cert, AES128_GCM).unwrap()).unwrap();
+            assert!(encrypted.encrypted(), "{mode:?}");
+            assert_eq!(encrypted.clone(), plain.clone().decrypted(), "{mode:?}");
+            // CBC only where the Response's signature covers the ciphertext.
+            let cbc = validate(&idp.encrypted_response(&spec, &sp_cert, AES128_CBC).unwrap());
+            assert_eq!(cbc.is_ok(), mode != SignMode::Assertion, "{mode:?}");
+        }
+        let mut unsigned = ResponseSpec::new(SP, ACS, Some("_req"));
+        unsigned.sign = SignMode::Nothing;
+        for xml in [
+            idp.response(&unsigned).unwrap(),
+            idp.encrypted_response(&unsigned, &sp_cert, AES128_GCM).unwrap(),
+        ] {
+            assert_eq!(validate(&xml).unwrap_err().code(), "signature_missing");
+        }
+    }
+
     #[test]
     fn the_report_records_each_check_only_when_asked() {
         let idp = idp();

@@ -283,7 +283,6 @@ mod tests {
     use super::super::algorithms::*;
     use super::super::check_layout;
     use super::*;
-    use samael::crypto::CryptoProvider;
 
     /// The layout checked (the signatures' own parents allowed), then verified: the canonical text.
     fn verify(doc: &Document<'_>, keys: &[PKey<Public>]) -> Result<String, SignatureError> {
@@ -300,7 +299,7 @@ mod tests {
     /// bytes must be exactly the bytes xmlsec digested, for each canonicalization choice.
     #[test]
     fn canonical_bytes_match_xmlsec_for_every_c14n_rule() {
-        use samael::crypto::ReduceMode;
+        use samael::crypto::{CryptoProvider, ReduceMode};
         let idp = crate::demo::idp::DevIdp::generate("https://idp.example.nl").unwrap();
         let cert_der = CertificateDer::from(idp.cert.to_der().unwrap());
         let keys = public_keys(std::slice::from_ref(&cert_der)).unwrap();
@@ -458,7 +457,7 @@ mod tests {
     #[test]
     fn a_dev_idp_response_verifies_with_the_bytes_xmlsec_digests() {
         use crate::demo::idp::{DevIdp, ResponseSpec, SignMode};
-        use samael::crypto::ReduceMode;
+        use samael::crypto::{CryptoProvider, ReduceMode};
         let idp = DevIdp::generate("https://idp.example.nl").unwrap();
         let cert_der = CertificateDer::from(idp.cert.to_der().unwrap());
         let keys = public_keys(std::slice::from_ref(&cert_der)).unwrap();
