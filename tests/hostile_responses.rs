@@ -347,8 +347,7 @@ async fn an_empty_reference_uri_is_refused() {
                 b.idp
                     .assertion_xml(&s, true)
                     .replacen(&format!("URI=\"#{}\"", s.assertion_id), "URI=\"\"", 1);
-            let assertion =
-                entree_bridge::demo::sign::sign_first_template(&template, &b.idp.key_der).expect("sign");
+            let assertion = entree_bridge::demo::sign::sign_first_template(&template, &b.idp.key_der).expect("sign");
             let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
             b.idp.response_around(&s, &assertion).expect("response")
         },
