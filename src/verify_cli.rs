@@ -95,9 +95,9 @@ fn to_json(outcome: &Result<ValidatedAssertion, ValidationError>, report: &Repor
         Ok(a) => json!({
             "valid": true,
             "error": null,
-            "issuer": a.issuer,
-            "name_id": a.name_id,
-            "attributes": a.attributes,
+            "issuer": a.issuer(),
+            "name_id": a.name_id(),
+            "attributes": a.attributes(),
             "checks": report.checks,
         }),
         Err(e) => json!({
@@ -117,8 +117,8 @@ fn print_human(outcome: &Result<ValidatedAssertion, ValidationError>, report: &R
     }
     match outcome {
         Ok(a) => {
-            println!("\nVALID: issuer {}, NameID {}", a.issuer, a.name_id);
-            for (name, values) in a.attributes.iter() {
+            println!("\nVALID: issuer {}, NameID {}", a.issuer(), a.name_id());
+            for (name, values) in a.attributes().iter() {
                 println!("  {name} = {}", values.join(", "));
             }
         }

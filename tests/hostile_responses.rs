@@ -6,7 +6,7 @@ mod common;
 use common::xsw;
 use common::*;
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec, SignMode};
-use entree_bridge::saml::signature::SHA1_PAIR;
+use entree_bridge::demo::sign::SHA1_PAIR;
 
 /// Starts a login, builds a response with `build`, posts it, and checks the refusal.
 async fn refused(build: impl FnOnce(&Bridge, ResponseSpec) -> String, status: u16, code: &str) {
@@ -347,8 +347,7 @@ async fn an_empty_reference_uri_is_refused() {
                 b.idp
                     .assertion_xml(&s, true)
                     .replacen(&format!("URI=\"#{}\"", s.assertion_id), "URI=\"\"", 1);
-            let assertion =
-                entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+            let assertion = entree_bridge::demo::sign::sign_first_template(&template, &b.idp.key_der).expect("sign");
             let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
             b.idp.response_around(&s, &assertion).expect("response")
         },
@@ -548,7 +547,7 @@ async fn a_school_that_is_not_clean_is_refused_even_for_an_open_app() {
 /// what the protocol checks below refuse is signed content, not tampering.
 fn signed_edited(b: &Bridge, s: &ResponseSpec, edit: impl FnOnce(String) -> String) -> String {
     let template = edit(b.idp.assertion_xml(s, true));
-    let assertion = entree_bridge::saml::signature::sign_first_template(&template, &b.idp.key_der).expect("sign");
+    let assertion = entree_bridge::demo::sign::sign_first_template(&template, &b.idp.key_der).expect("sign");
     let assertion = entree_bridge::demo::idp::strip_declaration(&assertion);
     b.idp.response_around(s, &assertion).expect("response")
 }

@@ -462,7 +462,7 @@ const XMLENC_AES128_CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc";
 
 /// The Response signed by xmlsec1 too (after its Assertion was signed and encrypted).
 fn sign_response_with_xmlsec1(bridge: &Bridge, spec: &entree_bridge::demo::idp::ResponseSpec, xml: &str) -> String {
-    let template = entree_bridge::saml::signature::template(
+    let template = entree_bridge::demo::sign::template(
         &spec.response_id,
         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         entree_bridge::saml::signature::DIGEST_SHA256,

@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use super::sign;
 use crate::keys::{self, KeyError, KeyKind};
-use crate::saml::signature::{self, SignatureError, ALG_RSA_SHA256, DIGEST_SHA256};
+use crate::saml::signature::{SignatureError, ALG_RSA_SHA256, DIGEST_SHA256};
 use crate::saml::xml::escape;
 
 pub struct DevIdp {
@@ -138,9 +139,9 @@ impl DevIdp {
             .find('>')
             .map(|end| root_start + end + 1)
             .ok_or(SignatureError::Invalid)?;
-        let template = signature::template(id, ALG_RSA_SHA256, DIGEST_SHA256, &self.cert_b64);
+        let template = sign::template(id, ALG_RSA_SHA256, DIGEST_SHA256, &self.cert_b64);
         let with_template = format!("{}{template}{}", &unsigned[..open_end], &unsigned[open_end..]);
-        signature::sign_first_template(&with_template, &self.key_der)
+        sign::sign_first_template(&with_template, &self.key_der)
     }
 
     fn issuer(&self, spec: &ResponseSpec) -> String {
@@ -171,7 +172,7 @@ impl DevIdp {
             format!("<saml:AttributeStatement>{attributes}</saml:AttributeStatement>")
         };
         let sig = if template {
-            signature::template(&spec.assertion_id, spec.algorithms.0, spec.algorithms.1, &self.cert_b64)
+            sign::template(&spec.assertion_id, spec.algorithms.0, spec.algorithms.1, &self.cert_b64)
         } else {
             String::new()
         };
@@ -206,7 +207,7 @@ impl DevIdp {
     /// The assertion, signed when the spec says so (standalone document, no XML declaration).
     pub fn assertion(&self, spec: &ResponseSpec) -> Result<String, SignatureError> {
         if matches!(spec.sign, SignMode::Assertion | SignMode::Both) {
-            let signed = signature::sign_first_template(&self.assertion_xml(spec, true), &self.key_der)?;
+            let signed = sign::sign_first_template(&self.assertion_xml(spec, true), &self.key_der)?;
             Ok(strip_declaration(&signed))
         } else {
             Ok(self.assertion_xml(spec, false))
@@ -217,7 +218,7 @@ impl DevIdp {
     pub fn response_around(&self, spec: &ResponseSpec, inner: &str) -> Result<String, SignatureError> {
         let sign_response = matches!(spec.sign, SignMode::Response | SignMode::Both);
         let sig = if sign_response {
-            signature::template(&spec.response_id, spec.algorithms.0, spec.algorithms.1, &self.cert_b64)
+            sign::template(&spec.response_id, spec.algorithms.0, spec.algorithms.1, &self.cert_b64)
         } else {
             String::new()
         };
@@ -252,7 +253,7 @@ impl DevIdp {
             inner = inner
         );
         if sign_response {
-            Ok(strip_declaration(&signature::sign_first_template(&xml, &self.key_der)?))
+            Ok(strip_declaration(&sign::sign_first_template(&xml, &self.key_der)?))
         } else {
             Ok(xml)
         }

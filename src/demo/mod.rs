@@ -3,6 +3,7 @@
 //! hand-off and shows the verified claims.
 
 pub mod idp;
+pub mod sign;
 mod routes;
 
 use std::path::{Path, PathBuf};

@@ -179,15 +179,15 @@ async fn accept(
 
     // The assertion ID is recorded before anything else is written (last_login_at, a
     // pending link), so a replay changes nothing.
-    let replay_key = format!("{}|{}", assertion.issuer, assertion.assertion_id);
-    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(assertion.replay_until.timestamp().max(0) as u64);
+    let replay_key = format!("{}|{}", assertion.issuer(), assertion.assertion_id());
+    let until = SystemTime::UNIX_EPOCH + Duration::from_secs(assertion.replay_until().timestamp().max(0) as u64);
     let fresh = state
         .store
         .remember_assertion(&replay_key, until)
         .await
         .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
     if !fresh {
-        return Err(LoginError::Replay(assertion.assertion_id));
+        return Err(LoginError::Replay(assertion.assertion_id().to_string()));
     }
     let person_code = resolve_person_code(state, app, &facts).await?;
 
@@ -197,9 +197,9 @@ async fn accept(
         None => relay_state.as_deref().and_then(|rs| target::check_absolute(app, rs)),
     };
     let subject = Subject {
-        name_id: assertion.name_id.clone(),
-        name_id_format: assertion.name_id_format.clone(),
-        session_index: assertion.session_index.clone(),
+        name_id: assertion.name_id().to_string(),
+        name_id_format: assertion.name_id_format().map(str::to_string),
+        session_index: assertion.session_index().map(str::to_string),
     };
     match person_code {
         Some(code) => {
@@ -209,7 +209,7 @@ async fn accept(
                 app = app.name,
                 school = facts.school.as_deref().unwrap_or("-"),
                 person = state.settings.pseudonyms.of(&code),
-                encrypted = assertion.encrypted,
+                encrypted = assertion.encrypted(),
                 "login accepted"
             );
             Ok(Next::HandOff(

@@ -97,7 +97,7 @@ pub fn check_clean(field: &'static str, value: &str, max: usize) -> Result<(), I
 /// that a refused login stores nothing (not even its assertion ID): the school, the tenant,
 /// the affiliations, the federated id, and the person code the rule makes of it.
 pub fn facts(policy: &Policy, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
-    let attrs = &assertion.attributes;
+    let attrs = assertion.attributes();
     let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
     let branch = attrs.first(BRANCH_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
     check_school(policy, school.as_deref(), branch.as_deref())?;

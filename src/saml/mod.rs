@@ -15,6 +15,5 @@ pub mod settings;
 pub mod signature;
 pub mod sp_metadata;
 pub mod xml;
-mod xmlsec_log;
 
 pub use error::ValidationError;

@@ -55,7 +55,7 @@ pub fn sign_root(xml: &str, id: &str, idp: &DevIdp) -> String {
 
 /// As [`sign_root`], with `c14n` as CanonicalizationMethod and Reference transform.
 pub fn sign_root_with(xml: &str, id: &str, idp: &DevIdp, c14n: &str) -> String {
-    let template = entree_bridge::saml::signature::template(
+    let template = entree_bridge::demo::sign::template(
         id,
         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         entree_bridge::saml::signature::DIGEST_SHA256,
