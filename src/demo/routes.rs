@@ -14,8 +14,7 @@ use serde::Deserialize;
 use super::idp::ResponseSpec;
 use super::{DemoState, STUDENTS};
 use crate::config::App;
-use crate::handoff::form::{self, render_post};
-use crate::http::pages::{html_page, html_response, page_csp, Lang};
+use crate::http::pages::{form_post_csp, html_page, html_response, page_csp, render_post, Lang};
 use crate::saml::xml::{self, escape, XmlLimits};
 
 pub fn router(state: Arc<DemoState>) -> Router {
@@ -218,7 +217,7 @@ async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginFor
         &[("SAMLResponse", &encoded), ("RelayState", &f.relay_state)],
     );
     let origin = app.base_url.origin().ascii_serialization();
-    html_response(StatusCode::OK, html, &form::csp(&origin))
+    html_response(StatusCode::OK, html, &form_post_csp(&origin))
 }
 
 fn hex(bytes: &[u8]) -> String {

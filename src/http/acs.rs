@@ -47,7 +47,7 @@ pub async fn acs(state: &AppState, app: &Arc<App>, headers: &HeaderMap, body: By
             }
             r
         }
-        Err(e) => e.respond(lang, Some(&app.display_name)),
+        Err(e) => e.into_response(),
     };
     if let Some(cookie) = clear_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -79,7 +79,7 @@ pub async fn hand_off(
                 }
                 r
             }
-            Err(e) => LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+            Err(e) => LoginError::StoreUnavailable(e.to_string()).into_response(),
         };
     }
     jwt_page(state, app, &identity, target.as_deref(), lang)
@@ -97,7 +97,7 @@ fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&st
     );
     let token = match state.settings.jwt_keys.sign(&claims) {
         Ok(t) => t,
-        Err(e) => return LoginError::Internal(format!("signing the JWT: {e}")).respond(lang, Some(&app.display_name)),
+        Err(e) => return LoginError::Internal(format!("signing the JWT: {e}")).into_response(),
     };
     let callback = app
         .handoff
@@ -111,8 +111,8 @@ fn jwt_page(state: &AppState, app: &App, identity: &Identity, target: Option<&st
         .as_ref()
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    let html = crate::handoff::form::render(lang, &app.display_name, &callback, &token, target);
-    super::pages::html_response(StatusCode::OK, html, &crate::handoff::form::csp(&origin))
+    let form = crate::handoff::form::jwt_post(&callback, &token, target);
+    super::pages::handoff_page(lang, &app.display_name, &form, &origin)
 }
 
 async fn accept(

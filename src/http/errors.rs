@@ -1,9 +1,18 @@
-//! Every way a request can fail, with its status, stable code, user text and log line.
+//! Every way a request can fail, with its status, stable code and user text, and the error
+//! layer: handlers return their errors (as [`Failure`]s in the response's extensions) and
+//! [`error_layer`] alone writes each one's page in the browser's language, its log line with
+//! a fresh reference, and its counts in `/metrics`. docs/errors.md lists every code; a test
+//! below keeps the two in step.
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use super::pages::{error_page, ErrorText, Lang};
+use super::Metrics;
 use crate::identity::linking::LinkResponseError;
 use crate::identity::IdentityError;
 use crate::saml::xml::escape;
@@ -151,7 +160,8 @@ impl LoginError {
         }
     }
 
-    fn text(&self, app_name: &str) -> ErrorText {
+    /// What the user reads, naming the app (`app_name` is plain text: it is escaped here).
+    pub fn text(&self, app_name: &str) -> ErrorText {
         let app = escape(app_name);
         let restart_nl = format!("Ga terug naar je elo en klik opnieuw op de link naar {app}.");
         let restart_en = format!("Go back to your learning environment and click the link to {app} again.");
@@ -306,53 +316,488 @@ impl LoginError {
             },
         }
     }
+}
 
-    /// Logs the precise reason with a fresh correlation id and renders the user's page.
-    pub fn respond(&self, lang: Lang, app: Option<&str>) -> Response {
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        Failure::new(self).into_response()
+    }
+}
+
+/// Which store a failure is the fault of, for `entree_bridge_store_errors_total{store}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedStore {
+    /// Sessions, pending logins and links, the replay cache.
+    State,
+    /// The link store (SQLite, PostgreSQL).
+    Links,
+}
+
+impl FailedStore {
+    pub fn label(self) -> &'static str {
+        match self {
+            FailedStore::State => "state",
+            FailedStore::Links => "links",
+        }
+    }
+}
+
+/// What the error layer needs of an error a request ended in. The message (`Display`) is for
+/// the log line only; the user reads [`RequestError::text`].
+pub trait RequestError: std::error::Error + Send + Sync + 'static {
+    /// The stable error code: on the page, in the log line, in `logins_total{error}`, and
+    /// in docs/errors.md.
+    fn code(&self) -> &'static str;
+    fn status(&self) -> StatusCode;
+    /// The page's title and text in both languages, naming the app.
+    fn text(&self, app_name: &str) -> ErrorText;
+    /// When a client should come back (`Retry-After`), for refusals that pass by themselves.
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
+    fn failed_store(&self) -> Option<FailedStore> {
+        None
+    }
+}
+
+impl RequestError for LoginError {
+    fn code(&self) -> &'static str {
+        LoginError::code(self)
+    }
+
+    fn status(&self) -> StatusCode {
+        LoginError::status(self)
+    }
+
+    fn text(&self, app_name: &str) -> ErrorText {
+        LoginError::text(self, app_name)
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        LoginError::retry_after(self)
+    }
+
+    fn failed_store(&self) -> Option<FailedStore> {
+        match self {
+            LoginError::StoreUnavailable(_) | LoginError::StoreFull(_) => Some(FailedStore::State),
+            LoginError::LinkStoreUnavailable(_) => Some(FailedStore::Links),
+            _ => None,
+        }
+    }
+}
+
+/// An error on its way from a handler to [`error_layer`], in the extensions of a response
+/// that has the error's status and no body yet. Headers the handler adds to that response
+/// (cookies it clears, `Cache-Control`) stay on the page.
+#[derive(Clone)]
+pub struct Failure {
+    error: Arc<dyn RequestError>,
+    /// The display name of the app whose route failed, once the router knows the app.
+    app: Option<Arc<str>>,
+    /// The page's language whatever the browser asks (SP metadata errors are in English).
+    lang: Option<Lang>,
+}
+
+impl Failure {
+    pub fn new(error: impl RequestError) -> Self {
+        Failure {
+            error: Arc::new(error),
+            app: None,
+            lang: None,
+        }
+    }
+
+    /// The page in `lang`, whatever the browser's Accept-Language says.
+    pub fn in_language(mut self, lang: Lang) -> Self {
+        self.lang = Some(lang);
+        self
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+
+    /// The page, the log line with its fresh reference, and the `Retry-After`, on top of
+    /// the handler's response (`placeholder`: its headers, extensions).
+    fn render(self, browser_lang: Lang, placeholder: Response) -> Response {
+        let error = &*self.error;
         let correlation_id = hex_id();
-        let status = self.status();
+        let (status, code, app) = (error.status(), error.code(), self.app.as_deref());
         if status.is_server_error() {
             tracing::error!(
                 correlation_id,
-                code = self.code(),
+                code,
                 app,
                 status = status.as_u16(),
-                "login failed: {self}"
+                "login failed: {error}"
             );
         } else {
             tracing::warn!(
                 correlation_id,
-                code = self.code(),
+                code,
                 app,
                 status = status.as_u16(),
-                "login rejected: {self}"
+                "login rejected: {error}"
             );
         }
-        let mut response = error_page(
+        let lang = self.lang.unwrap_or(browser_lang);
+        let page = error_page(
             lang,
             status,
-            self.code(),
+            code,
             &correlation_id,
-            &self.text(app.unwrap_or("de app")),
+            &error.text(app.unwrap_or("de app")),
         );
-        // For the counters in `/metrics`, which look at responses, not at handlers.
-        response.extensions_mut().insert(ErrorCode(self.code()));
-        if let Some(seconds) = self.retry_after() {
-            response
-                .headers_mut()
+        let (handler, _) = placeholder.into_parts();
+        let (mut parts, body) = page.into_parts();
+        // As if the handler had set them on the page: its values replace the page's.
+        for name in handler.headers.keys() {
+            parts.headers.remove(name);
+        }
+        for (name, value) in handler.headers.iter() {
+            parts.headers.append(name, value.clone());
+        }
+        if let Some(seconds) = error.retry_after() {
+            parts
+                .headers
                 .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
         }
+        parts.extensions = handler.extensions;
+        Response::from_parts(parts, body)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut response = self.error.status().into_response();
+        response.extensions_mut().insert(self);
         response
     }
 }
 
-/// The error code of an error page, carried on the response for the metrics.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+/// Names the app on a failed response of one of its routes (its page and log line name it).
+pub fn name_app(response: &mut Response, display_name: &str) {
+    if let Some(failure) = response.extensions_mut().get_mut::<Failure>() {
+        failure.app.get_or_insert_with(|| Arc::from(display_name));
+    }
+}
+
+/// Marks a response as the end of a login attempt of `app` (the ACS, link completion), for
+/// `entree_bridge_logins_total`: `rejected` with the error code, `linking`, or `ok`.
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    pub app: String,
+}
+
+/// The error layer, round every route: renders the [`Failure`] a response carries and counts
+/// it (store errors, rejected logins) along with the login attempts that succeeded.
+pub async fn error_layer(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(request.headers());
+    let mut response = next.run(request).await;
+    let failure = response.extensions_mut().remove::<Failure>();
+    if let Some(attempt) = response.extensions_mut().remove::<LoginAttempt>() {
+        match &failure {
+            Some(f) => metrics.login(&attempt.app, "rejected", f.code()),
+            None if response.extensions().get::<super::acs::LinkingStarted>().is_some() => {
+                metrics.login(&attempt.app, "linking", "")
+            }
+            None => metrics.login(&attempt.app, "ok", ""),
+        }
+    }
+    let Some(failure) = failure else {
+        return response;
+    };
+    if let Some(store) = failure.error.failed_store() {
+        metrics.store_error(store.label());
+    }
+    failure.render(lang, response)
+}
 
 fn hex_id() -> String {
     crate::keys::random_bytes::<8>()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::identity::linking::LinkResponseError;
+    use crate::saml::logout::LogoutError;
+    use crate::saml::redirect::RedirectError;
+
+    const CODE_FN: &str = "fn code(&self) -> &'static str";
+
+    /// The string literals of every `fn code(&self) -> &'static str` body in src, one list per
+    /// function: every code the bridge can produce (each `code()` is an exhaustive match).
+    fn codes_in_source() -> Vec<Vec<String>> {
+        fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("read src").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    rust_files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        let mut blocks = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read");
+            for (at, _) in text.match_indices(CODE_FN) {
+                let body = text[at + CODE_FN.len()..].trim_start();
+                if body.starts_with('{') {
+                    blocks.push(literals_of_block(body));
+                }
+            }
+        }
+        blocks
+    }
+
+    /// The code-shaped string literals of the block `text` starts with.
+    fn literals_of_block(text: &str) -> Vec<String> {
+        let (mut depth, mut found, mut chars) = (0usize, Vec::new(), text.chars());
+        while let Some(c) = chars.next() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                '"' => {
+                    let mut literal = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => literal.extend(chars.next()),
+                            '"' => break,
+                            c => literal.push(c),
+                        }
+                    }
+                    let code_shaped = literal.starts_with(|c: char| c.is_ascii_lowercase())
+                        && literal
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if code_shaped {
+                        found.push(literal);
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// docs/errors.md: code -> HTTP status, from its tables' rows.
+    fn catalogue() -> BTreeMap<String, u16> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("errors.md");
+        let doc = std::fs::read_to_string(path).expect("read docs/errors.md");
+        let mut rows = BTreeMap::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells[1].trim_matches('`').to_string();
+            let status = cells[2]
+                .parse()
+                .unwrap_or_else(|_| panic!("no status for {code}: {line}"));
+            assert!(rows.insert(code.clone(), status).is_none(), "{code} is listed twice");
+        }
+        rows
+    }
+
+    /// One error of every variant of [`LoginError`] (a wrapped family by one of its members).
+    fn one_of_each() -> Vec<LoginError> {
+        let all = vec![
+            LoginError::UnknownApp,
+            LoginError::PathNotAllowed,
+            LoginError::PathParametersNotAllowed,
+            LoginError::HostHeaderInvalid(2),
+            LoginError::SessionCookieAmbiguous,
+            LoginError::UpstreamUpgradeInvalid,
+            LoginError::TargetNotAllowed("//evil.example".into()),
+            LoginError::BadRequest("no SAMLResponse field"),
+            LoginError::LoginStateMissing,
+            LoginError::BrowserMismatch,
+            LoginError::Replay("_a".into()),
+            LoginError::StoreUnavailable("down".into()),
+            LoginError::StoreFull("full".into()),
+            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::NotYet("kennisnet".into())),
+            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::Expired(
+                "kennisnet".into(),
+                "then".into(),
+            )),
+            LoginError::LinkStoreUnavailable("down".into()),
+            LoginError::UpstreamUnavailable("refused".into()),
+            LoginError::UpstreamTimeout,
+            LoginError::LogoutStateMissing,
+            LoginError::LogoutReplayed,
+            LoginError::LinkStateMissing,
+            LoginError::LinkBrowserMismatch,
+            LoginError::RateLimited {
+                address: "192.0.2.1".into(),
+                retry_after: 3,
+            },
+            LoginError::Busy(crate::cpu_pool::Busy { threads: 2, queue: 64 }),
+            LoginError::Internal("bug".into()),
+        ];
+        let all: Vec<LoginError> = all.into_iter().chain(one_of_each_family()).collect();
+        // A new variant does not compile here until it has an example above.
+        for e in &all {
+            match e {
+                LoginError::UnknownApp
+                | LoginError::PathNotAllowed
+                | LoginError::PathParametersNotAllowed
+                | LoginError::HostHeaderInvalid(_)
+                | LoginError::SessionCookieAmbiguous
+                | LoginError::UpstreamUpgradeInvalid
+                | LoginError::TargetNotAllowed(_)
+                | LoginError::BadRequest(_)
+                | LoginError::LoginStateMissing
+                | LoginError::BrowserMismatch
+                | LoginError::Invalid(_)
+                | LoginError::Replay(_)
+                | LoginError::Identity(_)
+                | LoginError::StoreUnavailable(_)
+                | LoginError::StoreFull(_)
+                | LoginError::Metadata(_)
+                | LoginError::LinkStoreUnavailable(_)
+                | LoginError::UpstreamUnavailable(_)
+                | LoginError::UpstreamTimeout
+                | LoginError::Redirect(_)
+                | LoginError::Logout(_)
+                | LoginError::LogoutStateMissing
+                | LoginError::LogoutReplayed
+                | LoginError::LinkResponse(_)
+                | LoginError::LinkStateMissing
+                | LoginError::LinkBrowserMismatch
+                | LoginError::RateLimited { .. }
+                | LoginError::Busy(_)
+                | LoginError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// One member of each wrapped error type whose codes all share one status: the SAML
+    /// checks, identity, the Redirect binding, logout messages, link responses.
+    fn one_of_each_family() -> Vec<LoginError> {
+        vec![
+            LoginError::Invalid(ValidationError::NotBase64),
+            LoginError::Identity(IdentityError::SchoolMissing),
+            LoginError::Redirect(RedirectError::Malformed),
+            LoginError::Logout(LogoutError::Stale("then".into())),
+            LoginError::LinkResponse(LinkResponseError::Expired),
+        ]
+    }
+
+    #[test]
+    fn the_catalogue_lists_every_code_and_no_other() {
+        let produced: BTreeSet<String> = codes_in_source().into_iter().flatten().collect();
+        let listed: BTreeSet<String> = catalogue().into_keys().collect();
+        let missing: Vec<_> = produced.difference(&listed).collect();
+        let unknown: Vec<_> = listed.difference(&produced).collect();
+        assert!(
+            missing.is_empty(),
+            "codes the bridge produces but docs/errors.md lacks: {missing:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "codes docs/errors.md lists but the bridge never produces: {unknown:?}"
+        );
+        assert!(produced.len() > 90, "{}", produced.len());
+    }
+
+    #[test]
+    fn the_catalogue_gives_every_code_its_status() {
+        let listed = catalogue();
+        for error in one_of_each() {
+            let (code, status) = (RequestError::code(&error), RequestError::status(&error).as_u16());
+            assert_eq!(listed.get(code), Some(&status), "{code}");
+        }
+        // Every code of a family's `code()` (the only one that names the member's code) has
+        // the member's status.
+        let blocks = codes_in_source();
+        for error in one_of_each_family() {
+            let (code, status) = (RequestError::code(&error), RequestError::status(&error).as_u16());
+            let family: Vec<&Vec<String>> = blocks.iter().filter(|b| b.iter().any(|c| c == code)).collect();
+            assert_eq!(family.len(), 1, "{code} is named by one code() only");
+            for member in family[0] {
+                assert_eq!(listed.get(member), Some(&status), "{member} (of {code}'s family)");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_layer_renders_logs_and_counts_a_failure_and_keeps_the_handlers_headers() {
+        use axum::http::{header, HeaderValue};
+        let metrics = Arc::new(Metrics::default());
+        let app = axum::Router::new()
+            .route(
+                "/acs",
+                axum::routing::post(|| async {
+                    let mut response = LoginError::RateLimited {
+                        address: "192.0.2.1".into(),
+                        retry_after: 7,
+                    }
+                    .into_response();
+                    name_app(&mut response, "Numo <Rekenen>");
+                    let cookie = HeaderValue::from_static("login=; Max-Age=0");
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                    response.extensions_mut().insert(LoginAttempt { app: "numo".into() });
+                    response
+                }),
+            )
+            .route(
+                "/links",
+                axum::routing::get(|| async { LoginError::LinkStoreUnavailable("down".into()).into_response() }),
+            )
+            .layer(axum::middleware::from_fn_with_state(metrics.clone(), error_layer));
+        let request = |method: &str, uri: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .body(axum::body::Body::empty())
+                .expect("request")
+        };
+        let response = tower_service_call(app.clone(), request("POST", "/acs")).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(response.headers()[header::SET_COOKIE], "login=; Max-Age=0");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(response.extensions().get::<Failure>().is_none(), "rendered once");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("<html lang=\"en\">") && body.contains("Please wait a moment"),
+            "{body}"
+        );
+        assert!(body.contains("<code>rate_limited</code>"), "{body}");
+        tower_service_call(app, request("GET", "/links")).await;
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"entree_bridge_logins_total{app="numo",result="rejected",error="rate_limited"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"entree_bridge_store_errors_total{store="links"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"entree_bridge_store_errors_total{store="state"} 0"#),
+            "{text}"
+        );
+    }
+
+    async fn tower_service_call(app: axum::Router, request: axum::http::Request<axum::body::Body>) -> Response {
+        use tower_service::Service;
+        let mut app = app;
+        app.call(request).await.expect("infallible")
+    }
 }

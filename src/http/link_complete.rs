@@ -3,7 +3,7 @@
 //! and is usable once; then the link is stored atomically and the login finishes as usual.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::cookies;
 use super::errors::LoginError;
@@ -34,7 +34,7 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
             super::acs::hand_off(state, app, headers, *identity, target, subject, lang).await
         }
         Ok(Done::Cancelled) => cancelled_page(app, lang),
-        Err(e) => e.respond(lang, Some(&app.display_name)),
+        Err(e) => e.into_response(),
     };
     if let Some(v) = clear.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().append(header::SET_COOKIE, v);

@@ -23,12 +23,12 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(600);
 pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang) -> Response {
     let current = match session::current(state, app, headers).await {
         Ok(s) => s,
-        Err(e) => return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name)),
+        Err(e) => return LoginError::StoreUnavailable(e.to_string()).into_response(),
     };
     // Every session id the browser presents ends: of several, one may be a planted one.
     for id in session::presented_ids(app, headers) {
         if let Err(e) = state.store.remove_session(id).await {
-            return LoginError::StoreUnavailable(e.to_string()).respond(lang, Some(&app.display_name));
+            return LoginError::StoreUnavailable(e.to_string()).into_response();
         }
     }
     // Without usable IdP metadata the local logout still happens; only Single Logout is skipped.
@@ -40,7 +40,7 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
     let mut response = match (current, &slo_redirect) {
         (Some(s), Some(slo)) => match start_single_logout(state, app, &s.subject, &slo.location).await {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-            Err(e) => e.respond(lang, Some(&app.display_name)),
+            Err(e) => e.into_response(),
         },
         _ => after_logout(app, app.post_logout_url.as_ref().map(|u| u.to_string()), lang),
     };
@@ -111,7 +111,7 @@ fn after_logout(app: &App, target: Option<String>, lang: Lang) -> Response {
 pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Response {
     match handle_sls(state, app, raw_query, lang).await {
         Ok(r) => r,
-        Err(e) => e.respond(lang, Some(&app.display_name)),
+        Err(e) => e.into_response(),
     }
 }
 

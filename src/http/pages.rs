@@ -2,9 +2,13 @@
 //! bridge serves Dutch schools). Error pages name the error code and a correlation id that
 //! the admin finds in the log line; they never show internals.
 
+use std::sync::OnceLock;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 
+use crate::handoff::form::FormPost;
 use crate::saml::xml::escape;
 
 pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}h1{font-size:1.5rem}code{background:#f2f2f2;padding:.1rem .3rem}button,.button{font-size:1rem;padding:.5rem 1rem}small{color:#555}";
@@ -69,7 +73,7 @@ pub fn security_headers(headers: &mut HeaderMap, csp: &str) {
 pub fn page_csp() -> String {
     format!(
         "default-src 'none'; style-src {}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        crate::handoff::form::csp_hash(STYLE)
+        csp_hash(STYLE)
     )
 }
 
@@ -127,6 +131,85 @@ pub fn error_page(lang: Lang, status: StatusCode, code: &str, correlation_id: &s
         ),
     );
     html_response(status, html, &page_csp())
+}
+
+/// The script that submits an auto-post page's form, allowed by its hash in the page's CSP.
+pub const AUTO_SUBMIT_SCRIPT: &str = "document.getElementById('handoff').submit();";
+
+/// `'sha256-...'` of a constant inline script or style, for the CSP.
+pub fn csp_hash(source: &str) -> String {
+    let digest = openssl::sha::sha256(source.as_bytes());
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+fn script_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| csp_hash(AUTO_SUBMIT_SCRIPT))
+}
+
+/// The CSP of an auto-post page: nothing loads, only its script runs, the form may only go
+/// to `action_origin`.
+pub fn form_post_csp(action_origin: &str) -> String {
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; form-action {}; base-uri 'none'; frame-ancestors 'none'",
+        script_hash(),
+        csp_hash(STYLE),
+        action_origin
+    )
+}
+
+/// The jwt hand-off page: the form posts the token to the app's callback by itself (a
+/// script allowed by hash in a strict CSP), with a button for browsers without JavaScript.
+/// `callback_origin` is the origin of `form.action`, the only one the form may go to.
+pub fn handoff_page(lang: Lang, app_name: &str, form: &FormPost, callback_origin: &str) -> Response {
+    let (title, text) = match lang {
+        Lang::Nl => (
+            "Je wordt ingelogd",
+            format!("Je gaat verder naar {}.", escape(app_name)),
+        ),
+        Lang::En => ("Signing you in", format!("Continuing to {}.", escape(app_name))),
+    };
+    let fields: Vec<(&str, &str)> = form.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let html = render_post(lang, title, &text, &form.action, &fields);
+    html_response(StatusCode::OK, html, &form_post_csp(callback_origin))
+}
+
+/// A page that POSTs `fields` to `action` by itself, with a visible button as fallback.
+/// `text` is HTML (escape what comes from outside).
+pub fn render_post(lang: Lang, title: &str, text: &str, action: &str, fields: &[(&str, &str)]) -> String {
+    let button = match lang {
+        Lang::Nl => "Doorgaan",
+        Lang::En => "Continue",
+    };
+    let inputs: String = fields
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(name),
+                escape(value)
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title><style>{style}</style></head>",
+            "<body><main><h1>{title}</h1><p>{text}</p>",
+            "<form id=\"handoff\" method=\"post\" action=\"{action}\">{inputs}",
+            "<button type=\"submit\">{button}</button></form></main>",
+            "<script>{script}</script></body></html>\n"
+        ),
+        lang = lang.code(),
+        title = escape(title),
+        style = STYLE,
+        text = text,
+        action = escape(action),
+        inputs = inputs,
+        button = button,
+        script = AUTO_SUBMIT_SCRIPT
+    )
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::errors::LoginError;
-use super::pages::Lang;
 use super::{session, AppState};
 use crate::config::App;
 use crate::handoff::identity_headers::IdentityHeaderValues;
@@ -132,18 +131,18 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: SocketAddr, lang: Lang) -> Response {
+pub async fn forward(state: &AppState, app: &App, mut req: Request, peer: SocketAddr) -> Response {
     strip_identity_headers(req.headers_mut(), app);
     let (session_id, identity) = match identity_of(state, app, req.headers()).await {
         // The id is kept only for a WebSocket tunnel, which watches its session.
         Ok(Some((id, identity))) => (is_upgrade(req.headers()).then(|| id.to_string()), identity),
         Ok(None) => return login_required(app, &req),
-        Err(e) => return e.respond(lang, Some(&app.display_name)),
+        Err(e) => return e.into_response(),
     };
     let started = std::time::Instant::now();
     let response = match proxy(state, app, req, peer, &identity, session_id).await {
         Ok(r) => r,
-        Err(e) => e.respond(lang, Some(&app.display_name)),
+        Err(e) => e.into_response(),
     };
     if let Some(stats) = state.proxy_stats.get(&app.name) {
         stats.record(response.status().as_u16(), started.elapsed());
@@ -225,7 +224,11 @@ fn login_required(app: &App, req: &Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     let mut login = app.base_url.clone();
-    login.set_path(&format!("{}/login", app.saml_path()));
+    login.set_path(&format!(
+        "{}/{}",
+        app.saml_path(),
+        super::routes::SamlRoute::Login.path()
+    ));
     if matches!(*req.method(), Method::GET | Method::HEAD) && wants_html {
         let mut target = app.base_url.clone();
         target.set_path(req.uri().path());
