@@ -3,7 +3,13 @@
 //! ends are tolerated. Every line is either an entry or an invalid line with its reason;
 //! blank lines are skipped.
 
-use crate::store::links::ImportEntry;
+/// One line of an import, as the importer hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportEntry {
+    pub line: usize,
+    pub federated_id: String,
+    pub person_code: String,
+}
 
 pub const MAGISTER_COLUMNS: [&str; 4] = ["stamnr", "idgebr", "externeid", "realmid"];
 const SEPARATORS: [char; 4] = [';', ',', '\t', '|'];

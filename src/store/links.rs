@@ -66,13 +66,9 @@ impl From<sqlx::Error> for LinkStoreError {
     }
 }
 
-/// One line of an import, as the importer hands it over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportEntry {
-    pub line: usize,
-    pub federated_id: String,
-    pub person_code: String,
-}
+/// The import's lines are identity's data (`identity::import` reads them from a Magister file);
+/// the store writes them.
+pub use crate::identity::import::ImportEntry;
 
 /// What an import did (or would do, in a dry run), line numbers included.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
