@@ -6,6 +6,7 @@
 
 pub mod import;
 pub mod linking;
+pub mod resolve;
 
 use crate::config::App;
 use crate::saml::response::ValidatedAssertion;
