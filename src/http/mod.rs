@@ -13,7 +13,7 @@ pub mod resolve;
 mod saml_routes;
 mod server;
 pub mod session;
-pub mod target;
+mod use_case;
 
 use std::sync::Arc;
 

@@ -1,24 +1,17 @@
-//! The per-app routes under `{base}/saml2/{federation}/`: metadata, login; the ACS and link
-//! completion live in their own modules.
+//! The per-app routes under `{base}/saml2/{federation}/`: metadata, login (its use case is
+//! `login::start`); the ACS, link completion and logout live in their own modules.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::cookies;
 use super::errors::LoginError;
 use super::pages::Lang;
-use super::target;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::config::App;
-use crate::saml::authn_request::AuthnRequest;
-use crate::store::PendingLogin;
-
-/// How long a started login waits for the IdP's answer.
-pub const PENDING_LOGIN_LIFETIME: Duration = Duration::from_secs(600);
+use crate::login;
 
 pub async fn dispatch(
     State(shared): State<Arc<super::Shared>>,
@@ -130,50 +123,14 @@ fn metadata(state: &AppState, app: &App) -> Response {
     }
 }
 
+/// The start of a login: [`login::start`], then the redirect to the IdP with the login cookie.
 async fn login(state: &AppState, app: &App, target: Option<String>, lang: Lang) -> Response {
-    let target = match target {
-        None => None,
-        Some(raw) => match target::check(app, &raw) {
-            Some(t) => Some(t),
-            None => return LoginError::TargetNotAllowed(raw).respond(lang, Some(&app.display_name)),
-        },
-    };
-    let request_id = crate::keys::random_saml_id();
-    let relay_state = crate::keys::random_token();
-    let nonce = crate::keys::random_token();
-    let idp = match app.federation.idp() {
-        Ok(idp) => idp,
+    let started = match login::start(super::use_case::services(state), app, target).await {
+        Ok(started) => started,
         Err(e) => return LoginError::from(e).respond(lang, Some(&app.display_name)),
     };
-    let request = AuthnRequest {
-        id: &request_id,
-        sp_entity_id: &app.sp_entity_id,
-        acs_url: &app.acs_url,
-        destination: &idp.sso_redirect_url,
-    };
-    let sign_with = idp.want_authn_requests_signed.then_some(&app.sp_key);
-    let location = match request.redirect_url(&relay_state, sign_with) {
-        Ok(url) => url,
-        Err(e) => {
-            return LoginError::Internal(format!("signing the AuthnRequest: {e}"))
-                .respond(lang, Some(&app.display_name))
-        }
-    };
-    let pending = PendingLogin {
-        request_id: request_id.clone(),
-        app: app.name.clone(),
-        target,
-        browser_nonce: nonce.clone(),
-        expires_at: SystemTime::now() + PENDING_LOGIN_LIFETIME,
-    };
-    if let Err(e) = state.store.put_pending(&relay_state, pending).await {
-        return LoginError::from(e).respond(lang, Some(&app.display_name));
-    }
-    tracing::info!(app = app.name, request_id, "login started");
-    let mut response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&cookies::set_login_cookie(app, &relay_state, &nonce)) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, started.location)]).into_response();
+    super::use_case::apply_cookies(app, &mut response, &[started.cookie]);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
