@@ -34,7 +34,7 @@ pub async fn acs(state: &AppState, app: &Arc<App>, headers: &HeaderMap, body: By
     }
     let answer = login::complete(services(state), app, post, &presented).await;
     let mut response = match answer.result {
-        Ok(Outcome::LoggedIn(logged_in)) => hand_off(state, app, headers, logged_in, lang).await,
+        Ok(Outcome::LoggedIn(logged_in)) => hand_off(state, app, headers, *logged_in, lang).await,
         Ok(Outcome::Link { location }) => {
             let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             r.extensions_mut().insert(LinkingStarted);

@@ -33,7 +33,7 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
     }
     let answer = login::complete_link(services(state), app, &token, &link_cookies(app, headers)).await;
     let mut response = match answer.result {
-        Ok(LinkDone::LoggedIn(logged_in)) => hand_off(state, app, headers, logged_in, lang).await,
+        Ok(LinkDone::LoggedIn(logged_in)) => hand_off(state, app, headers, *logged_in, lang).await,
         Ok(LinkDone::Cancelled) => cancelled_page(app, lang),
         Err(e) => LoginError::from(e).respond(lang, Some(&app.display_name)),
     };

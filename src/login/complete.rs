@@ -46,7 +46,7 @@ pub struct LoggedIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The person code is known: hand the identity to the app.
-    LoggedIn(LoggedIn),
+    LoggedIn(Box<LoggedIn>),
     /// First-time linking started: the browser goes to the app's link page (`location`, with
     /// a signed `link_request`); the answer sets the link cookie.
     Link { location: String },
@@ -145,11 +145,11 @@ async fn accept(
             );
             let identity = Identity { person_code, facts };
             Ok((
-                Outcome::LoggedIn(LoggedIn {
+                Outcome::LoggedIn(Box::new(LoggedIn {
                     identity,
                     target,
                     subject,
-                }),
+                })),
                 None,
             ))
         }

@@ -20,7 +20,7 @@ use crate::store::{PendingLink, Subject};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkDone {
     /// Linked (or a concurrent link won): the login finishes with this identity.
-    LoggedIn(LoggedIn),
+    LoggedIn(Box<LoggedIn>),
     /// The student or the app cancelled; nothing was stored.
     Cancelled,
 }
@@ -150,12 +150,12 @@ async fn finish(
         person = services.pseudonyms.of(&linked),
         "account linked"
     );
-    Ok(LinkDone::LoggedIn(LoggedIn {
+    Ok(LinkDone::LoggedIn(Box::new(LoggedIn {
         identity: Identity {
             person_code: linked,
             facts: pending.facts,
         },
         target: pending.target,
         subject: pending.subject,
-    }))
+    })))
 }

@@ -190,7 +190,7 @@ fn post(saml_response: String, relay_state: Option<&str>) -> AcsPost {
 
 fn logged_in(answer: Answer<Outcome>) -> LoggedIn {
     match answer.result {
-        Ok(Outcome::LoggedIn(logged_in)) => logged_in,
+        Ok(Outcome::LoggedIn(logged_in)) => *logged_in,
         other => panic!("not logged in: {other:?}"),
     }
 }
