@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod login;
 pub mod metadata_refresh;
 pub mod reload;
 pub mod saml;

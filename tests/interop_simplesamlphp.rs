@@ -128,7 +128,9 @@ impl Federation {
             std::fs::write(dir.join("idp-metadata.xml"), &idp_metadata).expect("write")
         })
         .await;
-        let federation = bridge.settings.federations["kennisnet"].metadata_at_load().expect("metadata");
+        let federation = bridge.settings.federations["kennisnet"]
+            .metadata_at_load()
+            .expect("metadata");
         assert_eq!(federation.entity_id, ssp.entity_id());
         for (app, options) in sps {
             let xml = Self::sp_metadata(&bridge, app).await;

@@ -3,8 +3,8 @@
 //! hand-off and shows the verified claims.
 
 pub mod idp;
-pub mod sign;
 mod routes;
+pub mod sign;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! [`error_layer`] alone writes each one's page in the browser's language, its log line with
 //! a fresh reference, and its counts in `/metrics`. docs/errors.md lists every code; a test
 //! below keeps the two in step.
+//! The login use case's own failures are [`LoginFailure`] (in `login/`); [`LoginError`]
+//! adds the wire's: addresses, hosts, the proxy, rate limits, malformed requests.
 
 use std::sync::Arc;
 
@@ -13,10 +15,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::pages::{error_page, ErrorText, Lang};
 use super::Metrics;
-use crate::identity::linking::LinkResponseError;
-use crate::identity::IdentityError;
-use crate::saml::xml::escape;
-use crate::saml::ValidationError;
+pub use crate::login::LoginFailure;
+use crate::login::PageText;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -32,59 +32,37 @@ pub enum LoginError {
     SessionCookieAmbiguous,
     #[error("the upstream switched to WebSocket without a valid Sec-WebSocket-Accept")]
     UpstreamUpgradeInvalid,
-    #[error("the target {0:?} is not an allowed address for this app")]
-    TargetNotAllowed(String),
     #[error("the ACS request is malformed: {0}")]
     BadRequest(&'static str),
-    #[error("no pending login for this RelayState (expired, already used, or never started)")]
-    LoginStateMissing,
-    #[error("the login was started in another browser (login cookie missing or different)")]
-    BrowserMismatch,
-    #[error(transparent)]
-    Invalid(#[from] ValidationError),
-    #[error("assertion {0} was already used (replay)")]
-    Replay(String),
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
     #[error("the state store is unavailable: {0}")]
     StoreUnavailable(String),
-    #[error("the state store takes no more pending logins for now: {0}")]
-    StoreFull(String),
-    #[error(transparent)]
-    Metadata(#[from] crate::saml::metadata_registry::MetadataUnavailable),
-    #[error("the link store is unavailable: {0}")]
-    LinkStoreUnavailable(String),
     #[error("the app behind the bridge cannot be reached: {0}")]
     UpstreamUnavailable(String),
     #[error("the app behind the bridge did not answer in time")]
     UpstreamTimeout,
-    #[error(transparent)]
-    Redirect(#[from] crate::saml::redirect::RedirectError),
-    #[error(transparent)]
-    Logout(#[from] crate::saml::logout::LogoutError),
-    #[error("the LogoutResponse answers no logout this bridge started")]
-    LogoutStateMissing,
-    #[error("this LogoutRequest was already used")]
-    LogoutReplayed,
-    #[error(transparent)]
-    LinkResponse(#[from] LinkResponseError),
-    #[error("no pending link for this link_response (expired, already used, or never started)")]
-    LinkStateMissing,
-    #[error("the link was started in another browser (link cookie missing or different)")]
-    LinkBrowserMismatch,
     #[error("too many requests from {address}; try again in {retry_after} s")]
     RateLimited { address: String, retry_after: u64 },
-    #[error("{0}; try again in a second")]
-    Busy(crate::cpu_pool::Busy),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The login use case failed (start, ACS, link completion, logout).
+    #[error(transparent)]
+    Login(#[from] LoginFailure),
 }
 
-impl From<crate::store::StoreError> for LoginError {
-    fn from(e: crate::store::StoreError) -> Self {
-        match e {
-            crate::store::StoreError::Full(why) => LoginError::StoreFull(why),
-            crate::store::StoreError::Unavailable(why) => LoginError::StoreUnavailable(why),
+/// The proxy checks a session's identity values before it hands them on, as the login did.
+impl From<crate::identity::IdentityError> for LoginError {
+    fn from(e: crate::identity::IdentityError) -> Self {
+        LoginError::Login(LoginFailure::Identity(e))
+    }
+}
+
+impl From<PageText> for ErrorText {
+    fn from(t: PageText) -> Self {
+        ErrorText {
+            title_nl: t.title_nl,
+            title_en: t.title_en,
+            body_nl: t.body_nl,
+            body_en: t.body_en,
         }
     }
 }
@@ -98,35 +76,13 @@ impl LoginError {
             LoginError::HostHeaderInvalid(_) => "host_header_invalid",
             LoginError::SessionCookieAmbiguous => "session_cookie_ambiguous",
             LoginError::UpstreamUpgradeInvalid => "upstream_upgrade_invalid",
-            LoginError::TargetNotAllowed(_) => "target_not_allowed",
             LoginError::BadRequest(_) => "acs_bad_request",
-            LoginError::LoginStateMissing => "login_state_missing",
-            LoginError::BrowserMismatch => "login_browser_mismatch",
-            LoginError::Invalid(e) => e.code(),
-            LoginError::Replay(_) => "assertion_replayed",
-            LoginError::Identity(e) => e.code(),
             LoginError::StoreUnavailable(_) => "store_unavailable",
-            LoginError::StoreFull(_) => "store_full",
-            LoginError::Metadata(
-                crate::saml::metadata_registry::MetadataUnavailable::NotYet(_)
-                | crate::saml::metadata_registry::MetadataUnavailable::Refused(..),
-            ) => "metadata_unavailable",
-            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::Expired(..)) => {
-                "metadata_expired"
-            }
-            LoginError::LinkStoreUnavailable(_) => "link_store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
             LoginError::UpstreamTimeout => "upstream_timeout",
-            LoginError::Redirect(e) => e.code(),
-            LoginError::Logout(e) => e.code(),
-            LoginError::LogoutStateMissing => "logout_state_missing",
-            LoginError::LogoutReplayed => "logout_replayed",
-            LoginError::LinkResponse(e) => e.code(),
-            LoginError::LinkStateMissing => "link_state_missing",
-            LoginError::LinkBrowserMismatch => "link_browser_mismatch",
             LoginError::RateLimited { .. } => "rate_limited",
-            LoginError::Busy(_) => "busy",
             LoginError::Internal(_) => "internal_error",
+            LoginError::Login(failure) => failure.code(),
         }
     }
 
@@ -134,8 +90,7 @@ impl LoginError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             LoginError::RateLimited { retry_after, .. } => Some(*retry_after),
-            // A full validation pool drains in milliseconds.
-            LoginError::Busy(_) => Some(1),
+            LoginError::Login(failure) => failure.retry_after(),
             _ => None,
         }
     }
@@ -143,28 +98,21 @@ impl LoginError {
     pub fn status(&self) -> StatusCode {
         match self {
             LoginError::UnknownApp => StatusCode::NOT_FOUND,
-            LoginError::Identity(IdentityError::SchoolNotActivated(_) | IdentityError::SchoolMissing) => {
-                StatusCode::FORBIDDEN
-            }
-            LoginError::Identity(_) => StatusCode::FORBIDDEN,
-            LoginError::StoreUnavailable(_)
-            | LoginError::StoreFull(_)
-            | LoginError::Metadata(_)
-            | LoginError::Busy(_)
-            | LoginError::LinkStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::UpstreamUnavailable(_) | LoginError::UpstreamUpgradeInvalid => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             LoginError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             LoginError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            LoginError::Login(failure) => {
+                StatusCode::from_u16(failure.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
     /// What the user reads, naming the app (`app_name` is plain text: it is escaped here).
     pub fn text(&self, app_name: &str) -> ErrorText {
-        let app = escape(app_name);
-        let restart_nl = format!("Ga terug naar je elo en klik opnieuw op de link naar {app}.");
-        let restart_en = format!("Go back to your learning environment and click the link to {app} again.");
+        let app = crate::saml::xml::escape(app_name);
         match self {
             LoginError::PathParametersNotAllowed => ErrorText {
                 title_nl: "Ongeldig adres",
@@ -196,124 +144,19 @@ impl LoginError {
                 body_nl: "Op dit adres is geen app ingesteld. Controleer de link.".into(),
                 body_en: "No app is configured at this address. Please check the link.".into(),
             },
-            LoginError::TargetNotAllowed(_) => ErrorText {
-                title_nl: "Ongeldige doorverwijzing",
-                title_en: "Invalid redirect",
-                body_nl: "De link wil je na het inloggen naar een adres sturen dat niet bij deze app hoort. Gebruik de link uit je elo.".into(),
-                body_en: "The link wants to send you to an address that does not belong to this app after login. Please use the link from your learning environment.".into(),
-            },
-            LoginError::LoginStateMissing | LoginError::BrowserMismatch => ErrorText {
-                title_nl: "Inloggen verlopen",
-                title_en: "Login expired",
-                body_nl: format!("Het inloggen duurde te lang, is al afgerond, of is in een andere browser begonnen. {restart_nl}"),
-                body_en: format!("The login took too long, was already finished, or was started in another browser. {restart_en}"),
-            },
-            LoginError::Invalid(ValidationError::IdpStatus { code, message }) => ErrorText {
-                title_nl: "Inloggen bij je school is niet gelukt",
-                title_en: "Signing in at your school did not succeed",
-                body_nl: format!(
-                    "Entree meldt: <code>{}</code>{}. {restart_nl}",
-                    escape(code),
-                    message.as_deref().map(|m| format!(" ({})", escape(m))).unwrap_or_default()
-                ),
-                body_en: format!(
-                    "Entree reports: <code>{}</code>{}. {restart_en}",
-                    escape(code),
-                    message.as_deref().map(|m| format!(" ({})", escape(m))).unwrap_or_default()
-                ),
-            },
-            LoginError::Invalid(ValidationError::Expired(_) | ValidationError::ConfirmationExpired(_) | ValidationError::NotYetValid(_)) => ErrorText {
-                title_nl: "Inloggegevens verlopen",
-                title_en: "Login data expired",
-                body_nl: format!("De inloggegevens van Entree zijn verlopen of nog niet geldig. Staat de klok van je computer goed? {restart_nl}"),
-                body_en: format!("The login data from Entree expired or is not valid yet. Is your computer's clock right? {restart_en}"),
-            },
-            // The one refusal that a config key can lift: the page names it for whoever the
-            // user sends the reference to (the message in the log line names it too).
-            LoginError::Invalid(ValidationError::CbcUnauthenticated(_)) => ErrorText {
-                title_nl: "Inloggen geweigerd",
-                title_en: "Login refused",
-                body_nl: format!("De inloggegevens zijn versleuteld met AES-CBC in een bericht zonder handtekening en daarom geweigerd. {restart_nl} Voor de beheerder van {app}: de identity provider moet het hele bericht ondertekenen of AES-GCM gebruiken; wie het risico (padding oracle) aanvaardt, zet <code>allow_cbc = true</code> bij de federatie (<code>[federations.…]</code>)."),
-                body_en: format!("The login data was encrypted with AES-CBC in a message without a signature, and was refused. {restart_en} For the {app} administrator: the identity provider must sign the whole Response or use AES-GCM; to accept the risk (a padding oracle), set <code>allow_cbc = true</code> on the federation (<code>[federations.…]</code>)."),
-            },
-            LoginError::Invalid(_) | LoginError::Replay(_) | LoginError::BadRequest(_) => ErrorText {
-                title_nl: "Inloggen geweigerd",
-                title_en: "Login refused",
-                body_nl: format!("De inloggegevens konden niet worden gecontroleerd en zijn geweigerd. {restart_nl} Blijft dit gebeuren, neem dan contact op met de helpdesk van {app}."),
-                body_en: format!("The login data could not be verified and was refused. {restart_en} If this keeps happening, contact the {app} help desk."),
-            },
-            LoginError::Identity(IdentityError::SchoolNotActivated(brin)) => ErrorText {
-                title_nl: "Je school gebruikt deze app nog niet",
-                title_en: "Your school does not use this app yet",
-                body_nl: format!(
-                    "Je school (BRIN <code>{}</code>) heeft {app} nog niet geactiveerd. De school moet de dienst aanzetten in Mijn Entree Federatie en de activatie doorgeven aan de helpdesk van {app}. Vraag je docent of ict-coördinator.",
-                    escape(brin)
-                ),
-                body_en: format!(
-                    "Your school (BRIN <code>{}</code>) has not activated {app} yet. The school must switch the service on in Mijn Entree Federatie and tell the {app} help desk. Please ask your teacher or ICT coordinator.",
-                    escape(brin)
-                ),
-            },
-            LoginError::Identity(IdentityError::SchoolMissing) => ErrorText {
-                title_nl: "School onbekend",
-                title_en: "School unknown",
-                body_nl: format!("Entree heeft niet doorgegeven bij welke school je hoort, dus {app} kan je niet toelaten. Vraag je ict-coördinator om de attributen in Entree te controleren."),
-                body_en: format!("Entree did not tell which school you belong to, so {app} cannot let you in. Ask your ICT coordinator to check the attributes in Entree."),
-            },
-            LoginError::Identity(IdentityError::ValueNotClean { .. }) => ErrorText {
-                title_nl: "Gegevens onbruikbaar",
-                title_en: "Account details unusable",
-                body_nl: format!("Entree gaf gegevens over je door (je nummer of school) die {app} niet veilig kan gebruiken, dus je bent niet ingelogd. Er is niets opgeslagen. Vraag je ict-coördinator om je gegevens in Entree te laten controleren en noem de referentie hieronder."),
-                body_en: format!("Entree sent details about you (your number or school) that {app} cannot use safely, so you have not been signed in. Nothing was stored. Ask your ICT coordinator to have your details in Entree checked, and mention the reference below."),
-            },
-            LoginError::Identity(_) => ErrorText {
-                title_nl: "Nog geen account",
-                title_en: "No account yet",
-                body_nl: format!("Er is in {app} nog geen account dat bij jouw schoolaccount hoort. Vraag je docent of de beheerder van {app} op school om je account aan te maken of te koppelen."),
-                body_en: format!("There is no account in {app} that belongs to your school account yet. Ask your teacher or the {app} administrator at your school to create or link your account."),
-            },
-            LoginError::Redirect(_) | LoginError::Logout(_) | LoginError::LogoutStateMissing | LoginError::LogoutReplayed => ErrorText {
-                title_nl: "Uitloggen niet bevestigd",
-                title_en: "Logout not confirmed",
-                body_nl: format!("Het uitlogbericht kon niet worden gecontroleerd en is genegeerd. Je sessie bij {app} is wel beëindigd als je zelf uitlogde. Sluit bij twijfel je browser."),
-                body_en: format!("The logout message could not be verified and was ignored. Your session with {app} did end if you logged out yourself. If in doubt, close your browser."),
-            },
-            LoginError::LinkResponse(_) | LoginError::LinkStateMissing | LoginError::LinkBrowserMismatch => ErrorText {
-                title_nl: "Koppelen niet gelukt",
-                title_en: "Linking did not work",
-                body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
-                body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
-            },
+            LoginError::BadRequest(_) => crate::login::refused_text(app_name).into(),
             LoginError::RateLimited { retry_after, .. } => ErrorText {
                 title_nl: "Even geduld",
                 title_en: "Please wait a moment",
                 body_nl: format!("Er komen nu te veel aanvragen van jouw netwerk binnen. Probeer het over {retry_after} seconden opnieuw."),
                 body_en: format!("Too many requests are coming from your network right now. Please try again in {retry_after} seconds."),
             },
-            LoginError::Busy(_) => ErrorText {
-                title_nl: "Even geduld",
-                title_en: "Please wait a moment",
-                body_nl: format!("Er loggen nu heel veel mensen tegelijk in bij {app}. Probeer het over een paar seconden opnieuw: ga terug en vernieuw de pagina, of klik opnieuw op de link in je elo."),
-                body_en: format!("A great many people are signing in to {app} at this moment. Please try again in a few seconds: go back and reload the page, or click the link in your learning environment again."),
-            },
-            LoginError::Metadata(_) => ErrorText {
-                title_nl: "Inloggen via Entree kan nu niet",
-                title_en: "Signing in through Entree is not possible right now",
-                body_nl: format!("{app} kan de gegevens van Entree op dit moment niet controleren, dus inloggen is veilig uitgeschakeld. De beheerder is gewaarschuwd. Probeer het later opnieuw."),
-                body_en: format!("{app} cannot check Entree's details at the moment, so signing in has been switched off to keep you safe. The administrators have been alerted. Please try again later."),
-            },
             LoginError::StoreUnavailable(_)
-            | LoginError::StoreFull(_)
-            | LoginError::LinkStoreUnavailable(_)
             | LoginError::UpstreamUnavailable(_)
             | LoginError::UpstreamUpgradeInvalid
             | LoginError::UpstreamTimeout
-            | LoginError::Internal(_) => ErrorText {
-                title_nl: "Tijdelijke storing",
-                title_en: "Temporary problem",
-                body_nl: format!("Inloggen lukt nu even niet door een storing bij {app}. Probeer het over een paar minuten opnieuw."),
-                body_en: format!("Signing in does not work right now because of a problem at {app}. Please try again in a few minutes."),
-            },
+            | LoginError::Internal(_) => crate::login::temporary_problem_text(app_name).into(),
+            LoginError::Login(failure) => failure.text(app_name).into(),
         }
     }
 }
@@ -379,8 +222,11 @@ impl RequestError for LoginError {
 
     fn failed_store(&self) -> Option<FailedStore> {
         match self {
-            LoginError::StoreUnavailable(_) | LoginError::StoreFull(_) => Some(FailedStore::State),
-            LoginError::LinkStoreUnavailable(_) => Some(FailedStore::Links),
+            LoginError::StoreUnavailable(_)
+            | LoginError::Login(LoginFailure::StoreUnavailable(_) | LoginFailure::StoreFull(_)) => {
+                Some(FailedStore::State)
+            }
+            LoginError::Login(LoginFailure::LinkStoreUnavailable(_)) => Some(FailedStore::Links),
             _ => None,
         }
     }
@@ -527,8 +373,11 @@ mod tests {
 
     use super::*;
     use crate::identity::linking::LinkResponseError;
+    use crate::identity::IdentityError;
     use crate::saml::logout::LogoutError;
+    use crate::saml::metadata_registry::MetadataUnavailable;
     use crate::saml::redirect::RedirectError;
+    use crate::saml::ValidationError;
 
     const CODE_FN: &str = "fn code(&self) -> &'static str";
 
@@ -613,40 +462,45 @@ mod tests {
 
     /// One error of every variant of [`LoginError`] (a wrapped family by one of its members).
     fn one_of_each() -> Vec<LoginError> {
-        let all = vec![
+        let wire = vec![
             LoginError::UnknownApp,
             LoginError::PathNotAllowed,
             LoginError::PathParametersNotAllowed,
             LoginError::HostHeaderInvalid(2),
             LoginError::SessionCookieAmbiguous,
             LoginError::UpstreamUpgradeInvalid,
-            LoginError::TargetNotAllowed("//evil.example".into()),
             LoginError::BadRequest("no SAMLResponse field"),
-            LoginError::LoginStateMissing,
-            LoginError::BrowserMismatch,
-            LoginError::Replay("_a".into()),
             LoginError::StoreUnavailable("down".into()),
-            LoginError::StoreFull("full".into()),
-            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::NotYet("kennisnet".into())),
-            LoginError::Metadata(crate::saml::metadata_registry::MetadataUnavailable::Expired(
-                "kennisnet".into(),
-                "then".into(),
-            )),
-            LoginError::LinkStoreUnavailable("down".into()),
             LoginError::UpstreamUnavailable("refused".into()),
             LoginError::UpstreamTimeout,
-            LoginError::LogoutStateMissing,
-            LoginError::LogoutReplayed,
-            LoginError::LinkStateMissing,
-            LoginError::LinkBrowserMismatch,
             LoginError::RateLimited {
                 address: "192.0.2.1".into(),
                 retry_after: 3,
             },
-            LoginError::Busy(crate::cpu_pool::Busy { threads: 2, queue: 64 }),
             LoginError::Internal("bug".into()),
         ];
-        let all: Vec<LoginError> = all.into_iter().chain(one_of_each_family()).collect();
+        let login = vec![
+            LoginFailure::TargetNotAllowed("//evil.example".into()),
+            LoginFailure::LoginStateMissing,
+            LoginFailure::BrowserMismatch,
+            LoginFailure::Replay("_a".into()),
+            LoginFailure::StoreUnavailable("down".into()),
+            LoginFailure::StoreFull("full".into()),
+            LoginFailure::Metadata(MetadataUnavailable::NotYet("kennisnet".into())),
+            LoginFailure::Metadata(MetadataUnavailable::Expired("kennisnet".into(), "then".into())),
+            LoginFailure::LinkStoreUnavailable("down".into()),
+            LoginFailure::LogoutStateMissing,
+            LoginFailure::LogoutReplayed,
+            LoginFailure::LinkStateMissing,
+            LoginFailure::LinkBrowserMismatch,
+            LoginFailure::Busy(crate::cpu_pool::Busy { threads: 2, queue: 64 }),
+            LoginFailure::Internal("bug".into()),
+        ];
+        let all: Vec<LoginError> = wire
+            .into_iter()
+            .chain(login.into_iter().map(LoginError::Login))
+            .chain(one_of_each_family())
+            .collect();
         // A new variant does not compile here until it has an example above.
         for e in &all {
             match e {
@@ -656,29 +510,33 @@ mod tests {
                 | LoginError::HostHeaderInvalid(_)
                 | LoginError::SessionCookieAmbiguous
                 | LoginError::UpstreamUpgradeInvalid
-                | LoginError::TargetNotAllowed(_)
                 | LoginError::BadRequest(_)
-                | LoginError::LoginStateMissing
-                | LoginError::BrowserMismatch
-                | LoginError::Invalid(_)
-                | LoginError::Replay(_)
-                | LoginError::Identity(_)
                 | LoginError::StoreUnavailable(_)
-                | LoginError::StoreFull(_)
-                | LoginError::Metadata(_)
-                | LoginError::LinkStoreUnavailable(_)
                 | LoginError::UpstreamUnavailable(_)
                 | LoginError::UpstreamTimeout
-                | LoginError::Redirect(_)
-                | LoginError::Logout(_)
-                | LoginError::LogoutStateMissing
-                | LoginError::LogoutReplayed
-                | LoginError::LinkResponse(_)
-                | LoginError::LinkStateMissing
-                | LoginError::LinkBrowserMismatch
                 | LoginError::RateLimited { .. }
-                | LoginError::Busy(_)
                 | LoginError::Internal(_) => {}
+                LoginError::Login(failure) => match failure {
+                    LoginFailure::TargetNotAllowed(_)
+                    | LoginFailure::LoginStateMissing
+                    | LoginFailure::BrowserMismatch
+                    | LoginFailure::Invalid(_)
+                    | LoginFailure::Replay(_)
+                    | LoginFailure::Identity(_)
+                    | LoginFailure::StoreUnavailable(_)
+                    | LoginFailure::StoreFull(_)
+                    | LoginFailure::Metadata(_)
+                    | LoginFailure::LinkStoreUnavailable(_)
+                    | LoginFailure::Redirect(_)
+                    | LoginFailure::Logout(_)
+                    | LoginFailure::LogoutStateMissing
+                    | LoginFailure::LogoutReplayed
+                    | LoginFailure::LinkResponse(_)
+                    | LoginFailure::LinkStateMissing
+                    | LoginFailure::LinkBrowserMismatch
+                    | LoginFailure::Busy(_)
+                    | LoginFailure::Internal(_) => {}
+                },
             }
         }
         all
@@ -687,13 +545,16 @@ mod tests {
     /// One member of each wrapped error type whose codes all share one status: the SAML
     /// checks, identity, the Redirect binding, logout messages, link responses.
     fn one_of_each_family() -> Vec<LoginError> {
-        vec![
-            LoginError::Invalid(ValidationError::NotBase64),
-            LoginError::Identity(IdentityError::SchoolMissing),
-            LoginError::Redirect(RedirectError::Malformed),
-            LoginError::Logout(LogoutError::Stale("then".into())),
-            LoginError::LinkResponse(LinkResponseError::Expired),
+        [
+            LoginFailure::Invalid(ValidationError::NotBase64),
+            LoginFailure::Identity(IdentityError::SchoolMissing),
+            LoginFailure::Redirect(RedirectError::Malformed),
+            LoginFailure::Logout(LogoutError::Stale("then".into())),
+            LoginFailure::LinkResponse(LinkResponseError::Expired),
         ]
+        .into_iter()
+        .map(LoginError::Login)
+        .collect()
     }
 
     #[test]
@@ -755,7 +616,9 @@ mod tests {
             )
             .route(
                 "/links",
-                axum::routing::get(|| async { LoginError::LinkStoreUnavailable("down".into()).into_response() }),
+                axum::routing::get(|| async {
+                    LoginError::Login(LoginFailure::LinkStoreUnavailable("down".into())).into_response()
+                }),
             )
             .layer(axum::middleware::from_fn_with_state(metrics.clone(), error_layer));
         let request = |method: &str, uri: &str| {

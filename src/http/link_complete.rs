@@ -1,19 +1,20 @@
-//! `{base}/saml2/{federation}/link/complete?link_response=JWT`: the end of first-time linking.
-//! The response must verify (HS256, audience, expiry), name a pending link of THIS browser,
-//! and is usable once; then the link is stored atomically and the login finishes as usual.
+//! `{base}/saml2/{federation}/link/complete?link_response=JWT` on the wire: the browser's
+//! link cookies read, [`login::complete_link`] asked, and its answer given (the hand-off, or
+//! the cancelled page). Without a `link_response` the student came back from the app's
+//! "back" link: that is a cancel, answered here.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::acs::hand_off;
 use super::cookies;
 use super::errors::LoginError;
 use super::pages::{html_page, html_response, page_csp, Lang};
+use super::use_case::{apply_cookies, services};
 use super::AppState;
 use crate::config::App;
-use crate::identity::linking::{self, LinkAnswer};
-use crate::identity::Identity;
+use crate::login::{self, BrowserCookies, LinkDone};
 use crate::saml::xml::escape;
-use crate::store::links::LinkSource;
 
 pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: Option<String>, lang: Lang) -> Response {
     // The student came back without an answer (the app's "back" link): that is a cancel.
@@ -27,99 +28,33 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
         }
         return response;
     };
-    let mut clear = None;
-    let result = finish(state, app, headers, token, &mut clear).await;
-    let mut response = match result {
-        Ok(Done::Linked(identity, target, subject)) => {
-            super::acs::hand_off(state, app, headers, *identity, target, subject, lang).await
-        }
-        Ok(Done::Cancelled) => cancelled_page(app, lang),
-        Err(e) => e.into_response(),
-    };
-    if let Some(v) = clear.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().append(header::SET_COOKIE, v);
+    if app.identity.linking.is_none() {
+        return LoginError::UnknownApp.into_response();
     }
+    let answer = login::complete_link(services(state), app, &token, &link_cookies(app, headers)).await;
+    let mut response = match answer.result {
+        Ok(LinkDone::LoggedIn(logged_in)) => hand_off(state, app, headers, *logged_in, lang).await,
+        Ok(LinkDone::Cancelled) => cancelled_page(app, lang),
+        Err(e) => LoginError::from(e).into_response(),
+    };
+    apply_cookies(app, &mut response, &answer.cookies);
     response
 }
 
-enum Done {
-    Linked(Box<Identity>, Option<String>, crate::store::Subject),
-    Cancelled,
-}
-
-async fn finish(
-    state: &AppState,
-    app: &App,
-    headers: &HeaderMap,
-    token: String,
-    clear: &mut Option<String>,
-) -> Result<Done, LoginError> {
-    let linking = app.identity.linking.as_ref().ok_or(LoginError::UnknownApp)?;
-    let now = chrono::Utc::now().timestamp();
-    // Verify before touching any state: a forged response consumes and stores nothing.
-    let answer = linking::verify_response(&token, &linking.secret, state.settings.public_base_url.as_str(), now)?;
-    let jti = match &answer {
-        LinkAnswer::Linked { jti, .. } | LinkAnswer::Cancelled { jti, .. } => jti.clone(),
-    };
-    let pending = state
-        .store
-        .take_pending_link(&jti)
-        .await
-        .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?
-        .ok_or(LoginError::LinkStateMissing)?;
-    // Any of the link cookies of this name may be the browser's own: a tossed one sent
-    // first must not make the real one fail.
-    let name = cookies::link_cookie_name(app, &jti);
-    let this_browser = cookies::get_all(headers, &name)
-        .take(crate::http::session::MAX_PRESENTED)
-        .any(|c| cookies::same_secret(c, &pending.browser_nonce));
-    if pending.app != app.name || !this_browser {
-        // Someone else holding this browser's link_response must not be able to burn it:
-        // the pending link goes back for its own browser.
-        state
-            .store
-            .put_pending_link(&jti, pending)
-            .await
-            .map_err(|e| LoginError::StoreUnavailable(e.to_string()))?;
-        return Err(LoginError::LinkBrowserMismatch);
-    }
-    *clear = Some(cookies::clear_link_cookie(app, &jti));
-    let federated = state.settings.pseudonyms.of(&pending.facts.federated_id);
-    match answer {
-        LinkAnswer::Cancelled { error, .. } => {
-            tracing::info!(app = app.name, federated, error, "first-time linking cancelled");
-            Ok(Done::Cancelled)
+/// Every value of every link cookie of `app` the browser presents, by its link's `jti`.
+fn link_cookies(app: &App, headers: &HeaderMap) -> BrowserCookies {
+    let mut presented = BrowserCookies::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for jti in cookies::link_cookie_ids(app, headers) {
+        if seen.contains(&jti) {
+            continue;
         }
-        LinkAnswer::Linked { person_code, .. } => {
-            let linked = state
-                .links
-                .link_once(&app.name, &pending.facts.federated_id, &person_code, LinkSource::Linked)
-                .await
-                .map_err(|e| LoginError::LinkStoreUnavailable(e.to_string()))?;
-            if linked != person_code {
-                tracing::warn!(
-                    app = app.name,
-                    federated,
-                    "a concurrent first-time link won; logging in as its person code"
-                );
-            }
-            tracing::info!(
-                target: "audit",
-                event = "link_created",
-                by = "student",
-                app = app.name,
-                federated,
-                person = state.settings.pseudonyms.of(&linked),
-                "account linked"
-            );
-            let subject = pending.subject;
-            let identity = Identity {
-                person_code: linked,
-                facts: pending.facts,
-            };
-            Ok(Done::Linked(Box::new(identity), pending.target, subject))
+        seen.push(jti);
+        for value in cookies::get_all(headers, &cookies::link_cookie_name(app, jti)) {
+            presented.add(jti, value);
         }
     }
+    presented
 }
 
 fn cancelled_page(app: &App, lang: Lang) -> Response {

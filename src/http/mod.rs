@@ -20,7 +20,7 @@ mod saml_routes;
 mod server;
 pub mod session;
 mod state;
-pub mod target;
+mod use_case;
 
 pub use metrics::Metrics;
 pub use router::{router, FromUpstream};

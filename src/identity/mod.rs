@@ -8,6 +8,7 @@ pub mod import;
 pub mod linking;
 mod policy;
 mod pseudonyms;
+pub mod resolve;
 
 pub use policy::{Linking, Policy};
 pub use pseudonyms::Pseudonyms;

@@ -1,0 +1,163 @@
+//! First-time account linking as the login sees it: started at the ACS when nothing names
+//! the person yet (a signed `link_request` to the app's link page, a pending link bound to
+//! the browser), finished at `{base}/saml2/{federation}/link/complete` when the app answers.
+//! The answer must verify (HS256, audience, expiry), name a pending link of THIS browser
+//! ([`binding`](super::binding)) and is usable once; then the link is stored atomically and
+//! the login finishes as usual.
+
+use std::time::{Duration, SystemTime};
+
+use super::binding::{take_for_browser, BrowserCookies};
+use super::complete::LoggedIn;
+use super::{Answer, CookieChange, LoginFailure, Services};
+use crate::config::App;
+use crate::identity::linking::{self, LinkAnswer};
+use crate::identity::{Facts, Identity};
+use crate::store::links::LinkSource;
+use crate::store::{PendingLink, Subject};
+
+/// How a link the student came back from ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkDone {
+    /// Linked (or a concurrent link won): the login finishes with this identity.
+    LoggedIn(Box<LoggedIn>),
+    /// The student or the app cancelled; nothing was stored.
+    Cancelled,
+}
+
+/// Stores the pending link and returns where the browser goes (the app's link page with a
+/// signed `link_request`) and the link cookie that binds the answer to it.
+pub(super) async fn start_linking(
+    services: Services<'_>,
+    app: &App,
+    facts: Facts,
+    target: Option<String>,
+    subject: Subject,
+) -> Result<(String, CookieChange), LoginFailure> {
+    let linking = app
+        .identity
+        .linking
+        .as_ref()
+        .ok_or_else(|| LoginFailure::Internal("linking is not configured".into()))?;
+    let jti = crate::keys::random_token();
+    let nonce = crate::keys::random_token();
+    let now = chrono::Utc::now().timestamp();
+    let claims = linking::request_claims(
+        services.public_base_url,
+        &app.name,
+        &jti,
+        facts.school.as_deref(),
+        facts.given_name.as_deref(),
+        &app.route_url("link/complete"),
+        now,
+    );
+    let token = services
+        .jwt_keys
+        .sign_typed(&claims, linking::LINK_REQUEST_TYP)
+        .map_err(|e| LoginFailure::Internal(format!("signing the link request: {e}")))?;
+    let federated = services.pseudonyms.of(&facts.federated_id);
+    let pending = PendingLink {
+        app: app.name.clone(),
+        facts,
+        target,
+        subject,
+        browser_nonce: nonce.clone(),
+        expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
+    };
+    services
+        .store
+        .put_pending_link(&jti, pending)
+        .await
+        .map_err(|e| LoginFailure::StoreUnavailable(e.to_string()))?;
+    let mut location = linking.url.clone();
+    location.query_pairs_mut().append_pair("link_request", &token);
+    tracing::info!(app = app.name, federated, "first-time linking started");
+    Ok((location.to_string(), CookieChange::SetLink { jti, nonce }))
+}
+
+/// The app's `link_response` for `app`, from the browser presenting `cookies` (its link
+/// cookies). Once the pending link is bound to this browser its cookie has served and is
+/// cleared, whatever follows.
+pub async fn complete_link(
+    services: Services<'_>,
+    app: &App,
+    link_response: &str,
+    cookies: &BrowserCookies,
+) -> Answer<LinkDone> {
+    match bind(services, app, link_response, cookies).await {
+        Err(e) => Answer::new(Err(e), Vec::new()),
+        Ok((jti, answer, pending)) => Answer::new(
+            finish(services, app, answer, pending).await,
+            vec![CookieChange::ClearLink { jti }],
+        ),
+    }
+}
+
+/// The verified answer and the pending link of this browser it names.
+async fn bind(
+    services: Services<'_>,
+    app: &App,
+    link_response: &str,
+    cookies: &BrowserCookies,
+) -> Result<(String, LinkAnswer, PendingLink), LoginFailure> {
+    let linking = app
+        .identity
+        .linking
+        .as_ref()
+        .ok_or_else(|| LoginFailure::Internal("linking is not configured".into()))?;
+    let now = chrono::Utc::now().timestamp();
+    // Verify before touching any state: a forged response consumes and stores nothing.
+    let answer = linking::verify_response(link_response, &linking.secret, services.public_base_url, now)?;
+    let jti = match &answer {
+        LinkAnswer::Linked { jti, .. } | LinkAnswer::Cancelled { jti, .. } => jti.clone(),
+    };
+    let pending = take_for_browser::<PendingLink>(services.store, &app.name, &jti, cookies)
+        .await?
+        .ok_or(LoginFailure::LinkStateMissing)?;
+    Ok((jti, answer, pending))
+}
+
+async fn finish(
+    services: Services<'_>,
+    app: &App,
+    answer: LinkAnswer,
+    pending: PendingLink,
+) -> Result<LinkDone, LoginFailure> {
+    let federated = services.pseudonyms.of(&pending.facts.federated_id);
+    let person_code = match answer {
+        LinkAnswer::Cancelled { error, .. } => {
+            tracing::info!(app = app.name, federated, error, "first-time linking cancelled");
+            return Ok(LinkDone::Cancelled);
+        }
+        LinkAnswer::Linked { person_code, .. } => person_code,
+    };
+    let linked = services
+        .links
+        .link_once(&app.name, &pending.facts.federated_id, &person_code, LinkSource::Linked)
+        .await
+        .map_err(|e| LoginFailure::LinkStoreUnavailable(e.to_string()))?;
+    if linked != person_code {
+        tracing::warn!(
+            app = app.name,
+            federated,
+            "a concurrent first-time link won; logging in as its person code"
+        );
+    }
+    tracing::info!(
+        target: "audit",
+        event = "link_created",
+        by = "student",
+        app = app.name,
+        federated,
+        person = services.pseudonyms.of(&linked),
+        "account linked"
+    );
+    Ok(LinkDone::LoggedIn(Box::new(LoggedIn {
+        identity: Identity {
+            person_code: linked,
+            facts: pending.facts,
+        },
+        target: pending.target,
+        subject: pending.subject,
+    })))
+}
