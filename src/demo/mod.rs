@@ -4,6 +4,7 @@
 
 pub mod idp;
 mod routes;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
