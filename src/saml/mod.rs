@@ -13,6 +13,7 @@ pub mod response;
 pub mod signature;
 pub mod sp_metadata;
 pub mod xml;
+#[cfg(feature = "demo")]
 mod xmlsec_log;
 
 pub use error::ValidationError;

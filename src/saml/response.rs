@@ -814,6 +814,7 @@ fn is_xs_datetime_with_zone(value: &str) -> bool {
 }
 
 #[cfg(test)]
+#[cfg(feature = "demo")]
 mod tests {
     use super::*;
     use crate::demo::idp::{DevIdp, ResponseSpec};

@@ -22,6 +22,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Public};
 use openssl::sign::Verifier;
 use roxmltree::{Document, Node};
+#[cfg_attr(not(feature = "demo"), allow(unused_imports))]
 use samael::crypto::{CertificateDer, CryptoProvider};
 
 use super::c14n::{self, C14nError, Method, Options, Scope};
@@ -489,6 +490,7 @@ pub fn verify_metadata(xml_text: &str, trusted: &[CertificateDer]) -> Result<Str
 /// Signs the first `ds:Signature` template in `xml_text` (enveloped, exc-c14n) with a private
 /// key in DER form. Used by the development IdP and the test IdP; the bridge itself only signs
 /// AuthnRequests with the Redirect binding's query signature.
+#[cfg(feature = "demo")]
 pub fn sign_first_template(xml_text: &str, private_key_der: &[u8]) -> Result<String, SignatureError> {
     super::xmlsec_log::route_to_tracing();
     samael::crypto::Crypto::sign_xml(xml_text, private_key_der).map_err(|_| SignatureError::Invalid)
@@ -552,6 +554,7 @@ mod tests {
     /// C14N rule (namespace rendering and undeclaring, prefix lists, attribute order and
     /// escaping, text escaping, CDATA, comments, PIs, inherited xml:lang), our canonical
     /// bytes must be exactly the bytes xmlsec digested, for each canonicalization choice.
+    #[cfg(feature = "demo")]
     #[test]
     fn canonical_bytes_match_xmlsec_for_every_c14n_rule() {
         use samael::crypto::ReduceMode;
@@ -674,6 +677,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "demo")]
     #[test]
     fn a_second_signed_info_is_refused_by_layout_and_by_verification() {
         let idp = crate::demo::idp::DevIdp::generate("https://idp.example.nl").unwrap();
@@ -698,6 +702,7 @@ mod tests {
         assert!(verify_signatures(&doc, &keys, false, 1 << 20).is_ok());
     }
 
+    #[cfg(feature = "demo")]
     #[test]
     fn c14n_11_below_an_xml_base_is_refused_not_guessed() {
         let idp = crate::demo::idp::DevIdp::generate("https://idp.example.nl").unwrap();
@@ -712,6 +717,7 @@ mod tests {
         ));
     }
 
+    #[cfg(feature = "demo")]
     #[test]
     fn a_dev_idp_response_verifies_with_the_bytes_xmlsec_digests() {
         use crate::demo::idp::{DevIdp, ResponseSpec, SignMode};
