@@ -1,6 +1,6 @@
 //! The command line: `check-config` and `verify-response`, run as the real binary.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

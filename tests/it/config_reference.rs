@@ -1,7 +1,7 @@
 //! docs/configuration.md lists exactly the keys the config types accept: a key added to the
 //! code without the reference (or documented but gone) fails here.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! `entree-bridge demo` as a newcomer runs it: the real binary on loopback, walked through
 //! with HTTP the way a browser would (the development IdP's login page, its auto-POST form).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Headers mode against a real upstream server: an app that knows nothing of SAML sits behind
 //! the bridge and sees only the bridge's identity headers.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

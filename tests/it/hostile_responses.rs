@@ -1,7 +1,7 @@
 //! Hostile SAML responses posted to a running bridge's ACS. Each must be refused with its own
 //! error code, no hand-off may happen, and nothing may be stored for it.
 
-mod common;
+use crate::common;
 
 use common::xsw;
 use common::*;

@@ -2,11 +2,11 @@
 //! real PostgreSQL (a database of the test's own): resolution order, first-time linking with
 //! its hostile cases, and two browsers linking the same student at once.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;
-use entree_bridge::identity::linking::sign_hs256;
+use entree_bridge::demo::tokens::sign_hs256;
 use entree_bridge::store::links::{ImportEntry, LinkSource};
 use serde_json::{json, Value};
 

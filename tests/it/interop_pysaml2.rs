@@ -2,7 +2,7 @@
 //! create_authn_response`, signing through Debian's xmlsec1) answers the bridge's real
 //! AuthnRequest, reading the bridge's real SP metadata, and the bridge must accept it.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

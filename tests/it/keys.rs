@@ -1,7 +1,7 @@
 //! JWT key rollover: `keygen` writes a new key; listed first it signs, and the old key stays
 //! published so tokens already in flight keep verifying.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

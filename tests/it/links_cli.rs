@@ -1,7 +1,7 @@
 //! `entree-bridge links ...` as the admin runs it, on SQLite and on PostgreSQL, and a student
 //! from an imported Magister file logging in as that person code.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The whole path a student walks, against a running bridge: elo link -> login -> IdP ->
 //! ACS -> JWT, verified the way an app verifies it (an independent JWT library + JWKS).
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;

@@ -1,6 +1,6 @@
 //! Logout and Single Logout both ways, with signed Redirect-binding messages.
 
-mod common;
+use crate::common;
 
 use common::*;
 use entree_bridge::saml::logout;

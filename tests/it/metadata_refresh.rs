@@ -2,7 +2,7 @@
 //! federation's metadata signing certificate and not expired; a bad copy never replaces a good
 //! one, the good one is kept on disk, and once it expires logins fail closed.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! reload (SIGHUP, or just saving the file), break the config and keep serving, read the
 //! metrics, and stop it with SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

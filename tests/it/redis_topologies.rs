@@ -2,7 +2,7 @@
 //! bridge's own CA file) and Redis Cluster (keys spread over three masters). Each runs on
 //! private redis-server processes the test starts.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -6,7 +6,7 @@
 //! a client per instance (the name resolved to A or to B), so a test decides which instance
 //! answers each request, as a load balancer would.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

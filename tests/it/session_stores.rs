@@ -1,7 +1,7 @@
 //! The login-state contract, run against both backends: the memory store and a real Redis
 //! (the shared server, under a prefix of this test's own). What one does, the other must do.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

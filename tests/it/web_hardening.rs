@@ -2,7 +2,7 @@
 //! `post_logout_url` with the tricks known from other SAML proxies, and the headers every
 //! answer of the bridge carries.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,6 +1,6 @@
 //! SAML Responses shaped to make an XML parser, a canonicalizer or the decryption do work that
 //! grows faster than the input: the classes of issue 14, each at any size. None needs a key:
-//! they are what anyone can post to an ACS. Shared by the cost tests (tests/web_hardening.rs)
+//! they are what anyone can post to an ACS. Shared by the cost tests (tests/it/web_hardening.rs)
 //! and the benchmark of the worst shapes (benches/hot_paths.rs).
 
 /// One shape: a name for messages, the error code the bridge must refuse it with, and how to
