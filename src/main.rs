@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use entree_bridge::config::{self, Settings};
-use entree_bridge::http::{self, AppState};
-use entree_bridge::keys::{self, KeyKind};
-use entree_bridge::store::links::LinkStore;
-use entree_bridge::verify_cli::{self, VerifySettings};
-use entree_bridge::saml;
 #[cfg(feature = "demo")]
 use entree_bridge::demo;
+use entree_bridge::http::{self, AppState};
+use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::saml;
+use entree_bridge::store::links::LinkStore;
+use entree_bridge::verify_cli::{self, VerifySettings};
 
 mod links_cli;
 

@@ -80,7 +80,11 @@ mod tests {
     #[test]
     fn a_signed_link_response_is_what_the_bridge_accepts() {
         let secret = b"a-shared-secret-of-enough-length!";
-        let token = sign_hs256(secret, &json!({"aud": "https://b", "jti": "j", "sub": "7", "exp": 2000})).unwrap();
+        let token = sign_hs256(
+            secret,
+            &json!({"aud": "https://b", "jti": "j", "sub": "7", "exp": 2000}),
+        )
+        .unwrap();
         assert_eq!(
             crate::identity::linking::verify_response(&token, secret, "https://b", 1000),
             Ok(crate::identity::linking::LinkAnswer::Linked {

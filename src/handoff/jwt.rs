@@ -188,7 +188,9 @@ mod tests {
             assert_eq!(verified.header()["typ"], "JWT");
             let mut tampered = token.clone();
             tampered.insert(token.find('.').unwrap() + 2, 'x');
-            assert!(jws::parse(&tampered, 8192).and_then(|t| t.verify_public(&public)).is_err());
+            assert!(jws::parse(&tampered, 8192)
+                .and_then(|t| t.verify_public(&public))
+                .is_err());
         }
     }
 
