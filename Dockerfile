@@ -14,6 +14,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
+# samael, patched to build without xmlsec (vendor/samael/PATCHED.md).
+COPY vendor ./vendor
 COPY examples ./examples
 RUN cargo build --release --locked --no-default-features --bin entree-bridge
 
