@@ -6,20 +6,25 @@
 #   docker run -p 8080:8080 -v $PWD/config:/etc/entree-bridge:ro -v bridge-data:/var/lib/entree-bridge entree-bridge
 
 FROM rust:1-bookworm AS build
+# The production bridge (--no-default-features: no `demo`, so no samael/xmlsec): OpenSSL only;
+# libxmlsec1, libxml2 and libclang are what the demo's development IdP signs with.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev \
+ && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src ./src
+# samael, patched to build without xmlsec (vendor/samael/PATCHED.md).
+COPY vendor ./vendor
 COPY examples ./examples
-RUN cargo build --release --locked --bin entree-bridge
+RUN cargo build --release --locked --no-default-features --bin entree-bridge
 
 FROM debian:bookworm-slim
-# Runtime libraries of the binary (NEEDED entries): OpenSSL, libxml2, xmlsec1 with its OpenSSL
-# backend; ca-certificates for https metadata URLs, upstreams and rediss://.
+# Runtime libraries of the binary (NEEDED entries): OpenSSL (libssl3) and the C library;
+# ca-certificates for https metadata URLs, upstreams and rediss://. No xmlsec1 or libxml2:
+# the bridge verifies XML signatures itself, and signing (the demo's IdP) is not built in.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libssl3 libxml2 libxmlsec1 libxmlsec1-openssl ca-certificates \
+ && apt-get install -y --no-install-recommends libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/entree-bridge --shell /usr/sbin/nologin bridge \
  && mkdir -p /etc/entree-bridge /var/lib/entree-bridge \

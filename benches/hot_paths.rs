@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the login's hot paths (criterion): response validation (a realistic
 //! Entree response: signed assertion, RSA-2048, ten attributes; plain and encrypted),
 //! AuthnRequest building and signing, JWT issuing, attribute mapping, link lookups in SQLite
-//! and PostgreSQL, and the hostile shapes of tests/common/hostile_shapes.rs at the size limit.
+//! and PostgreSQL, and the hostile shapes of tests/it/common/hostile_shapes.rs at the size limit.
 //!
 //!     cargo bench --bench hot_paths
 //!
@@ -10,7 +10,7 @@
 
 #[path = "../examples/bench_setup/mod.rs"]
 mod bench_setup;
-#[path = "../tests/common/hostile_shapes.rs"]
+#[path = "../tests/it/common/hostile_shapes.rs"]
 mod hostile_shapes;
 
 use std::hint::black_box;

@@ -82,7 +82,7 @@ fn main() -> Result<(), Error> {
     let claims = serde_json::json!({
         "aud": "https://bridge.example.nl", "jti": "j1", "sub": "KL-1001", "exp": 1_790_000_600_i64
     });
-    let token = entree_bridge::identity::linking::sign_hs256(b"0123456789abcdef0123456789abcdef", &claims)?;
+    let token = entree_bridge::demo::tokens::sign_hs256(b"0123456789abcdef0123456789abcdef", &claims)?;
     fs::write(seeds.join("link_response/hs256.txt"), token)?;
     for file in ["entree-bridge.toml", "examples/numo.toml", "examples/intergrip.toml"] {
         let name = file.replace('/', "-");

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the bridge builds and tests with, when they are missing.
-#   libxmlsec1-dev, libxml2-dev, libclang-dev, pkg-config: samael's xmlsec bindings
-#   libssl-dev: openssl
+#   pkg-config, libssl-dev: openssl; all the production bridge needs
+#     (`cargo build --release --no-default-features`, as the Dockerfile builds it)
+#   libxmlsec1-dev, libxml2-dev, libclang-dev: only the default build, whose `demo` feature
+#     (the demo's development IdP, the tests' responses) signs XML with samael's xmlsec
+#     bindings (libclang for their bindgen); the production bridge needs none of them
 #   xmlsec1: the pysaml2 interop IdP signs with it
 #   python3-venv: the interop IdP's virtualenv
 #   redis-server: the scale-out tests start Redis servers of their own (and the shared one, when missing)
@@ -9,6 +12,7 @@
 # xmlsec1, python3-venv, redis-server and chromium only with --test: the demo does not need them.
 set -euo pipefail
 
+# The demo/test build's packages; production needs only the first two.
 packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
 # `scripts/system-deps.sh --test`: also what only the tests use.
 if [ "${1:-}" = "--test" ]; then

@@ -6,10 +6,14 @@
 
 pub mod config;
 pub mod cpu_pool;
+/// The development IdP, the sample apps and the test helpers: only with the `demo` feature
+/// (default), never in the production build (`--no-default-features`).
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod handoff;
 pub mod http;
 pub mod identity;
+pub mod jws;
 pub mod keys;
 pub mod login;
 pub mod metadata_refresh;

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use entree_bridge::config::{self, Settings};
+#[cfg(feature = "demo")]
+use entree_bridge::demo;
 use entree_bridge::http::{self, AppState};
 use entree_bridge::keys::{self, KeyKind};
+use entree_bridge::saml;
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
-use entree_bridge::{demo, saml};
 
 mod links_cli;
 
@@ -65,12 +67,19 @@ enum Command {
     },
     /// Run the whole flow locally: bridge, development IdP and sample app.
     Demo {
-        #[arg(long, default_value = demo::DEMO_ADDRESS)]
+        #[arg(long, default_value = DEMO_ADDRESS)]
         listen: String,
         #[arg(long, default_value = "config/entree-bridge.toml")]
         config: PathBuf,
     },
 }
+
+/// `demo --listen`'s default (the address in the demo config), also without the demo built in,
+/// so the command line is the same in every build.
+#[cfg(feature = "demo")]
+const DEMO_ADDRESS: &str = demo::DEMO_ADDRESS;
+#[cfg(not(feature = "demo"))]
+const DEMO_ADDRESS: &str = "127.0.0.1:8080";
 
 #[derive(clap::Args)]
 struct VerifyArgs {
@@ -207,6 +216,7 @@ fn run_server(
             }
         };
         if let Some((listener, app)) = side {
+            #[cfg(feature = "demo")]
             if let Err(e) = demo::import_demo_links(&settings).await {
                 eprintln!("entree-bridge demo: cannot import the demo's Magister file: {e}");
                 return ExitCode::from(1);
@@ -271,6 +281,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Without the `demo` feature (the production build) there is no development IdP to run.
+#[cfg(not(feature = "demo"))]
+fn run_demo(_listen: &str, _config_path: &Path) -> ExitCode {
+    eprintln!(
+        "entree-bridge demo: this binary was built without the demo (cargo feature `demo`, \
+         left out of production builds with --no-default-features). Run it from a source \
+         checkout with `cargo run -- demo` (or ./scripts/demo), which builds it with the demo."
+    );
+    ExitCode::from(2)
+}
+
+#[cfg(feature = "demo")]
 fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
     let data_dir = demo::data_dir_for(config_path);
     // The sample headers-mode app listens on a loopback port of its own, behind the bridge.

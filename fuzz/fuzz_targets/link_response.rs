@@ -1,7 +1,8 @@
-//! An app's `link_response` (HS256) and a hand-off token checked against a JWKS.
+//! An app's `link_response` (HS256, `jws` under `identity::linking`) and a hand-off token
+//! checked against a JWKS (`jws` with a public key, as the demo's sample app does).
 #![no_main]
 
-use entree_bridge::handoff::jwt;
+use entree_bridge::demo::tokens;
 use entree_bridge::identity::linking;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
     }]});
-    let _ = jwt::verify_with_jwks(token, &jwks);
+    let _ = tokens::verify_with_jwks(token, &jwks);
 });

@@ -5,6 +5,7 @@
 pub mod idp;
 mod routes;
 pub mod sign;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -233,7 +233,7 @@ struct Callback {
 /// The sample app: verifies the token against the bridge's JWKS, as a real app would.
 async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callback>) -> Response {
     let jwks: serde_json::Value = serde_json::from_str(state.settings.jwt_keys.jwks_json()).unwrap_or_default();
-    let verified = crate::handoff::jwt::verify_with_jwks(&c.token, &jwks)
+    let verified = super::tokens::verify_with_jwks(&c.token, &jwks)
         .map_err(|e| e.to_string())
         .and_then(|claims| {
             let now = chrono::Utc::now().timestamp();
@@ -357,7 +357,7 @@ fn verify_link_request(state: &DemoState, token: &str) -> Result<serde_json::Val
         return Err("not a link_request (typ)".into());
     }
     let jwks: serde_json::Value = serde_json::from_str(state.settings.jwt_keys.jwks_json()).unwrap_or_default();
-    let claims = crate::handoff::jwt::verify_with_jwks(token, &jwks).map_err(|e| e.to_string())?;
+    let claims = super::tokens::verify_with_jwks(token, &jwks).map_err(|e| e.to_string())?;
     if claims["aud"] != LINKING_APP {
         return Err("not for this app".into());
     }
@@ -399,7 +399,7 @@ fn link_answer(state: &DemoState, request: &serde_json::Value, outcome: (&str, &
         "exp": now + 300,
     });
     claims[outcome.0] = serde_json::json!(outcome.1);
-    let Ok(token) = crate::identity::linking::sign_hs256(&secret, &claims) else {
+    let Ok(token) = super::tokens::sign_hs256(&secret, &claims) else {
         return link_error("cannot sign the answer");
     };
     let mut url = match url::Url::parse(request["return_url"].as_str().unwrap_or("")) {

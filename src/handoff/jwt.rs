@@ -1,37 +1,22 @@
 //! JWT signing (RS256 with RSA keys, ES256 with P-256 keys) and the JWKS that publishes the
 //! public halves. Several keys may be configured: the first signs, all are published, so a
-//! key can be rolled over without breaking tokens in flight.
+//! key can be rolled over without breaking tokens in flight. The token encoding and the
+//! signature itself are [`crate::jws`]'s.
 
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use openssl::bn::{BigNum, BigNumContext};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::ecdsa::EcdsaSig;
+use openssl::ec::EcKey;
 use openssl::hash::{hash, MessageDigest};
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private, Public};
-use openssl::rsa::Rsa;
-use openssl::sign::{Signer, Verifier};
+use openssl::pkey::{Id, PKey, Private};
 use serde_json::{json, Value};
 
+pub use crate::jws::Alg;
+use crate::jws::{self, JwsError};
 use crate::keys::{self, KeyError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    Rs256,
-    Es256,
-}
-
-impl Alg {
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::Rs256 => "RS256",
-            Alg::Es256 => "ES256",
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct SigningKey {
@@ -60,6 +45,18 @@ pub enum JwtError {
     Signature,
     #[error("openssl: {0}")]
     Openssl(#[from] openssl::error::ErrorStack),
+}
+
+impl From<JwsError> for JwtError {
+    fn from(e: JwsError) -> Self {
+        match e {
+            JwsError::Malformed => JwtError::Malformed,
+            JwsError::Algorithm(alg) => JwtError::Algorithm(alg),
+            JwsError::Critical => JwtError::Algorithm("crit".into()),
+            JwsError::Signature => JwtError::Signature,
+            JwsError::Openssl(e) => JwtError::Openssl(e),
+        }
+    }
 }
 
 impl SigningKey {
@@ -170,76 +167,8 @@ impl SigningKeys {
     /// link request) cannot be passed off as another (a hand-off token).
     pub fn sign_typed(&self, claims: &Value, typ: &str) -> Result<String, JwtError> {
         let key = &self.keys[0];
-        let header = json!({"alg": key.alg.name(), "typ": typ, "kid": key.kid});
-        let signing_input = format!(
-            "{}.{}",
-            B64URL.encode(header.to_string()),
-            B64URL.encode(claims.to_string())
-        );
-        let mut signer = Signer::new(MessageDigest::sha256(), &key.key)?;
-        signer.update(signing_input.as_bytes())?;
-        let der_or_raw = signer.sign_to_vec()?;
-        let signature = match key.alg {
-            Alg::Rs256 => der_or_raw,
-            Alg::Es256 => {
-                let sig = EcdsaSig::from_der(&der_or_raw)?;
-                let mut raw = sig.r().to_vec_padded(32)?;
-                raw.extend(sig.s().to_vec_padded(32)?);
-                raw
-            }
-        };
-        Ok(format!("{signing_input}.{}", B64URL.encode(signature)))
+        jws::sign(&jws::SigningKey::Private(&key.key), typ, Some(&key.kid), claims).map_err(JwtError::from)
     }
-}
-
-/// Verifies a token's signature against a JWKS document and returns its claims. Used by the
-/// demo's sample app, the way an app verifies the bridge's tokens. Expiry and audience are
-/// the caller's to check.
-pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Value, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(JwtError::Malformed);
-    };
-    let header: Value =
-        serde_json::from_slice(&B64URL.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
-    let kid = header["kid"].as_str().unwrap_or("");
-    let alg = header["alg"].as_str().unwrap_or("");
-    let jwk = jwks["keys"]
-        .as_array()
-        .and_then(|ks| ks.iter().find(|k| k["kid"].as_str() == Some(kid)))
-        .ok_or_else(|| JwtError::UnknownKey(kid.to_string()))?;
-    let signature = B64URL.decode(s).map_err(|_| JwtError::Malformed)?;
-    let field = |name: &str| -> Result<BigNum, JwtError> {
-        let bytes = B64URL
-            .decode(jwk[name].as_str().ok_or(JwtError::Malformed)?)
-            .map_err(|_| JwtError::Malformed)?;
-        Ok(BigNum::from_slice(&bytes)?)
-    };
-    let (public, signature): (PKey<Public>, Vec<u8>) = match (alg, jwk["kty"].as_str()) {
-        ("RS256", Some("RSA")) => (
-            PKey::from_rsa(Rsa::from_public_components(field("n")?, field("e")?)?)?,
-            signature,
-        ),
-        ("ES256", Some("EC")) => {
-            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-            let ec = EcKey::from_public_key_affine_coordinates(&group, &*field("x")?, &*field("y")?)?;
-            if signature.len() != 64 {
-                return Err(JwtError::Signature);
-            }
-            let sig = EcdsaSig::from_private_components(
-                BigNum::from_slice(&signature[..32])?,
-                BigNum::from_slice(&signature[32..])?,
-            )?;
-            (PKey::from_ec_key(ec)?, sig.to_der()?)
-        }
-        (other, _) => return Err(JwtError::Algorithm(other.to_string())),
-    };
-    let mut verifier = Verifier::new(MessageDigest::sha256(), &public)?;
-    verifier.update(format!("{h}.{c}").as_bytes())?;
-    if !verifier.verify(&signature)? {
-        return Err(JwtError::Signature);
-    }
-    serde_json::from_slice(&B64URL.decode(c).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
 }
 
 #[cfg(test)]
@@ -248,16 +177,20 @@ mod tests {
     use crate::keys::{generate_key, KeyKind};
 
     #[test]
-    fn tokens_verify_against_the_published_jwks_for_both_key_types() {
+    fn tokens_verify_with_the_signing_key_for_both_key_types() {
         for kind in [KeyKind::Rsa2048, KeyKind::EcP256] {
-            let keys = SigningKeys::new(vec![SigningKey::from_pkey(generate_key(kind).unwrap()).unwrap()]).unwrap();
+            let key = generate_key(kind).unwrap();
+            let public = PKey::public_key_from_der(&key.public_key_to_der().unwrap()).unwrap();
+            let keys = SigningKeys::new(vec![SigningKey::from_pkey(key).unwrap()]).unwrap();
             let token = keys.sign(&json!({"sub": "123", "aud": "numo"})).unwrap();
-            let jwks: Value = serde_json::from_str(keys.jwks_json()).unwrap();
-            let claims = verify_with_jwks(&token, &jwks).unwrap();
-            assert_eq!(claims["sub"], "123");
+            let verified = jws::parse(&token, 8192).unwrap().verify_public(&public).unwrap();
+            assert_eq!(verified.claims().unwrap()["sub"], "123");
+            assert_eq!(verified.header()["typ"], "JWT");
             let mut tampered = token.clone();
             tampered.insert(token.find('.').unwrap() + 2, 'x');
-            assert!(verify_with_jwks(&tampered, &jwks).is_err());
+            assert!(jws::parse(&tampered, 8192)
+                .and_then(|t| t.verify_public(&public))
+                .is_err());
         }
     }
 

@@ -3,12 +3,9 @@
 //! the student in locally (passwords never reach the bridge) and sends them back to
 //! `return_url?link_response=JWT`, HS256 with the shared `link_secret`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 use serde_json::{json, Value};
+
+use crate::jws::{self, JwsError};
 
 /// The `typ` header of a link request: it carries no `sub` and must never pass for a
 /// hand-off token, whose `typ` is `JWT`.
@@ -83,48 +80,18 @@ impl LinkResponseError {
     }
 }
 
-fn hmac(secret: &[u8], input: &[u8]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
-    let key = PKey::hmac(secret)?;
-    let mut signer = Signer::new(MessageDigest::sha256(), &key)?;
-    signer.update(input)?;
-    signer.sign_to_vec()
-}
-
-/// Signs claims with HS256 (what the app does; used by the demo app and the tests).
-pub fn sign_hs256(secret: &[u8], claims: &Value) -> Result<String, openssl::error::ErrorStack> {
-    let input = format!(
-        "{}.{}",
-        B64URL.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        B64URL.encode(claims.to_string())
-    );
-    let mac = hmac(secret, input.as_bytes())?;
-    Ok(format!("{input}.{}", B64URL.encode(mac)))
-}
-
 /// Verifies a `link_response`: HS256 only, signature in constant time, audience, expiry.
 pub fn verify_response(token: &str, secret: &[u8], audience: &str, now: i64) -> Result<LinkAnswer, LinkResponseError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(LinkResponseError::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(LinkResponseError::Malformed);
+    let refused = |e: JwsError| match e {
+        JwsError::Algorithm(alg) => LinkResponseError::Algorithm(alg.chars().take(20).collect()),
+        JwsError::Critical => LinkResponseError::Algorithm("crit".into()),
+        JwsError::Signature | JwsError::Openssl(_) => LinkResponseError::Signature,
+        JwsError::Malformed => LinkResponseError::Malformed,
     };
-    let decode = |part: &str| -> Result<Value, LinkResponseError> {
-        let bytes = B64URL.decode(part).map_err(|_| LinkResponseError::Malformed)?;
-        serde_json::from_slice(&bytes).map_err(|_| LinkResponseError::Malformed)
-    };
-    let header = decode(h)?;
-    let alg = header["alg"].as_str().unwrap_or("");
-    if alg != "HS256" {
-        return Err(LinkResponseError::Algorithm(alg.chars().take(20).collect()));
-    }
-    let given = B64URL.decode(s).map_err(|_| LinkResponseError::Malformed)?;
-    let expected = hmac(secret, format!("{h}.{c}").as_bytes()).map_err(|_| LinkResponseError::Signature)?;
-    if given.len() != expected.len() || !openssl::memcmp::eq(&given, &expected) {
-        return Err(LinkResponseError::Signature);
-    }
-    let claims = decode(c)?;
+    let verified = jws::parse(token, MAX_TOKEN_LEN)
+        .and_then(|t| t.verify_hs256(secret))
+        .map_err(refused)?;
+    let claims = verified.claims().map_err(refused)?;
     let aud_ok = match &claims["aud"] {
         Value::String(a) => a.trim_end_matches('/') == audience.trim_end_matches('/'),
         Value::Array(list) => list.iter().any(|a| {
@@ -164,7 +131,15 @@ pub fn verify_response(token: &str, secret: &[u8], audience: &str, now: i64) -> 
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine;
+
     use super::*;
+
+    /// What an app does (the demo's sign_hs256, which the library does not ship).
+    fn sign_hs256(secret: &[u8], claims: &Value) -> Result<String, JwsError> {
+        jws::sign(&jws::SigningKey::Hmac(secret), "JWT", None, claims)
+    }
 
     const SECRET: &[u8] = b"a-shared-secret-of-enough-length!";
     const AUD: &str = "https://bridge.example.nl";

@@ -24,6 +24,7 @@ mod start;
 pub mod target;
 
 #[cfg(test)]
+#[cfg(feature = "demo")] // the dev IdP signs the documents these tests read
 mod tests;
 
 pub use binding::BrowserCookies;

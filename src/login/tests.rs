@@ -13,7 +13,7 @@ use super::*;
 use crate::config::{self, App, Settings};
 use crate::cpu_pool::CpuPool;
 use crate::demo::idp::{DevIdp, ResponseSpec};
-use crate::identity::linking::sign_hs256;
+use crate::demo::tokens::sign_hs256;
 use crate::keys::{self, KeyKind};
 use crate::saml::metadata_registry::{MetadataInForce, MetadataRegistry};
 use crate::store::links::LinkStore;

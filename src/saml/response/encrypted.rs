@@ -170,6 +170,7 @@ fn read_decrypted(
 }
 
 #[cfg(test)]
+#[cfg(feature = "demo")] // the dev IdP signs the documents these tests read
 mod tests {
     use super::*;
     use crate::demo::idp::DevIdp;

@@ -229,6 +229,7 @@ fn read_signed(
 }
 
 #[cfg(test)]
+#[cfg(feature = "demo")] // the dev IdP signs the documents these tests read
 pub(super) mod tests {
     use super::*;
     use crate::demo::idp::{DevIdp, ResponseSpec};

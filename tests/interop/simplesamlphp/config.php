@@ -1,6 +1,6 @@
 <?php
 /*
- * SimpleSAMLphp 1.19 as the interop IdP of tests/interop_simplesamlphp.rs. The test copies
+ * SimpleSAMLphp 1.19 as the interop IdP of tests/it/interop_simplesamlphp.rs. The test copies
  * this file into a temp dir of its own (SIMPLESAMLPHP_CONFIG_DIR) with the @...@ values filled
  * in; everything SimpleSAMLphp writes (sessions, temp files, its log) stays in that dir.
  */

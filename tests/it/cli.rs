@@ -1,0 +1,578 @@
+//! The command line: `check-config` and `verify-response`, run as the real binary.
+
+use crate::common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use entree_bridge::demo::idp::ResponseSpec;
+
+fn bridge_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entree-bridge"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_summarises_a_good_config() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config_text(8080, "")).expect("write");
+    let (code, out, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("config OK"));
+    assert!(out.contains("app numo: http://127.0.0.1:8080/numo"));
+    assert!(out.contains(IDP_ENTITY_ID));
+}
+
+#[test]
+fn check_config_lists_every_problem_by_key_and_file() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "")
+        .replace("schools = [\"*\"]", "schools = [\"*\"]\ncolour = \"blue\"")
+        .replace("pattern = \"^(?P<code>[^@]+)@\"", "pattern = \"^([^@]+\"")
+        .replace(
+            "metadata = \"idp-metadata.xml\"",
+            "metadata = \"idp-metadata.xml\"\nclock_skew = \"soon\"",
+        )
+        .replace(
+            "sp_key = \"sp.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"",
+            "sp_key = \"missing.key\"\nsp_cert = \"sp.crt\"\nschools = [\"99XX\"",
+        )
+        + "\n[extras]\nx = 1\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1);
+    let file = path.display().to_string();
+    for key in [
+        "apps.open.colour: unknown key",
+        "apps.numo.person.pattern: not a valid regular expression",
+        "federations.kennisnet.clock_skew",
+        "apps.numo.sp_key: cannot read",
+        "extras: unknown section",
+    ] {
+        assert!(err.contains(key), "{key:?} missing from:\n{err}");
+    }
+    assert!(err.contains(&format!("{file}:")), "problems name the file: {err}");
+    // Line numbers point at the key.
+    let pattern_line = std::fs::read_to_string(&path)
+        .expect("read")
+        .lines()
+        .position(|l| l.starts_with("pattern"))
+        .expect("line")
+        + 1;
+    assert!(
+        err.contains(&format!("{file}:{pattern_line}: apps.numo.person.pattern")),
+        "{err}"
+    );
+}
+
+#[test]
+fn redis_sessions_are_checked_key_by_key_and_passwords_never_shown() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let check = |sessions: &str| {
+        std::fs::write(&path, config_text(8080, sessions)).expect("write");
+        run(bridge_cmd().args(["check-config", "--config"]).arg(&path))
+    };
+    let (code, _, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_url = \"http://127.0.0.1:6379\"\nredis_prefix = \"has space\"\n\
+         timeout = \"soon\"\nlocal_cache = \"5m\"\n[links]\ntimeout = \"never\"\n",
+    );
+    assert_eq!(code, 1);
+    for key in [
+        "sessions.redis_url: http:// is not redis:// or rediss://",
+        "sessions.redis_prefix: must be non-empty",
+        "sessions.timeout: \"soon\" is not a duration",
+        "sessions.local_cache: at most 1m",
+        "links.timeout: \"never\" is not a duration",
+    ] {
+        assert!(err.contains(key), "{key:?} in:\n{err}");
+    }
+    let (code, _, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_cluster = [\"redis://a:1\", \"rediss://b:2\"]\nredis_ca = \"nope.pem\"\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("sessions.redis_cluster: mixes redis:// and rediss://"),
+        "{err}"
+    );
+    let (code, _, err) = check("[sessions]\nstore = \"rediss://x\"\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("sessions.store: \"rediss://x\" is not one of \"memory\", \"redis\""),
+        "{err}"
+    );
+    let (code, _, err) =
+        check("[sessions]\nstore = \"redis\"\nredis_url = \"rediss://127.0.0.1:6380\"\nredis_ca = \"nope.pem\"\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("sessions.redis_ca: cannot read"), "{err}");
+
+    // A good Redis config: the summary names it, without the password in the URL.
+    let (code, out, err) = check(
+        "[sessions]\nstore = \"redis\"\nredis_url = \"redis://bridge:s3cret-pw@10.0.0.5:6379/2\"\nlocal_cache = \"2s\"\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("sessions redis redis://bridge:***@10.0.0.5:6379/2"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret-pw") && !err.contains("s3cret-pw"));
+}
+
+#[test]
+fn linking_needs_its_url_and_a_long_enough_secret() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "").replace(
+        "[apps.open.person]\nattribute = \"eckId\"",
+        "[apps.open.person]\nattribute = \"eckId\"\nlinking = true\nlink_secret = \"short\"",
+    ) + "\n[links]\nstore = \"postgres\"\n";
+    std::fs::write(&path, text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1);
+    for key in [
+        "apps.open.person.link_url: required",
+        "apps.open.person.link_secret: must be at least 32",
+        "links.postgres_url: required",
+    ] {
+        assert!(err.contains(key), "{key:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn environment_variables_override_config_keys() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config_text(8080, "")).expect("write");
+    let (code, _, err) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_SERVER__LISTEN", "not-an-address"));
+    assert_eq!(code, 1);
+    assert!(err.contains("server.listen"), "{err}");
+    let (code, out, _) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_SERVER__LISTEN", "127.0.0.1:9999"));
+    assert_eq!(code, 0);
+    assert!(out.contains("listen 127.0.0.1:9999"));
+}
+
+struct VerifyFixture {
+    dir: tempfile::TempDir,
+    idp: entree_bridge::demo::idp::DevIdp,
+    sp_cert: openssl::x509::X509,
+}
+
+const SP: &str = "https://numo.example.nl/saml2/kennisnet/metadata";
+const ACS: &str = "https://numo.example.nl/saml2/kennisnet/acs";
+
+impl VerifyFixture {
+    fn new() -> Self {
+        let (dir, idp, sp_cert) = prepare_dir();
+        VerifyFixture { dir, idp, sp_cert }
+    }
+
+    fn spec(&self) -> ResponseSpec {
+        ResponseSpec::new(SP, ACS, Some("_req1"))
+            .attribute("urn:mace:dir:attribute-def:nlEduPersonRealId", &["100231@school-a.nl"])
+            .attribute("urn:oid:2.5.4.42", &["Sanne"])
+    }
+
+    fn write(&self, name: &str, content: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    fn verify_cmd(&self) -> Command {
+        let mut cmd = bridge_cmd();
+        cmd.args([
+            "verify-response",
+            "--json",
+            "--sp-entity-id",
+            SP,
+            "--acs-url",
+            ACS,
+            "--idp-metadata",
+        ])
+        .arg(self.dir.path().join("idp-metadata.xml"));
+        cmd
+    }
+
+    fn verify(&self, input: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        let (code, out, err) = run(self.verify_cmd().args(extra).arg(input));
+        let json = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
+        (code, json, err)
+    }
+}
+
+#[test]
+fn verify_response_accepts_a_good_response_in_every_input_form() {
+    let f = VerifyFixture::new();
+    let xml = f.idp.response(&f.spec()).expect("sign");
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
+    let form = format!(
+        "SAMLResponse={}&RelayState=x",
+        url::form_urlencoded::byte_serialize(b64.as_bytes()).collect::<String>()
+    );
+    for (name, content) in [
+        ("raw.xml", xml.as_str()),
+        ("b64.txt", b64.as_str()),
+        ("form.txt", form.as_str()),
+    ] {
+        let (code, json, err) = f.verify(&f.write(name, content), &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{name}: {json} {err}");
+        assert_eq!(json["valid"], true);
+        assert_eq!(json["error"], serde_json::Value::Null);
+        assert_eq!(json["issuer"], IDP_ENTITY_ID);
+        // mace and oid spellings arrive under their canonical names.
+        assert_eq!(json["attributes"]["nlEduPersonRealId"][0], "100231@school-a.nl");
+        assert_eq!(json["attributes"]["givenName"][0], "Sanne");
+        let checks = json["checks"].as_array().expect("checks");
+        assert!(checks.iter().all(|c| c["ok"] == true));
+        assert!(checks.iter().any(|c| c["check"] == "signature_valid"));
+    }
+}
+
+#[test]
+fn verify_response_explains_a_rejection() {
+    let f = VerifyFixture::new();
+    let tampered = f.idp.response(&f.spec()).expect("sign").replace("100231@", "666666@");
+    let (code, json, _) = f.verify(&f.write("bad.xml", &tampered), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["error"]["code"], "signature_invalid");
+    let failed: Vec<_> = json["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["check"], "signature_valid");
+}
+
+#[test]
+fn verify_response_checks_in_response_to_and_time_only_when_asked() {
+    let f = VerifyFixture::new();
+    let path = f.write("r.xml", &f.idp.response(&f.spec()).expect("sign"));
+    let (code, _, _) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "without --request-id, InResponseTo is not checked");
+    let (code, json, _) = f.verify(&path, &["--request-id", "_other"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch"))
+    );
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let (code, json, _) = f.verify(&path, &["--now", &later]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("subject_confirmation_expired"))
+    );
+}
+
+#[test]
+fn verify_response_takes_settings_from_a_config() {
+    let (dir, idp, _) = prepare_dir();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(&config, config_text(8080, "")).expect("write");
+    let spec = ResponseSpec::new(
+        "http://127.0.0.1:8080/numo/saml2/kennisnet/metadata",
+        "http://127.0.0.1:8080/numo/saml2/kennisnet/acs",
+        None,
+    );
+    let path = dir.path().join("r.xml");
+    std::fs::write(&path, idp.response(&spec).expect("sign")).expect("write");
+    let (code, out, err) = run(bridge_cmd()
+        .args(["verify-response", "--config"])
+        .arg(&config)
+        .args(["--app", "numo"])
+        .arg(&path));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("VALID"));
+}
+
+#[test]
+fn verify_response_usage_and_io_errors_exit_2() {
+    let (code, _, _) = run(bridge_cmd().args(["verify-response", "--json"]));
+    assert_eq!(code, 2);
+    let f = VerifyFixture::new();
+    let (code, out, _) = run(f.verify_cmd().arg(f.dir.path().join("does-not-exist.xml")));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+}
+
+/// The example configs in config/examples pass `check-config` once the files they name exist
+/// (keys and metadata are made here; the examples themselves stay free of secrets).
+#[test]
+fn the_example_configs_pass_check_config() {
+    use entree_bridge::keys::{self, KeyKind};
+    let examples = repo_root().join("config").join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).expect("config/examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let (dir, idp, _) = prepare_dir();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let table: toml::Table = text.parse().expect("valid TOML");
+        let put = |rel: &str, what: &str| {
+            let target = dir.path().join(rel);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            match what {
+                "jwt" => {
+                    keys::write_private_key(&target, &keys::generate_key(KeyKind::EcP256).expect("key")).expect("w")
+                }
+                "metadata" => std::fs::write(&target, idp.metadata("https://engine.entree.example/sso")).expect("w"),
+                _ => unreachable!(),
+            }
+        };
+        put(table["keys"]["jwt_signing_key"].as_str().expect("jwt key"), "jwt");
+        for fed in table["federations"].as_table().expect("federations").values() {
+            put(fed["metadata"].as_str().expect("metadata"), "metadata");
+        }
+        for app in table["apps"].as_table().expect("apps").values() {
+            let key = keys::generate_key(KeyKind::Rsa2048).expect("key");
+            let cert = keys::self_signed_certificate(&key, "sp", 30).expect("cert");
+            for (field, write_cert) in [("sp_key", false), ("sp_cert", true)] {
+                let target = dir.path().join(app[field].as_str().expect("path"));
+                std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+                if write_cert {
+                    keys::write_certificate(&target, &cert).expect("w");
+                } else {
+                    keys::write_private_key(&target, &key).expect("w");
+                }
+            }
+        }
+        let config = dir.path().join("example.toml");
+        std::fs::write(&config, &text).expect("write");
+        let (code, out, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&config));
+        assert_eq!(code, 0, "{}: {err}", path.display());
+        assert!(out.contains("config OK"), "{out}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "the Numo-style and Intergrip-style examples");
+}
+
+// Issue 17: documents the SAML world sends, made by an independent signer (the xmlsec1 CLI),
+// read as they mean. Each test names the code the bridge answered before the fix.
+
+/// Every `Z` time of the spec rewritten as the same instant at `offset` (e.g. `-04:30`).
+fn with_offset_times(spec: &ResponseSpec, offset: chrono::FixedOffset, text: String) -> String {
+    let mut out = text;
+    for t in [
+        spec.issue_instant,
+        spec.not_before,
+        spec.not_on_or_after,
+        spec.confirmation_not_on_or_after,
+    ] {
+        let utc = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let shifted = t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+        out = out.replace(&utc, &shifted);
+    }
+    out
+}
+
+#[test]
+fn verify_response_reads_times_with_a_zone_offset_as_utc() {
+    // Before: time_invalid. After: valid, and the offset is applied, not dropped: at -04:30
+    // the local clock reads 4.5 hours earlier, so a reader that ignored it would see an
+    // expired assertion.
+    let f = VerifyFixture::new();
+    let spec = f.spec();
+    for offset in [
+        chrono::FixedOffset::west_opt(4 * 3600 + 1800).expect("offset"),
+        chrono::FixedOffset::east_opt(0).expect("offset"),
+        chrono::FixedOffset::east_opt(3600).expect("offset"),
+    ] {
+        let xml = xmlsec1::response(&f.idp, &spec, |a| with_offset_times(&spec, offset, a));
+        let xml = with_offset_times(&spec, offset, xml);
+        assert!(!xml.contains(&spec.not_on_or_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        let path = f.write("offset.xml", &xml);
+        let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{offset}: {json} {err}");
+        // One second past NotOnOrAfter (5 min) plus the skew (2 min), in UTC: expired.
+        let late = (spec.confirmation_not_on_or_after + chrono::Duration::seconds(121)).to_rfc3339();
+        let (code, json, _) = f.verify(&path, &["--request-id", "_req1", "--now", &late]);
+        assert_eq!(
+            (code, json["error"]["code"].as_str()),
+            (1, Some("subject_confirmation_expired")),
+            "{offset}"
+        );
+    }
+}
+
+#[test]
+fn verify_response_accepts_a_utf8_byte_order_mark() {
+    // Before: response_not_base64 (raw XML after a BOM was read as base64). After: valid, as
+    // raw XML and as base64 of it.
+    let f = VerifyFixture::new();
+    let xml = format!("\u{feff}{}", xmlsec1::response(&f.idp, &f.spec(), |a| a));
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
+    for (name, content) in [("bom.xml", xml.as_str()), ("bom.b64", b64.as_str())] {
+        let (code, json, err) = f.verify(&f.write(name, content), &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{name}: {json} {err}");
+    }
+    // Only one, only at the start: a second BOM is not whitespace and stays refused.
+    let twice = format!("\u{feff}{xml}");
+    let (code, json, _) = f.verify(&f.write("twice.xml", &twice), &["--request-id", "_req1"]);
+    assert_eq!(code, 1, "{json}");
+}
+
+#[test]
+fn verify_response_leaves_in_response_to_unchecked_without_request_id_for_encrypted_assertions_too() {
+    // Before: in_response_to_unknown (an encrypted assertion: the ID was looked for in the
+    // ciphertext) and in_response_to_mismatch (InResponseTo on the Response only). After:
+    // valid without --request-id; with it, required and checked.
+    let f = VerifyFixture::new();
+    let sp_key = f.dir.path().join("sp.key");
+    let sp_key = sp_key.to_str().expect("path");
+    let spec = f.spec();
+    let encrypted = xmlsec1::encrypted_response(
+        &f.idp,
+        &spec,
+        &f.sp_cert,
+        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+        |a| a,
+    );
+    assert!(!encrypted.contains("100231@school-a.nl"), "the assertion is encrypted");
+    let path = f.write("enc.xml", &encrypted);
+    let (code, json, err) = f.verify(&path, &["--sp-key", sp_key]);
+    assert_eq!(code, 0, "{json} {err}");
+    assert_eq!(json["attributes"]["nlEduPersonRealId"][0], "100231@school-a.nl");
+    let (code, _, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1"]);
+    assert_eq!(code, 0);
+    let (code, json, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_other"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch"))
+    );
+
+    // InResponseTo on the Response, none in SubjectConfirmationData.
+    let outer_only = xmlsec1::response(&f.idp, &spec, |a| a.replace(r#" InResponseTo="_req1""#, ""));
+    let path = f.write("outer.xml", &outer_only);
+    let (code, json, err) = f.verify(&path, &[]);
+    assert_eq!(code, 0, "{json} {err}");
+    let (code, json, _) = f.verify(&path, &["--request-id", "_req1"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("in_response_to_mismatch")),
+        "with --request-id the assertion's InResponseTo is required"
+    );
+}
+
+#[test]
+fn verify_response_allows_cbc_in_an_unsigned_response_only_when_asked() {
+    // Before: encryption_algorithm_forbidden with no way to allow it. After: the same code by
+    // default, its message naming the key; --allow-cbc accepts.
+    let f = VerifyFixture::new();
+    let sp_key = f.dir.path().join("sp.key");
+    let sp_key = sp_key.to_str().expect("path");
+    let encrypted = xmlsec1::encrypted_response(
+        &f.idp,
+        &f.spec(),
+        &f.sp_cert,
+        "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+        |a| a,
+    );
+    let path = f.write("cbc.xml", &encrypted);
+    let (code, json, _) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1"]);
+    assert_eq!(
+        (code, json["error"]["code"].as_str()),
+        (1, Some("encryption_algorithm_forbidden"))
+    );
+    let message = json["error"]["message"].as_str().expect("message");
+    assert!(message.contains("allow_cbc"), "{message}");
+    let (code, json, err) = f.verify(&path, &["--sp-key", sp_key, "--request-id", "_req1", "--allow-cbc"]);
+    assert_eq!(code, 0, "{json} {err}");
+}
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+
+#[test]
+fn verify_response_accepts_c14n_11_with_and_without_comments_signed_by_xmlsec1() {
+    // Before: signature_transform_forbidden. After: valid, as CanonicalizationMethod and as
+    // the Reference transform; with comments, a comment in SignedInfo is signed.
+    let f = VerifyFixture::new();
+    for c14n in [
+        "http://www.w3.org/2006/12/xml-c14n11",
+        "http://www.w3.org/2006/12/xml-c14n11#WithComments",
+    ] {
+        let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+            a.replace(EXC_C14N, c14n)
+                .replacen("<ds:SignedInfo>", "<ds:SignedInfo><!-- signed with comments -->", 1)
+        });
+        assert!(xml.contains(c14n));
+        let path = f.write("c14n11.xml", &xml);
+        let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+        assert_eq!(code, 0, "{c14n}: {json} {err}");
+        let changed = f.write(
+            "c14n11-changed.xml",
+            &xml.replacen("signed with comments", "changed", 1),
+        );
+        let (code, json, _) = f.verify(&changed, &["--request-id", "_req1"]);
+        let with_comments = c14n.ends_with("#WithComments");
+        assert_eq!(code, i32::from(with_comments), "{c14n}: {json}");
+        if with_comments {
+            assert_eq!(json["error"]["code"], "signature_invalid");
+        }
+    }
+}
+
+#[test]
+fn metadata_signed_by_xmlsec1_with_c14n_11_verifies() {
+    // Metadata too: the same verification. Before: signature_transform_forbidden.
+    let f = VerifyFixture::new();
+    let unsigned = entree_bridge::saml::idp_metadata::render_spec(&entree_bridge::saml::idp_metadata::MetadataSpec {
+        entity_id: IDP_ENTITY_ID,
+        sso_url: "https://idp.test.invalid/sso",
+        signing_certs_b64: vec![f.idp.cert_b64.as_str()],
+        id: Some("_md"),
+        valid_until: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+        ..Default::default()
+    });
+    let template_c14n11 = xmlsec1::sign_root_with(&unsigned, "_md", &f.idp, "http://www.w3.org/2006/12/xml-c14n11");
+    assert!(template_c14n11.contains("xml-c14n11"));
+    let certs = [samael::crypto::CertificateDer::from(f.idp.cert.to_der().expect("der"))];
+    let (idp, _) = entree_bridge::saml::idp_metadata::verify_and_parse(&template_c14n11, &certs, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(idp.entity_id, IDP_ENTITY_ID);
+    // A changed entity ID no longer verifies.
+    let tampered = template_c14n11.replacen(IDP_ENTITY_ID, "https://evil.example", 1);
+    assert!(entree_bridge::saml::idp_metadata::verify_and_parse(&tampered, &certs, None).is_err());
+}
+
+#[test]
+fn verify_response_accepts_an_ampersand_in_a_namespace_uri_as_xmlsec1_signs_it() {
+    // libxml2 digests `&` in a namespace URI as `&#38;`. Before: signature_invalid. After:
+    // valid; a tampered value still fails.
+    let f = VerifyFixture::new();
+    let xml = xmlsec1::response(&f.idp, &f.spec(), |a| {
+        a.replacen(
+            "<saml:Subject>",
+            r#"<saml:Subject xmlns:ext="urn:example:ext?a=1&amp;b=2" ext:note="x">"#,
+            1,
+        )
+    });
+    assert!(xml.contains("&#38;"), "xmlsec1 serializes it as libxml2 does: {xml}");
+    let path = f.write("amp.xml", &xml);
+    let (code, json, err) = f.verify(&path, &["--request-id", "_req1"]);
+    assert_eq!(code, 0, "{json} {err}");
+    let tampered = f.write("amp-tampered.xml", &xml.replacen("100231@", "666666@", 1));
+    let (code, json, _) = f.verify(&tampered, &["--request-id", "_req1"]);
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("signature_invalid")));
+}

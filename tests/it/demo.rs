@@ -1,0 +1,276 @@
+//! `entree-bridge demo` as a newcomer runs it: the real binary on loopback, walked through
+//! with HTTP the way a browser would (the development IdP's login page, its auto-POST form).
+
+use crate::common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::process::BridgeProcess;
+use common::*;
+
+struct Demo {
+    _process: BridgeProcess,
+    _dir: tempfile::TempDir,
+    base: String,
+}
+
+async fn start_demo() -> Demo {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+    let config = dir.path().join("config").join("entree-bridge.toml");
+    std::fs::copy(repo_root().join("config").join("entree-bridge.toml"), &config).expect("copy");
+    let port = common::services::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+        .args(["demo", "--listen", &listen, "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("demo.log")).expect("log"))
+        .spawn()
+        .expect("demo starts");
+    let process = BridgeProcess::adopt(child, dir.path().join("demo.log"), listen.parse().expect("addr"));
+    process.wait_healthy(Duration::from_secs(30)).await;
+    Demo {
+        _process: process,
+        _dir: dir,
+        base: format!("http://{listen}"),
+    }
+}
+
+fn field<'a>(page: &'a str, name: &str) -> &'a str {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
+    &page[start..start + page[start..].find('"').expect("end")]
+}
+
+/// Clicks the app's elo link, picks `student` at the development IdP, and returns the
+/// bridge's answer to the IdP's auto-submitted form.
+async fn log_in(client: &reqwest::Client, demo: &Demo, app: &str, student: &str) -> reqwest::Response {
+    let login = client
+        .get(format!("{}/{app}/saml2/kennisnet/login", demo.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 302);
+    let idp_page = client
+        .get(login.headers()["location"].to_str().expect("location"))
+        .send()
+        .await
+        .expect("idp")
+        .text()
+        .await
+        .expect("page");
+    assert!(idp_page.contains(&format!("value=\"{student}\"")), "{idp_page}");
+    let form = [
+        ("student", student),
+        ("request_id", field(&idp_page, "request_id")),
+        ("sp", field(&idp_page, "sp")),
+        ("relay_state", field(&idp_page, "relay_state")),
+    ];
+    let post_page = client
+        .post(format!("{}/demo/idp/login", demo.base))
+        .form(&form)
+        .send()
+        .await
+        .expect("idp login")
+        .text()
+        .await
+        .expect("page");
+    let action_start = post_page.find("action=\"").expect("form action") + 8;
+    let action = &post_page[action_start..action_start + post_page[action_start..].find('"').expect("end")];
+    client
+        .post(action.replace("&amp;", "&"))
+        .form(&[
+            ("SAMLResponse", field(&post_page, "SAMLResponse")),
+            ("RelayState", field(&post_page, "RelayState")),
+        ])
+        .send()
+        .await
+        .expect("acs")
+}
+
+fn sub_of(page: &str) -> String {
+    let token = field(page, "token");
+    let payload = token.split('.').nth(1).expect("payload");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    claims["sub"].as_str().expect("sub").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_every_path() {
+    let demo = start_demo().await;
+    let start = reqwest::get(format!("{}/", demo.base))
+        .await
+        .expect("start")
+        .text()
+        .await
+        .expect("page");
+    for name in ["Numo", "Rooster", "Klas", "Sanne", "Lotte", "Mila", "Magister"] {
+        assert!(start.contains(name), "the start page mentions {name}");
+    }
+
+    // A student of an activated school: a JWT with her person code.
+    let ok = log_in(&client(), &demo, "numo", "sanne").await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(sub_of(&ok.text().await.expect("page")), "100231");
+
+    // A student known from the imported Magister file: her number, not her login name.
+    let imported = log_in(&client(), &demo, "numo", "mila").await;
+    assert_eq!(imported.status(), 200);
+    assert_eq!(sub_of(&imported.text().await.expect("page")), "300512");
+
+    // A school that has not activated the app: the 403 page that tells the school what to do.
+    let refused = log_in(&client(), &demo, "numo", "lotte").await;
+    assert_eq!(refused.status(), 403);
+    let page = refused.text().await.expect("page");
+    assert!(page.contains("<code>school_not_activated</code>"), "{page}");
+    assert!(page.contains("88YY"));
+
+    // The headers-mode app: a session, then the sample app shows the headers it got.
+    let browser = client();
+    let login = log_in(&browser, &demo, "rooster", "sanne").await;
+    assert_eq!(login.status(), 302);
+    let app_page = browser
+        .get(format!("{}/rooster/", demo.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("rooster");
+    assert_eq!(app_page.status(), 200);
+    let app_page = app_page.text().await.expect("page");
+    assert!(app_page.contains("x-bridge-person-code"), "{app_page}");
+    assert!(app_page.contains("<code>100231</code>"), "{app_page}");
+    assert!(app_page.contains("x-bridge-token"), "{app_page}");
+
+    // A student the linking app does not know: its link page, her existing account, linked;
+    // the next login goes straight in.
+    let browser = client();
+    let to_link = log_in(&browser, &demo, "klas", "sanne").await;
+    assert_eq!(to_link.status(), 302);
+    let link_url = to_link.headers()["location"].to_str().expect("location").to_string();
+    assert!(link_url.contains("/demo/app/link?link_request="), "{link_url}");
+    let link_page = browser
+        .get(&link_url)
+        .send()
+        .await
+        .expect("link page")
+        .text()
+        .await
+        .expect("page");
+    assert!(link_page.contains("Sanne") && link_page.contains("99XX"), "{link_page}");
+    let wrong = browser
+        .post(format!("{}/demo/app/link", demo.base))
+        .form(&[
+            ("link_request", field(&link_page, "link_request")),
+            ("username", "sanne.klas"),
+            ("password", "guess"),
+        ])
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(wrong.status(), 400, "a wrong password links nothing");
+    let answered = browser
+        .post(format!("{}/demo/app/link", demo.base))
+        .form(&[
+            ("link_request", field(&link_page, "link_request")),
+            ("username", "sanne.klas"),
+            ("password", "demo"),
+        ])
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(answered.status(), 302);
+    let back = answered.headers()["location"].to_str().expect("location").to_string();
+    assert!(
+        back.contains("/klas/saml2/kennisnet/link/complete?link_response="),
+        "{back}"
+    );
+    let linked = browser.get(&back).send().await.expect("complete");
+    assert_eq!(linked.status(), 200);
+    assert_eq!(sub_of(&linked.text().await.expect("page")), "KL-1001");
+    let again = log_in(&client(), &demo, "klas", "sanne").await;
+    assert_eq!(again.status(), 200, "linked once, then straight in");
+    assert_eq!(sub_of(&again.text().await.expect("page")), "KL-1001");
+}
+
+/// Where the browser test keeps its screenshots (CI artifacts).
+fn artifacts() -> std::path::PathBuf {
+    repo_root().join("target").join("browser-artifacts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_walks_the_demo() {
+    let demo = start_demo().await;
+    let mut browser = common::browser::Browser::launch().await;
+
+    // Click the app on the start page, pick a student at the IdP, land in the sample app.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('a[href*=\"/numo/saml2/kennisnet/login\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.screenshot(&artifacts().join("demo-start.png")).await;
+    browser.click("a[href*=\"/numo/saml2/kennisnet/login\"]").await;
+    browser
+        .wait_for(
+            "document.querySelector('button[value=\"sanne\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("button[value=\"sanne\"]").await;
+    // The IdP's and the bridge's auto-submitting forms run by themselves (their scripts are
+    // allowed by hash in the CSP).
+    browser
+        .wait_for(
+            "location.pathname === '/demo/app/callback' && document.body.innerText.includes('100231')",
+            Duration::from_secs(15),
+        )
+        .await;
+    let text = browser.eval("document.body.innerText").await;
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("numo") && t.contains("99XX")),
+        "{text}"
+    );
+    browser.screenshot(&artifacts().join("demo-jwt-app.png")).await;
+
+    // The linking path: the app's link page, an existing account, back in the sample app.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('a[href*=\"/klas/saml2/kennisnet/login\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("a[href*=\"/klas/saml2/kennisnet/login\"]").await;
+    browser
+        .wait_for(
+            "document.querySelector('button[value=\"mila\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("button[value=\"mila\"]").await;
+    browser
+        .wait_for("location.pathname === '/demo/app/link'", Duration::from_secs(15))
+        .await;
+    browser
+        .eval("document.getElementById('username').value = 'mila.klas'; document.getElementById('password').value = 'demo'; true")
+        .await;
+    browser.click("button[type=\"submit\"]").await;
+    browser
+        .wait_for(
+            "location.pathname === '/demo/app/callback' && document.body.innerText.includes('KL-1002')",
+            Duration::from_secs(15),
+        )
+        .await;
+    browser.screenshot(&artifacts().join("demo-linking.png")).await;
+    let png = std::fs::read(artifacts().join("demo-linking.png")).expect("screenshot kept");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+}
