@@ -1,8 +1,11 @@
 //! entree-bridge: a SAML 2.0 service-provider proxy between Kennisnet Entree and learning apps.
 //!
-//! One login, as data: elo link -> `login` (app resolved, AuthnRequest signed, pending request
-//! stored) -> Entree -> `acs` (`saml::response` validates -> `identity` resolves the person code
-//! -> hand-off) -> app. See `../shared/DESIGN.md` for the contracts.
+//! One login, as data: elo link -> `http` routes it -> `login::start` (AuthnRequest signed,
+//! pending request stored) -> Entree -> ACS -> `login::complete` (`saml::response` validates
+//! -> `identity` resolves the person code or starts linking) -> `handoff` (JWT form or headers
+//! session) -> app. Dependencies point one way: `http` -> `login` -> {`saml`, `identity`,
+//! `handoff`, `store`}; `config` builds each one's settings; `tests/it/house.rs` checks it.
+//! README "How the code is laid out" walks one login through the modules.
 
 pub mod config;
 pub mod cpu_pool;
