@@ -155,25 +155,30 @@ async fn refresh_with(
             }),
         };
     let now = chrono::Utc::now().timestamp();
+    // The copy goes in force first, so that one a reload meanwhile refuses counts as refused.
+    let outcome = outcome.and_then(|(text, idp, cache_duration)| {
+        let (entity_id, valid_until) = (idp.entity_id.clone(), idp.valid_until);
+        live.install(idp).map_err(RefreshError::Refused)?;
+        Ok((text, entity_id, valid_until, cache_duration))
+    });
     match outcome {
-        Ok((text, idp, cache_duration)) => {
+        Ok((text, entity_id, valid_until, cache_duration)) => {
             let next = cache_duration.map_or(*refresh_interval, |d| d.min(*refresh_interval));
             tracing::info!(
                 federation = federation.name,
                 url = %shown_url,
-                idp = idp.entity_id,
-                valid_until = ?idp.valid_until,
+                idp = entity_id,
+                valid_until = ?valid_until,
                 next_in = %humantime::format_duration(next),
                 "IdP metadata refreshed"
             );
-            if idp.valid_until.is_none() {
+            if valid_until.is_none() {
                 tracing::warn!(
                     federation = federation.name,
                     "IdP metadata without validUntil accepted on its signature (federations.{}.require_valid_until = false)",
                     federation.name
                 );
             }
-            live.install(idp);
             live.note_refusal(None);
             if let Err(e) = keep_on_disk(cache, &text) {
                 tracing::warn!(federation = federation.name, cache = %cache.display(), "cannot keep the metadata on disk: {e}");

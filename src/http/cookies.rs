@@ -87,6 +87,26 @@ pub fn link_cookie_ids<'a>(app: &App, headers: &'a HeaderMap) -> Vec<&'a str> {
 }
 
 /// The value of cookie `name` from the request's Cookie headers (the first of several).
+/// Every (link `jti`, value) pair of `app`'s link cookies, in one pass over the Cookie
+/// headers (the headers are bounded; this keeps the work per request linear in them), at most
+/// `MAX_LINK_COOKIES` pairs: a real browser holds one or two pending links.
+pub fn link_cookie_values<'a>(app: &App, headers: &'a HeaderMap) -> Vec<(&'a str, &'a str)> {
+    let prefix = name(app, LINK_COOKIE_PREFIX, "");
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter_map(|(k, v)| k.strip_prefix(prefix.as_str()).map(|id| (id, v)))
+        .filter(|(id, _)| id.len() <= 64)
+        .take(MAX_LINK_COOKIES)
+        .collect()
+}
+
+/// More link cookies than a browser would hold are not looked at.
+pub const MAX_LINK_COOKIES: usize = 32;
+
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     get_all(headers, name).next()
 }
@@ -104,9 +124,4 @@ pub fn get_all<'a: 'n, 'n>(headers: &'a HeaderMap, name: &'n str) -> impl Iterat
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// Compares secrets in constant time.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
 }

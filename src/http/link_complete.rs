@@ -41,18 +41,12 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
     response
 }
 
-/// Every value of every link cookie of `app` the browser presents, by its link's `jti`.
+/// The values of the link cookies of `app` the browser presents, by their link's `jti` (one
+/// pass over the Cookie headers, bounded: this runs before the `link_response` is verified).
 fn link_cookies(app: &App, headers: &HeaderMap) -> BrowserCookies {
     let mut presented = BrowserCookies::default();
-    let mut seen: Vec<&str> = Vec::new();
-    for jti in cookies::link_cookie_ids(app, headers) {
-        if seen.contains(&jti) {
-            continue;
-        }
-        seen.push(jti);
-        for value in cookies::get_all(headers, &cookies::link_cookie_name(app, jti)) {
-            presented.add(jti, value);
-        }
+    for (jti, value) in cookies::link_cookie_values(app, headers) {
+        presented.add(jti, value);
     }
     presented
 }

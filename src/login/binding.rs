@@ -135,7 +135,12 @@ pub(crate) async fn take_for_browser<P: PendingEntry>(
     if pending.app() == app && this_browser(pending.browser_nonce(), cookies.values_of(id)) {
         return Ok(Some(pending));
     }
-    pending.put_back(store, id).await?;
+    // A put-back that fails is the store failing (as the take would), not a full budget
+    // answered to a student who did nothing.
+    pending
+        .put_back(store, id)
+        .await
+        .map_err(|e| LoginFailure::StoreUnavailable(e.to_string()))?;
     tracing::info!(
         app,
         "a pending entry was presented by another browser and kept for its own"

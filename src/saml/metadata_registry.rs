@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
@@ -96,6 +96,9 @@ pub struct LiveMetadata {
     /// Why the last fetch of a URL source was refused (cleared by a good one), so that
     /// `/readyz` can say more than "not fetched yet" while no copy is in force.
     last_refusal: Mutex<Option<String>>,
+    /// `require_valid_until` of the config in force now (a reload updates it): a refresh
+    /// checked under the config before the reload may finish after it.
+    require_valid_until: AtomicBool,
 }
 
 impl LiveMetadata {
@@ -106,6 +109,7 @@ impl LiveMetadata {
             idp: ArcSwapOption::from(loaded.copy.clone()),
             next_fetch: AtomicI64::new(0),
             last_refusal: Mutex::new(None),
+            require_valid_until: AtomicBool::new(loaded.require_valid_until),
         }
     }
 
@@ -121,9 +125,18 @@ impl LiveMetadata {
         self.idp.load_full()
     }
 
-    /// Puts a freshly fetched, verified copy in force.
-    pub fn install(&self, idp: IdpDescriptor) {
+    /// Puts a freshly fetched, verified copy in force, unless the config in force now refuses
+    /// it: a copy without validUntil that a refresh begun before a reload accepted under the
+    /// old config's `require_valid_until = false`.
+    pub fn install(&self, idp: IdpDescriptor) -> Result<(), String> {
+        if idp.valid_until.is_none() && self.require_valid_until.load(Ordering::Acquire) {
+            return Err(format!(
+                "the metadata has no validUntil (federations.{}.require_valid_until = true)",
+                self.federation
+            ));
+        }
         self.idp.store(Some(Arc::new(idp)));
+        Ok(())
     }
 
     /// Records why a fetch was refused (`None`: the last one was good).
@@ -186,6 +199,8 @@ impl MetadataRegistry {
         for loaded in federations {
             let slot = match slots.get(loaded.federation) {
                 Some(slot) if slot.source == loaded.source && matches!(loaded.source, SourceKey::Url { .. }) => {
+                    slot.require_valid_until
+                        .store(loaded.require_valid_until, Ordering::Release);
                     if !slot.keeps_over(&loaded) {
                         slot.start_from(loaded.copy.clone());
                     }
@@ -260,7 +275,8 @@ mod tests {
         let registry = MetadataRegistry::default();
         let first = registry.put_in_force([loaded(url_source("https://a.example/md"), Some(copy("disk", Some(1))))]);
         let slot = first.get("kennisnet").expect("slot").clone();
-        slot.install(copy("fetched", Some(48)).as_ref().clone());
+        slot.install(copy("fetched", Some(48)).as_ref().clone())
+            .expect("installed");
         slot.schedule_fetch(12345);
 
         let again = registry.put_in_force([loaded(url_source("https://a.example/md"), Some(copy("disk", Some(1))))]);
@@ -283,7 +299,8 @@ mod tests {
         first
             .get("kennisnet")
             .expect("slot")
-            .install(copy("fetched", Some(48)).as_ref().clone());
+            .install(copy("fetched", Some(48)).as_ref().clone())
+            .expect("installed");
         first.get("kennisnet").expect("slot").note_refusal(Some("bad".into()));
 
         let moved = registry.put_in_force([loaded(url_source("https://b.example/md"), None)]);
@@ -309,8 +326,28 @@ mod tests {
         first
             .get("kennisnet")
             .expect("slot")
-            .install(copy("endless", None).as_ref().clone());
+            .install(copy("endless", None).as_ref().clone())
+            .expect("installed");
         let strict = registry.put_in_force([loaded(url_source("https://a.example/md"), None)]);
         assert!(strict.idp("kennisnet").is_err());
+    }
+
+    #[test]
+    fn a_refresh_finishing_after_a_reload_cannot_install_what_the_new_config_refuses() {
+        let registry = MetadataRegistry::default();
+        let mut lenient = loaded(url_source("https://a.example/md"), None);
+        lenient.require_valid_until = false;
+        let before = registry.put_in_force([lenient]);
+        // The refresh took its slot under the lenient config ...
+        let slot = before.get("kennisnet").expect("slot").clone();
+        // ... a reload to `require_valid_until = true` keeps the slot (same source) ...
+        let after = registry.put_in_force([loaded(url_source("https://a.example/md"), None)]);
+        // ... and the copy without validUntil it then brings is refused, not put in force.
+        let refused = slot.install(copy("endless", None).as_ref().clone());
+        assert!(refused.is_err_and(|e| e.contains("require_valid_until")));
+        assert!(after.idp("kennisnet").is_err());
+        slot.install(copy("ends", Some(48)).as_ref().clone())
+            .expect("a copy with validUntil goes in");
+        assert_eq!(after.idp("kennisnet").expect("idp").entity_id, "ends");
     }
 }

@@ -53,7 +53,8 @@ async fn a_reload_keeps_the_copy_in_force_unless_the_source_changes() {
         .metadata
         .get("kennisnet")
         .expect("slot")
-        .install(fetched);
+        .install(fetched)
+        .expect("a copy with validUntil goes in");
 
     // Another key changes, the source does not: the copy stays in force.
     std::fs::write(

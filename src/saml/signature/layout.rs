@@ -79,7 +79,7 @@ pub fn check_layout<'d, 'i>(
     let mut signatures = Vec::new();
     for sig in xml::descendants(doc.root_element(), NS_DS, "Signature") {
         let parent = sig.parent_element().ok_or(SignatureError::Misplaced)?;
-        if !allowed_parents.iter().any(|p| p.id() == parent.id()) {
+        if !allowed_parents.contains(&parent) {
             return Err(SignatureError::Misplaced);
         }
         check_signed_info(sig, parent, allow_sha1, Reference::IdOnly)?;
