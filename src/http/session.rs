@@ -40,8 +40,9 @@ pub fn clear_cookie(app: &App) -> String {
     format!("{}=; {}", cookie_name(app), cookie_attributes(app, 0))
 }
 
-/// At most this many session cookies of one name are looked at; more is an attack.
-pub const MAX_PRESENTED: usize = 4;
+/// At most this many session cookies of one name are looked at; more is an attack. The same
+/// bound as the login and link cookies (`login::binding`).
+pub const MAX_PRESENTED: usize = crate::login::binding::MAX_COOKIES_LOOKED_AT;
 
 /// The session ids this browser presents for `app`, distinct, in the order sent (usually
 /// one; a cookie tossed by a sibling path or a nameless cookie adds more).

@@ -26,16 +26,6 @@ pub enum Resolution {
     Unconfigured,
 }
 
-impl Resolution {
-    /// The person code, when the login can go on without linking.
-    pub fn person_code(&self) -> Option<&str> {
-        match self {
-            Resolution::StoredLink(code) | Resolution::Rule(code) => Some(code),
-            _ => None,
-        }
-    }
-}
-
 /// The resolution for `facts` under an app's identity `policy`, given the person code a stored link names, if any.
 pub fn resolve(policy: &Policy, facts: &Facts, stored_link: Option<String>) -> Resolution {
     if let Some(code) = stored_link {
