@@ -12,8 +12,8 @@
 //! - MACs are compared in constant time;
 //! - claims are read only from a token whose signature verified ([`Verified`]).
 //!
-//! Signing renders the header and the claims with `serde_json` (header members `alg`, `typ`,
-//! then `kid`), base64url without padding; ES256 signatures are the raw `r || s` form.
+//! Signing renders the header and the claims with `serde_json` (members in its map order, as
+//! before this module), base64url without padding; ES256 signatures are the raw `r || s` form.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;

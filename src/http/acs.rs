@@ -28,7 +28,9 @@ pub async fn acs(state: &AppState, app: &Arc<App>, headers: &HeaderMap, body: By
     };
     let mut presented = BrowserCookies::default();
     if let Some(rs) = post.relay_state.as_deref() {
-        for value in cookies::get_all(headers, &cookies::login_cookie_name(app, rs)) {
+        // The binding rule looks at no more than this many; the rest are not copied.
+        let name = cookies::login_cookie_name(app, rs);
+        for value in cookies::get_all(headers, &name).take(login::binding::MAX_COOKIES_LOOKED_AT) {
             presented.add(rs, value);
         }
     }

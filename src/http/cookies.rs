@@ -72,21 +72,18 @@ pub fn clear_link_cookie(app: &App, jti: &str) -> String {
     cookie(app, LINK_COOKIE_PREFIX, jti, "", "Lax", 0)
 }
 
-/// The ids of this app's link cookies in the request.
+/// The ids of this app's link cookies in the request, each once (of the pairs
+/// [`link_cookie_values`] reads).
 pub fn link_cookie_ids<'a>(app: &App, headers: &'a HeaderMap) -> Vec<&'a str> {
-    let prefix = name(app, LINK_COOKIE_PREFIX, "");
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('=').map(|(k, _)| k))
-        .filter_map(|k| k.strip_prefix(prefix.as_str()))
-        .filter(|id| id.len() <= 64)
-        .collect()
+    let mut ids: Vec<&str> = Vec::new();
+    for (id, _) in link_cookie_values(app, headers) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
-/// The value of cookie `name` from the request's Cookie headers (the first of several).
 /// Every (link `jti`, value) pair of `app`'s link cookies, in one pass over the Cookie
 /// headers (the headers are bounded; this keeps the work per request linear in them), at most
 /// `MAX_LINK_COOKIES` pairs: a real browser holds one or two pending links.
@@ -107,6 +104,7 @@ pub fn link_cookie_values<'a>(app: &App, headers: &'a HeaderMap) -> Vec<(&'a str
 /// More link cookies than a browser would hold are not looked at.
 pub const MAX_LINK_COOKIES: usize = 32;
 
+/// The value of cookie `name` from the request's Cookie headers (the first of several).
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     get_all(headers, name).next()
 }

@@ -28,9 +28,6 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
         }
         return response;
     };
-    if app.identity.linking.is_none() {
-        return LoginError::UnknownApp.into_response();
-    }
     let answer = login::complete_link(services(state), app, &token, &link_cookies(app, headers)).await;
     let mut response = match answer.result {
         Ok(LinkDone::LoggedIn(logged_in)) => hand_off(state, app, headers, *logged_in, lang).await,

@@ -112,7 +112,6 @@ async fn dispatch(
 
 /// A request for `app` on `route`.
 async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: SocketAddr, req: Request) -> Response {
-    let lang = Lang::from_headers(req.headers());
     let route = match route {
         AppRoute::App if app.handoff.upstream.is_some() => {
             let allow_path_parameters = app.handoff.upstream.as_ref().is_some_and(|u| u.allow_path_parameters);
@@ -124,6 +123,8 @@ async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: S
         AppRoute::App | AppRoute::UnknownSaml => return LoginError::UnknownApp.into_response(),
         AppRoute::Saml(route) => route,
     };
+    // The page language, for the handlers that render pages themselves (not the proxy's).
+    let lang = Lang::from_headers(req.headers());
     if route.rate_limited() {
         let client = super::rate_limit::client_address(peer.ip(), req.headers(), &state.settings.trusted_proxies);
         if let Err(retry_after) = state.rate_limiter.check(client) {
