@@ -96,6 +96,7 @@ fn hot_paths(c: &mut Criterion) {
                 sp_entity_id: &app.sp.entity_id,
                 acs_url: &app.sp.acs_url,
                 destination: &idp.sso_redirect_url,
+                force_authn: false,
             }
             .redirect_url("relay-state-0123456789", Some(&app.sp.key))
             .expect("signed")

@@ -40,6 +40,7 @@ fn session(n: usize) -> AppSession {
             session_index: Some(format!("_{:032x}", n)),
         },
         expires_at: SystemTime::now() + Duration::from_secs(8 * 3600),
+        authenticated_at: SystemTime::now(),
     }
 }
 

@@ -286,6 +286,16 @@ pub struct HandoffSection {
     /// headers mode: forward paths with path parameters (`;`, raw or `%3b`). Off: refused,
     /// because servlet containers cut a segment at `;` and so route differently.
     pub allow_path_parameters: bool,
+    /// oidc mode: the client's id (default: the app's name).
+    pub client_id: Option<String>,
+    /// oidc mode: the client's secret (at least 32 characters); absent: a public client.
+    pub client_secret: Option<String>,
+    /// oidc mode: the exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// oidc mode: where RP-initiated logout may return to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// oidc mode: where Back-Channel Logout tokens go.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Identity header names (headers mode); DESIGN.md's defaults.
@@ -324,6 +334,11 @@ impl Default for HandoffSection {
             headers: HeaderNamesSection::default(),
             upstream_ca: None,
             allow_path_parameters: false,
+            client_id: None,
+            client_secret: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         }
     }
 }

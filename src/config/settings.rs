@@ -153,6 +153,7 @@ pub(super) fn build(
         &mut secret_files,
         &mut c,
     );
+    apps::check_oidc_apps(&apps, server.public_base_url.as_ref(), jwt_keys.as_ref(), &mut c);
     let mut warnings = secret_files.warnings();
     warnings.extend(federations.values().filter_map(|f| federations::valid_until_warning(f)));
 

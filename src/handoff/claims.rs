@@ -18,6 +18,14 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "school",
     "affiliation",
     "tenant",
+    // The id_token's own (oidc mode) and the claims of OIDC tokens an app's library reads.
+    "auth_time",
+    "nonce",
+    "sid",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "events",
 ];
 
 /// The claims of a token for the app `audience` (its name), valid for `lifetime`.

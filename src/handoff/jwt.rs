@@ -171,6 +171,44 @@ impl SigningKeys {
     }
 }
 
+impl SigningKeys {
+    /// Whether one of the keys is RSA (id_tokens are RS256: check-config asks for one when an
+    /// app uses oidc).
+    pub fn has_rsa(&self) -> bool {
+        self.keys.iter().any(|k| k.alg == Alg::Rs256)
+    }
+
+    /// Signs with the first RSA key (RS256, the algorithm every OIDC library accepts by
+    /// default), with header `typ`.
+    pub fn sign_rs256(&self, claims: &Value, typ: &str) -> Result<String, JwtError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.alg == Alg::Rs256)
+            .ok_or_else(|| JwtError::Algorithm("no RSA key is configured for RS256".into()))?;
+        jws::sign(&jws::SigningKey::Private(&key.key), typ, Some(&key.kid), claims).map_err(JwtError::from)
+    }
+
+    /// The claims of a token these keys signed (an `id_token_hint`): the `kid` must name one
+    /// of them and the signature verify with it. Times are the caller's to check.
+    pub fn verify_own(&self, token: &str, max_len: usize) -> Result<Value, JwtError> {
+        let unverified = jws::parse(token, max_len)?;
+        let kid = unverified
+            .header()
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(JwtError::UnknownKey(kid))?;
+        let verified = unverified.verify_public(&key.key)?;
+        Ok(verified.claims()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +230,26 @@ mod tests {
                 .and_then(|t| t.verify_public(&public))
                 .is_err());
         }
+    }
+
+    #[test]
+    fn rs256_signs_with_the_rsa_key_and_own_tokens_verify() {
+        let ec = SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap();
+        let rsa = SigningKey::from_pkey(generate_key(KeyKind::Rsa2048).unwrap()).unwrap();
+        let ec_only = SigningKeys::new(vec![SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap()])
+            .unwrap();
+        assert!(!ec_only.has_rsa());
+        assert!(ec_only.sign_rs256(&json!({}), "JWT").is_err());
+        let keys = SigningKeys::new(vec![ec, rsa]).unwrap();
+        assert!(keys.has_rsa());
+        let token = keys.sign_rs256(&json!({"sub": "1"}), "JWT").unwrap();
+        let header: Value = serde_json::from_slice(&B64URL.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(keys.verify_own(&token, 8192).unwrap()["sub"], "1");
+        assert!(ec_only.verify_own(&token, 8192).is_err());
+        let mut tampered = token.clone();
+        tampered.insert(token.find('.').unwrap() + 2, 'x');
+        assert!(keys.verify_own(&tampered, 8192).is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use url::Url;
 pub enum HandoffMode {
     Jwt,
     Headers,
+    /// The bridge is the app's OpenID Connect provider.
+    Oidc,
 }
 
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub struct HandoffSettings {
     pub header_names: HeaderNames,
     /// headers mode: where requests go.
     pub upstream: Option<Upstream>,
+    /// oidc mode: the app's client registration.
+    pub oidc: Option<super::oidc::OidcClient>,
 }
 
 /// headers mode: the app's own address and how requests reach it.

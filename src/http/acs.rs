@@ -74,19 +74,23 @@ fn read_form(body: &[u8]) -> Result<AcsPost, LoginError> {
 }
 
 /// Hands the identity to the app: in jwt mode the POST page, in headers mode a fresh
-/// session and a redirect to the target.
+/// session and a redirect to the target, in oidc mode a fresh OP session and the code.
 pub async fn hand_off(state: &AppState, app: &App, headers: &HeaderMap, logged_in: LoggedIn, lang: Lang) -> Response {
+    if app.handoff.mode == crate::handoff::HandoffMode::Oidc {
+        return super::oidc::after_login(state, app, headers, logged_in).await;
+    }
     let LoggedIn {
         identity,
         target,
         subject,
+        oidc: _,
     } = logged_in;
     if app.handoff.mode == crate::handoff::HandoffMode::Headers {
         return match super::session::start(state, app, headers, identity, subject).await {
-            Ok(cookie) => {
+            Ok(started) => {
                 let location = target.unwrap_or_else(|| app.base_url.to_string());
                 let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                if let Ok(v) = HeaderValue::from_str(&started.set_cookie) {
                     r.headers_mut().append(header::SET_COOKIE, v);
                 }
                 r

@@ -535,6 +535,7 @@ mod tests {
                     | LoginFailure::LinkStateMissing
                     | LoginFailure::LinkBrowserMismatch
                     | LoginFailure::Busy(_)
+                    | LoginFailure::Oidc(_)
                     | LoginFailure::Internal(_) => {}
                 },
             }
@@ -551,6 +552,7 @@ mod tests {
             LoginFailure::Redirect(RedirectError::Malformed),
             LoginFailure::Logout(LogoutError::Stale("then".into())),
             LoginFailure::LinkResponse(LinkResponseError::Expired),
+            LoginFailure::Oidc(crate::login::oidc::OidcRefusal::UnknownClient("x".into())),
         ]
         .into_iter()
         .map(LoginError::Login)

@@ -30,14 +30,17 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
 
 pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Response {
     match login::single_logout(services(state), app, raw_query).await {
-        Ok(next) => after_logout(app, next, lang),
+        Ok((next, notices)) => {
+            super::oidc::deliver(state, notices);
+            after_logout(app, next, lang)
+        }
         Err(e) => LoginError::from(e).into_response(),
     }
 }
 
 /// Where the browser goes after a logout step: to the IdP, to `post_logout_url` (checked
 /// like targets at config time), or a page that says the student is logged out.
-fn after_logout(app: &App, next: AfterLogout, lang: Lang) -> Response {
+pub(super) fn after_logout(app: &App, next: AfterLogout, lang: Lang) -> Response {
     match next {
         AfterLogout::ToIdp(url) | AfterLogout::Finished { target: Some(url) } => {
             (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
@@ -56,6 +59,19 @@ fn logged_out_page(app: &App, lang: Lang) -> Response {
             "You are logged out",
             format!("You are logged out of {}.", crate::saml::xml::escape(&app.display_name)),
         ),
+    };
+    html_response(
+        StatusCode::OK,
+        html_page(lang, title, &format!("<h1>{title}</h1><p>{body}</p>")),
+        &page_csp(),
+    )
+}
+
+/// RP-initiated logout without a client: every OP session of this browser has ended.
+pub(super) fn logged_out_everywhere_page(lang: Lang) -> Response {
+    let (title, body) = match lang {
+        Lang::Nl => ("Je bent uitgelogd", "Je bent uitgelogd bij de apps die via deze bridge inloggen."),
+        Lang::En => ("You are logged out", "You are logged out of the apps that sign in through this bridge."),
     };
     html_response(
         StatusCode::OK,

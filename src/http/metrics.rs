@@ -89,6 +89,10 @@ pub struct Metrics {
     connections_refused: Mutex<BTreeMap<&'static str, u64>>,
     /// phase ("tls_handshake", "request_body", "response_write") -> connections cut off.
     connection_timeouts: Mutex<BTreeMap<&'static str, u64>>,
+    /// (app, result: "ok" or the OAuth error) -> token requests.
+    oidc_tokens: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (app, result: "ok" or "error") -> Back-Channel Logout deliveries.
+    oidc_backchannel: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
@@ -124,6 +128,16 @@ impl Metrics {
     /// A connection cut off at a deadline: "tls_handshake", "request_body", "response_write".
     pub fn connection_timeout(&self, phase: &'static str) {
         bump(&self.connection_timeouts, phase);
+    }
+
+    /// A token request that ended: `result` is "ok" or its OAuth error code.
+    pub fn oidc_token(&self, app: &str, result: &'static str) {
+        bump(&self.oidc_tokens, (app.to_string(), result));
+    }
+
+    /// A Back-Channel Logout delivery: "ok", or "error" (no 2xx in time).
+    pub fn oidc_backchannel(&self, app: &str, result: &'static str) {
+        bump(&self.oidc_backchannel, (app.to_string(), result));
     }
 
     pub fn store_error(&self, store: &'static str) {
@@ -164,6 +178,28 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "entree_bridge_logins_total{{app=\"{}\",result=\"{result}\",error=\"{error}\"}} {n}",
+                    label(app)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_oidc_tokens_total OpenID Connect token requests, by app and result (ok or the OAuth error).\n");
+        out.push_str("# TYPE entree_bridge_oidc_tokens_total counter\n");
+        if let Ok(m) = self.oidc_tokens.lock() {
+            for ((app, result), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_oidc_tokens_total{{app=\"{}\",result=\"{result}\"}} {n}",
+                    label(app)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_oidc_backchannel_logout_total Back-Channel Logout tokens POSTed to apps, by result.\n");
+        out.push_str("# TYPE entree_bridge_oidc_backchannel_logout_total counter\n");
+        if let Ok(m) = self.oidc_backchannel.lock() {
+            for ((app, result), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_oidc_backchannel_logout_total{{app=\"{}\",result=\"{result}\"}} {n}",
                     label(app)
                 );
             }

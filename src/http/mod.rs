@@ -10,6 +10,7 @@ mod global;
 mod link_complete;
 mod logout;
 pub mod metrics;
+mod oidc;
 pub mod pages;
 pub mod proxy;
 pub mod rate_limit;

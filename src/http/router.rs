@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::errors::{self, LoginAttempt, LoginError};
@@ -29,6 +29,11 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
             GlobalRoute::Readyz => router.route(route.path(), get(global::readyz)),
             GlobalRoute::Metrics => router.route(route.path(), get(global::metrics)),
             GlobalRoute::Jwks => router.route(route.path(), get(global::jwks)),
+            GlobalRoute::OidcDiscovery => router.route(route.path(), get(super::oidc::discovery)),
+            GlobalRoute::OidcAuthorize => router.route(route.path(), get(super::oidc::authorize)),
+            GlobalRoute::OidcToken => router.route(route.path(), post(super::oidc::token)),
+            GlobalRoute::OidcUserinfo => router.route(route.path(), get(super::oidc::userinfo).post(super::oidc::userinfo)),
+            GlobalRoute::OidcLogout => router.route(route.path(), get(super::oidc::logout)),
         };
     }
     let router = router.fallback(dispatch).with_state(state.clone());

@@ -14,23 +14,41 @@ pub enum GlobalRoute {
     Readyz,
     Metrics,
     Jwks,
+    /// The OpenID Connect provider's (oidc mode).
+    OidcDiscovery,
+    OidcAuthorize,
+    OidcToken,
+    OidcUserinfo,
+    OidcLogout,
 }
 
 impl GlobalRoute {
-    pub const ALL: [GlobalRoute; 4] = [
+    pub const ALL: [GlobalRoute; 9] = [
         GlobalRoute::Healthz,
         GlobalRoute::Readyz,
         GlobalRoute::Metrics,
         GlobalRoute::Jwks,
+        GlobalRoute::OidcDiscovery,
+        GlobalRoute::OidcAuthorize,
+        GlobalRoute::OidcToken,
+        GlobalRoute::OidcUserinfo,
+        GlobalRoute::OidcLogout,
     ];
 
-    /// The absolute path the route is served at (GET only).
+    /// The absolute path the route is served at (GET, except the token endpoint's POST and
+    /// userinfo's GET and POST).
     pub fn path(self) -> &'static str {
+        use crate::handoff::oidc::discovery as oidc;
         match self {
             GlobalRoute::Healthz => "/healthz",
             GlobalRoute::Readyz => "/readyz",
             GlobalRoute::Metrics => "/metrics",
-            GlobalRoute::Jwks => "/.well-known/jwks.json",
+            GlobalRoute::Jwks => oidc::JWKS_PATH,
+            GlobalRoute::OidcDiscovery => oidc::DISCOVERY_PATH,
+            GlobalRoute::OidcAuthorize => oidc::AUTHORIZE_PATH,
+            GlobalRoute::OidcToken => oidc::TOKEN_PATH,
+            GlobalRoute::OidcUserinfo => oidc::USERINFO_PATH,
+            GlobalRoute::OidcLogout => oidc::LOGOUT_PATH,
         }
     }
 }

@@ -20,16 +20,18 @@ pub fn cookie_name(app: &App) -> &str {
 }
 
 fn cookie_attributes(app: &App, max_age: u64) -> String {
-    if app.secure {
-        format!("Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
-    } else {
-        let path = if app.path_prefix.is_empty() {
-            "/"
-        } else {
-            app.path_prefix.as_str()
-        };
-        format!("Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    // oidc mode: the OP session is read at /oidc/authorize and /oidc/logout, outside the
+    // app's path (on the same origin: check-config sees to it).
+    if app.secure || app.handoff.mode == crate::handoff::HandoffMode::Oidc {
+        let secure = if app.secure { " Secure;" } else { "" };
+        return format!("Path=/; Max-Age={max_age}; HttpOnly;{secure} SameSite=Lax");
     }
+    let path = if app.path_prefix.is_empty() {
+        "/"
+    } else {
+        app.path_prefix.as_str()
+    };
+    format!("Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax")
 }
 
 pub fn set_cookie(app: &App, id: &str, max_age: u64) -> String {
@@ -90,6 +92,15 @@ pub enum SessionChoice {
 /// The valid session of this browser for `app`: a cookie of another app never opens this
 /// one. Of several cookies, the one valid session; several valid ones open nothing.
 pub async fn current(state: &AppState, app: &App, headers: &HeaderMap) -> Result<Option<AppSession>, StoreError> {
+    Ok(current_with_id(state, app, headers).await?.map(|(_, s)| s))
+}
+
+/// [`current`] with the session's id (oidc mode: the `sid` is derived from it).
+pub async fn current_with_id(
+    state: &AppState,
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<Option<(String, AppSession)>, StoreError> {
     let ids = presented_ids(app, headers);
     let id = match ids.as_slice() {
         [] => return Ok(None),
@@ -100,18 +111,29 @@ pub async fn current(state: &AppState, app: &App, headers: &HeaderMap) -> Result
             Err(SessionChoice::Store(e)) => return Err(e),
         },
     };
-    Ok(state.store.get_session(id).await?.filter(|s| s.app == app.name))
+    Ok(state
+        .store
+        .get_session(id)
+        .await?
+        .filter(|s| s.app == app.name)
+        .map(|s| (id.to_string(), s)))
 }
 
-/// Starts a new session after a login, ending the one the browser had (rotation), and
-/// returns the Set-Cookie value.
+/// A session just started: its id and the Set-Cookie value that hands it to the browser.
+#[derive(Debug)]
+pub struct StartedSession {
+    pub id: String,
+    pub set_cookie: String,
+}
+
+/// Starts a new session after a login, ending the one the browser had (rotation).
 pub async fn start(
     state: &AppState,
     app: &App,
     headers: &HeaderMap,
     identity: Identity,
     subject: Subject,
-) -> Result<String, StoreError> {
+) -> Result<StartedSession, StoreError> {
     // Every id presented ends, the planted ones too: the new cookie is then the only
     // session this browser holds.
     for old in presented_ids(app, headers) {
@@ -119,15 +141,18 @@ pub async fn start(
     }
     let id = crate::keys::random_token();
     let lifetime = state.settings.session_lifetime;
+    let now = SystemTime::now();
     let session = AppSession {
         app: app.name.clone(),
         identity,
         subject,
-        expires_at: SystemTime::now() + lifetime,
+        expires_at: now + lifetime,
+        authenticated_at: now,
     };
     state
         .store
         .put_session(&id, session, state.settings.session_idle)
         .await?;
-    Ok(set_cookie(app, &id, lifetime.as_secs()))
+    let set_cookie = set_cookie(app, &id, lifetime.as_secs());
+    Ok(StartedSession { id, set_cookie })
 }

@@ -69,6 +69,8 @@ pub struct AppState {
     pub metadata: MetadataInForce,
     /// Every federation's metadata slot, kept across reloads.
     pub metadata_registry: Arc<MetadataRegistry>,
+    /// oidc mode: the client that POSTs Back-Channel Logout tokens (when an app takes them).
+    pub backchannel: Option<proxy::UpstreamClient>,
 }
 
 /// Responses waiting for a validation thread beyond the one running on each; more than this
@@ -163,6 +165,16 @@ impl AppState {
             .filter(|a| a.handoff.upstream.is_some())
             .map(|a| (a.name.clone(), metrics.proxy_stats(&a.name)))
             .collect();
+        let backchannel = settings
+            .apps
+            .iter()
+            .any(|a| a.handoff.oidc.as_ref().is_some_and(|c| c.backchannel_logout_uri.is_some()))
+            .then(|| proxy::client(super::oidc::BACKCHANNEL_TIMEOUT, &[]))
+            .and_then(|built| {
+                built
+                    .map_err(|e| tracing::error!("cannot build the back-channel logout client: {e}"))
+                    .ok()
+            });
         let metadata = metadata_registry.put_in_force(settings.federations.values().map(|f| f.loaded_metadata()));
         AppState {
             rendered: Rendered::new(&settings),
@@ -177,6 +189,7 @@ impl AppState {
             validation,
             metadata,
             metadata_registry,
+            backchannel,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{link, target, Answer, CookieChange, LoginFailure, Services};
 use crate::config::App;
 use crate::cpu_pool::RunError;
 use crate::identity::resolve::{resolve, Resolution};
+use crate::handoff::oidc::authorize::Authorization;
 use crate::identity::{self, Identity};
 use crate::saml::idp_metadata::IdpDescriptor;
 use crate::saml::response::{self, Expectations, Report, ValidatedAssertion};
@@ -40,6 +41,8 @@ pub struct LoggedIn {
     pub target: Option<String>,
     /// The IdP's subject, kept with a headers-mode session for Single Logout.
     pub subject: Subject,
+    /// oidc mode: the authorization request the login answers, when it started at one.
+    pub oidc: Option<Authorization>,
 }
 
 /// What an accepted response leads to.
@@ -124,6 +127,7 @@ async fn accept(
     let resolution = resolve(&app.identity, &facts, stored_link);
 
     // Unsolicited logins may carry a target in RelayState; it passes the same origin check.
+    let oidc = pending.as_ref().and_then(|p| p.oidc.clone());
     let target = match pending {
         Some(p) => p.target,
         None => post
@@ -149,12 +153,13 @@ async fn accept(
                     identity,
                     target,
                     subject,
+                    oidc,
                 })),
                 None,
             ))
         }
         Resolution::StartLinking => {
-            let (location, cookie) = link::start_linking(services, app, facts, target, subject).await?;
+            let (location, cookie) = link::start_linking(services, app, facts, target, subject, oidc).await?;
             Ok((Outcome::Link { location }, Some(cookie)))
         }
         Resolution::Refused(e) => Err(e.into()),

@@ -52,6 +52,9 @@ pub enum LoginFailure {
     LinkBrowserMismatch,
     #[error("{0}; try again in a second")]
     Busy(Busy),
+    /// An OpenID Connect request that cannot be answered at the client.
+    #[error(transparent)]
+    Oidc(#[from] super::oidc::OidcRefusal),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -106,6 +109,7 @@ impl LoginFailure {
             LoginFailure::LinkStateMissing => "link_state_missing",
             LoginFailure::LinkBrowserMismatch => "link_browser_mismatch",
             LoginFailure::Busy(_) => "busy",
+            LoginFailure::Oidc(e) => e.code(),
             LoginFailure::Internal(_) => "internal_error",
         }
     }
@@ -233,6 +237,18 @@ impl LoginFailure {
                 title_en: "Signing in through Entree is not possible right now",
                 body_nl: format!("{app} kan de gegevens van Entree op dit moment niet controleren, dus inloggen is veilig uitgeschakeld. De beheerder is gewaarschuwd. Probeer het later opnieuw."),
                 body_en: format!("{app} cannot check Entree's details at the moment, so signing in has been switched off to keep you safe. The administrators have been alerted. Please try again later."),
+            },
+            LoginFailure::Oidc(super::oidc::OidcRefusal::IdTokenHintInvalid(_) | super::oidc::OidcRefusal::PostLogoutRedirectUriNotRegistered(_)) => PageText {
+                title_nl: "Uitloggen niet gelukt",
+                title_en: "Logout did not work",
+                body_nl: format!("De app vroeg de bridge om je uit te loggen, maar het verzoek klopte niet, dus er is niets gedaan. Sluit je browser om zeker te zijn dat je bij {app} bent uitgelogd, en geef de referentie hieronder door aan de helpdesk van {app}."),
+                body_en: format!("The app asked the bridge to log you out, but the request was not valid, so nothing was done. Close your browser to be sure you are logged out of {app}, and give the reference below to the {app} help desk."),
+            },
+            LoginFailure::Oidc(_) => PageText {
+                title_nl: "Inloggen bij deze app is verkeerd ingesteld",
+                title_en: "Signing in to this app is misconfigured",
+                body_nl: "De app stuurde je naar de bridge met een verzoek dat de bridge niet kent (een onbekende app of een niet-geregistreerd terugkeeradres). Je bent niet ingelogd en nergens heen gestuurd. Geef de referentie hieronder door aan de helpdesk van de app.".into(),
+                body_en: "The app sent you to the bridge with a request the bridge does not know (an unknown app or a return address that is not registered). You have not been signed in or sent anywhere. Please give the reference below to the app's help desk.".into(),
             },
             LoginFailure::StoreUnavailable(_)
             | LoginFailure::StoreFull(_)

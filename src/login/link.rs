@@ -11,6 +11,7 @@ use super::binding::{take_for_browser, BrowserCookies};
 use super::complete::LoggedIn;
 use super::{Answer, CookieChange, LoginFailure, Services};
 use crate::config::App;
+use crate::handoff::oidc::authorize::Authorization;
 use crate::identity::linking::{self, LinkAnswer};
 use crate::identity::{Facts, Identity};
 use crate::store::links::LinkSource;
@@ -33,6 +34,7 @@ pub(super) async fn start_linking(
     facts: Facts,
     target: Option<String>,
     subject: Subject,
+    oidc: Option<Authorization>,
 ) -> Result<(String, CookieChange), LoginFailure> {
     let linking = app
         .identity
@@ -63,6 +65,7 @@ pub(super) async fn start_linking(
         subject,
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
+        oidc,
     };
     services
         .store
@@ -159,5 +162,6 @@ async fn finish(
         },
         target: pending.target,
         subject: pending.subject,
+        oidc: pending.oidc,
     })))
 }

@@ -11,7 +11,8 @@ use super::{Answer, CookieChange, LoginFailure, Services};
 use crate::config::App;
 use crate::saml::logout;
 use crate::saml::redirect::{self, Kind};
-use crate::store::{PendingLogin, Subject};
+use crate::handoff::oidc::tokens;
+use crate::store::{EndedSession, PendingLogin, Subject};
 
 /// How long a sent LogoutRequest waits for its answer.
 const LOGOUT_WAIT: Duration = Duration::from_secs(600);
@@ -35,6 +36,19 @@ pub async fn logout(
     current: Option<Subject>,
     presented: &[&str],
 ) -> Answer<AfterLogout> {
+    let after = app.post_logout_url.as_ref().map(|u| u.to_string());
+    logout_to(services, app, current, presented, after).await
+}
+
+/// [`logout`] that ends at `after` (RP-initiated logout: the client's registered
+/// post_logout_redirect_uri), or the logged-out page when `None`.
+pub async fn logout_to(
+    services: Services<'_>,
+    app: &App,
+    current: Option<Subject>,
+    presented: &[&str],
+    after: Option<String>,
+) -> Answer<AfterLogout> {
     // Every session id the browser presents ends: of several, one may be a planted one.
     for id in presented {
         if let Err(e) = services.store.remove_session(id).await {
@@ -48,12 +62,10 @@ pub async fn logout(
         .ok()
         .and_then(|idp| idp.slo_redirect.clone());
     let next = match (current, &slo_redirect) {
-        (Some(subject), Some(slo)) => start_single_logout(services, app, &subject, &slo.location)
+        (Some(subject), Some(slo)) => start_single_logout(services, app, &subject, &slo.location, after)
             .await
             .map(AfterLogout::ToIdp),
-        _ => Ok(AfterLogout::Finished {
-            target: app.post_logout_url.as_ref().map(|u| u.to_string()),
-        }),
+        _ => Ok(AfterLogout::Finished { target: after }),
     };
     tracing::info!(app = app.name, "logged out");
     Answer::new(next, vec![CookieChange::ClearSession])
@@ -65,6 +77,7 @@ async fn start_single_logout(
     app: &App,
     subject: &Subject,
     slo_url: &str,
+    after: Option<String>,
 ) -> Result<String, LoginFailure> {
     let request_id = crate::keys::random_saml_id();
     let relay_state = crate::keys::random_token();
@@ -81,17 +94,33 @@ async fn start_single_logout(
     let pending = PendingLogin {
         request_id,
         app: app.name.clone(),
-        target: app.post_logout_url.as_ref().map(|u| u.to_string()),
+        target: after,
         // Random, never empty: this entry shares the store with pending logins.
         browser_nonce: crate::keys::random_token(),
         expires_at: SystemTime::now() + LOGOUT_WAIT,
+        oidc: None,
     };
     services.store.put_pending(&relay_state, pending).await?;
     Ok(url)
 }
 
+/// A Back-Channel Logout token to deliver (oidc mode): the app's sessions ended at the IdP's
+/// request. The http layer POSTs it; nothing waits for the app's answer.
+#[derive(Debug, Clone)]
+pub struct LogoutNotice {
+    pub app: String,
+    pub uri: url::Url,
+    pub logout_token: String,
+}
+
 /// The SLS: `raw_query` is the Redirect binding's query as sent (its signature covers it).
-pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -> Result<AfterLogout, LoginFailure> {
+/// An IdP-initiated logout of an oidc app with a `backchannel_logout_uri` also returns the
+/// logout tokens of the sessions it ended.
+pub async fn single_logout(
+    services: Services<'_>,
+    app: &App,
+    raw_query: &str,
+) -> Result<(AfterLogout, Vec<LogoutNotice>), LoginFailure> {
     let idp = services.metadata.idp(&app.federation.name)?;
     let received = redirect::receive(raw_query, &idp.signing_certs, app.federation.trust.allow_sha1)?;
     let sls_url = app.route_url("sls");
@@ -115,7 +144,7 @@ pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -
                 success = answer.success,
                 "single logout answered by the IdP"
             );
-            Ok(AfterLogout::Finished { target: pending.target })
+            Ok((AfterLogout::Finished { target: pending.target }, Vec::new()))
         }
         Kind::Request => {
             let skew = chrono::Duration::from_std(app.federation.trust.clock_skew).unwrap_or_default();
@@ -124,11 +153,12 @@ pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -
             // store fails halfway, the IdP's retry must still be able to end the rest. A replay
             // can thus end the subject's sessions once more before it is refused: logging out
             // too much, never too little.
-            let ended = services
+            let ended_sessions = services
                 .store
-                .remove_sessions_of(&app.name, &request.name_id)
+                .end_sessions_of(&app.name, &request.name_id)
                 .await
                 .map_err(|e| LoginFailure::StoreUnavailable(e.to_string()))?;
+            let ended = ended_sessions.len();
             let until = SystemTime::now() + (logout::MAX_REQUEST_AGE + skew * 2).to_std().unwrap_or(LOGOUT_WAIT);
             let fresh = services
                 .store
@@ -144,8 +174,9 @@ pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -
                 person = services.pseudonyms.of(&request.name_id),
                 "IdP-initiated logout"
             );
+            let notices = logout_notices(services, app, &ended_sessions);
             let Some(slo) = &idp.slo_redirect else {
-                return Ok(AfterLogout::Finished { target: None });
+                return Ok((AfterLogout::Finished { target: None }, notices));
             };
             let xml = logout::response_xml(
                 &crate::keys::random_saml_id(),
@@ -162,7 +193,46 @@ pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -
                 Some(&app.sp.key),
             )
             .map_err(|e| LoginFailure::Internal(format!("signing the LogoutResponse: {e}")))?;
-            Ok(AfterLogout::ToIdp(url))
+            Ok((AfterLogout::ToIdp(url), notices))
         }
     }
+}
+
+/// The Back-Channel Logout tokens for the sessions an IdP-initiated logout ended, when the
+/// app takes them. A token that cannot be signed is logged and skipped: the sessions have
+/// ended either way.
+fn logout_notices(services: Services<'_>, app: &App, ended: &[EndedSession]) -> Vec<LogoutNotice> {
+    let Some((client, uri)) = app
+        .handoff
+        .oidc
+        .as_ref()
+        .and_then(|c| c.backchannel_logout_uri.as_ref().map(|u| (c, u)))
+    else {
+        return Vec::new();
+    };
+    let now = chrono::Utc::now().timestamp();
+    let issuer = services.public_base_url.trim_end_matches('/');
+    ended
+        .iter()
+        .filter_map(|session| {
+            let claims = tokens::logout_token_claims(
+                issuer,
+                &client.client_id,
+                &session.person_code,
+                &tokens::sid_of(&session.id),
+                now,
+            );
+            match services.jwt_keys.sign_rs256(&claims, tokens::LOGOUT_TOKEN_TYP) {
+                Ok(logout_token) => Some(LogoutNotice {
+                    app: app.name.clone(),
+                    uri: uri.clone(),
+                    logout_token,
+                }),
+                Err(e) => {
+                    tracing::error!(app = app.name, "cannot sign a logout token: {e}");
+                    None
+                }
+            }
+        })
+        .collect()
 }

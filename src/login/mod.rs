@@ -20,6 +20,7 @@ mod complete;
 mod error;
 mod link;
 mod logout;
+pub mod oidc;
 mod start;
 pub mod target;
 
@@ -31,8 +32,8 @@ pub use binding::BrowserCookies;
 pub use complete::{complete, AcsPost, LoggedIn, Outcome, MAX_RELAY_STATE_KEY_LEN};
 pub use error::{refused_text, temporary_problem_text, LoginFailure, PageText};
 pub use link::{complete_link, LinkDone};
-pub use logout::{logout, single_logout, AfterLogout};
-pub use start::{start, Started, PENDING_LOGIN_LIFETIME};
+pub use logout::{logout, logout_to, single_logout, AfterLogout, LogoutNotice};
+pub use start::{start, start_for, Started, PENDING_LOGIN_LIFETIME};
 
 use crate::cpu_pool::CpuPool;
 use crate::handoff::jwt::SigningKeys;

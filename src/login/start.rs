@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{target, CookieChange, LoginFailure, Services};
 use crate::config::App;
+use crate::handoff::oidc::authorize::Authorization;
 use crate::saml::authn_request::AuthnRequest;
 use crate::store::PendingLogin;
 
@@ -24,6 +25,18 @@ pub struct Started {
 /// Starts a login of `app` that returns the student to `target` (checked against the app's
 /// allowed origins) afterwards.
 pub async fn start(services: Services<'_>, app: &App, target: Option<String>) -> Result<Started, LoginFailure> {
+    start_for(services, app, target, None, false).await
+}
+
+/// [`start`] for an OpenID Connect authorization request (`oidc`: the code is issued when
+/// the login ends), `force_authn` for `prompt=login`.
+pub async fn start_for(
+    services: Services<'_>,
+    app: &App,
+    target: Option<String>,
+    oidc: Option<Authorization>,
+    force_authn: bool,
+) -> Result<Started, LoginFailure> {
     let target = match target {
         None => None,
         Some(raw) => Some(target::check(app, &raw).ok_or(LoginFailure::TargetNotAllowed(raw))?),
@@ -37,6 +50,7 @@ pub async fn start(services: Services<'_>, app: &App, target: Option<String>) ->
         sp_entity_id: &app.sp.entity_id,
         acs_url: &app.sp.acs_url,
         destination: &idp.sso_redirect_url,
+        force_authn,
     };
     let sign_with = idp.want_authn_requests_signed.then_some(&app.sp.key);
     let location = request
@@ -48,9 +62,11 @@ pub async fn start(services: Services<'_>, app: &App, target: Option<String>) ->
         target,
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + PENDING_LOGIN_LIFETIME,
+        oidc,
     };
+    let for_client = pending.oidc.as_ref().map(|a| a.client_id.clone());
     services.store.put_pending(&relay_state, pending).await?;
-    tracing::info!(app = app.name, request_id, "login started");
+    tracing::info!(app = app.name, request_id, oidc_client = for_client, force_authn, "login started");
     Ok(Started {
         location,
         cookie: CookieChange::SetLogin { relay_state, nonce },

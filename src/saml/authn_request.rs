@@ -12,6 +12,8 @@ pub struct AuthnRequest<'a> {
     pub sp_entity_id: &'a str,
     pub acs_url: &'a str,
     pub destination: &'a str,
+    /// Ask the IdP for a fresh login whatever session it has (`ForceAuthn`; OIDC `prompt=login`).
+    pub force_authn: bool,
 }
 
 impl AuthnRequest<'_> {
@@ -19,7 +21,7 @@ impl AuthnRequest<'_> {
         format!(
             concat!(
                 r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" "#,
-                r#"ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}" "#,
+                r#"ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{dest}"{force} "#,
                 r#"AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
                 r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
                 r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified" AllowCreate="true"/>"#,
@@ -28,6 +30,7 @@ impl AuthnRequest<'_> {
             id = escape(self.id),
             instant = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
             dest = escape(self.destination),
+            force = if self.force_authn { r#" ForceAuthn="true""# } else { "" },
             acs = escape(self.acs_url),
             issuer = escape(self.sp_entity_id)
         )
@@ -78,7 +81,12 @@ mod tests {
             sp_entity_id: "https://sp/metadata",
             acs_url: "https://sp/acs",
             destination: "https://idp/sso",
+            force_authn: false,
         };
+        assert!(!req.to_xml().contains("ForceAuthn"));
+        let forced = AuthnRequest { force_authn: true, ..req };
+        assert!(forced.to_xml().contains(r#" ForceAuthn="true" "#), "{}", forced.to_xml());
+        let req = AuthnRequest { force_authn: false, ..forced };
         let url = req.redirect_url("relay", Some(&key)).unwrap();
         let saml = query_param(&url, "SAMLRequest").unwrap();
         let xml = inflate_bounded(

@@ -7,7 +7,9 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 use super::session_bytes;
-use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, StoreFuture};
+use super::{
+    AccessGrant, AppSession, CodeGrant, EndedSession, LoginStateStore, PendingLink, PendingLogin, StoreFuture,
+};
 
 /// A value that knows when it stops being valid.
 trait Deadline {
@@ -21,6 +23,18 @@ impl Deadline for PendingLogin {
 }
 
 impl Deadline for PendingLink {
+    fn deadline(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+impl Deadline for CodeGrant {
+    fn deadline(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+impl Deadline for AccessGrant {
     fn deadline(&self) -> SystemTime {
         self.expires_at
     }
@@ -96,6 +110,8 @@ pub struct MemoryStore {
     pending: Cache<String, PendingLogin>,
     links: Cache<String, PendingLink>,
     replay: Cache<String, SystemTime>,
+    codes: Cache<String, CodeGrant>,
+    access_tokens: Cache<String, AccessGrant>,
 }
 
 /// Default bound on pending logins, in bytes. Anyone can start a login, so this is what a
@@ -122,6 +138,7 @@ impl MemoryStore {
                         + login.app.len()
                         + login.browser_nonce.len()
                         + login.target.as_ref().map_or(0, String::len)
+                        + login.oidc.as_ref().map_or(0, |a| a.stored_len())
                         + 96;
                     u32::try_from(bytes).unwrap_or(u32::MAX)
                 })
@@ -133,6 +150,15 @@ impl MemoryStore {
                 .expire_after(UntilDeadline)
                 .build(),
             replay: Cache::builder()
+                .max_capacity(replay_entries)
+                .expire_after(UntilDeadline)
+                .build(),
+            // Codes and access tokens exist only after a validated login, as sessions do.
+            codes: Cache::builder()
+                .max_capacity(replay_entries)
+                .expire_after(UntilDeadline)
+                .build(),
+            access_tokens: Cache::builder()
                 .max_capacity(replay_entries)
                 .expire_after(UntilDeadline)
                 .build(),
@@ -200,20 +226,46 @@ impl LoginStateStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize> {
-        let ids: Vec<String> = self
+    fn end_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, Vec<EndedSession>> {
+        let ended: Vec<EndedSession> = self
             .sessions
             .iter()
-            .filter(|(_, stored)| {
-                session_bytes::unpack(&stored.packed).is_some_and(|s| s.app == app && s.subject.name_id == name_id)
+            .filter_map(|(id, stored)| {
+                let s = session_bytes::unpack(&stored.packed)?;
+                (s.app == app && s.subject.name_id == name_id).then(|| EndedSession {
+                    id: (*id).clone(),
+                    person_code: s.identity.person_code,
+                })
             })
-            .map(|(id, _)| (*id).clone())
             .collect();
-        for id in &ids {
-            self.sessions.invalidate(id);
+        for e in &ended {
+            self.sessions.invalidate(&e.id);
         }
-        let n = ids.len();
-        Box::pin(async move { Ok(n) })
+        Box::pin(async move { Ok(ended) })
+    }
+
+    fn put_code(&self, key: &str, grant: CodeGrant) -> StoreFuture<'_, ()> {
+        self.codes.insert(key.to_string(), grant);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn take_code(&self, key: &str) -> StoreFuture<'_, Option<CodeGrant>> {
+        // Cache::remove is atomic per key: of two concurrent redemptions one gets the grant.
+        let found = take_live(&self.codes, key);
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn put_access_token(&self, key: &str, grant: AccessGrant) -> StoreFuture<'_, ()> {
+        self.access_tokens.insert(key.to_string(), grant);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get_access_token(&self, key: &str) -> StoreFuture<'_, Option<AccessGrant>> {
+        let found = self
+            .access_tokens
+            .get(key)
+            .filter(|g| g.expires_at > SystemTime::now());
+        Box::pin(async move { Ok(found) })
     }
 
     fn remember_assertion(&self, key: &str, until: SystemTime) -> StoreFuture<'_, bool> {
@@ -244,6 +296,7 @@ mod tests {
             target: None,
             browser_nonce: "n".into(),
             expires_at: SystemTime::now() + expires_in,
+            oidc: None,
         }
     }
 

@@ -12,6 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
+use crate::handoff::oidc::authorize::Authorization;
+
 pub use settings::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
 
 /// A login this bridge started and is waiting for the IdP to answer.
@@ -23,6 +25,9 @@ pub struct PendingLogin {
     /// The random value in this browser's login cookie; binds the answer to the browser.
     pub browser_nonce: String,
     pub expires_at: SystemTime,
+    /// oidc mode: the authorization request this login answers (a code is issued at its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Authorization>,
 }
 
 /// A first-time link the bridge started and is waiting for the app to answer.
@@ -36,6 +41,9 @@ pub struct PendingLink {
     /// The random value in this browser's link cookie.
     pub browser_nonce: String,
     pub expires_at: SystemTime,
+    /// oidc mode: the authorization request the login that started this link answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Authorization>,
 }
 
 /// Who the IdP says logged in: kept with sessions for Single Logout.
@@ -54,6 +62,43 @@ pub struct AppSession {
     pub subject: Subject,
     /// Absolute end of the session (`sessions.lifetime` after login).
     pub expires_at: SystemTime,
+    /// When the student logged in at the IdP (the id_token's `auth_time`, `max_age`).
+    #[serde(default = "unix_epoch")]
+    pub authenticated_at: SystemTime,
+}
+
+fn unix_epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH
+}
+
+/// oidc mode: what an authorization code stands for until it is redeemed (once, within
+/// 60 s, on any instance), bound to the client, redirect URI, PKCE challenge and nonce.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeGrant {
+    pub app: String,
+    pub authorization: Authorization,
+    pub identity: crate::identity::Identity,
+    /// The OP session's `sid`.
+    pub sid: String,
+    /// Unix seconds of the IdP login.
+    pub auth_time: i64,
+    pub expires_at: SystemTime,
+}
+
+/// oidc mode: what an access token opens at the userinfo endpoint until it expires.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccessGrant {
+    pub app: String,
+    pub client_id: String,
+    pub identity: crate::identity::Identity,
+    pub expires_at: SystemTime,
+}
+
+/// A session that ended by Single Logout: what a Back-Channel Logout token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    pub id: String,
+    pub person_code: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +146,27 @@ pub trait LoginStateStore: Send + Sync {
 
     /// Ends every session of `app` for this IdP NameID (IdP-initiated Single Logout);
     /// returns how many ended.
-    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize>;
+    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize> {
+        let ended = self.end_sessions_of(app, name_id);
+        Box::pin(async move { Ok(ended.await?.len()) })
+    }
+
+    /// Ends every session of `app` for this IdP NameID and returns the ones that ended, for
+    /// the Back-Channel Logout tokens of oidc mode.
+    fn end_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, Vec<EndedSession>>;
+
+    /// Stores an authorization code's grant under `key` (the code's hash) until it expires.
+    fn put_code(&self, key: &str, grant: CodeGrant) -> StoreFuture<'_, ()>;
+
+    /// Removes and returns the grant: each code is redeemed once. Atomic across instances:
+    /// of two concurrent calls with the same key exactly one gets it.
+    fn take_code(&self, key: &str) -> StoreFuture<'_, Option<CodeGrant>>;
+
+    /// Stores an access token's grant under `key` (the token's hash) until it expires.
+    fn put_access_token(&self, key: &str, grant: AccessGrant) -> StoreFuture<'_, ()>;
+
+    /// The access token's grant, while it lives.
+    fn get_access_token(&self, key: &str) -> StoreFuture<'_, Option<AccessGrant>>;
 
     /// Records an assertion ID until `until`; `false` when it was already recorded (a replay).
     /// Atomic: of two concurrent calls with the same ID exactly one gets `true`.

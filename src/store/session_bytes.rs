@@ -11,7 +11,7 @@ use super::{AppSession, Subject};
 use crate::identity::{Facts, Identity};
 
 /// Bumped when the layout changes; an unknown version reads as no session (fail closed).
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 pub fn pack(session: &AppSession) -> Box<[u8]> {
     let mut out = Vec::with_capacity(256);
@@ -38,6 +38,11 @@ pub fn pack(session: &AppSession) -> Box<[u8]> {
         .unwrap_or(Duration::ZERO);
     out.extend_from_slice(&since_epoch.as_secs().to_le_bytes());
     out.extend_from_slice(&since_epoch.subsec_nanos().to_le_bytes());
+    let authenticated = session
+        .authenticated_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    out.extend_from_slice(&authenticated.as_secs().to_le_bytes());
     out.into_boxed_slice()
 }
 
@@ -76,6 +81,7 @@ pub fn unpack(bytes: &[u8]) -> Option<AppSession> {
     };
     let secs = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
     let nanos = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+    let authenticated_secs = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
     if !r.bytes.is_empty() || nanos >= 1_000_000_000 {
         return None;
     }
@@ -94,6 +100,7 @@ pub fn unpack(bytes: &[u8]) -> Option<AppSession> {
         },
         subject,
         expires_at: SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))?,
+        authenticated_at: SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(authenticated_secs))?,
     })
 }
 
@@ -210,6 +217,7 @@ mod tests {
                 session_index: None,
             },
             expires_at: SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_456_789),
+            authenticated_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_789_990_000),
         }
     }
 

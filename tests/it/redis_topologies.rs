@@ -43,6 +43,7 @@ fn session(n: usize, name_id: &str) -> AppSession {
             session_index: None,
         },
         expires_at: SystemTime::now() + Duration::from_secs(3600),
+        authenticated_at: SystemTime::now(),
     }
 }
 
@@ -56,6 +57,7 @@ async fn the_contract_holds(store: Arc<dyn LoginStateStore>) {
         target: None,
         browser_nonce: "n".into(),
         expires_at: SystemTime::now() + Duration::from_secs(60),
+        oidc: None,
     };
     store.put_pending("rs", login.clone()).await.expect("put");
     assert_eq!(store.take_pending("rs").await.expect("take"), Some(login));

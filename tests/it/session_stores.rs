@@ -49,6 +49,7 @@ fn pending(expires_in: Duration) -> PendingLogin {
         target: Some("https://numo.example.nl/les/3".into()),
         browser_nonce: "nonce".into(),
         expires_at: SystemTime::now() + expires_in,
+        oidc: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn session(app: &str, name_id: &str, person: &str, lifetime: Duration) -> AppSes
             session_index: Some("_si".into()),
         },
         expires_at: SystemTime::now() + lifetime,
+        authenticated_at: SystemTime::now(),
     }
 }
 
@@ -494,6 +496,7 @@ async fn pending_links_are_answered_once() {
             subject: Subject::default(),
             browser_nonce: "nonce".into(),
             expires_at: SystemTime::now() + Duration::from_secs(60),
+            oidc: None,
         };
         b.store.put_pending_link("jti-1", link.clone()).await.expect("put");
         assert_eq!(

@@ -5,10 +5,12 @@ use std::path::Path;
 use super::super::file::HandoffSection;
 use super::super::parse::{parse_duration, parse_http_url, read_ca_file, resolve};
 use super::super::problems::Collector;
+use crate::handoff::oidc::{check_registered_uri, ClientSecret, OidcClient, MIN_SECRET_LEN};
 use crate::handoff::{HandoffMode, HandoffSettings, HeaderNames, Upstream};
 
 /// The hand-off of one app; `None` when a key it needs has a problem (in the collector).
 pub(super) fn build_handoff(
+    app_name: &str,
     h: &HandoffSection,
     key: &dyn Fn(&str) -> String,
     base: &Path,
@@ -17,10 +19,11 @@ pub(super) fn build_handoff(
     let mode = match h.mode.as_str() {
         "jwt" => Some(HandoffMode::Jwt),
         "headers" => Some(HandoffMode::Headers),
+        "oidc" => Some(HandoffMode::Oidc),
         other => {
             c.add(
                 key("handoff.mode"),
-                format!("{other:?} is not one of \"jwt\", \"headers\""),
+                format!("{other:?} is not one of \"jwt\", \"headers\", \"oidc\""),
             );
             None
         }
@@ -59,6 +62,23 @@ pub(super) fn build_handoff(
         HeaderNames::parse(&n.person_code, &n.school, &n.affiliation, &n.tenant, &n.token),
     );
     let token_lifetime = c.take(&key("handoff.token_lifetime"), parse_duration(&h.token_lifetime));
+    let oidc = match mode {
+        Some(HandoffMode::Oidc) => Some(build_client(app_name, h, key, c)?),
+        _ => {
+            for (set, name) in [
+                (h.client_id.is_some(), "client_id"),
+                (h.client_secret.is_some(), "client_secret"),
+                (!h.redirect_uris.is_empty(), "redirect_uris"),
+                (!h.post_logout_redirect_uris.is_empty(), "post_logout_redirect_uris"),
+                (h.backchannel_logout_uri.is_some(), "backchannel_logout_uri"),
+            ] {
+                if set {
+                    c.add(key(&format!("handoff.{name}")), "only used in oidc mode (handoff.mode = \"oidc\")");
+                }
+            }
+            None
+        }
+    };
     let (mode, token_lifetime, connect_timeout, upstream_timeout, header_names, upstream_ca) = (
         mode?,
         token_lifetime?,
@@ -82,5 +102,75 @@ pub(super) fn build_handoff(
                 h.allow_path_parameters,
             )
         }),
+        oidc,
+    })
+}
+
+/// The client registration of an app in oidc mode; `None` when a key has a problem.
+fn build_client(
+    app_name: &str,
+    h: &HandoffSection,
+    key: &dyn Fn(&str) -> String,
+    c: &mut Collector<'_>,
+) -> Option<OidcClient> {
+    let mut ok = true;
+    let client_id = h.client_id.clone().unwrap_or_else(|| app_name.to_string());
+    if client_id.is_empty() || client_id.len() > 255 || client_id.chars().any(|ch| ch.is_control() || ch == ':') {
+        // `:` would make client_secret_basic ambiguous (RFC 6749 2.3.1 joins id and secret with it).
+        c.add(
+            key("handoff.client_id"),
+            "must be 1 to 255 printable characters without ':'",
+        );
+        ok = false;
+    }
+    let secret = match &h.client_secret {
+        Some(s) if s.chars().count() < MIN_SECRET_LEN => {
+            c.add(
+                key("handoff.client_secret"),
+                format!(
+                    "is {} characters; at least {MIN_SECRET_LEN} are required (e.g. `openssl rand -base64 32`), or leave it out for a public client that uses PKCE alone",
+                    s.chars().count()
+                ),
+            );
+            ok = false;
+            None
+        }
+        Some(s) => Some(ClientSecret::new(s.clone())),
+        None => None,
+    };
+    if h.redirect_uris.is_empty() {
+        c.add(
+            key("handoff.redirect_uris"),
+            "required in oidc mode: the app's callback URL(s), matched exactly",
+        );
+        ok = false;
+    }
+    let mut check_all = |uris: &[String], name: &str, c: &mut Collector<'_>| {
+        for uri in uris {
+            if let Err(e) = check_registered_uri(uri) {
+                c.add(key(&format!("handoff.{name}")), e);
+                ok = false;
+            }
+        }
+    };
+    check_all(&h.redirect_uris, "redirect_uris", c);
+    check_all(&h.post_logout_redirect_uris, "post_logout_redirect_uris", c);
+    let backchannel_logout_uri = match &h.backchannel_logout_uri {
+        None => None,
+        Some(uri) => match check_registered_uri(uri) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                c.add(key("handoff.backchannel_logout_uri"), e);
+                ok = false;
+                None
+            }
+        },
+    };
+    ok.then(|| OidcClient {
+        client_id,
+        secret,
+        redirect_uris: h.redirect_uris.clone(),
+        post_logout_redirect_uris: h.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri,
     })
 }

@@ -37,7 +37,8 @@ pub struct App {
     pub post_logout_url: Option<Url>,
     /// True when the app's base URL is https (`__Host-` Secure cookies, SameSite=None).
     pub secure: bool,
-    /// The session cookie's name (headers mode): under https a `__Host-` cookie.
+    /// The session cookie's name (headers mode, and the OP session of oidc mode): under https
+    /// a `__Host-` cookie.
     pub session_cookie: String,
     /// The app as a SAML service provider.
     pub sp: SpSettings,
@@ -81,7 +82,19 @@ pub(super) fn build_app(
     }
     let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
     let (sp_key, sp_cert, sp_next) = sp::load_keys(&a, &key, base, c);
-    let allowed_origins = allowed_origins(&a, base_url.as_ref(), &key, c);
+    let handoff = handoff::build_handoff(name, &a.handoff, &key, base, c);
+    let mut allowed_origins = allowed_origins(&a, base_url.as_ref(), &key, c);
+    // oidc mode: the app lives at its redirect URIs' origins (its base_url is the bridge's),
+    // so a target or post-logout URL there is the app's own.
+    if let Some(client) = handoff.as_ref().and_then(|h| h.oidc.as_ref()) {
+        for uri in &client.redirect_uris {
+            if let Ok(url) = url::Url::parse(uri) {
+                if !allowed_origins.contains(&url.origin()) {
+                    allowed_origins.push(url.origin());
+                }
+            }
+        }
+    }
     // Like a target: only the app's own origin or an allowlisted one (no open redirect).
     let post_logout_url = a.post_logout_url.as_deref().and_then(|u| {
         let url = c.take(&key("post_logout_url"), parse_http_url(u))?;
@@ -96,7 +109,6 @@ pub(super) fn build_app(
         }
     });
     let policy = identity::build_policy(&a, &key, c);
-    let handoff = handoff::build_handoff(&a.handoff, &key, base, c);
     let sp_entity_id = match (&a.sp_entity_id, &base_url) {
         (Some(id), _) if !id.trim().is_empty() => id.clone(),
         (_, Some(b)) => route(b, &a.federation, "metadata"),
@@ -179,6 +191,44 @@ fn allowed_origins(
     allowed_origins
 }
 
+/// What an app in oidc mode needs of the rest of the config: an RSA key for its RS256
+/// id_tokens, and its SAML routes on the bridge's own origin, where the OP's cookies live
+/// (the authorize endpoint sets the login cookie the ACS reads, and reads the session the
+/// ACS starts).
+pub(super) fn check_oidc_apps(
+    apps: &[Arc<App>],
+    public_base_url: Option<&Url>,
+    jwt_keys: Option<&crate::handoff::jwt::SigningKeys>,
+    c: &mut Collector<'_>,
+) {
+    let oidc: Vec<&Arc<App>> = apps.iter().filter(|a| a.handoff.oidc.is_some()).collect();
+    if let (Some(first), Some(keys)) = (oidc.first(), jwt_keys) {
+        if !keys.has_rsa() {
+            c.add(
+                "keys.jwt_signing_key",
+                format!(
+                    "apps.{} uses oidc, whose id_tokens are RS256: list an RSA key (`entree-bridge keygen --type rsa` makes one)",
+                    first.name
+                ),
+            );
+        }
+    }
+    let Some(issuer) = public_base_url else { return };
+    for app in oidc {
+        if app.base_url.origin() != issuer.origin() {
+            c.add(
+                format!("apps.{}.base_url", app.name),
+                format!(
+                    "an oidc app's SAML routes live on the bridge's own origin ({}), e.g. {}/{}: the OpenID Connect endpoints and the login share its cookies",
+                    issuer.origin().ascii_serialization(),
+                    issuer.as_str().trim_end_matches('/'),
+                    app.name
+                ),
+            );
+        }
+    }
+}
+
 fn route(base: &Url, federation: &str, action: &str) -> String {
     let mut url = base.clone();
     url.set_path(&format!(
@@ -191,6 +241,14 @@ fn route(base: &Url, federation: &str, action: &str) -> String {
 pub(super) fn check_unique_routes(apps: &[Arc<App>], c: &mut Collector<'_>) {
     for (i, a) in apps.iter().enumerate() {
         for b in &apps[i + 1..] {
+            if let (Some(x), Some(y)) = (&a.handoff.oidc, &b.handoff.oidc) {
+                if x.client_id == y.client_id {
+                    c.add(
+                        format!("apps.{}.handoff.client_id", b.name),
+                        format!("{:?} is apps.{}'s client_id too; each client is one app", y.client_id, a.name),
+                    );
+                }
+            }
             if a.host == b.host && a.saml_path() == b.saml_path() {
                 c.add(
                     format!("apps.{}.base_url", b.name),

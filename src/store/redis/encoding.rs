@@ -99,6 +99,13 @@ redis.call('PEXPIRE', KEYS[1], left)
 return f[1]
 ";
 
+/// Ends a session and returns its document (false when there was none), in one step.
+pub(super) const END_SESSION: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+redis.call('DEL', KEYS[1])
+return v
+";
+
 /// Adds a session id to a subject's set; the set lives as long as its longest session.
 /// ARGV: session id, TTL (ms).
 pub(super) const INDEX_SESSION: &str = r"

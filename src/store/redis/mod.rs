@@ -7,6 +7,8 @@
 //! - `session:{id}`         app session, hash {v: document, a: absolute end ms, i: idle ms};
 //!   a read moves its TTL to min(idle, time left) in the same script
 //! - `subject:{app}:{sha256}` set of session ids of one IdP NameID (Single Logout)
+//! - `code:{sha256}`        oidc authorization code's grant, taken with GETDEL (once, atomic)
+//! - `token:{sha256}`       oidc access token's grant, read with GET
 //! - `pending-bytes:{window}` bytes of pending logins started in a 10-minute window: anyone can
 //!   start a login, so their total is bounded as in the memory store
 //!
@@ -32,10 +34,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{AppSession, LoginStateStore, PendingLink, PendingLogin, RedisSettings, StoreError, StoreFuture};
+use super::{
+    AccessGrant, AppSession, CodeGrant, EndedSession, LoginStateStore, PendingLink, PendingLogin, RedisSettings,
+    StoreError, StoreFuture,
+};
 use connection::{unavailable, Conn, Nodes};
 use encoding::{
-    decode, encode, eval, hex_sha256, ttl_ms, unix_ms, COUNT_PENDING, INDEX_SESSION, PUT_SESSION, TOUCH_SESSION,
+    decode, encode, eval, hex_sha256, ttl_ms, unix_ms, COUNT_PENDING, END_SESSION, INDEX_SESSION, PUT_SESSION,
+    TOUCH_SESSION,
 };
 
 /// Ids the bridge hands out are far shorter; anything longer cannot be ours and is not looked up.
@@ -356,22 +362,30 @@ impl LoginStateStore for RedisStore {
         })
     }
 
-    fn remove_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, usize> {
+    fn end_sessions_of(&self, app: &str, name_id: &str) -> StoreFuture<'_, Vec<EndedSession>> {
         let index = self.subject_key(app, name_id);
         Box::pin(async move {
             let index_ref = &index;
             // One timeout for the whole: a Single Logout is bounded like any other request.
             self.run(|mut c| async move {
                 let ids: Vec<String> = redis::cmd("SMEMBERS").arg(index_ref).query_async(&mut c).await?;
-                let mut ended = 0;
-                // One DEL per session: in a cluster they live in different slots.
+                let mut ended = Vec::new();
+                // One script per session: in a cluster they live in different slots.
                 for id in &ids {
                     self.forget_session(id);
-                    let removed: i64 = redis::cmd("DEL")
-                        .arg(self.key("session", id))
+                    let doc: Option<Vec<u8>> = eval(END_SESSION, &self.key("session", id))
                         .query_async(&mut c)
                         .await?;
-                    ended += usize::try_from(removed).unwrap_or(0);
+                    if let Some(doc) = doc {
+                        // A document of another version still ended; it just names no person.
+                        let person_code = decode::<AppSession>("session", &doc)
+                            .map(|s| s.identity.person_code)
+                            .unwrap_or_default();
+                        ended.push(EndedSession {
+                            id: id.clone(),
+                            person_code,
+                        });
+                    }
                 }
                 // Only the ids handled here: a session that joined meanwhile keeps its entry.
                 if !ids.is_empty() {
@@ -384,6 +398,41 @@ impl LoginStateStore for RedisStore {
                 Ok(ended)
             })
             .await
+        })
+    }
+
+    fn put_code(&self, key: &str, grant: CodeGrant) -> StoreFuture<'_, ()> {
+        let id = key.to_string();
+        Box::pin(async move { self.put_value("code", &id, &grant, grant.expires_at).await })
+    }
+
+    fn take_code(&self, key: &str) -> StoreFuture<'_, Option<CodeGrant>> {
+        let id = key.to_string();
+        Box::pin(async move {
+            // GETDEL: of two instances redeeming the same code at once, one gets it.
+            let found: Option<CodeGrant> = self.take_value("code", &id).await?;
+            Ok(found.filter(|g| g.expires_at > SystemTime::now()))
+        })
+    }
+
+    fn put_access_token(&self, key: &str, grant: AccessGrant) -> StoreFuture<'_, ()> {
+        let id = key.to_string();
+        Box::pin(async move { self.put_value("token", &id, &grant, grant.expires_at).await })
+    }
+
+    fn get_access_token(&self, key: &str) -> StoreFuture<'_, Option<AccessGrant>> {
+        let id = key.to_string();
+        Box::pin(async move {
+            if id.is_empty() || id.len() > MAX_ID_LEN {
+                return Ok(None);
+            }
+            let key = self.key("token", &id);
+            let bytes: Option<Vec<u8>> = self
+                .run(|mut c| async move { redis::cmd("GET").arg(&key).query_async(&mut c).await })
+                .await?;
+            Ok(bytes
+                .and_then(|b| decode::<AccessGrant>("token", &b))
+                .filter(|g| g.expires_at > SystemTime::now()))
         })
     }
 
