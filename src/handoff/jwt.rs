@@ -236,8 +236,10 @@ mod tests {
     fn rs256_signs_with_the_rsa_key_and_own_tokens_verify() {
         let ec = SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap();
         let rsa = SigningKey::from_pkey(generate_key(KeyKind::Rsa2048).unwrap()).unwrap();
-        let ec_only = SigningKeys::new(vec![SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap()])
-            .unwrap();
+        let ec_only = SigningKeys::new(vec![
+            SigningKey::from_pkey(generate_key(KeyKind::EcP256).unwrap()).unwrap()
+        ])
+        .unwrap();
         assert!(!ec_only.has_rsa());
         assert!(ec_only.sign_rs256(&json!({}), "JWT").is_err());
         let keys = SigningKeys::new(vec![ec, rsa]).unwrap();

@@ -70,8 +70,14 @@ fn logged_out_page(app: &App, lang: Lang) -> Response {
 /// RP-initiated logout without a client: every OP session of this browser has ended.
 pub(super) fn logged_out_everywhere_page(lang: Lang) -> Response {
     let (title, body) = match lang {
-        Lang::Nl => ("Je bent uitgelogd", "Je bent uitgelogd bij de apps die via deze bridge inloggen."),
-        Lang::En => ("You are logged out", "You are logged out of the apps that sign in through this bridge."),
+        Lang::Nl => (
+            "Je bent uitgelogd",
+            "Je bent uitgelogd bij de apps die via deze bridge inloggen.",
+        ),
+        Lang::En => (
+            "You are logged out",
+            "You are logged out of the apps that sign in through this bridge.",
+        ),
     };
     html_response(
         StatusCode::OK,

@@ -23,7 +23,9 @@ use super::{session, AppState, Shared};
 use crate::config::App;
 use crate::handoff::oidc::authorize::{self, AuthorizeQuery, Refusal};
 use crate::handoff::oidc::{client_auth, discovery};
-use crate::login::oidc::{self as use_case, Authorized, EndSessionQuery, OidcRefusal, TokenError, TokenForm, UserinfoError};
+use crate::login::oidc::{
+    self as use_case, Authorized, EndSessionQuery, OidcRefusal, TokenError, TokenForm, UserinfoError,
+};
 use crate::login::{self, LoggedIn, LoginFailure, LogoutNotice};
 
 /// Largest token request body read: its fields are a code, a verifier, a URI and a secret.
@@ -104,7 +106,12 @@ pub async fn authorize(
     let mut response = match authorize::check(&query, client) {
         Err(Refusal::Page(p)) => page(p.into()),
         Err(Refusal::Redirect(r)) => {
-            tracing::info!(app = app.name, error = r.error.as_str(), "authorization request refused: {}", r.description);
+            tracing::info!(
+                app = app.name,
+                error = r.error.as_str(),
+                "authorization request refused: {}",
+                r.description
+            );
             found(&r.location(issuer))
         }
         Ok(checked) => match session::current_with_id(&state, app, req.headers()).await {
@@ -141,8 +148,15 @@ pub(super) async fn after_login(state: &AppState, app: &App, headers: &HeaderMap
     };
     let location = match oidc {
         Some(authorization) => {
-            match use_case::issue_code(services(state), app, &authorization, &identity, &started.id, SystemTime::now())
-                .await
+            match use_case::issue_code(
+                services(state),
+                app,
+                &authorization,
+                &identity,
+                &started.id,
+                SystemTime::now(),
+            )
+            .await
             {
                 Ok(location) => location,
                 Err(e) => return LoginError::from(e).into_response(),
@@ -166,7 +180,11 @@ fn token_error(e: &TokenError, basic: bool) -> Response {
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     if status == StatusCode::UNAUTHORIZED {
         // RFC 6749 5.2: a client that authenticated with the header is answered in kind.
-        let challenge = if basic { "Basic realm=\"entree-bridge\"" } else { "Bearer realm=\"entree-bridge\"" };
+        let challenge = if basic {
+            "Basic realm=\"entree-bridge\""
+        } else {
+            "Bearer realm=\"entree-bridge\""
+        };
         response
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
@@ -197,7 +215,11 @@ fn token_form(body: &[u8]) -> Result<(TokenForm, Option<String>, Option<String>)
 }
 
 /// `POST /oidc/token`.
-pub async fn token(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn token(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let state = shared.current();
     if let Some(limited) = rate_limited(&state, peer, req.headers()) {
         return no_store(limited);
@@ -212,17 +234,25 @@ pub async fn token(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Connect
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")));
+        .is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
     let result = async {
         if !form_type {
-            return Err((None, TokenError::InvalidRequest("the body must be application/x-www-form-urlencoded")));
+            return Err((
+                None,
+                TokenError::InvalidRequest("the body must be application/x-www-form-urlencoded"),
+            ));
         }
         let body = axum::body::to_bytes(req.into_body(), MAX_TOKEN_BODY)
             .await
             .map_err(|_| (None, TokenError::InvalidRequest("the body is too large or unreadable")))?;
         let (form, client_id, client_secret) = token_form(&body).map_err(|e| (None, e))?;
-        let presented = client_auth::presented(authorization.as_deref(), client_id.as_deref(), client_secret.as_deref())
-            .map_err(|e| (None, TokenError::from(e)))?;
+        let presented =
+            client_auth::presented(authorization.as_deref(), client_id.as_deref(), client_secret.as_deref())
+                .map_err(|e| (None, TokenError::from(e)))?;
         use_case::redeem(services(&state), &state.settings.apps, &presented, &form)
             .await
             .map_err(|e| (Some(presented.client_id.clone()), e))
@@ -249,9 +279,17 @@ pub async fn token(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Connect
             state.metrics.oidc_token(app, e.error());
             if matches!(e, TokenError::Unavailable(_) | TokenError::Server(_)) {
                 state.metrics.store_error("state");
-                tracing::error!(code = format!("oidc_token_{}", e.error()), app, "token request failed: {e}");
+                tracing::error!(
+                    code = format!("oidc_token_{}", e.error()),
+                    app,
+                    "token request failed: {e}"
+                );
             } else {
-                tracing::warn!(code = format!("oidc_token_{}", e.error()), app, "token request refused: {e}");
+                tracing::warn!(
+                    code = format!("oidc_token_{}", e.error()),
+                    app,
+                    "token request refused: {e}"
+                );
             }
             token_error(&e, basic)
         }
@@ -259,7 +297,11 @@ pub async fn token(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Connect
 }
 
 /// `GET|POST /oidc/userinfo` with `Authorization: Bearer`.
-pub async fn userinfo(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn userinfo(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let state = shared.current();
     if let Some(limited) = rate_limited(&state, peer, req.headers()) {
         return no_store(limited);
@@ -285,7 +327,11 @@ pub async fn userinfo(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Conn
                 ),
                 UserinfoError::Unavailable(_) => {
                     state.metrics.store_error("state");
-                    (StatusCode::SERVICE_UNAVAILABLE, "", json!({"error": "temporarily_unavailable"}))
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "",
+                        json!({"error": "temporarily_unavailable"}),
+                    )
                 }
             };
             tracing::warn!(code = "oidc_userinfo_refused", "userinfo refused: {e}");
@@ -301,7 +347,11 @@ pub async fn userinfo(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Conn
 }
 
 /// `GET /oidc/logout` (end_session_endpoint, RP-Initiated Logout 1.0).
-pub async fn logout(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
+pub async fn logout(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let state = shared.current();
     if let Some(limited) = rate_limited(&state, peer, req.headers()) {
         return limited;
@@ -325,8 +375,14 @@ pub async fn logout(State(shared): State<Arc<Shared>>, ConnectInfo(peer): Connec
                 Err(e) => return LoginError::StoreUnavailable(e.to_string()).into_response(),
             };
             let presented = session::presented_ids(&app, headers);
-            let answer =
-                login::logout_to(services(&state), &app, current.map(|s| s.subject), &presented, end.return_to).await;
+            let answer = login::logout_to(
+                services(&state),
+                &app,
+                current.map(|s| s.subject),
+                &presented,
+                end.return_to,
+            )
+            .await;
             let mut response = match answer.result {
                 Ok(next) => after_logout(&app, next, lang),
                 Err(e) => LoginError::from(e).into_response(),

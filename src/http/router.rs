@@ -32,7 +32,9 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
             GlobalRoute::OidcDiscovery => router.route(route.path(), get(super::oidc::discovery)),
             GlobalRoute::OidcAuthorize => router.route(route.path(), get(super::oidc::authorize)),
             GlobalRoute::OidcToken => router.route(route.path(), post(super::oidc::token)),
-            GlobalRoute::OidcUserinfo => router.route(route.path(), get(super::oidc::userinfo).post(super::oidc::userinfo)),
+            GlobalRoute::OidcUserinfo => {
+                router.route(route.path(), get(super::oidc::userinfo).post(super::oidc::userinfo))
+            }
             GlobalRoute::OidcLogout => router.route(route.path(), get(super::oidc::logout)),
         };
     }

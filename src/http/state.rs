@@ -168,7 +168,12 @@ impl AppState {
         let backchannel = settings
             .apps
             .iter()
-            .any(|a| a.handoff.oidc.as_ref().is_some_and(|c| c.backchannel_logout_uri.is_some()))
+            .any(|a| {
+                a.handoff
+                    .oidc
+                    .as_ref()
+                    .is_some_and(|c| c.backchannel_logout_uri.is_some())
+            })
             .then(|| proxy::client(super::oidc::BACKCHANNEL_TIMEOUT, &[]))
             .and_then(|built| {
                 built

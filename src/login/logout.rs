@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use super::{Answer, CookieChange, LoginFailure, Services};
 use crate::config::App;
+use crate::handoff::oidc::tokens;
 use crate::saml::logout;
 use crate::saml::redirect::{self, Kind};
-use crate::handoff::oidc::tokens;
 use crate::store::{EndedSession, PendingLogin, Subject};
 
 /// How long a sent LogoutRequest waits for its answer.

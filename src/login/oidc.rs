@@ -58,8 +58,13 @@ impl From<authorize::PageRefusal> for OidcRefusal {
 
 /// The app whose client registration has `client_id`.
 pub fn app_of_client<'a>(apps: &'a [Arc<App>], client_id: &str) -> Option<(&'a Arc<App>, &'a OidcClient)> {
-    apps.iter()
-        .find_map(|app| app.handoff.oidc.as_ref().filter(|c| c.client_id == client_id).map(|c| (app, c)))
+    apps.iter().find_map(|app| {
+        app.handoff
+            .oidc
+            .as_ref()
+            .filter(|c| c.client_id == client_id)
+            .map(|c| (app, c))
+    })
 }
 
 /// What an authorization request leads to.
@@ -91,12 +96,28 @@ pub async fn authorize(
     });
     match (usable, checked.prompt) {
         (Some((id, s)), _) => {
-            let location = issue_code(services, app, &checked.authorization, &s.identity, &id, s.authenticated_at).await?;
-            tracing::info!(app = app.name, client = checked.authorization.client_id, "authorized from the OP session");
+            let location = issue_code(
+                services,
+                app,
+                &checked.authorization,
+                &s.identity,
+                &id,
+                s.authenticated_at,
+            )
+            .await?;
+            tracing::info!(
+                app = app.name,
+                client = checked.authorization.client_id,
+                "authorized from the OP session"
+            );
             Ok(Authorized::ToClient(location))
         }
         (None, Prompt::None) => {
-            tracing::info!(app = app.name, client = checked.authorization.client_id, "prompt=none without a session");
+            tracing::info!(
+                app = app.name,
+                client = checked.authorization.client_id,
+                "prompt=none without a session"
+            );
             let refusal = RedirectRefusal::new(
                 &checked.authorization,
                 AuthorizeErrorCode::LoginRequired,
@@ -105,7 +126,14 @@ pub async fn authorize(
             Ok(Authorized::ToClient(refusal.location(&issuer)))
         }
         (None, prompt) => {
-            let started = start_for(services, app, None, Some(checked.authorization), prompt == Prompt::Login).await?;
+            let started = start_for(
+                services,
+                app,
+                None,
+                Some(checked.authorization),
+                prompt == Prompt::Login,
+            )
+            .await?;
             Ok(Authorized::Login(started))
         }
     }
@@ -227,8 +255,8 @@ pub async fn redeem(
     presented: &Presented,
     form: &TokenForm,
 ) -> Result<(Arc<App>, Tokens), TokenError> {
-    let (app, client) = app_of_client(apps, &presented.client_id)
-        .ok_or(TokenError::InvalidClient("client authentication failed"))?;
+    let (app, client) =
+        app_of_client(apps, &presented.client_id).ok_or(TokenError::InvalidClient("client authentication failed"))?;
     client_auth::authenticate(client, presented)?;
     match form.grant_type.as_deref() {
         Some("authorization_code") => {}
@@ -250,14 +278,22 @@ pub async fn redeem(
         .await?
         .ok_or(TokenError::InvalidGrant("the code is unknown, expired or already used"))?;
     if grant.app != app.name || grant.authorization.client_id != client.client_id {
-        tracing::warn!(app = app.name, code_of = grant.app, "a code of another client was presented");
+        tracing::warn!(
+            app = app.name,
+            code_of = grant.app,
+            "a code of another client was presented"
+        );
         return Err(TokenError::InvalidGrant("the code was issued to another client"));
     }
     if form.redirect_uri.as_deref() != Some(grant.authorization.redirect_uri.as_str()) {
-        return Err(TokenError::InvalidGrant("redirect_uri is not the one of the authorization request"));
+        return Err(TokenError::InvalidGrant(
+            "redirect_uri is not the one of the authorization request",
+        ));
     }
     if !pkce::verifier_matches(verifier, &grant.authorization.code_challenge) {
-        return Err(TokenError::InvalidGrant("the code_verifier does not match the code_challenge"));
+        return Err(TokenError::InvalidGrant(
+            "the code_verifier does not match the code_challenge",
+        ));
     }
     let tokens = mint(services, app, client, grant).await?;
     Ok((app.clone(), tokens))
@@ -330,7 +366,11 @@ pub async fn userinfo(services: Services<'_>, access_token: Option<&str>) -> Res
         .await
         .map_err(|e| UserinfoError::Unavailable(e.to_string()))?
         .ok_or(UserinfoError::InvalidToken)?;
-    Ok(tokens::userinfo_claims(&grant.identity, &issuer(services), &grant.client_id))
+    Ok(tokens::userinfo_claims(
+        &grant.identity,
+        &issuer(services),
+        &grant.client_id,
+    ))
 }
 
 /// RP-initiated logout's parameters (RP-Initiated Logout 1.0, 2), each at most once.
@@ -356,7 +396,11 @@ const MAX_HINT_LEN: usize = 16 * 1024;
 /// Checks a logout request: an id_token_hint must be one of this bridge's id_tokens (its
 /// signature and issuer; it may have expired), a client_id must agree with it, and a
 /// post_logout_redirect_uri must be registered for the client they name.
-pub fn end_session(services: Services<'_>, apps: &[Arc<App>], query: &EndSessionQuery) -> Result<EndSession, OidcRefusal> {
+pub fn end_session(
+    services: Services<'_>,
+    apps: &[Arc<App>],
+    query: &EndSessionQuery,
+) -> Result<EndSession, OidcRefusal> {
     let hinted = match &query.id_token_hint {
         None => None,
         Some(hint) => {
@@ -377,7 +421,9 @@ pub fn end_session(services: Services<'_>, apps: &[Arc<App>], query: &EndSession
     };
     let client_id = match (hinted, &query.client_id) {
         (Some(a), Some(c)) if &a != c => {
-            return Err(OidcRefusal::IdTokenHintInvalid("its audience is not the client_id given".into()))
+            return Err(OidcRefusal::IdTokenHintInvalid(
+                "its audience is not the client_id given".into(),
+            ))
         }
         (Some(a), _) => Some(a),
         (None, c) => c.clone(),

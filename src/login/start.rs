@@ -66,7 +66,13 @@ pub async fn start_for(
     };
     let for_client = pending.oidc.as_ref().map(|a| a.client_id.clone());
     services.store.put_pending(&relay_state, pending).await?;
-    tracing::info!(app = app.name, request_id, oidc_client = for_client, force_authn, "login started");
+    tracing::info!(
+        app = app.name,
+        request_id,
+        oidc_client = for_client,
+        force_authn,
+        "login started"
+    );
     Ok(Started {
         location,
         cookie: CookieChange::SetLogin { relay_state, nonce },

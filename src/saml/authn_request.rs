@@ -84,9 +84,19 @@ mod tests {
             force_authn: false,
         };
         assert!(!req.to_xml().contains("ForceAuthn"));
-        let forced = AuthnRequest { force_authn: true, ..req };
-        assert!(forced.to_xml().contains(r#" ForceAuthn="true" "#), "{}", forced.to_xml());
-        let req = AuthnRequest { force_authn: false, ..forced };
+        let forced = AuthnRequest {
+            force_authn: true,
+            ..req
+        };
+        assert!(
+            forced.to_xml().contains(r#" ForceAuthn="true" "#),
+            "{}",
+            forced.to_xml()
+        );
+        let req = AuthnRequest {
+            force_authn: false,
+            ..forced
+        };
         let url = req.redirect_url("relay", Some(&key)).unwrap();
         let saml = query_param(&url, "SAMLRequest").unwrap();
         let xml = inflate_bounded(

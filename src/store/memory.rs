@@ -261,10 +261,7 @@ impl LoginStateStore for MemoryStore {
     }
 
     fn get_access_token(&self, key: &str) -> StoreFuture<'_, Option<AccessGrant>> {
-        let found = self
-            .access_tokens
-            .get(key)
-            .filter(|g| g.expires_at > SystemTime::now());
+        let found = self.access_tokens.get(key).filter(|g| g.expires_at > SystemTime::now());
         Box::pin(async move { Ok(found) })
     }
 

@@ -23,6 +23,7 @@ mod login_flow;
 mod logout;
 mod metadata_refresh;
 mod metadata_reload;
+mod oidc_flow;
 mod operations;
 mod redis_topologies;
 mod scale_out;

@@ -73,7 +73,10 @@ pub(super) fn build_handoff(
                 (h.backchannel_logout_uri.is_some(), "backchannel_logout_uri"),
             ] {
                 if set {
-                    c.add(key(&format!("handoff.{name}")), "only used in oidc mode (handoff.mode = \"oidc\")");
+                    c.add(
+                        key(&format!("handoff.{name}")),
+                        "only used in oidc mode (handoff.mode = \"oidc\")",
+                    );
                 }
             }
             None

@@ -245,7 +245,10 @@ pub(super) fn check_unique_routes(apps: &[Arc<App>], c: &mut Collector<'_>) {
                 if x.client_id == y.client_id {
                     c.add(
                         format!("apps.{}.handoff.client_id", b.name),
-                        format!("{:?} is apps.{}'s client_id too; each client is one app", y.client_id, a.name),
+                        format!(
+                            "{:?} is apps.{}'s client_id too; each client is one app",
+                            y.client_id, a.name
+                        ),
                     );
                 }
             }

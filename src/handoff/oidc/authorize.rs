@@ -231,7 +231,10 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
         None => return Err(Refusal::Page(PageRefusal::RedirectUriNotRegistered(String::new()))),
     };
     // `state` is echoed in every answer from here on, so it is read before anything can fail.
-    let state = query.state.clone().filter(|s| s.len() <= MAX_STATE_LEN && !s.is_empty());
+    let state = query
+        .state
+        .clone()
+        .filter(|s| s.len() <= MAX_STATE_LEN && !s.is_empty());
     let mut authorization = Authorization {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -239,7 +242,9 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
         nonce: None,
         code_challenge: String::new(),
     };
-    let refuse = |a: &Authorization, error, description: &str| Err(Refusal::Redirect(RedirectRefusal::new(a, error, description)));
+    let refuse = |a: &Authorization, error, description: &str| {
+        Err(Refusal::Redirect(RedirectRefusal::new(a, error, description)))
+    };
     if let Some(name) = NAMES.iter().find(|n| query.repeated(n)) {
         return refuse(
             &authorization,
@@ -259,7 +264,13 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
     }
     match query.response_type.as_deref() {
         Some("code") => {}
-        None => return refuse(&authorization, AuthorizeErrorCode::InvalidRequest, "response_type is missing"),
+        None => {
+            return refuse(
+                &authorization,
+                AuthorizeErrorCode::InvalidRequest,
+                "response_type is missing",
+            )
+        }
         Some(_) => {
             return refuse(
                 &authorization,
@@ -269,18 +280,32 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
         }
     }
     if !matches!(query.response_mode.as_deref(), None | Some("query")) {
-        return refuse(&authorization, AuthorizeErrorCode::InvalidRequest, "only response_mode=query is supported");
+        return refuse(
+            &authorization,
+            AuthorizeErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        );
     }
     if !query
         .scope
         .as_deref()
         .is_some_and(|s| s.split(' ').any(|scope| scope == "openid"))
     {
-        return refuse(&authorization, AuthorizeErrorCode::InvalidScope, "scope must include openid");
+        return refuse(
+            &authorization,
+            AuthorizeErrorCode::InvalidScope,
+            "scope must include openid",
+        );
     }
     // PKCE S256 for every client, confidential ones too (OAuth 2.1, RFC 9700 2.1.1).
     let challenge = match (query.code_challenge.as_deref(), query.code_challenge_method.as_deref()) {
-        (None, _) => return refuse(&authorization, AuthorizeErrorCode::InvalidRequest, "code_challenge is required (PKCE S256)"),
+        (None, _) => {
+            return refuse(
+                &authorization,
+                AuthorizeErrorCode::InvalidRequest,
+                "code_challenge is required (PKCE S256)",
+            )
+        }
         (Some(_), None | Some("plain")) => {
             return refuse(
                 &authorization,
@@ -289,7 +314,11 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
             )
         }
         (Some(_), Some(m)) if m != "S256" => {
-            return refuse(&authorization, AuthorizeErrorCode::InvalidRequest, "code_challenge_method must be S256")
+            return refuse(
+                &authorization,
+                AuthorizeErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            )
         }
         (Some(c), Some(_)) if !pkce::valid_challenge(c) => {
             return refuse(
@@ -436,7 +465,10 @@ mod tests {
         ] {
             let q = good().replace("https%3A%2F%2Fnumo.example.nl%2Fcb", uri);
             assert!(
-                matches!(checked(&q), Err(Refusal::Page(PageRefusal::RedirectUriNotRegistered(_)))),
+                matches!(
+                    checked(&q),
+                    Err(Refusal::Page(PageRefusal::RedirectUriNotRegistered(_)))
+                ),
                 "{uri}"
             );
         }
@@ -445,7 +477,10 @@ mod tests {
         let twice = format!("{}&redirect_uri=https%3A%2F%2Fnumo.example.nl%2Fcb", good());
         assert!(matches!(checked(&twice), Err(Refusal::Page(PageRefusal::Malformed))));
         let two_clients = format!("{}&client_id=other", good());
-        assert_eq!(client_id(&AuthorizeQuery::parse(&two_clients)), Err(PageRefusal::Malformed));
+        assert_eq!(
+            client_id(&AuthorizeQuery::parse(&two_clients)),
+            Err(PageRefusal::Malformed)
+        );
     }
 
     #[test]
@@ -484,12 +519,21 @@ mod tests {
             redirect_error(&format!("{}&prompt=none+login", good())),
             AuthorizeErrorCode::InvalidRequest
         );
-        assert_eq!(redirect_error(&format!("{}&nonce=2", good())), AuthorizeErrorCode::InvalidRequest);
+        assert_eq!(
+            redirect_error(&format!("{}&nonce=2", good())),
+            AuthorizeErrorCode::InvalidRequest
+        );
         match checked(&good().replace("scope=openid", "scope=x")) {
             Err(Refusal::Redirect(r)) => {
                 let location = r.location("https://bridge.example.nl");
-                assert!(location.starts_with("https://numo.example.nl/cb?error=invalid_scope&"), "{location}");
-                assert!(location.contains("&state=s1&iss=https%3A%2F%2Fbridge.example.nl"), "{location}");
+                assert!(
+                    location.starts_with("https://numo.example.nl/cb?error=invalid_scope&"),
+                    "{location}"
+                );
+                assert!(
+                    location.contains("&state=s1&iss=https%3A%2F%2Fbridge.example.nl"),
+                    "{location}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -497,8 +541,14 @@ mod tests {
 
     #[test]
     fn prompt_and_max_age_are_read() {
-        assert_eq!(checked(&format!("{}&prompt=none", good())).unwrap().prompt, Prompt::None);
-        assert_eq!(checked(&format!("{}&prompt=login+consent", good())).unwrap().prompt, Prompt::Login);
+        assert_eq!(
+            checked(&format!("{}&prompt=none", good())).unwrap().prompt,
+            Prompt::None
+        );
+        assert_eq!(
+            checked(&format!("{}&prompt=login+consent", good())).unwrap().prompt,
+            Prompt::Login
+        );
         assert_eq!(checked(&format!("{}&max_age=0", good())).unwrap().max_age, Some(0));
         assert_eq!(
             redirect_error(&format!("{}&max_age=-1", good())),

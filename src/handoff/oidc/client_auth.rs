@@ -42,10 +42,7 @@ pub fn presented(
     form_secret: Option<&str>,
 ) -> Result<Presented, ClientAuthError> {
     if let Some(header) = authorization {
-        let Some(encoded) = header
-            .strip_prefix("Basic ")
-            .or_else(|| header.strip_prefix("basic "))
-        else {
+        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
             return Err(ClientAuthError::Malformed("the Authorization header is not Basic"));
         };
         if form_secret.is_some() {
@@ -62,7 +59,9 @@ pub fn presented(
         // RFC 6749 2.3.1: both are form-urlencoded before they are joined.
         let (id, secret_as_sent) = (form_decode(id), secret.to_string());
         if form_client_id.is_some_and(|f| f != id) {
-            return Err(ClientAuthError::Malformed("client_id differs from the Basic credentials"));
+            return Err(ClientAuthError::Malformed(
+                "client_id differs from the Basic credentials",
+            ));
         }
         return Ok(Presented {
             client_id: id,
@@ -78,7 +77,11 @@ pub fn presented(
         client_id: client_id.to_string(),
         secret: form_secret.map(str::to_string),
         secret_as_sent: None,
-        method: if form_secret.is_some() { Method::Post } else { Method::None },
+        method: if form_secret.is_some() {
+            Method::Post
+        } else {
+            Method::None
+        },
     })
 }
 
@@ -95,7 +98,11 @@ fn form_decode(s: &str) -> String {
 pub fn authenticate(client: &OidcClient, presented: &Presented) -> Result<(), ClientAuthError> {
     match (&client.secret, &presented.secret) {
         (Some(secret), Some(given))
-            if secret.matches(given) | presented.secret_as_sent.as_deref().is_some_and(|raw| secret.matches(raw)) =>
+            if secret.matches(given)
+                | presented
+                    .secret_as_sent
+                    .as_deref()
+                    .is_some_and(|raw| secret.matches(raw)) =>
         {
             Ok(())
         }
@@ -133,10 +140,18 @@ mod tests {
         assert_eq!(p.method, Method::Basic);
         assert_eq!(authenticate(&client(Some(SECRET)), &p), Ok(()));
         // A client that does not form-encode (Authlib) sends the secret as it is.
-        let raw = presented(Some(&format!("Basic {}", B64.encode(format!("numo+web:{SECRET}")))), None, None).unwrap();
+        let raw = presented(
+            Some(&format!("Basic {}", B64.encode(format!("numo+web:{SECRET}")))),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(authenticate(&client(Some(SECRET)), &raw), Ok(()));
         let wrong = presented(Some(&format!("Basic {}", B64.encode("numo+web:nope"))), None, None).unwrap();
-        assert_eq!(authenticate(&client(Some(SECRET)), &wrong), Err(ClientAuthError::Failed));
+        assert_eq!(
+            authenticate(&client(Some(SECRET)), &wrong),
+            Err(ClientAuthError::Failed)
+        );
     }
 
     #[test]
@@ -147,12 +162,27 @@ mod tests {
         let public = presented(None, Some("numo web"), None).unwrap();
         assert_eq!(authenticate(&client(None), &public), Ok(()));
         // A confidential client without its secret; a public one with a secret.
-        assert_eq!(authenticate(&client(Some(SECRET)), &public), Err(ClientAuthError::Failed));
+        assert_eq!(
+            authenticate(&client(Some(SECRET)), &public),
+            Err(ClientAuthError::Failed)
+        );
         assert_eq!(authenticate(&client(None), &p), Err(ClientAuthError::Failed));
         let header = format!("Basic {}", B64.encode("numo+web:x"));
-        assert!(matches!(presented(Some(&header), None, Some("x")), Err(ClientAuthError::Malformed(_))));
-        assert!(matches!(presented(Some(&header), Some("other"), None), Err(ClientAuthError::Malformed(_))));
-        assert!(matches!(presented(None, None, None), Err(ClientAuthError::Malformed(_))));
-        assert!(matches!(presented(Some("Bearer x"), None, None), Err(ClientAuthError::Malformed(_))));
+        assert!(matches!(
+            presented(Some(&header), None, Some("x")),
+            Err(ClientAuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            presented(Some(&header), Some("other"), None),
+            Err(ClientAuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            presented(None, None, None),
+            Err(ClientAuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            presented(Some("Bearer x"), None, None),
+            Err(ClientAuthError::Malformed(_))
+        ));
     }
 }

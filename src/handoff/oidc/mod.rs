@@ -75,7 +75,9 @@ impl std::fmt::Debug for ClientSecret {
 pub fn check_registered_uri(uri: &str) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
-        return Err(format!("{uri:?} has a fragment (#...), which redirect URIs may not have"));
+        return Err(format!(
+            "{uri:?} has a fragment (#...), which redirect URIs may not have"
+        ));
     }
     match url.scheme() {
         "https" => Ok(url),
@@ -83,7 +85,9 @@ pub fn check_registered_uri(uri: &str) -> Result<Url, String> {
         "http" => Err(format!(
             "{uri:?} is plain http; only https is allowed, or http on a loopback host (127.0.0.1, [::1], localhost)"
         )),
-        other => Err(format!("{uri:?} has scheme {other:?}; only https (or loopback http) is allowed")),
+        other => Err(format!(
+            "{uri:?} has scheme {other:?}; only https (or loopback http) is allowed"
+        )),
     }
 }
 

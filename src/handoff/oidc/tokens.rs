@@ -39,7 +39,10 @@ pub fn storage_key(secret: &str) -> String {
 /// The `sid` of the OP session with this (secret) id: one-way, so the app learns a stable
 /// name for the session without learning the cookie that opens it.
 pub fn sid_of(session_id: &str) -> String {
-    match hash(MessageDigest::sha256(), format!("entree-bridge sid {session_id}").as_bytes()) {
+    match hash(
+        MessageDigest::sha256(),
+        format!("entree-bridge sid {session_id}").as_bytes(),
+    ) {
         Ok(d) => B64URL.encode(&d[..16]),
         Err(_) => crate::keys::random_token(),
     }

@@ -373,9 +373,7 @@ impl LoginStateStore for RedisStore {
                 // One script per session: in a cluster they live in different slots.
                 for id in &ids {
                     self.forget_session(id);
-                    let doc: Option<Vec<u8>> = eval(END_SESSION, &self.key("session", id))
-                        .query_async(&mut c)
-                        .await?;
+                    let doc: Option<Vec<u8>> = eval(END_SESSION, &self.key("session", id)).query_async(&mut c).await?;
                     if let Some(doc) = doc {
                         // A document of another version still ended; it just names no person.
                         let person_code = decode::<AppSession>("session", &doc)

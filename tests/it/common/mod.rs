@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod hostile_shapes;
+pub mod oidc;
 pub mod process;
 pub mod services;
 pub mod simplesamlphp;
@@ -230,6 +231,14 @@ impl Bridge {
         Self::start_inner("", database, &links_config, prepare, edit).await
     }
 
+    /// A bridge with [`oidc::OIDC_APPS`] (`extra` appended) and an RSA key beside the EC one
+    /// (id_tokens are RS256).
+    pub async fn start_oidc(extra_config: &str) -> Bridge {
+        let (database, links_config) = links_config(Links::Sqlite).await;
+        let extra = format!("{}\n{extra_config}", oidc::OIDC_APPS);
+        Self::start_inner(&extra, database, &links_config, oidc::write_rsa_key, oidc::with_rsa_key).await
+    }
+
     async fn start_inner(
         extra_config: &str,
         database: Option<TestDatabase>,
@@ -319,6 +328,8 @@ pub struct StartedLogin {
     pub request_id: String,
     pub relay_state: String,
     pub signed: bool,
+    /// The AuthnRequest asks for a fresh login (`prompt=login` in oidc mode).
+    pub force_authn: bool,
 }
 
 pub async fn start_login(client: &reqwest::Client, bridge: &Bridge, app: &str, target: Option<&str>) -> StartedLogin {
@@ -335,6 +346,11 @@ pub async fn start_login_at(client: &reqwest::Client, base: &str, app: &str, tar
     let resp = client.get(&url).send().await.expect("login");
     assert_eq!(resp.status(), 302, "login answers a redirect");
     let location = resp.headers()["location"].to_str().expect("location").to_string();
+    started_login_from(location)
+}
+
+/// The login a redirect to the IdP (`location`, with its SAMLRequest) starts.
+pub fn started_login_from(location: String) -> StartedLogin {
     let query = location.split_once('?').expect("query").1;
     let param = |name: &str| {
         url::form_urlencoded::parse(query.as_bytes())
@@ -353,6 +369,7 @@ pub async fn start_login_at(client: &reqwest::Client, base: &str, app: &str, tar
         request_id: doc.root_element().attribute("ID").expect("ID").to_string(),
         relay_state: param("RelayState").expect("RelayState"),
         signed: param("Signature").is_some(),
+        force_authn: doc.root_element().attribute("ForceAuthn") == Some("true"),
         location,
     }
 }
