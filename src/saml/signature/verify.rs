@@ -243,7 +243,7 @@ impl From<C14nError> for SignatureError {
 fn verifies(key: &PKey<Public>, md: MessageDigest, ecdsa: bool, data: &[u8], value: &[u8]) -> bool {
     let der;
     let signature = if ecdsa {
-        if key.id() != Id::EC || value.is_empty() || value.len() % 2 != 0 {
+        if key.id() != Id::EC || value.is_empty() || !value.len().is_multiple_of(2) {
             return false;
         }
         let (r, s) = value.split_at(value.len() / 2);

@@ -126,7 +126,7 @@ impl RedisStore {
                             tracing::error!("Redis is unreachable; logins answer 503 until it is back: {e}");
                         }
                         failed_in_a_row += 1;
-                        if failed_in_a_row % REPLACE_AFTER_FAILED_PINGS == 0 {
+                        if failed_in_a_row.is_multiple_of(REPLACE_AFTER_FAILED_PINGS) {
                             tracing::warn!("replacing the Redis connection after {failed_in_a_row} failed pings");
                             store.replace_connection();
                         }
