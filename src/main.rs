@@ -334,10 +334,7 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
     println!("entree-bridge demo: open http://{listen}/ in your browser (Ctrl-C stops it)");
     // The demo's IdP and sample app read the same settings the bridge serves with.
     let settings = Arc::new(settings);
-    let demo_router = demo::router(Arc::new(demo::DemoState {
-        idp,
-        settings: settings.clone(),
-    }));
+    let demo_router = demo::router(Arc::new(demo::DemoState::new(idp, settings.clone())));
     run_server(settings, Some(demo_router), None, Some((upstream, demo::headers_app())))
 }
 

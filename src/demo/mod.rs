@@ -3,6 +3,7 @@
 //! hand-off and shows the verified claims.
 
 pub mod idp;
+mod oidc_app;
 mod routes;
 pub mod sign;
 pub mod tokens;
@@ -93,7 +94,7 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
         source,
     })?;
     let idp = idp::DevIdp::load_or_create(data_dir, IDP_ENTITY_ID)?;
-    for app in ["numo", "leerlijn", "rooster", "klas"] {
+    for app in ["numo", "leerlijn", "rooster", "klas", "portaal"] {
         let (key_path, cert_path) = (
             data_dir.join(format!("{app}-sp.key")),
             data_dir.join(format!("{app}-sp.crt")),
@@ -110,6 +111,11 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
     let jwt = data_dir.join("jwt-signing.pem");
     if !jwt.exists() {
         keys::write_private_key(&jwt, &keys::generate_key(KeyKind::EcP256)?)?;
+    }
+    // The OpenID Connect app's id_tokens are RS256: an RSA key beside the EC one.
+    let rsa = data_dir.join("jwt-signing-rsa.pem");
+    if !rsa.exists() {
+        keys::write_private_key(&rsa, &keys::generate_key(KeyKind::Rsa2048)?)?;
     }
     let metadata = idp.metadata(&format!("http://{address}/demo/idp/sso"));
     keys::write_file(&data_dir.join("idp-metadata.xml"), metadata.as_bytes(), false)?;
@@ -166,4 +172,16 @@ pub fn headers_app() -> axum::Router {
 pub struct DemoState {
     pub idp: idp::DevIdp,
     pub settings: Arc<Settings>,
+    /// Sign-ins the OpenID Connect sample app started.
+    pub oidc_pending: oidc_app::Pending,
+}
+
+impl DemoState {
+    pub fn new(idp: idp::DevIdp, settings: Arc<Settings>) -> Self {
+        DemoState {
+            idp,
+            settings,
+            oidc_pending: Default::default(),
+        }
+    }
 }

@@ -24,15 +24,36 @@ pub fn router(state: Arc<DemoState>) -> Router {
         .route("/demo/idp/login", post(idp_respond))
         .route("/demo/app/callback", post(app_callback))
         .route("/demo/app/link", get(link_page).post(link_submit))
+        .route(super::oidc_app::HOME, get(super::oidc_app::home))
+        .route(super::oidc_app::LOGIN, get(super::oidc_app::login))
+        .route(super::oidc_app::CALLBACK, get(super::oidc_app::callback))
         .with_state(state)
 }
 
 async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
     let mut apps = String::new();
     for app in &state.settings.apps {
+        // The OpenID Connect app's elo link lands in its sample app, which then signs in
+        // with its OIDC client (the bridge's session answers at once).
+        let login = match &app.handoff.oidc {
+            Some(_) => format!(
+                "{}?target={}",
+                app.route_url("login"),
+                url::form_urlencoded::byte_serialize(
+                    format!(
+                        "{}{}",
+                        state.settings.public_base_url.as_str().trim_end_matches('/'),
+                        super::oidc_app::LOGIN
+                    )
+                    .as_bytes()
+                )
+                .collect::<String>()
+            ),
+            None => app.route_url("login"),
+        };
         apps.push_str(&format!(
             "<li><a href=\"{login}\">{name}</a>: scholen <code>{schools}</code>, persoonscode uit <code>{attr}</code>. SP metadata: <a href=\"{meta}\">{meta}</a></li>",
-            login = escape(&app.route_url("login")),
+            login = escape(&login),
             name = escape(&app.display_name),
             schools = escape(&app.identity.schools.join(", ")),
             attr = escape(&app.identity.person_attribute),
@@ -69,7 +90,9 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
             "<li><b>Rooster</b>: de app achter de bridge (headers mode) laat zien welke headers hij kreeg. ",
             "<i lang=\"en\">Headers mode: the app behind the proxy shows the headers it received.</i></li>",
             "<li><b>Klas</b>: de app kent je nog niet; koppel één keer je bestaande account (<code>sanne.klas</code> of <code>mila.klas</code>, wachtwoord <code>demo</code>). ",
-            "<i lang=\"en\">First-time linking: link your existing account once, then you are straight in.</i></li></ul>",
+            "<i lang=\"en\">First-time linking: link your existing account once, then you are straight in.</i></li>",
+            "<li><b>Portaal</b>: een app met alleen OpenID Connect; zijn sample app logt in met een gewone OIDC-client en toont de id_token en userinfo (<a href=\"/demo/oidc/\">direct starten</a>). ",
+            "<i lang=\"en\">An app with nothing but OpenID Connect: its sample app signs in with a plain OIDC client library and shows the id_token and userinfo.</i></li></ul>",
             "<h2>Testleerlingen van de ontwikkel-IdP</h2><ul>{students}</ul>",
             "<p>Public keys of the bridge: <a href=\"/.well-known/jwks.json\">/.well-known/jwks.json</a></p>"
         ),

@@ -47,11 +47,18 @@ fn field<'a>(page: &'a str, name: &str) -> &'a str {
 /// Clicks the app's elo link, picks `student` at the development IdP, and returns the
 /// bridge's answer to the IdP's auto-submitted form.
 async fn log_in(client: &reqwest::Client, demo: &Demo, app: &str, student: &str) -> reqwest::Response {
-    let login = client
-        .get(format!("{}/{app}/saml2/kennisnet/login", demo.base))
-        .send()
-        .await
-        .expect("login");
+    log_in_at(
+        client,
+        demo,
+        &format!("{}/{app}/saml2/kennisnet/login", demo.base),
+        student,
+    )
+    .await
+}
+
+/// [`log_in`] from the login URL `login` (an elo link with a target).
+async fn log_in_at(client: &reqwest::Client, demo: &Demo, login: &str, student: &str) -> reqwest::Response {
+    let login = client.get(login).send().await.expect("login");
     assert_eq!(login.status(), 302);
     let idp_page = client
         .get(login.headers()["location"].to_str().expect("location"))
@@ -111,7 +118,9 @@ async fn the_demo_shows_every_path() {
         .text()
         .await
         .expect("page");
-    for name in ["Numo", "Rooster", "Klas", "Sanne", "Lotte", "Mila", "Magister"] {
+    for name in [
+        "Numo", "Rooster", "Klas", "Portaal", "Sanne", "Lotte", "Mila", "Magister",
+    ] {
         assert!(start.contains(name), "the start page mentions {name}");
     }
 
@@ -197,6 +206,40 @@ async fn the_demo_shows_every_path() {
     let again = log_in(&client(), &demo, "klas", "sanne").await;
     assert_eq!(again.status(), 200, "linked once, then straight in");
     assert_eq!(sub_of(&again.text().await.expect("page")), "KL-1001");
+
+    // The OpenID Connect app: its elo link lands in its sample app, which signs in with its
+    // OIDC client library; the bridge's session answers the authorization at once.
+    let browser = client();
+    let elo_link = start_page_link(&start, "/portaal/saml2/kennisnet/login");
+    let landed = log_in_at(&browser, &demo, &elo_link, "sanne").await;
+    assert_eq!(landed.status(), 302);
+    let mut next = landed.headers()["location"].to_str().expect("location").to_string();
+    assert_eq!(next, format!("{}/demo/oidc/login", demo.base));
+    let mut hops = Vec::new();
+    let page = loop {
+        let resp = browser.get(&next).send().await.expect("hop");
+        hops.push(next.split('?').next().unwrap_or("").replace(&demo.base, ""));
+        if resp.status() != 302 {
+            break resp.text().await.expect("page");
+        }
+        next = resp.headers()["location"].to_str().expect("location").to_string();
+        assert!(hops.len() < 6, "{hops:?}");
+    };
+    assert_eq!(hops, ["/demo/oidc/login", "/oidc/authorize", "/demo/oidc/callback"]);
+    assert!(page.contains("Ingelogd met OpenID Connect"), "{page}");
+    assert!(page.contains("<b>100231</b>") && page.contains("<b>99XX</b>"), "{page}");
+    assert!(
+        page.contains("portaal-demo") && page.contains("nonce"),
+        "the id_token's claims: {page}"
+    );
+}
+
+/// The href of the start page's link that contains `path`, unescaped.
+fn start_page_link(start: &str, path: &str) -> String {
+    let at = start.find(path).unwrap_or_else(|| panic!("no {path} link in {start}"));
+    let begin = start[..at].rfind('"').expect("href start") + 1;
+    let end = at + start[at..].find('"').expect("href end");
+    start[begin..end].replace("&amp;", "&")
 }
 
 /// Where the browser test keeps its screenshots (CI artifacts).
@@ -273,4 +316,40 @@ async fn a_real_browser_walks_the_demo() {
     browser.screenshot(&artifacts().join("demo-linking.png")).await;
     let png = std::fs::read(artifacts().join("demo-linking.png")).expect("screenshot kept");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
+
+    // The OpenID Connect app: its elo link, a student at the IdP, the sample app signing in
+    // with its OIDC client library and showing the verified id_token and userinfo.
+    browser.goto(&format!("{}/", demo.base)).await;
+    browser
+        .wait_for(
+            "document.querySelector('a[href*=\"/portaal/saml2/kennisnet/login\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("a[href*=\"/portaal/saml2/kennisnet/login\"]").await;
+    browser
+        .wait_for(
+            "document.querySelector('button[value=\"daan\"]')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click("button[value=\"daan\"]").await;
+    browser
+        .wait_for(
+            "location.pathname === '/demo/oidc/callback' && document.getElementById('userinfo') !== null",
+            Duration::from_secs(15),
+        )
+        .await;
+    let text = browser.eval("document.body.innerText").await;
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("t.jansen") && t.contains("99XX") && t.contains("employee")),
+        "{text}"
+    );
+    browser.screenshot(&artifacts().join("demo-oidc-app.png")).await;
+    // Its logout: the bridge's end_session, back to the sample app's start page.
+    browser.click("#logout").await;
+    browser
+        .wait_for("location.pathname === '/demo/oidc/'", Duration::from_secs(15))
+        .await;
 }
