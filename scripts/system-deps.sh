@@ -9,6 +9,10 @@
 #   python3-venv: the interop IdP's virtualenv
 #   redis-server: the scale-out tests start Redis servers of their own (and the shared one, when missing)
 #   chromium: the browser test walks the demo in headless Chromium
+#   nodejs, npm: the openid-client RP driver of the OIDC interop tests (tests/interop/oidc/node-rp),
+#     only when no node/npm is on PATH. openid-client 6 needs Node >= 20 and Debian bookworm's
+#     nodejs is 18: there, install Node 20+ (e.g. NodeSource's nodejs) yourself;
+#     tests/interop/oidc/node-rp/setup.sh refuses an older node and says so
 # xmlsec1, python3-venv, redis-server and chromium only with --test: the demo does not need them.
 set -euo pipefail
 
@@ -18,6 +22,9 @@ packages=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libclang-dev)
 if [ "${1:-}" = "--test" ]; then
     packages+=(xmlsec1 python3 python3-venv redis-server chromium)
     packages+=(simplesamlphp php-cli php-xml php-mbstring) # the SimpleSAMLphp 1.19 interop IdP (tests/interop/simplesamlphp/)
+    # The OIDC interop tests' Node driver; a node from elsewhere (NodeSource bundles npm) is fine.
+    command -v node >/dev/null || packages+=(nodejs)
+    command -v npm >/dev/null || packages+=(npm)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,7 @@ mod headers_proxy;
 mod hostile_responses;
 mod house;
 mod identity_links;
+mod interop_oidc;
 mod interop_pysaml2;
 mod interop_simplesamlphp;
 mod keys;

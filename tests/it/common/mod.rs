@@ -6,6 +6,7 @@ pub mod browser;
 pub mod hostile_shapes;
 pub mod oidc;
 pub mod process;
+pub mod pysaml2;
 pub mod services;
 pub mod simplesamlphp;
 pub mod xmlsec1;
@@ -234,9 +235,31 @@ impl Bridge {
     /// A bridge with [`oidc::OIDC_APPS`] (`extra` appended) and an RSA key beside the EC one
     /// (id_tokens are RS256).
     pub async fn start_oidc(extra_config: &str) -> Bridge {
+        Self::start_oidc_custom(extra_config, |_| {}).await
+    }
+
+    /// `start_oidc` with a hook that may replace files (e.g. another IdP's metadata) before
+    /// the config is loaded.
+    pub async fn start_oidc_custom(extra_config: &str, prepare: impl FnOnce(&Path)) -> Bridge {
+        Self::start_oidc_edited(extra_config, prepare, |c| c).await
+    }
+
+    /// `start_oidc_custom` whose config text `edit` may rewrite as well.
+    pub async fn start_oidc_edited(
+        extra_config: &str,
+        prepare: impl FnOnce(&Path),
+        edit: impl FnOnce(String) -> String,
+    ) -> Bridge {
         let (database, links_config) = links_config(Links::Sqlite).await;
         let extra = format!("{}\n{extra_config}", oidc::OIDC_APPS);
-        Self::start_inner(&extra, database, &links_config, oidc::write_rsa_key, oidc::with_rsa_key).await
+        let prepare = |dir: &Path| {
+            oidc::write_rsa_key(dir);
+            prepare(dir);
+        };
+        Self::start_inner(&extra, database, &links_config, prepare, |c| {
+            edit(oidc::with_rsa_key(c))
+        })
+        .await
     }
 
     async fn start_inner(

@@ -22,7 +22,7 @@ command -v node >/dev/null 2>&1 || die "node not found on PATH"
 command -v npm >/dev/null 2>&1 || die "npm not found on PATH"
 
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
-[ "$node_major" -ge 20 ] || die "node >= 20 is required (found $(node --version))"
+[ "$node_major" -ge 20 ] || die "openid-client 6 needs node >= 20 (found $(node --version) at $(command -v node)); Debian bookworm's nodejs package is 18: install Node 20+ (e.g. NodeSource's nodejs 20, or Debian trixie's) and re-run"
 
 is_ready() {
     [ -f "$stamp" ] && [ ! "$stamp" -ot "$lock_file" ] &&
