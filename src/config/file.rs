@@ -270,7 +270,8 @@ pub struct HandoffSection {
     pub mode: String,
     pub callback_url: Option<String>,
     pub upstream: Option<String>,
-    pub token_lifetime: String,
+    /// Default: 60s; in oidc mode 5m (the id_token's and access token's lifetime).
+    pub token_lifetime: Option<String>,
     /// headers mode: sign `X-Bridge-Token` once per session and send it again while more
     /// than half its lifetime is left (false: a new token, with a new jti, on every request).
     pub token_reuse: bool,
@@ -327,7 +328,7 @@ impl Default for HandoffSection {
             mode: "jwt".into(),
             callback_url: None,
             upstream: None,
-            token_lifetime: "60s".into(),
+            token_lifetime: None,
             token_reuse: true,
             connect_timeout: "5s".into(),
             upstream_timeout: "60s".into(),

@@ -576,3 +576,61 @@ fn verify_response_accepts_an_ampersand_in_a_namespace_uri_as_xmlsec1_signs_it()
     let (code, json, _) = f.verify(&tampered, &["--request-id", "_req1"]);
     assert_eq!((code, json["error"]["code"].as_str()), (1, Some("signature_invalid")));
 }
+
+/// An oidc app is checked for what a provider needs: each problem names its key.
+#[test]
+fn check_config_names_each_oidc_problem_by_its_key() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let oidc = |name: &str, base: &str, handoff: &str| {
+        format!(
+            "[apps.{name}]\nfederation = \"kennisnet\"\nbase_url = \"{base}\"\nsp_key = \"sp.key\"\nsp_cert = \"sp.crt\"\nschools = [\"*\"]\n[apps.{name}.handoff]\nmode = \"oidc\"\n{handoff}\n"
+        )
+    };
+    let extra = [
+        // No redirect_uris; a secret that is too short.
+        oidc("a", "http://127.0.0.1:8080/a", "client_secret = \"short\""),
+        // Plain http off loopback, a fragment, a plain-http back-channel, a short lifetime.
+        oidc(
+            "b",
+            "http://127.0.0.1:8080/b",
+            "redirect_uris = [\"http://b.example.nl/cb\", \"https://b.example.nl/cb#x\"]\nbackchannel_logout_uri = \"http://b.example.nl/bc\"\ntoken_lifetime = \"60s\"",
+        ),
+        // Its SAML routes on another origin than the bridge's; the client_id of `d` too.
+        oidc(
+            "c",
+            "https://c.example.nl",
+            "client_id = \"same\"\nredirect_uris = [\"https://c.example.nl/cb\"]",
+        ),
+        oidc(
+            "d",
+            "http://127.0.0.1:8080/d",
+            "client_id = \"same\"\nredirect_uris = [\"https://d.example.nl/cb\"]",
+        ),
+    ]
+    .concat();
+    // jwt mode has no client; the harness's key is EC only (id_tokens need RSA).
+    let text = config_text(8080, &extra).replace(
+        "callback_url = \"https://open.example.nl/sso/callback\"",
+        "callback_url = \"https://open.example.nl/sso/callback\"\nredirect_uris = [\"https://open.example.nl/cb\"]",
+    );
+    std::fs::write(&path, text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    for problem in [
+        "apps.a.handoff.redirect_uris: required in oidc mode",
+        "apps.a.handoff.client_secret: is 5 characters; at least 32",
+        "apps.b.handoff.redirect_uris: \"http://b.example.nl/cb\" is plain http",
+        "apps.b.handoff.redirect_uris: \"https://b.example.nl/cb#x\" has a fragment",
+        "apps.b.handoff.backchannel_logout_uri: \"http://b.example.nl/bc\" is plain http",
+        "apps.b.handoff.token_lifetime: is 1m; in oidc mode at least 2m",
+        "apps.c.base_url: an oidc app's SAML routes live on the bridge's own origin (http://127.0.0.1:8080)",
+        "apps.d.handoff.client_id: \"same\" is apps.c's client_id too",
+        "keys.jwt_signing_key: apps.c uses oidc, whose id_tokens are RS256",
+        "apps.open.handoff.redirect_uris: only used in oidc mode",
+    ] {
+        assert!(err.contains(problem), "{problem:?} missing from:\n{err}");
+    }
+    // The secret itself is never printed.
+    assert!(!err.contains("\"short\""), "{err}");
+}

@@ -8,6 +8,9 @@ use super::super::problems::Collector;
 use crate::handoff::oidc::{check_registered_uri, ClientSecret, OidcClient, MIN_SECRET_LEN};
 use crate::handoff::{HandoffMode, HandoffSettings, HeaderNames, Upstream};
 
+/// The shortest id_token / access token lifetime oidc mode takes.
+const MIN_OIDC_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The hand-off of one app; `None` when a key it needs has a problem (in the collector).
 pub(super) fn build_handoff(
     app_name: &str,
@@ -61,7 +64,25 @@ pub(super) fn build_handoff(
         &key("handoff.headers"),
         HeaderNames::parse(&n.person_code, &n.school, &n.affiliation, &n.tenant, &n.token),
     );
-    let token_lifetime = c.take(&key("handoff.token_lifetime"), parse_duration(&h.token_lifetime));
+    let default_lifetime = if mode == Some(HandoffMode::Oidc) { "5m" } else { "60s" };
+    let token_lifetime = c.take(
+        &key("handoff.token_lifetime"),
+        parse_duration(h.token_lifetime.as_deref().unwrap_or(default_lifetime)),
+    );
+    if let (Some(HandoffMode::Oidc), Some(lifetime)) = (mode, token_lifetime) {
+        if lifetime < MIN_OIDC_TOKEN_LIFETIME {
+            // Client libraries count an access token as expired well before its end (Authlib
+            // 60 s early), so a short one is never used for userinfo.
+            c.add(
+                key("handoff.token_lifetime"),
+                format!(
+                    "is {}; in oidc mode at least {} (OIDC client libraries treat a token as expired up to a minute before its end)",
+                    humantime::format_duration(lifetime),
+                    humantime::format_duration(MIN_OIDC_TOKEN_LIFETIME)
+                ),
+            );
+        }
+    }
     let oidc = match mode {
         Some(HandoffMode::Oidc) => Some(build_client(app_name, h, key, c)?),
         _ => {
