@@ -74,6 +74,9 @@ async fn a_code_flow_with_pkce_ends_in_an_id_token_and_userinfo_for_the_person_c
 // Helpers
 // ---------------------------------------------------------------------------------------
 
+/// An authorization request's query pairs.
+type Pairs = Vec<(&'static str, String)>;
+
 /// The pairs of a valid authorization request of the portal; tests change one thing.
 fn valid_request(pkce: &Pkce) -> Vec<(&'static str, String)> {
     vec![
@@ -354,7 +357,7 @@ async fn bad_authorization_requests_go_back_to_the_client_with_the_exact_error()
     let bridge = Bridge::start_oidc("").await;
     let browser = client();
     let pkce = Pkce::new();
-    let cases: Vec<(&str, Vec<(&'static str, String)>, &str)> = vec![
+    let cases: Vec<(&str, Pairs, &str)> = vec![
         (
             "no PKCE",
             with(
