@@ -88,6 +88,7 @@ pub async fn authorize(
 ) -> Result<Authorized, LoginFailure> {
     let issuer = issuer(services);
     let now = SystemTime::now();
+    let max_age = checked.max_age;
     let usable = session.filter(|(_, s)| {
         checked.prompt != Prompt::Login
             && checked.max_age.is_none_or(|max| {
@@ -131,7 +132,10 @@ pub async fn authorize(
                 app,
                 None,
                 Some(checked.authorization),
-                prompt == Prompt::Login,
+                // max_age not met by a session: the OP must actively re-authenticate (OIDC
+                // Core 3.1.2.1), and auth_time (the session's start) is only true when the
+                // IdP did not answer from its own older session.
+                prompt == Prompt::Login || max_age.is_some(),
             )
             .await?;
             Ok(Authorized::Login(started))

@@ -25,6 +25,7 @@ mod logout;
 mod metadata_refresh;
 mod metadata_reload;
 mod oidc_flow;
+mod oidc_logout;
 mod operations;
 mod redis_topologies;
 mod scale_out;

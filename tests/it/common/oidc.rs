@@ -182,3 +182,61 @@ pub async fn redeem(
     }
     request.form(&form).send().await.expect("token request")
 }
+
+/// The claims of a JWT, not verified (what the bridge put in it).
+pub fn claims_of(jwt: &str) -> serde_json::Value {
+    let part = jwt.split('.').nth(1).expect("claims part");
+    serde_json::from_slice(&B64URL.decode(part).expect("base64url")).expect("json")
+}
+
+/// The header of a JWT.
+pub fn header_of(jwt: &str) -> serde_json::Value {
+    let part = jwt.split('.').next().expect("header part");
+    serde_json::from_slice(&B64URL.decode(part).expect("base64url")).expect("json")
+}
+
+/// Like [`answer_at_acs`], with the IdP's response spec changed by `edit` first (e.g. the
+/// NameID a later LogoutRequest names).
+pub async fn answer_at_acs_with(
+    client: &reqwest::Client,
+    bridge: &Bridge,
+    app: &str,
+    login: &StartedLogin,
+    edit: impl FnOnce(entree_bridge::demo::idp::ResponseSpec) -> entree_bridge::demo::idp::ResponseSpec,
+) -> reqwest::Response {
+    let spec = edit(bridge.spec(app, Some(&login.request_id)));
+    let xml = bridge.idp.response(&spec).expect("sign");
+    super::post_acs_response(client, bridge, app, &xml, Some(&login.relay_state)).await
+}
+
+/// A whole login of `client_id` (of `app`) in `browser` through the dev IdP, then the code
+/// redeemed with `auth`: the token answer's JSON.
+pub async fn log_in_and_redeem(
+    browser: &reqwest::Client,
+    bridge: &Bridge,
+    app: &str,
+    auth: ClientAuth<'_>,
+    redirect_uri: &str,
+) -> serde_json::Value {
+    let client_id = match auth {
+        ClientAuth::Basic(id, _) | ClientAuth::Post(id, _) | ClientAuth::Public(id) => id,
+    };
+    let pkce = Pkce::new();
+    let authorize = authorize_url(bridge, client_id, redirect_uri, &pkce, "");
+    let callback = authorize_through_dev_idp(browser, bridge, app, &authorize).await;
+    let code = query_param(&callback, "code").expect("code");
+    let resp = redeem(bridge, auth, &code, redirect_uri, &pkce.verifier).await;
+    assert_eq!(resp.status(), 200, "tokens");
+    resp.json().await.expect("json")
+}
+
+/// GETs `url` in `browser` (redirects not followed).
+pub async fn get(browser: &reqwest::Client, url: &str) -> reqwest::Response {
+    browser.get(url).send().await.expect("get")
+}
+
+/// The Location of a 302 answer (asserting it is one).
+pub fn location_of(resp: &reqwest::Response) -> String {
+    assert_eq!(resp.status(), 302, "a redirect: {:?}", resp.headers());
+    resp.headers()["location"].to_str().expect("location").to_string()
+}
