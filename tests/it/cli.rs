@@ -334,8 +334,14 @@ fn the_example_configs_pass_check_config() {
             let target = dir.path().join(rel);
             std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
             match what {
+                // An example whose key file names RSA (oidc mode's RS256) gets one.
                 "jwt" => {
-                    keys::write_private_key(&target, &keys::generate_key(KeyKind::EcP256).expect("key")).expect("w")
+                    let kind = if rel.contains("rsa") {
+                        KeyKind::Rsa2048
+                    } else {
+                        KeyKind::EcP256
+                    };
+                    keys::write_private_key(&target, &keys::generate_key(kind).expect("key")).expect("w")
                 }
                 "metadata" => std::fs::write(&target, idp.metadata("https://engine.entree.example/sso")).expect("w"),
                 _ => unreachable!(),
@@ -365,7 +371,10 @@ fn the_example_configs_pass_check_config() {
         assert!(out.contains("config OK"), "{out}");
         checked += 1;
     }
-    assert!(checked >= 2, "the Numo-style and Intergrip-style examples");
+    assert!(
+        checked >= 3,
+        "the Numo-style, Intergrip-style and OpenID Connect examples"
+    );
 }
 
 // Issue 17: documents the SAML world sends, made by an independent signer (the xmlsec1 CLI),
