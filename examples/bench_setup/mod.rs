@@ -42,10 +42,20 @@ pub fn sessions_section(store: &str) -> Result<String, Error> {
 
 /// What Entree sends for a student: about ten attributes.
 pub fn entree_response(base: &str, n: usize) -> entree_bridge::demo::idp::ResponseSpec {
+    entree_response_to(base, "bench", None, n)
+}
+
+/// [`entree_response`] for the app `app`, in response to `request_id` when given.
+pub fn entree_response_to(
+    base: &str,
+    app: &str,
+    request_id: Option<&str>,
+    n: usize,
+) -> entree_bridge::demo::idp::ResponseSpec {
     entree_bridge::demo::idp::ResponseSpec::new(
-        &format!("{base}/bench/saml2/kennisnet/metadata"),
-        &format!("{base}/bench/saml2/kennisnet/acs"),
-        None,
+        &format!("{base}/{app}/saml2/kennisnet/metadata"),
+        &format!("{base}/{app}/saml2/kennisnet/acs"),
+        request_id,
     )
     .attribute("uid", &[&format!("leerling{n}")])
     .attribute("givenName", &["Sanne"])
@@ -63,6 +73,16 @@ impl Setup {
     /// Writes keys and IdP metadata and loads a config of `sessions` plus `app` (the
     /// `[apps.bench]` tables; `{base}` in them is the bridge's URL).
     pub async fn new(sessions: &str, app: &str) -> Result<Setup, Error> {
+        Self::new_keys(sessions, app, false).await
+    }
+
+    /// [`Setup::new`] with an RSA key beside the EC one (`jwt-rsa.pem`), as an app in oidc
+    /// mode needs for its id_tokens; the EC key still signs the jwt-mode tokens.
+    pub async fn with_rsa_key(sessions: &str, app: &str) -> Result<Setup, Error> {
+        Self::new_keys(sessions, app, true).await
+    }
+
+    async fn new_keys(sessions: &str, app: &str, rsa: bool) -> Result<Setup, Error> {
         let dir = tempfile::tempdir()?;
         let idp = DevIdp::generate("https://idp.bench.invalid/metadata")?;
         let sp_key = keys::generate_key(KeyKind::Rsa2048)?;
@@ -72,6 +92,12 @@ impl Setup {
             &keys::self_signed_certificate(&sp_key, "sp", 2)?,
         )?;
         keys::write_private_key(&dir.path().join("jwt.pem"), &keys::generate_key(KeyKind::EcP256)?)?;
+        let jwt_keys = if rsa {
+            keys::write_private_key(&dir.path().join("jwt-rsa.pem"), &keys::generate_key(KeyKind::Rsa2048)?)?;
+            r#"["jwt.pem", "jwt-rsa.pem"]"#
+        } else {
+            r#""jwt.pem""#
+        };
         std::fs::write(
             dir.path().join("idp.xml"),
             idp.metadata("https://idp.bench.invalid/sso"),
@@ -89,7 +115,7 @@ public_base_url = "{base}"
 [links]
 sqlite_path = "links.sqlite3"
 [keys]
-jwt_signing_key = "jwt.pem"
+jwt_signing_key = {jwt_keys}
 [federations.kennisnet]
 metadata = "idp.xml"
 [apps.bench]
@@ -115,6 +141,12 @@ schools = ["*"]
 
     /// Starts serving in the background (the stores are opened and checked first).
     pub async fn serve(self) -> Result<(tempfile::TempDir, DevIdp, String), Error> {
+        let (dir, idp, base, _) = self.serve_state().await?;
+        Ok((dir, idp, base))
+    }
+
+    /// [`Setup::serve`], also returning the state the bridge serves with (its stores).
+    pub async fn serve_state(self) -> Result<(tempfile::TempDir, DevIdp, String, Arc<http::Shared>), Error> {
         let links = LinkStore::open_target(&self.settings.links, self.settings.links_timeout).await?;
         let store = entree_bridge::store::open(&self.settings.session_store)?;
         store.ping().await?;
@@ -122,9 +154,9 @@ schools = ["*"]
         tokio::spawn(http::serve(
             self.listener,
             state.clone(),
-            http::router(state, None),
+            http::router(state.clone(), None),
             std::future::pending(),
         ));
-        Ok((self.dir, self.idp, self.base))
+        Ok((self.dir, self.idp, self.base, state))
     }
 }

@@ -16,12 +16,17 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use axum::routing::any;
 use base64::Engine;
+use common::oidc::{authorize_url_at, query_param, redeem_at, start_authorization, ClientAuth, Pkce};
 use common::process::BridgeProcess;
 use common::services::*;
 use common::*;
 use entree_bridge::demo::idp::{DevIdp, ResponseSpec};
 
 const HOST: &str = "bridge.test";
+/// The fleet's oidc app `rp`: a confidential client.
+const RP_CLIENT_ID: &str = "rp-web";
+const RP_SECRET: &str = "rp-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+const RP_REDIRECT_URI: &str = "http://127.0.0.1/rp/cb";
 const INSTANCE_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)];
 
 /// The upstream app in headers mode: answers with the person code it was handed.
@@ -65,6 +70,7 @@ struct Fleet {
 impl Fleet {
     async fn start(redis_url: &str, prefix: &str) -> Fleet {
         let (dir, idp, _) = prepare_dir();
+        common::oidc::write_rsa_key(dir.path());
         let database = TestDatabase::create().await;
         let port = port_for_both();
         let up = upstream().await;
@@ -84,7 +90,7 @@ store = "postgres"
 postgres_url = "{db}"
 
 [keys]
-jwt_signing_key = "jwt.pem"
+jwt_signing_key = ["jwt.pem", "jwt-rsa.pem"]
 
 [federations.kennisnet]
 metadata = "idp-metadata.xml"
@@ -120,6 +126,21 @@ schools = ["*"]
 [apps.portal.handoff]
 mode = "headers"
 upstream = "http://{up}"
+
+[apps.rp]
+federation = "kennisnet"
+base_url = "http://{HOST}:{port}/rp"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.rp.person]
+attribute = "nlEduPersonRealId"
+pattern = "^(?P<code>[^@]+)@"
+[apps.rp.handoff]
+mode = "oidc"
+client_id = "{RP_CLIENT_ID}"
+client_secret = "{RP_SECRET}"
+redirect_uris = ["{RP_REDIRECT_URI}"]
 "#,
                 sessions = redis_sessions_config(redis_url, prefix, "timeout = \"1s\""),
                 db = database.url,
@@ -215,6 +236,51 @@ upstream = "http://{up}"
         post_acs_at(&b.via[answer_on], &self.acs(app), &xml, Some(&login.relay_state)).await
     }
 
+    /// An authorization of the oidc app `rp`, started on instance `on` and answered at the
+    /// ACS of `answer_on`; returns its code and the PKCE pair it was asked with.
+    async fn authorize(&self, b: &Browser, on: usize, answer_on: usize, real_id: &str) -> (String, Pkce) {
+        let pkce = Pkce::new();
+        let url = authorize_url_at(&self.base(), RP_CLIENT_ID, RP_REDIRECT_URI, &pkce, "");
+        let login = start_authorization(&b.via[on], &url).await;
+        let xml = self
+            .idp
+            .response(&self.spec("rp", Some(&login.request_id), real_id))
+            .expect("sign");
+        let resp = post_acs_at(&b.via[answer_on], &self.acs("rp"), &xml, Some(&login.relay_state)).await;
+        assert_eq!(resp.status(), 302, "the ACS of {answer_on} redirects to the client");
+        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        assert!(location.starts_with(RP_REDIRECT_URI), "{location}");
+        (query_param(&location, "code").expect("code"), pkce)
+    }
+
+    /// The client's back end redeems `code` at instance `via` (no browser cookies).
+    async fn redeem(&self, via: usize, code: &str, pkce: &Pkce) -> (u16, serde_json::Value) {
+        let rp = self.browser();
+        let resp = redeem_at(
+            &rp.via[via],
+            &self.base(),
+            ClientAuth::Basic(RP_CLIENT_ID, RP_SECRET),
+            code,
+            RP_REDIRECT_URI,
+            &pkce.verifier,
+        )
+        .await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON answer"))
+    }
+
+    /// userinfo at instance `via` for `access_token`.
+    async fn userinfo(&self, via: usize, access_token: &str) -> (u16, serde_json::Value) {
+        let resp = self.browser().via[via]
+            .get(format!("{}/oidc/userinfo", self.base()))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("userinfo");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("a JSON answer"))
+    }
+
     async fn portal_page(&self, b: &Browser, via: usize) -> (u16, String) {
         let r = b.via[via]
             .get(format!("{}/portal/page", self.base()))
@@ -236,14 +302,18 @@ fn jwt_sub(page: &str) -> String {
         body: page.to_string(),
     };
     let token = outcome.token().unwrap_or_else(|| panic!("a hand-off page: {page}"));
+    claims_of(&token)["sub"].as_str().expect("sub").to_string()
+}
+
+/// The claims of a JWT (not verified: the oidc tests verify signatures with client libraries).
+fn claims_of(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).expect("payload");
-    let claims: serde_json::Value = serde_json::from_slice(
+    serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .expect("base64"),
     )
-    .expect("json");
-    claims["sub"].as_str().expect("sub").to_string()
+    .expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,6 +426,89 @@ async fn concurrent_logins_across_instances_are_neither_lost_nor_doubled() {
     }
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 9, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oidc_code_issued_on_one_instance_is_redeemed_on_the_other_and_only_once() {
+    let prefix = unique_prefix();
+    let redis = shared_redis_url();
+    let fleet = Fleet::start(&redis, &prefix).await;
+
+    // Authorize and ACS on A; the client's back end reaches B.
+    let b = fleet.browser();
+    let (code, pkce) = fleet.authorize(&b, 0, 0, "100231@school-a.nl").await;
+    let (status, tokens) = fleet.redeem(1, &code, &pkce).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = claims_of(tokens["id_token"].as_str().expect("id_token"));
+    assert_eq!(id["iss"], fleet.base().as_str());
+    assert_eq!(id["aud"], RP_CLIENT_ID);
+    assert_eq!(id["sub"], "100231");
+    assert_eq!(id["nonce"], "nonce-1");
+
+    // The access token B issued answers on A.
+    let access = tokens["access_token"].as_str().expect("access_token");
+    let (status, info) = fleet.userinfo(0, access).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], "100231");
+
+    // Redeemed on B: gone on A too.
+    let (status, err) = fleet.redeem(0, &code, &pkce).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+
+    // The OP session made on A answers an authorization on B at once, with a code of its own.
+    let pkce2 = Pkce::new();
+    let url = authorize_url_at(&fleet.base(), RP_CLIENT_ID, RP_REDIRECT_URI, &pkce2, "&prompt=none");
+    let resp = b.via[1].get(&url).send().await.expect("authorize");
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().expect("location").to_string();
+    let code2 = query_param(&location, "code").unwrap_or_else(|| panic!("a code from the session: {location}"));
+    assert_ne!(code2, code);
+    let (status, tokens) = fleet.redeem(0, &code2, &pkce2).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        claims_of(tokens["id_token"].as_str().expect("id_token"))["sid"],
+        id["sid"],
+        "one OP session, one sid"
+    );
+    assert!(
+        keys_under(&redis, &format!("{prefix}login:")).await.is_empty(),
+        "no pending login left behind"
+    );
+    fleet.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_raced_to_both_instances_is_redeemed_exactly_once() {
+    let prefix = unique_prefix();
+    let redis = shared_redis_url();
+    let fleet = Fleet::start(&redis, &prefix).await;
+    const CODES: usize = 20;
+    for n in 0..CODES {
+        let b = fleet.browser();
+        let (code, pkce) = fleet
+            .authorize(&b, n % 2, (n / 2) % 2, &format!("racer-{n}@school-a.nl"))
+            .await;
+        let (a, b) = tokio::join!(fleet.redeem(0, &code, &pkce), fleet.redeem(1, &code, &pkce));
+        let mut outcomes = [a, b];
+        outcomes.sort_by_key(|(status, _)| *status);
+        let [(won, tokens), (lost, err)] = outcomes;
+        assert_eq!(won, 200, "code {n}: one redemption succeeds: {tokens} / {err}");
+        assert_eq!(
+            claims_of(tokens["id_token"].as_str().expect("id_token"))["sub"],
+            format!("racer-{n}"),
+            "code {n}"
+        );
+        assert_eq!(
+            (lost, err["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "code {n}: the other is refused: {err}"
+        );
+    }
+    assert!(
+        keys_under(&redis, &format!("{prefix}code:")).await.is_empty(),
+        "no code is left to redeem"
+    );
+    fleet.assert_alive().await;
 }
 
 /// What one login attempt during a fault came to.
@@ -544,6 +697,65 @@ async fn redis_down_at_start_and_lost_under_load_gives_503_and_recovers_by_itsel
         "outage: {} attempts, {before} logins before, {after} after; first login {recovered:?} after Redis came back",
         all.len()
     );
+    fleet.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_lost_gives_503_at_the_oidc_endpoints_and_they_recover_by_themselves() {
+    let mut redis = RedisServer::stopped();
+    redis.start();
+    let prefix = unique_prefix();
+    let fleet = Fleet::start(&redis.url(), &prefix).await;
+    // A code and an access token from before the outage, to be presented during it.
+    let b = fleet.browser();
+    let (code, pkce) = fleet.authorize(&b, 0, 1, "100231@school-a.nl").await;
+    let (status, tokens) = fleet.redeem(0, &code, &pkce).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access_token").to_string();
+    let (code, pkce) = fleet.authorize(&fleet.browser(), 1, 0, "100231@school-a.nl").await;
+
+    redis.stop();
+    for via in 0..2 {
+        // A valid authorization request from a browser without a session.
+        let started = Instant::now();
+        let url = authorize_url_at(&fleet.base(), RP_CLIENT_ID, RP_REDIRECT_URI, &Pkce::new(), "");
+        let r = fleet.browser().via[via].get(&url).send().await.expect("authorize");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert_eq!(r.status(), 503, "authorize on {via}");
+        let body = r.text().await.expect("body");
+        assert!(body.contains("<code>store_unavailable</code>"), "{body}");
+
+        let started = Instant::now();
+        let (status, err) = fleet.redeem(via, &code, &pkce).await;
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (503, Some("temporarily_unavailable")),
+            "token on {via}: {err}"
+        );
+
+        let (status, err) = fleet.userinfo(via, &access).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (503, Some("temporarily_unavailable")),
+            "userinfo on {via}: {err}"
+        );
+    }
+
+    // Redis back (empty: it keeps nothing on disk): a whole code flow works again, no restart.
+    redis.start();
+    for i in 0..2 {
+        wait_until_ready(&fleet, i, Duration::from_secs(10)).await;
+    }
+    let b = fleet.browser();
+    let (code, pkce) = fleet.authorize(&b, 1, 0, "anna@school-a.nl").await;
+    let (status, tokens) = fleet.redeem(1, &code, &pkce).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims_of(tokens["id_token"].as_str().expect("id_token"))["sub"], "anna");
+    let (status, info) = fleet
+        .userinfo(0, tokens["access_token"].as_str().expect("access_token"))
+        .await;
+    assert_eq!((status, info["sub"].as_str()), (200, Some("anna")), "{info}");
     fleet.assert_alive().await;
 }
 

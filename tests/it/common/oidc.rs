@@ -92,6 +92,11 @@ impl Pkce {
 /// An authorization request of `client_id` for `redirect_uri` with PKCE S256, `state` and
 /// `nonce`; `extra` (e.g. `&prompt=none`) is appended as it is.
 pub fn authorize_url(bridge: &Bridge, client_id: &str, redirect_uri: &str, pkce: &Pkce, extra: &str) -> String {
+    authorize_url_at(&bridge.base, client_id, redirect_uri, pkce, extra)
+}
+
+/// `authorize_url` for the bridge at `base` (any instance of several).
+pub fn authorize_url_at(base: &str, client_id: &str, redirect_uri: &str, pkce: &Pkce, extra: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
@@ -102,7 +107,7 @@ pub fn authorize_url(bridge: &Bridge, client_id: &str, redirect_uri: &str, pkce:
         .append_pair("code_challenge", &pkce.challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
-    format!("{}/oidc/authorize?{query}{extra}", bridge.base)
+    format!("{base}/oidc/authorize?{query}{extra}")
 }
 
 /// The value of `name` in the query of `url`.
@@ -164,14 +169,33 @@ pub async fn redeem(
     redirect_uri: &str,
     verifier: &str,
 ) -> reqwest::Response {
+    redeem_at(
+        &reqwest::Client::new(),
+        &bridge.base,
+        auth,
+        code,
+        redirect_uri,
+        verifier,
+    )
+    .await
+}
+
+/// `redeem` through `http` at the bridge at `base` (any instance of several).
+pub async fn redeem_at(
+    http: &reqwest::Client,
+    base: &str,
+    auth: ClientAuth<'_>,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> reqwest::Response {
     let mut form = vec![
         ("grant_type", "authorization_code".to_string()),
         ("code", code.to_string()),
         ("redirect_uri", redirect_uri.to_string()),
         ("code_verifier", verifier.to_string()),
     ];
-    let http = reqwest::Client::new();
-    let mut request = http.post(format!("{}/oidc/token", bridge.base));
+    let mut request = http.post(format!("{base}/oidc/token"));
     match auth {
         ClientAuth::Basic(id, secret) => request = request.basic_auth(id, Some(secret)),
         ClientAuth::Post(id, secret) => {
