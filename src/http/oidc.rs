@@ -277,8 +277,13 @@ pub async fn token(
                 .map(|(a, _)| a.name.as_str())
                 .unwrap_or("-");
             state.metrics.oidc_token(app, e.error());
-            if matches!(e, TokenError::Unavailable(_) | TokenError::Server(_)) {
+            if matches!(e, TokenError::Unavailable(_)) {
                 state.metrics.store_error("state");
+            }
+            if matches!(
+                e,
+                TokenError::Unavailable(_) | TokenError::Busy(_) | TokenError::Server(_)
+            ) {
                 tracing::error!(
                     code = format!("oidc_token_{}", e.error()),
                     app,

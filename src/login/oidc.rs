@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::start::{start_for, Started};
 use super::{LoginFailure, Services};
 use crate::config::App;
+use crate::cpu_pool::RunError;
 use crate::handoff::oidc::authorize::{self, Authorization, AuthorizeErrorCode, Checked, Prompt, RedirectRefusal};
 use crate::handoff::oidc::client_auth::{self, ClientAuthError, Presented};
 use crate::handoff::oidc::{pkce, tokens, OidcClient};
@@ -196,6 +197,9 @@ pub enum TokenError {
     UnsupportedGrantType,
     #[error("the state store is unavailable: {0}")]
     Unavailable(String),
+    /// The signing threads are all busy and their queue is full.
+    #[error("{0}")]
+    Busy(String),
     #[error("server_error: {0}")]
     Server(String),
 }
@@ -208,7 +212,7 @@ impl TokenError {
             TokenError::InvalidClient(_) => "invalid_client",
             TokenError::InvalidGrant(_) => "invalid_grant",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
-            TokenError::Unavailable(_) => "temporarily_unavailable",
+            TokenError::Unavailable(_) | TokenError::Busy(_) => "temporarily_unavailable",
             TokenError::Server(_) => "server_error",
         }
     }
@@ -217,7 +221,7 @@ impl TokenError {
     pub fn status(&self) -> u16 {
         match self {
             TokenError::InvalidClient(_) => 401,
-            TokenError::Unavailable(_) => 503,
+            TokenError::Unavailable(_) | TokenError::Busy(_) => 503,
             TokenError::Server(_) => 500,
             _ => 400,
         }
@@ -228,7 +232,7 @@ impl TokenError {
         match self {
             TokenError::InvalidRequest(d) | TokenError::InvalidClient(d) | TokenError::InvalidGrant(d) => d,
             TokenError::UnsupportedGrantType => "only grant_type=authorization_code is supported",
-            TokenError::Unavailable(_) => "try again in a moment",
+            TokenError::Unavailable(_) | TokenError::Busy(_) => "try again in a moment",
             TokenError::Server(_) => "the bridge could not issue the tokens",
         }
     }
@@ -319,9 +323,20 @@ async fn mint(services: Services<'_>, app: &App, client: &OidcClient, grant: Cod
             sid: &grant.sid,
         },
     );
-    let id_token = services
+    // The RSA signature is the CPU-heavy part: on the validation threads, so that a burst of
+    // token requests waits there, not on the workers every other request needs.
+    let signer = services
         .jwt_keys
-        .sign_rs256(&claims, "JWT")
+        .rs256_signer()
+        .ok_or_else(|| TokenError::Server("no RSA key for the id_token".into()))?;
+    let id_token = services
+        .validation
+        .run(move || signer.sign(&claims, "JWT"))
+        .await
+        .map_err(|e| match e {
+            RunError::Busy(busy) => TokenError::Busy(busy.to_string()),
+            RunError::Lost(lost) => TokenError::Server(lost.to_string()),
+        })?
         .map_err(|e| TokenError::Server(format!("signing the id_token: {e}")))?;
     let access_token = tokens::random_secret();
     let access = AccessGrant {
