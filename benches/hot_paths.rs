@@ -205,7 +205,43 @@ client_secret = "rp-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 redirect_uris = ["http://127.0.0.1/rp/cb"]
 [apps.rp.claims]
 given_name = "givenName"
+
+[apps.rpes]
+federation = "kennisnet"
+base_url = "{base}/rpes"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.rpes.person]
+attribute = "nlEduPersonRealId"
+pattern = "^(?P<code>[^@]+)@"
+[apps.rpes.handoff]
+mode = "oidc"
+client_id = "rpes-web"
+client_secret = "rp-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+redirect_uris = ["http://127.0.0.1/rpes/cb"]
+id_token_signed_response_alg = "ES256"
+[apps.rpes.claims]
+given_name = "givenName"
 "#;
+
+/// An oidc app of [`LOGIN_APPS`] as its client: `rp` (RS256 id_tokens) or `rpes` (ES256).
+struct Rp {
+    app: &'static str,
+    client_id: &'static str,
+    redirect_uri: &'static str,
+}
+
+const RP: Rp = Rp {
+    app: "rp",
+    client_id: RP_CLIENT_ID,
+    redirect_uri: RP_REDIRECT_URI,
+};
+const RP_ES256: Rp = Rp {
+    app: "rpes",
+    client_id: "rpes-web",
+    redirect_uri: "http://127.0.0.1/rpes/cb",
+};
 
 /// A PKCE pair (one for every code: the codes differ, which is what a redemption looks up).
 fn pkce() -> (String, String) {
@@ -279,16 +315,16 @@ impl Served {
         (query_param(&location, "code").expect("code"), verifier)
     }
 
-    /// POSTs a token request for `code` (client_secret_basic); asserts the id_token came.
-    async fn redeem(&self, code: &str, verifier: &str) {
+    /// POSTs a token request of `rp` for `code` (client_secret_basic); asserts the id_token came.
+    async fn redeem(&self, rp: &Rp, code: &str, verifier: &str) {
         let resp = self
             .http
             .post(format!("{}/oidc/token", self.base))
-            .basic_auth(RP_CLIENT_ID, Some(RP_SECRET))
+            .basic_auth(rp.client_id, Some(RP_SECRET))
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("code", code),
-                ("redirect_uri", RP_REDIRECT_URI),
+                ("redirect_uri", rp.redirect_uri),
                 ("code_verifier", verifier),
             ])
             .send()
@@ -366,12 +402,12 @@ impl Served {
     /// A whole oidc login, as timed: the authorization request (its checks, the AuthnRequest),
     /// the ACS (the same validation, an OP session, a code), and the client's token request
     /// (client authentication, the code taken, PKCE, the RS256 id_token, an access token).
-    async fn oidc_login(&self, n: usize) -> Duration {
+    async fn oidc_login(&self, rp: &Rp, n: usize) -> Duration {
         let (verifier, challenge) = pkce();
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
-            .append_pair("client_id", RP_CLIENT_ID)
-            .append_pair("redirect_uri", RP_REDIRECT_URI)
+            .append_pair("client_id", rp.client_id)
+            .append_pair("redirect_uri", rp.redirect_uri)
             .append_pair("scope", "openid")
             .append_pair("state", "state-1")
             .append_pair("nonce", "nonce-1")
@@ -382,13 +418,13 @@ impl Served {
         let (id, relay, cookies) = self
             .begin(&format!("{}/oidc/authorize?{query}", self.base), &mut timed)
             .await;
-        let body = self.acs_body("rp", &id, &relay, n);
+        let body = self.acs_body(rp.app, &id, &relay, n);
         let started = Instant::now();
-        let resp = self.post_acs("rp", body, &cookies).await;
+        let resp = self.post_acs(rp.app, body, &cookies).await;
         assert_eq!(resp.status(), 302, "oidc login");
         let location = resp.headers()["location"].to_str().expect("location").to_string();
         let code = query_param(&location, "code").expect("code");
-        self.redeem(&code, &verifier).await;
+        self.redeem(rp, &code, &verifier).await;
         timed + started.elapsed()
     }
 }
@@ -463,7 +499,19 @@ fn logins_and_tokens(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     n += 1;
-                    total += memory.oidc_login(n).await;
+                    total += memory.oidc_login(&RP, n).await;
+                }
+                total
+            })
+        })
+    });
+    group.bench_function("oidc_es256_whole", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    n += 1;
+                    total += memory.oidc_login(&RP_ES256, n).await;
                 }
                 total
             })
@@ -483,7 +531,7 @@ fn logins_and_tokens(c: &mut Criterion) {
                     n += 1;
                     rt.block_on(served.issue_code(n))
                 },
-                |(code, verifier)| rt.block_on(served.redeem(&code, &verifier)),
+                |(code, verifier)| rt.block_on(served.redeem(&RP, &code, &verifier)),
                 BatchSize::SmallInput,
             )
         });

@@ -297,6 +297,8 @@ pub struct HandoffSection {
     pub post_logout_redirect_uris: Vec<String>,
     /// oidc mode: where Back-Channel Logout tokens go.
     pub backchannel_logout_uri: Option<String>,
+    /// oidc mode: "RS256" (default) or "ES256", as OIDC client registration names it.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Identity header names (headers mode); DESIGN.md's defaults.
@@ -340,6 +342,7 @@ impl Default for HandoffSection {
             redirect_uris: Vec::new(),
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            id_token_signed_response_alg: None,
         }
     }
 }

@@ -42,7 +42,13 @@ pub async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         .filter(|a| a.handoff.oidc.is_some())
         .flat_map(|a| a.identity.claims.iter().map(|(claim, _)| claim.as_str()))
         .collect();
-    let document = discovery::document(state.settings.public_base_url.as_str(), &extra);
+    let keys = &state.settings.jwt_keys;
+    let algs: Vec<&str> = [crate::jws::Alg::Rs256, crate::jws::Alg::Es256]
+        .into_iter()
+        .filter(|alg| keys.has(*alg))
+        .map(|alg| alg.name())
+        .collect();
+    let document = discovery::document(state.settings.public_base_url.as_str(), &extra, &algs);
     (
         [
             (header::CONTENT_TYPE, "application/json"),

@@ -222,7 +222,12 @@ fn logout_notices(services: Services<'_>, app: &App, ended: &[EndedSession]) -> 
                 &tokens::sid_of(&session.id),
                 now,
             );
-            match services.jwt_keys.sign_rs256(&claims, tokens::LOGOUT_TOKEN_TYP) {
+            let signed = services
+                .jwt_keys
+                .signer_for(client.id_token_alg)
+                .ok_or_else(|| format!("no key signs {}", client.id_token_alg.name()))
+                .and_then(|s| s.sign(&claims, tokens::LOGOUT_TOKEN_TYP).map_err(|e| e.to_string()));
+            match signed {
                 Ok(logout_token) => Some(LogoutNotice {
                     app: app.name.clone(),
                     uri: uri.clone(),

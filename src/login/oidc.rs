@@ -323,12 +323,12 @@ async fn mint(services: Services<'_>, app: &App, client: &OidcClient, grant: Cod
             sid: &grant.sid,
         },
     );
-    // The RSA signature is the CPU-heavy part: on the validation threads, so that a burst of
+    // The signature (RS256's above all) is the CPU-heavy part: on the validation threads, so that a burst of
     // token requests waits there, not on the workers every other request needs.
     let signer = services
         .jwt_keys
-        .rs256_signer()
-        .ok_or_else(|| TokenError::Server("no RSA key for the id_token".into()))?;
+        .signer_for(client.id_token_alg)
+        .ok_or_else(|| TokenError::Server(format!("no key signs {}", client.id_token_alg.name())))?;
     let id_token = services
         .validation
         .run(move || signer.sign(&claims, "JWT"))

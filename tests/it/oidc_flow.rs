@@ -193,7 +193,9 @@ async fn id_token_of(bridge: &Bridge, code: &str, pkce: &Pkce) -> Value {
 
 mod rp {
     use super::*;
-    use openidconnect::core::{CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreResponseType};
+    use openidconnect::core::{
+        CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType,
+    };
     use openidconnect::{
         AdditionalClaims, Audience, AuthType, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
         IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, TokenResponse, UserInfoClaims,
@@ -206,7 +208,21 @@ mod rp {
     impl AdditionalClaims for School {}
 
     async fn sign_in(app: &str, client_id: &str, secret: Option<&str>, auth: AuthType, redirect_uri: &str, sub: &str) {
-        let bridge = Bridge::start_oidc("").await;
+        sign_in_with(app, client_id, secret, auth, redirect_uri, sub, None).await
+    }
+
+    /// [`sign_in`] with `es256`: the client registered for ES256 id_tokens, the library told to
+    /// expect them.
+    async fn sign_in_with(
+        app: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        auth: AuthType,
+        redirect_uri: &str,
+        sub: &str,
+        es256: Option<&str>,
+    ) {
+        let bridge = Bridge::start_oidc(es256.unwrap_or("")).await;
         let browser = client();
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
@@ -249,17 +265,34 @@ mod rp {
             .expect("token response");
         let id_token = tokens.id_token().expect("id_token");
         // Signature (JWKS), iss, aud, nonce, exp: the library's checks.
-        let claims = id_token
-            .claims(&rp.id_token_verifier(), &nonce)
-            .expect("a valid id_token");
+        let verifier = match es256 {
+            None => rp.id_token_verifier(),
+            Some(_) => {
+                let header = header_of(&id_token.to_string());
+                assert_eq!(header["alg"], "ES256");
+                let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", bridge.base))
+                    .await
+                    .expect("jwks")
+                    .json()
+                    .await
+                    .expect("json");
+                let key = jwks["keys"]
+                    .as_array()
+                    .expect("keys")
+                    .iter()
+                    .find(|k| k["kid"] == header["kid"]);
+                assert_eq!(key.expect("its key is published")["kty"], "EC");
+                rp.id_token_verifier()
+                    .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256])
+            }
+        };
+        let claims = id_token.claims(&verifier, &nonce).expect("a valid id_token");
         assert_eq!(claims.subject().as_str(), sub);
         assert_eq!(claims.issuer().as_str(), bridge.base);
         assert_eq!(claims.audiences(), &[Audience::new(client_id.into())]);
         assert_eq!(claims_of(&id_token.to_string())["school"], "99XX");
         // Another nonce is refused by the same library: the check is real.
-        assert!(id_token
-            .claims(&rp.id_token_verifier(), &Nonce::new("other".into()))
-            .is_err());
+        assert!(id_token.claims(&verifier, &Nonce::new("other".into())).is_err());
 
         let info: UserInfoClaims<School, CoreGenderClaim> = rp
             .user_info(tokens.access_token().clone(), None)
@@ -293,6 +326,33 @@ mod rp {
             AuthType::RequestBody,
             REDIRECT_URI,
             "100231",
+        )
+        .await;
+    }
+
+    /// `id_token_signed_response_alg = "ES256"`: the id_token signed with the EC key (a
+    /// twentieth of RS256's CPU), and advertised in discovery.
+    #[tokio::test]
+    async fn a_client_registered_for_es256_gets_es256_id_tokens() {
+        let fast = OIDC_APPS
+            .split("[apps.spa]")
+            .next()
+            .expect("portal")
+            .replace("[apps.portal", "[apps.fast")
+            .replace("/portal", "/fast")
+            .replace("portal-web", "fast-web")
+            .replace(
+                "token_lifetime = \"5m\"",
+                "token_lifetime = \"5m\"\nid_token_signed_response_alg = \"ES256\"",
+            );
+        sign_in_with(
+            "fast",
+            "fast-web",
+            Some(CLIENT_SECRET),
+            AuthType::BasicAuth,
+            "http://localhost/fast/cb",
+            "100231",
+            Some(&fast),
         )
         .await;
     }

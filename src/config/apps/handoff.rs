@@ -7,6 +7,7 @@ use super::super::parse::{parse_duration, parse_http_url, read_ca_file, resolve}
 use super::super::problems::Collector;
 use crate::handoff::oidc::{check_registered_uri, ClientSecret, OidcClient, MIN_SECRET_LEN};
 use crate::handoff::{HandoffMode, HandoffSettings, HeaderNames, Upstream};
+use crate::jws::Alg;
 
 /// The shortest id_token / access token lifetime oidc mode takes.
 const MIN_OIDC_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
@@ -92,6 +93,7 @@ pub(super) fn build_handoff(
                 (!h.redirect_uris.is_empty(), "redirect_uris"),
                 (!h.post_logout_redirect_uris.is_empty(), "post_logout_redirect_uris"),
                 (h.backchannel_logout_uri.is_some(), "backchannel_logout_uri"),
+                (h.id_token_signed_response_alg.is_some(), "id_token_signed_response_alg"),
             ] {
                 if set {
                     c.add(
@@ -190,11 +192,24 @@ fn build_client(
             }
         },
     };
+    let id_token_alg = match h.id_token_signed_response_alg.as_deref() {
+        None | Some("RS256") => Alg::Rs256,
+        Some("ES256") => Alg::Es256,
+        Some(other) => {
+            c.add(
+                key("handoff.id_token_signed_response_alg"),
+                format!("{other:?} is not one of \"RS256\", \"ES256\""),
+            );
+            ok = false;
+            Alg::Rs256
+        }
+    };
     ok.then(|| OidcClient {
         client_id,
         secret,
         redirect_uris: h.redirect_uris.clone(),
         post_logout_redirect_uris: h.post_logout_redirect_uris.clone(),
         backchannel_logout_uri,
+        id_token_alg,
     })
 }

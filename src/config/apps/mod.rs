@@ -201,20 +201,33 @@ pub(super) fn check_oidc_apps(
     jwt_keys: Option<&crate::handoff::jwt::SigningKeys>,
     c: &mut Collector<'_>,
 ) {
-    let oidc: Vec<&Arc<App>> = apps.iter().filter(|a| a.handoff.oidc.is_some()).collect();
-    if let (Some(first), Some(keys)) = (oidc.first(), jwt_keys) {
-        if !keys.has_rsa() {
-            c.add(
-                "keys.jwt_signing_key",
-                format!(
-                    "apps.{} uses oidc, whose id_tokens are RS256: list an RSA key (`entree-bridge keygen --type rsa` makes one)",
-                    first.name
-                ),
-            );
+    let oidc: Vec<(&Arc<App>, &crate::handoff::oidc::OidcClient)> = apps
+        .iter()
+        .filter_map(|a| a.handoff.oidc.as_ref().map(|c| (a, c)))
+        .collect();
+    if let Some(keys) = jwt_keys {
+        for alg in [crate::jws::Alg::Rs256, crate::jws::Alg::Es256] {
+            let Some((first, _)) = oidc.iter().find(|(_, c)| c.id_token_alg == alg) else {
+                continue;
+            };
+            if !keys.has(alg) {
+                let (kind, how) = match alg {
+                    crate::jws::Alg::Es256 => ("an EC P-256", "`entree-bridge keygen --type ec`"),
+                    _ => ("an RSA", "`entree-bridge keygen --type rsa`"),
+                };
+                c.add(
+                    "keys.jwt_signing_key",
+                    format!(
+                        "apps.{} uses oidc, whose id_tokens are {}: list {kind} key ({how} makes one)",
+                        first.name,
+                        alg.name()
+                    ),
+                );
+            }
         }
     }
     let Some(issuer) = public_base_url else { return };
-    for app in oidc {
+    for (app, _) in oidc {
         if app.base_url.origin() != issuer.origin() {
             c.add(
                 format!("apps.{}.base_url", app.name),

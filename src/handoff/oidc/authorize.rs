@@ -420,6 +420,7 @@ mod tests {
             redirect_uris: vec!["https://numo.example.nl/cb".into()],
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
+            id_token_alg: crate::jws::Alg::Rs256,
         }
     }
 

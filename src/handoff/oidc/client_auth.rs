@@ -123,6 +123,7 @@ mod tests {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
+            id_token_alg: crate::jws::Alg::Rs256,
         }
     }
 

@@ -15,7 +15,8 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// The discovery document of `issuer` (`server.public_base_url`); `extra_claims` are the
 /// `[apps.X.claims]` names of the oidc apps.
-pub fn document(issuer: &str, extra_claims: &[&str]) -> Value {
+/// `algs` are the id_token algorithms the bridge's keys can sign (RS256 first).
+pub fn document(issuer: &str, extra_claims: &[&str], algs: &[&str]) -> Value {
     let issuer = issuer.trim_end_matches('/');
     let at = |path: &str| format!("{issuer}{path}");
     let mut claims: Vec<&str> = RESERVED_CLAIMS
@@ -39,7 +40,7 @@ pub fn document(issuer: &str, extra_claims: &[&str]) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": algs,
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": ["openid"],
@@ -61,7 +62,7 @@ mod tests {
 
     #[test]
     fn the_document_names_the_endpoints_under_the_issuer() {
-        let d = document("https://bridge.example.nl/", &["given_name"]);
+        let d = document("https://bridge.example.nl/", &["given_name"], &["RS256"]);
         assert_eq!(d["issuer"], "https://bridge.example.nl");
         assert_eq!(d["token_endpoint"], "https://bridge.example.nl/oidc/token");
         assert_eq!(d["jwks_uri"], "https://bridge.example.nl/.well-known/jwks.json");

@@ -29,6 +29,9 @@ pub struct OidcClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where Back-Channel Logout tokens are POSTed, when the app takes them.
     pub backchannel_logout_uri: Option<Url>,
+    /// How its id_tokens (and logout tokens) are signed: RS256 unless the client was
+    /// registered for ES256 (`id_token_signed_response_alg`), which costs a twentieth.
+    pub id_token_alg: crate::jws::Alg,
 }
 
 impl OidcClient {
