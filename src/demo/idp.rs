@@ -47,6 +47,8 @@ pub struct ResponseSpec {
     pub status: Option<(String, Option<String>)>,
     pub sign: SignMode,
     pub algorithms: (&'static str, &'static str),
+    /// The AuthnStatement's AuthnInstant (default: `issue_instant`).
+    pub authn_instant: Option<DateTime<Utc>>,
 }
 
 impl ResponseSpec {
@@ -70,6 +72,7 @@ impl ResponseSpec {
             status: None,
             sign: SignMode::Assertion,
             algorithms: (ALG_RSA_SHA256, DIGEST_SHA256),
+            authn_instant: None,
         }
     }
 
@@ -185,12 +188,13 @@ impl DevIdp {
                 r#"<saml:SubjectConfirmationData NotOnOrAfter="{sc_until}" Recipient="{recipient}"{irt}/>"#,
                 r#"</saml:SubjectConfirmation></saml:Subject>"#,
                 r#"<saml:Conditions NotBefore="{nb}" NotOnOrAfter="{na}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
-                r#"<saml:AuthnStatement AuthnInstant="{instant}" SessionIndex="{id}"><saml:AuthnContext>"#,
+                r#"<saml:AuthnStatement AuthnInstant="{authn_instant}" SessionIndex="{id}"><saml:AuthnContext>"#,
                 r#"<saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef>"#,
                 r#"</saml:AuthnContext></saml:AuthnStatement>{statement}</saml:Assertion>"#
             ),
             id = escape(&spec.assertion_id),
             instant = time(spec.issue_instant),
+            authn_instant = time(spec.authn_instant.unwrap_or(spec.issue_instant)),
             issuer = escape(&self.issuer(spec)),
             sig = sig,
             name_id = escape(&spec.name_id),

@@ -84,9 +84,10 @@ pub async fn hand_off(state: &AppState, app: &App, headers: &HeaderMap, logged_i
         target,
         subject,
         oidc: _,
+        authenticated_at,
     } = logged_in;
     if app.handoff.mode == crate::handoff::HandoffMode::Headers {
-        return match super::session::start(state, app, headers, identity, subject).await {
+        return match super::session::start(state, app, headers, identity, subject, authenticated_at).await {
             Ok(started) => {
                 let location = target.unwrap_or_else(|| app.base_url.to_string());
                 let mut r = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();

@@ -484,6 +484,7 @@ mod tests {
             LoginFailure::LoginStateMissing,
             LoginFailure::BrowserMismatch,
             LoginFailure::Replay("_a".into()),
+            LoginFailure::AuthnNotFresh,
             LoginFailure::StoreUnavailable("down".into()),
             LoginFailure::StoreFull("full".into()),
             LoginFailure::Metadata(MetadataUnavailable::NotYet("kennisnet".into())),
@@ -522,6 +523,7 @@ mod tests {
                     | LoginFailure::BrowserMismatch
                     | LoginFailure::Invalid(_)
                     | LoginFailure::Replay(_)
+                    | LoginFailure::AuthnNotFresh
                     | LoginFailure::Identity(_)
                     | LoginFailure::StoreUnavailable(_)
                     | LoginFailure::StoreFull(_)

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -147,8 +147,9 @@ pub(super) async fn after_login(state: &AppState, app: &App, headers: &HeaderMap
         target,
         subject,
         oidc,
+        authenticated_at,
     } = logged_in;
-    let started = match session::start(state, app, headers, identity.clone(), subject).await {
+    let started = match session::start(state, app, headers, identity.clone(), subject, authenticated_at).await {
         Ok(s) => s,
         Err(e) => return LoginError::StoreUnavailable(e.to_string()).into_response(),
     };
@@ -160,7 +161,7 @@ pub(super) async fn after_login(state: &AppState, app: &App, headers: &HeaderMap
                 &authorization,
                 &identity,
                 &started.id,
-                SystemTime::now(),
+                authenticated_at,
             )
             .await
             {

@@ -133,6 +133,7 @@ pub async fn start(
     headers: &HeaderMap,
     identity: Identity,
     subject: Subject,
+    authenticated_at: SystemTime,
 ) -> Result<StartedSession, StoreError> {
     // Every id presented ends, the planted ones too: the new cookie is then the only
     // session this browser holds.
@@ -147,7 +148,7 @@ pub async fn start(
         identity,
         subject,
         expires_at: now + lifetime,
-        authenticated_at: now,
+        authenticated_at,
     };
     state
         .store

@@ -43,6 +43,9 @@ pub struct LoggedIn {
     pub subject: Subject,
     /// oidc mode: the authorization request the login answers, when it started at one.
     pub oidc: Option<Authorization>,
+    /// When the IdP authenticated the person (its AuthnInstant, never later than now): the
+    /// session's start for `auth_time` and `max_age`.
+    pub authenticated_at: SystemTime,
 }
 
 /// What an accepted response leads to.
@@ -113,6 +116,20 @@ async fn accept(
             RunError::Lost(lost) => LoginFailure::Internal(lost.to_string()),
         })??;
 
+    // A forced login (prompt=login, max_age) must be one the IdP made after it was asked: an
+    // IdP that answers from an older session of its own has not authenticated anyone anew.
+    if let Some(p) = pending.as_ref().filter(|p| p.force_authn) {
+        let asked = p
+            .expires_at
+            .checked_sub(super::PENDING_LOGIN_LIFETIME)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let skew = app.federation.trust.clock_skew;
+        let instant = assertion.authn_instant().map(|t| system_time(t));
+        if instant.is_none_or(|t| t + skew < asked) {
+            return Err(LoginFailure::AuthnNotFresh);
+        }
+    }
+
     // School activation and the person's facts: a refused school leaves nothing behind.
     let facts = identity::facts(&app.identity, &assertion)?;
 
@@ -128,6 +145,12 @@ async fn accept(
 
     // Unsolicited logins may carry a target in RelayState; it passes the same origin check.
     let oidc = pending.as_ref().and_then(|p| p.oidc.clone());
+    let now = SystemTime::now();
+    let authenticated_at = assertion
+        .authn_instant()
+        .map(system_time)
+        .filter(|t| *t <= now)
+        .unwrap_or(now);
     let target = match pending {
         Some(p) => p.target,
         None => post
@@ -154,12 +177,14 @@ async fn accept(
                     target,
                     subject,
                     oidc,
+                    authenticated_at,
                 })),
                 None,
             ))
         }
         Resolution::StartLinking => {
-            let (location, cookie) = link::start_linking(services, app, facts, target, subject, oidc).await?;
+            let (location, cookie) =
+                link::start_linking(services, app, facts, target, subject, oidc, authenticated_at).await?;
             Ok((Outcome::Link { location }, Some(cookie)))
         }
         Resolution::Refused(e) => Err(e.into()),
@@ -182,6 +207,10 @@ async fn record_once(services: Services<'_>, assertion: &ValidatedAssertion) -> 
     } else {
         Err(LoginFailure::Replay(assertion.assertion_id().to_string()))
     }
+}
+
+fn system_time(t: chrono::DateTime<chrono::Utc>) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(t.timestamp().max(0) as u64)
 }
 
 /// Who the IdP says logged in, kept for Single Logout.

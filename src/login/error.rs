@@ -26,6 +26,9 @@ pub enum LoginFailure {
     Invalid(#[from] ValidationError),
     #[error("assertion {0} was already used (replay)")]
     Replay(String),
+    /// A forced login (ForceAuthn) answered with an authentication older than the request.
+    #[error("the IdP answered a forced login with an older authentication (AuthnInstant before the request)")]
+    AuthnNotFresh,
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("the state store is unavailable: {0}")]
@@ -93,6 +96,7 @@ impl LoginFailure {
             LoginFailure::BrowserMismatch => "login_browser_mismatch",
             LoginFailure::Invalid(e) => e.code(),
             LoginFailure::Replay(_) => "assertion_replayed",
+            LoginFailure::AuthnNotFresh => "authn_not_fresh",
             LoginFailure::Identity(e) => e.code(),
             LoginFailure::StoreUnavailable(_) => "store_unavailable",
             LoginFailure::StoreFull(_) => "store_full",
@@ -182,6 +186,12 @@ impl LoginFailure {
                 title_en: "Login refused",
                 body_nl: format!("De inloggegevens zijn versleuteld met AES-CBC in een bericht zonder handtekening en daarom geweigerd. {restart_nl} Voor de beheerder van {app}: de identity provider moet het hele bericht ondertekenen of AES-GCM gebruiken; wie het risico (padding oracle) aanvaardt, zet <code>allow_cbc = true</code> bij de federatie (<code>[federations.…]</code>)."),
                 body_en: format!("The login data was encrypted with AES-CBC in a message without a signature, and was refused. {restart_en} For the {app} administrator: the identity provider must sign the whole Response or use AES-GCM; to accept the risk (a padding oracle), set <code>allow_cbc = true</code> on the federation (<code>[federations.…]</code>)."),
+            },
+            LoginFailure::AuthnNotFresh => PageText {
+                title_nl: "Opnieuw inloggen gevraagd",
+                title_en: "A fresh login was asked for",
+                body_nl: format!("{app} vroeg om opnieuw in te loggen, maar Entree gebruikte een eerdere inlog. Je bent niet ingelogd. Sluit je browser en probeer het opnieuw vanuit je elo."),
+                body_en: format!("{app} asked for a fresh login, but Entree used an earlier one. You have not been signed in. Close your browser and try again from your learning environment."),
             },
             LoginFailure::Invalid(_) | LoginFailure::Replay(_) => refused_text(app_name),
             LoginFailure::Identity(IdentityError::SchoolNotActivated(brin)) => PageText {

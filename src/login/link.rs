@@ -35,6 +35,7 @@ pub(super) async fn start_linking(
     target: Option<String>,
     subject: Subject,
     oidc: Option<Authorization>,
+    authenticated_at: SystemTime,
 ) -> Result<(String, CookieChange), LoginFailure> {
     let linking = app
         .identity
@@ -66,6 +67,7 @@ pub(super) async fn start_linking(
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + Duration::from_secs(linking::LINK_LIFETIME_SECS as u64),
         oidc,
+        authenticated_at,
     };
     services
         .store
@@ -163,5 +165,6 @@ async fn finish(
         target: pending.target,
         subject: pending.subject,
         oidc: pending.oidc,
+        authenticated_at: pending.authenticated_at,
     })))
 }

@@ -99,6 +99,7 @@ async fn start_single_logout(
         browser_nonce: crate::keys::random_token(),
         expires_at: SystemTime::now() + LOGOUT_WAIT,
         oidc: None,
+        force_authn: false,
     };
     services.store.put_pending(&relay_state, pending).await?;
     Ok(url)

@@ -63,6 +63,7 @@ pub async fn start_for(
         browser_nonce: nonce.clone(),
         expires_at: SystemTime::now() + PENDING_LOGIN_LIFETIME,
         oidc,
+        force_authn,
     };
     let for_client = pending.oidc.as_ref().map(|a| a.client_id.clone());
     services.store.put_pending(&relay_state, pending).await?;

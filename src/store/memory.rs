@@ -294,6 +294,7 @@ mod tests {
             browser_nonce: "n".into(),
             expires_at: SystemTime::now() + expires_in,
             oidc: None,
+            force_authn: false,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct PendingLogin {
     /// oidc mode: the authorization request this login answers (a code is issued at its end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<Authorization>,
+    /// The AuthnRequest asked for ForceAuthn (`prompt=login`, `max_age`): the IdP's login must
+    /// be newer than the request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_authn: bool,
 }
 
 /// A first-time link the bridge started and is waiting for the app to answer.
@@ -44,6 +48,9 @@ pub struct PendingLink {
     /// oidc mode: the authorization request the login that started this link answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<Authorization>,
+    /// When the IdP authenticated the person (kept for the session the link ends in).
+    #[serde(default = "unix_epoch")]
+    pub authenticated_at: SystemTime,
 }
 
 /// Who the IdP says logged in: kept with sessions for Single Logout.

@@ -702,6 +702,67 @@ async fn max_age_zero_always_goes_back_to_the_idp_for_a_fresh_login() {
     code_from_session(&browser, &bridge, "&max_age=3600").await;
 }
 
+/// `auth_time` is when the IdP authenticated the student (its AuthnInstant), not when the
+/// bridge heard of it; and `max_age` reads that time: an IdP login of an hour ago is too old
+/// for `max_age=600` although the bridge's session is new.
+#[tokio::test]
+async fn auth_time_is_the_idps_authn_instant_and_max_age_reads_it() {
+    let bridge = Bridge::start_oidc("").await;
+    let browser = client();
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let pkce = Pkce::new();
+    let login = start_authorization(&browser, &authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &pkce, "")).await;
+    let resp = answer_at_acs_with(&browser, &bridge, "portal", &login, |mut spec| {
+        spec.authn_instant = Some(an_hour_ago);
+        spec
+    })
+    .await;
+    let code = query_param(&location_of(&resp), "code").expect("code");
+    let id = id_token_of(&bridge, &code, &pkce).await;
+    assert_eq!(id["auth_time"], an_hour_ago.timestamp());
+    let again = start_authorization(
+        &browser,
+        &authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &Pkce::new(), "&max_age=600"),
+    )
+    .await;
+    assert!(again.force_authn, "the IdP's login is older than max_age");
+}
+
+/// A forced login (`prompt=login`) that the IdP answers from an older authentication is
+/// refused (`authn_not_fresh`), and no code goes to the client.
+#[tokio::test]
+async fn a_forced_login_answered_with_an_old_authentication_is_refused() {
+    let bridge = Bridge::start_oidc("").await;
+    let browser = client();
+    let login = start_authorization(
+        &browser,
+        &authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &Pkce::new(), "&prompt=login"),
+    )
+    .await;
+    assert!(login.force_authn);
+    let resp = answer_at_acs_with(&browser, &bridge, "portal", &login, |mut spec| {
+        spec.authn_instant = Some(chrono::Utc::now() - chrono::Duration::minutes(30));
+        spec
+    })
+    .await;
+    assert!(resp.headers().get("location").is_none(), "nothing goes to the client");
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.expect("page");
+    assert!(page.contains("<code>authn_not_fresh</code>"), "{page}");
+    // Within the clock skew (2 minutes) a fresh login passes.
+    let login = start_authorization(
+        &browser,
+        &authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &Pkce::new(), "&prompt=login"),
+    )
+    .await;
+    let resp = answer_at_acs_with(&browser, &bridge, "portal", &login, |mut spec| {
+        spec.authn_instant = Some(chrono::Utc::now() - chrono::Duration::seconds(30));
+        spec
+    })
+    .await;
+    assert!(query_param(&location_of(&resp), "code").is_some());
+}
+
 #[tokio::test]
 async fn an_elo_link_login_ends_at_the_target_with_an_op_session() {
     let bridge = Bridge::start_oidc("").await;

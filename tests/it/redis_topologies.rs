@@ -58,6 +58,7 @@ async fn the_contract_holds(store: Arc<dyn LoginStateStore>) {
         browser_nonce: "n".into(),
         expires_at: SystemTime::now() + Duration::from_secs(60),
         oidc: None,
+        force_authn: false,
     };
     store.put_pending("rs", login.clone()).await.expect("put");
     assert_eq!(store.take_pending("rs").await.expect("take"), Some(login));

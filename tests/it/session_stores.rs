@@ -50,6 +50,7 @@ fn pending(expires_in: Duration) -> PendingLogin {
         browser_nonce: "nonce".into(),
         expires_at: SystemTime::now() + expires_in,
         oidc: None,
+        force_authn: false,
     }
 }
 
@@ -497,6 +498,7 @@ async fn pending_links_are_answered_once() {
             browser_nonce: "nonce".into(),
             expires_at: SystemTime::now() + Duration::from_secs(60),
             oidc: None,
+            authenticated_at: SystemTime::now(),
         };
         b.store.put_pending_link("jti-1", link.clone()).await.expect("put");
         assert_eq!(

@@ -37,6 +37,7 @@ pub struct ValidatedAssertion {
     in_response_to: Option<String>,
     replay_until: DateTime<Utc>,
     session_index: Option<String>,
+    authn_instant: Option<DateTime<Utc>>,
     encrypted: bool,
 }
 
@@ -79,6 +80,13 @@ impl ValidatedAssertion {
     /// The AuthnStatement's SessionIndex, for single logout.
     pub fn session_index(&self) -> Option<&str> {
         self.session_index.as_deref()
+    }
+
+    /// The AuthnStatement's AuthnInstant: when the IdP authenticated the person (OIDC's
+    /// `auth_time`; a forced login must be newer than its request). `None` when absent or
+    /// not a valid time (it serves only those two uses, so it refuses nothing itself).
+    pub fn authn_instant(&self) -> Option<DateTime<Utc>> {
+        self.authn_instant
     }
 
     /// Whether the assertion came as an EncryptedAssertion.
@@ -174,6 +182,9 @@ pub(super) fn check(
         || "present".into(),
     )?;
     let session_index = authn.attribute("SessionIndex").map(str::to_string);
+    let authn_instant = authn
+        .attribute("AuthnInstant")
+        .and_then(|t| super::time::parse_time(t).ok());
     let attributes = report.check("attributes", read_attributes(assertion), || {
         "read by canonical name".into()
     })?;
@@ -192,6 +203,7 @@ pub(super) fn check(
         in_response_to: confirmation.in_response_to,
         replay_until: until + skew,
         session_index,
+        authn_instant,
         encrypted: false,
     })
 }
