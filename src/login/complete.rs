@@ -124,7 +124,7 @@ async fn accept(
             .checked_sub(super::PENDING_LOGIN_LIFETIME)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let skew = app.federation.trust.clock_skew;
-        let instant = assertion.authn_instant().map(|t| system_time(t));
+        let instant = assertion.authn_instant().map(system_time);
         if instant.is_none_or(|t| t + skew < asked) {
             return Err(LoginFailure::AuthnNotFresh);
         }
