@@ -413,6 +413,8 @@ pub struct EndSessionQuery {
 pub struct EndSession {
     pub app: Option<Arc<App>>,
     pub return_to: Option<String>,
+    /// The `sid` of the id_token_hint: the session the client means.
+    pub hint_sid: Option<String>,
 }
 
 /// Longest id_token_hint read (the bridge's id_tokens are about 1 KiB).
@@ -426,6 +428,7 @@ pub fn end_session(
     apps: &[Arc<App>],
     query: &EndSessionQuery,
 ) -> Result<EndSession, OidcRefusal> {
+    let mut hint_sid = None;
     let hinted = match &query.id_token_hint {
         None => None,
         Some(hint) => {
@@ -436,6 +439,7 @@ pub fn end_session(
             if claims["iss"].as_str() != Some(issuer(services).as_str()) {
                 return Err(OidcRefusal::IdTokenHintInvalid("another issuer".into()));
             }
+            hint_sid = claims["sid"].as_str().map(str::to_string);
             let aud = match &claims["aud"] {
                 Value::String(a) => a.clone(),
                 Value::Array(a) if a.len() == 1 => a[0].as_str().unwrap_or_default().to_string(),
@@ -470,6 +474,7 @@ pub fn end_session(
     Ok(EndSession {
         app: found.map(|(app, _)| app.clone()),
         return_to,
+        hint_sid,
     })
 }
 

@@ -179,6 +179,114 @@ async fn rp_initiated_logout_ends_the_session_and_returns_to_the_registered_uri_
     );
 }
 
+/// A logout that does not prove it comes from the session's own client (no id_token_hint,
+/// or the hint of another session) could be any page's: the student confirms on the bridge's
+/// page first, whose POST only counts with the SameSite=Strict cookie set with it.
+#[tokio::test]
+async fn a_logout_without_this_sessions_hint_asks_the_student_and_a_forged_post_ends_nothing() {
+    let bridge = Bridge::start_oidc("").await;
+    let browser = client();
+    let old = log_in_and_redeem(
+        &browser,
+        &bridge,
+        "portal",
+        ClientAuth::Basic(CLIENT_ID, CLIENT_SECRET),
+        REDIRECT_URI,
+    )
+    .await;
+    // A new login (prompt=login) is a new session: the first id_token is now another's.
+    let pkce = Pkce::new();
+    let login = start_authorization(
+        &browser,
+        &authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &pkce, "&prompt=login"),
+    )
+    .await;
+    answer_at_acs(&browser, &bridge, "portal", &login).await;
+    let session_alive = |browser: reqwest::Client| {
+        let url = authorize_url(&bridge, CLIENT_ID, REDIRECT_URI, &Pkce::new(), "&prompt=none");
+        async move {
+            let location = location_of(&get(&browser, &url).await);
+            query_param(&location, "code").is_some()
+        }
+    };
+    let old_hint = old["id_token"].as_str().expect("id_token");
+    for pairs in [
+        vec![("client_id", CLIENT_ID), ("post_logout_redirect_uri", POST_LOGOUT_URI)],
+        vec![
+            ("id_token_hint", old_hint),
+            ("post_logout_redirect_uri", POST_LOGOUT_URI),
+        ],
+        vec![],
+    ] {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+        let resp = get(&browser, &format!("{}/oidc/logout?{}", bridge.base, q.finish())).await;
+        assert_eq!(resp.status(), 200, "{pairs:?}: a confirmation page, no redirect");
+        assert!(resp.headers().get("location").is_none());
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("eb_logout_confirm="))
+            .expect("the confirmation cookie")
+            .to_string();
+        assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+        let page = resp.text().await.expect("page");
+        assert!(
+            page.contains("method=\"post\"") && page.contains("name=\"confirm\""),
+            "{page}"
+        );
+        assert!(session_alive(browser.clone()).await, "{pairs:?}: nothing ended yet");
+    }
+    // Another site's form POST cannot know the page's value (nor send the Strict cookie).
+    let form = [
+        ("client_id", CLIENT_ID),
+        ("post_logout_redirect_uri", POST_LOGOUT_URI),
+        ("confirm", "guess"),
+    ];
+    let resp = browser
+        .post(format!("{}/oidc/logout", bridge.base))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200, "a wrong value only asks again");
+    assert!(
+        session_alive(browser.clone()).await,
+        "a forged confirmation ends nothing"
+    );
+    // The student confirms: the page's own value, with its cookie (the browser's jar).
+    let resp = get(
+        &browser,
+        &format!(
+            "{}/oidc/logout?client_id={CLIENT_ID}&post_logout_redirect_uri={}&state=s",
+            bridge.base,
+            url::form_urlencoded::byte_serialize(POST_LOGOUT_URI.as_bytes()).collect::<String>()
+        ),
+    )
+    .await;
+    let page = resp.text().await.expect("page");
+    let marker = "name=\"confirm\" value=\"";
+    let start = page.find(marker).expect("confirm field") + marker.len();
+    let value = &page[start..start + page[start..].find('"').expect("end")];
+    let resp = browser
+        .post(format!("{}/oidc/logout", bridge.base))
+        .form(&[
+            ("client_id", CLIENT_ID),
+            ("post_logout_redirect_uri", POST_LOGOUT_URI),
+            ("state", "s"),
+            ("confirm", value),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(location_of(&resp), format!("{POST_LOGOUT_URI}?state=s"));
+    assert!(!session_alive(browser.clone()).await, "confirmed: the session ended");
+}
+
 async fn assert_logout_page(browser: &reqwest::Client, bridge: &Bridge, pairs: &[(&str, &str)], code: &str) {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
