@@ -29,11 +29,10 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
 }
 
 pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Response {
-    match login::single_logout(services(state), app, raw_query).await {
-        Ok((next, notices)) => {
-            super::oidc::deliver(state, notices);
-            after_logout(app, next, lang)
-        }
+    let done = login::single_logout(services(state), app, raw_query).await;
+    super::oidc::deliver(state, done.notices);
+    match done.result {
+        Ok(next) => after_logout(app, next, lang),
         Err(e) => LoginError::from(e).into_response(),
     }
 }

@@ -43,11 +43,12 @@ pub async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         .flat_map(|a| a.identity.claims.iter().map(|(claim, _)| claim.as_str()))
         .collect();
     let keys = &state.settings.jwt_keys;
-    let algs: Vec<&str> = [crate::jws::Alg::Rs256, crate::jws::Alg::Es256]
-        .into_iter()
-        .filter(|alg| keys.has(*alg))
-        .map(|alg| alg.name())
-        .collect();
+    // RS256 always (Discovery 1.0, 3: it MUST be listed; check-config sees that an app that
+    // uses it has its key), ES256 when a key signs it.
+    let mut algs = vec![crate::jws::Alg::Rs256.name()];
+    if keys.has(crate::jws::Alg::Es256) {
+        algs.push(crate::jws::Alg::Es256.name());
+    }
     let document = discovery::document(state.settings.public_base_url.as_str(), &extra, &algs);
     (
         [
@@ -58,6 +59,26 @@ pub async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         document.to_string(),
     )
         .into_response()
+}
+
+/// The rate limit's answer for the endpoints a client library calls (token, userinfo): JSON
+/// with `Retry-After`, which those libraries read, not a page.
+fn rate_limited_json(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
+    let client = super::rate_limit::client_address(peer.ip(), headers, &state.settings.trusted_proxies);
+    state.rate_limiter.check(client).err().map(|retry_after| {
+        tracing::warn!(code = "rate_limited", address = %client.ip, "token or userinfo request over the rate limit");
+        let body =
+            json!({"error": "temporarily_unavailable", "error_description": "too many requests; try again later"});
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        no_store(r)
+    })
 }
 
 /// The per-client-address limit of the routes that do work, as on the SAML routes.
@@ -100,7 +121,17 @@ pub async fn authorize(
     if let Some(limited) = rate_limited(&state, peer, req.headers()) {
         return limited;
     }
-    let query = AuthorizeQuery::parse(req.uri().query().unwrap_or(""));
+    // OIDC Core 3.1.2.1: GET with the query, or POST with the same as a form.
+    let (parts, body) = req.into_parts();
+    let raw = if parts.method == Method::POST {
+        match axum::body::to_bytes(body, MAX_TOKEN_BODY).await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => return no_store(page(OidcRefusal::RequestMalformed)),
+        }
+    } else {
+        parts.uri.query().unwrap_or("").to_string()
+    };
+    let query = AuthorizeQuery::parse(&raw);
     let client_id = match authorize::client_id(&query) {
         Ok(id) => id,
         Err(e) => return no_store(page(e.into())),
@@ -120,7 +151,7 @@ pub async fn authorize(
             );
             found(&r.location(issuer))
         }
-        Ok(checked) => match session::current_with_id(&state, app, req.headers()).await {
+        Ok(checked) => match session::current_with_id(&state, app, &parts.headers).await {
             Err(e) => LoginError::StoreUnavailable(e.to_string()).into_response(),
             Ok(session) => match use_case::authorize(services(&state), app, checked, session).await {
                 Ok(Authorized::ToClient(location)) => found(&location),
@@ -181,20 +212,16 @@ pub(super) async fn after_login(state: &AppState, app: &App, headers: &HeaderMap
 }
 
 /// An OAuth error answer of the token endpoint (RFC 6749 5.2).
-fn token_error(e: &TokenError, basic: bool) -> Response {
+fn token_error(e: &TokenError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = json!({"error": e.error(), "error_description": e.description()});
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        // RFC 6749 5.2: a client that authenticated with the header is answered in kind.
-        let challenge = if basic {
-            "Basic realm=\"entree-bridge\""
-        } else {
-            "Bearer realm=\"entree-bridge\""
-        };
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        // RFC 6749 5.2: the token endpoint's scheme is the client's, Basic.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"entree-bridge\""),
+        );
     }
     no_store(response)
 }
@@ -228,15 +255,14 @@ pub async fn token(
     req: Request,
 ) -> Response {
     let state = shared.current();
-    if let Some(limited) = rate_limited(&state, peer, req.headers()) {
-        return no_store(limited);
+    if let Some(limited) = rate_limited_json(&state, peer, req.headers()) {
+        return limited;
     }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let basic = authorization.is_some();
     let form_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -303,7 +329,7 @@ pub async fn token(
                     "token request refused: {e}"
                 );
             }
-            token_error(&e, basic)
+            token_error(&e)
         }
     }
 }
@@ -315,8 +341,8 @@ pub async fn userinfo(
     req: Request,
 ) -> Response {
     let state = shared.current();
-    if let Some(limited) = rate_limited(&state, peer, req.headers()) {
-        return no_store(limited);
+    if let Some(limited) = rate_limited_json(&state, peer, req.headers()) {
+        return limited;
     }
     if req.method() != Method::GET && req.method() != Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response();
@@ -325,8 +351,9 @@ pub async fn userinfo(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_string());
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
     let response = match use_case::userinfo(services(&state), bearer.as_deref()).await {
         Ok(claims) => ([(header::CONTENT_TYPE, "application/json")], claims.to_string()).into_response(),
         Err(e) => {

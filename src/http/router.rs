@@ -30,7 +30,9 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
             GlobalRoute::Metrics => router.route(route.path(), get(global::metrics)),
             GlobalRoute::Jwks => router.route(route.path(), get(global::jwks)),
             GlobalRoute::OidcDiscovery => router.route(route.path(), get(super::oidc::discovery)),
-            GlobalRoute::OidcAuthorize => router.route(route.path(), get(super::oidc::authorize)),
+            GlobalRoute::OidcAuthorize => {
+                router.route(route.path(), get(super::oidc::authorize).post(super::oidc::authorize))
+            }
             GlobalRoute::OidcToken => router.route(route.path(), post(super::oidc::token)),
             GlobalRoute::OidcUserinfo => {
                 router.route(route.path(), get(super::oidc::userinfo).post(super::oidc::userinfo))

@@ -117,11 +117,27 @@ pub struct LogoutNotice {
 /// The SLS: `raw_query` is the Redirect binding's query as sent (its signature covers it).
 /// An IdP-initiated logout of an oidc app with a `backchannel_logout_uri` also returns the
 /// logout tokens of the sessions it ended.
-pub async fn single_logout(
+pub async fn single_logout(services: Services<'_>, app: &App, raw_query: &str) -> SingleLogout {
+    let mut notices = Vec::new();
+    let result = receive_at_sls(services, app, raw_query, &mut notices).await;
+    SingleLogout { result, notices }
+}
+
+/// The SLS's answer and the logout tokens to deliver, which go out whatever the answer: a
+/// replayed LogoutRequest is refused, but the sessions it ended are ended, and their apps
+/// must hear it.
+#[derive(Debug)]
+pub struct SingleLogout {
+    pub result: Result<AfterLogout, LoginFailure>,
+    pub notices: Vec<LogoutNotice>,
+}
+
+async fn receive_at_sls(
     services: Services<'_>,
     app: &App,
     raw_query: &str,
-) -> Result<(AfterLogout, Vec<LogoutNotice>), LoginFailure> {
+    notices: &mut Vec<LogoutNotice>,
+) -> Result<AfterLogout, LoginFailure> {
     let idp = services.metadata.idp(&app.federation.name)?;
     let received = redirect::receive(raw_query, &idp.signing_certs, app.federation.trust.allow_sha1)?;
     let sls_url = app.route_url("sls");
@@ -145,7 +161,7 @@ pub async fn single_logout(
                 success = answer.success,
                 "single logout answered by the IdP"
             );
-            Ok((AfterLogout::Finished { target: pending.target }, Vec::new()))
+            Ok(AfterLogout::Finished { target: pending.target })
         }
         Kind::Request => {
             let skew = chrono::Duration::from_std(app.federation.trust.clock_skew).unwrap_or_default();
@@ -160,6 +176,7 @@ pub async fn single_logout(
                 .await
                 .map_err(|e| LoginFailure::StoreUnavailable(e.to_string()))?;
             let ended = ended_sessions.len();
+            notices.extend(logout_notices(services, app, &ended_sessions));
             let until = SystemTime::now() + (logout::MAX_REQUEST_AGE + skew * 2).to_std().unwrap_or(LOGOUT_WAIT);
             let fresh = services
                 .store
@@ -175,9 +192,8 @@ pub async fn single_logout(
                 person = services.pseudonyms.of(&request.name_id),
                 "IdP-initiated logout"
             );
-            let notices = logout_notices(services, app, &ended_sessions);
             let Some(slo) = &idp.slo_redirect else {
-                return Ok((AfterLogout::Finished { target: None }, notices));
+                return Ok(AfterLogout::Finished { target: None });
             };
             let xml = logout::response_xml(
                 &crate::keys::random_saml_id(),
@@ -194,7 +210,7 @@ pub async fn single_logout(
                 Some(&app.sp.key),
             )
             .map_err(|e| LoginFailure::Internal(format!("signing the LogoutResponse: {e}")))?;
-            Ok((AfterLogout::ToIdp(url), notices))
+            Ok(AfterLogout::ToIdp(url))
         }
     }
 }

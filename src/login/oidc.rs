@@ -155,6 +155,18 @@ pub async fn issue_code(
     session_id: &str,
     authenticated_at: SystemTime,
 ) -> Result<String, LoginFailure> {
+    // The client's registration as it is now: a reload may have removed the redirect URI
+    // since the login started.
+    let registered = app
+        .handoff
+        .oidc
+        .as_ref()
+        .is_some_and(|c| c.client_id == authorization.client_id && c.has_redirect_uri(&authorization.redirect_uri));
+    if !registered {
+        return Err(LoginFailure::Oidc(OidcRefusal::RedirectUriNotRegistered(
+            authorization.redirect_uri.clone(),
+        )));
+    }
     let code = tokens::random_secret();
     let grant = CodeGrant {
         app: app.name.clone(),
@@ -304,8 +316,23 @@ pub async fn redeem(
             "the code_verifier does not match the code_challenge",
         ));
     }
-    let tokens = mint(services, app, client, grant).await?;
-    Ok((app.clone(), tokens))
+    let key = tokens::storage_key(code);
+    let kept = grant.clone();
+    match mint(services, app, client, grant).await {
+        Ok(tokens) => Ok((app.clone(), tokens)),
+        // The code was valid and the bridge could not finish: it goes back (with its own
+        // expiry), so that the client's retry, which the 503 invites, can still redeem it.
+        Err(e @ (TokenError::Busy(_) | TokenError::Unavailable(_))) => {
+            if let Err(put_back) = services.store.put_code(&key, kept).await {
+                tracing::warn!(
+                    app = app.name,
+                    "a code could not be put back after a failure: {put_back}"
+                );
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The id_token and an access token for a redeemed grant.

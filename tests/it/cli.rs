@@ -616,6 +616,15 @@ fn check_config_names_each_oidc_problem_by_its_key() {
             "http://127.0.0.1:8080/d",
             "client_id = \"same\"\nredirect_uris = [\"https://d.example.nl/cb\"]",
         ),
+        // Another app's name as its client_id; a token lifetime over the maximum.
+        oidc(
+            "e",
+            "http://127.0.0.1:8080/e",
+            "client_id = \"numo\"\nredirect_uris = [\"https://e.example.nl/cb\"]\ntoken_lifetime = \"1h\"",
+        ),
+        // Unsolicited logins.
+        oidc("f", "http://127.0.0.1:8080/f", "redirect_uris = [\"https://f.example.nl/cb\"]")
+            .replace("schools = [\"*\"]", "schools = [\"*\"]\nallow_unsolicited = true"),
     ]
     .concat();
     // jwt mode has no client; the harness's key is EC only (id_tokens need RSA).
@@ -637,9 +646,23 @@ fn check_config_names_each_oidc_problem_by_its_key() {
         "apps.d.handoff.client_id: \"same\" is apps.c's client_id too",
         "keys.jwt_signing_key: apps.c uses oidc, whose id_tokens are RS256",
         "apps.open.handoff.redirect_uris: only used in oidc mode",
+        "apps.e.handoff.client_id: \"numo\" is the name of apps.numo",
+        "apps.e.handoff.token_lifetime: is 1h; in oidc mode at most 15m",
+        "apps.f.allow_unsolicited: cannot be used in oidc mode",
     ] {
         assert!(err.contains(problem), "{problem:?} missing from:\n{err}");
     }
+    // The issuer with a path: the endpoints are at the root.
+    let with_path = std::fs::read_to_string(&path).expect("read").replace(
+        "public_base_url = \"http://127.0.0.1:8080\"",
+        "public_base_url = \"http://127.0.0.1:8080/bridge\"",
+    );
+    std::fs::write(&path, with_path).expect("write");
+    let (_, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert!(
+        err.contains("server.public_base_url: is the OpenID Connect issuer"),
+        "{err}"
+    );
     // The secret itself is never printed.
     assert!(!err.contains("\"short\""), "{err}");
 }

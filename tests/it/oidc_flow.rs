@@ -844,3 +844,21 @@ redirect_uris = ["{LINKED_REDIRECT}"]
     let tokens: Value = tokens.json().await.expect("json");
     assert_eq!(claims_of(tokens["id_token"].as_str().expect("id_token"))["sub"], "P-77");
 }
+
+/// OIDC Core 3.1.2.1: the authorization endpoint takes POST with the same parameters.
+#[tokio::test]
+async fn an_authorization_request_may_be_posted() {
+    let bridge = Bridge::start_oidc("").await;
+    let browser = client();
+    let pkce = Pkce::new();
+    let resp = browser
+        .post(format!("{}/oidc/authorize", bridge.base))
+        .form(&valid_request(&pkce))
+        .send()
+        .await
+        .expect("post");
+    let login = started_login_from(location_of(&resp));
+    let callback = answer_at_acs(&browser, &bridge, "portal", &login).await;
+    let code = query_param(&callback, "code").expect("code");
+    assert_eq!(id_token_of(&bridge, &code, &pkce).await["sub"], "100231");
+}

@@ -492,3 +492,36 @@ async fn a_backchannel_uri_that_never_answers_is_counted_as_an_error_and_delays_
         "after the 5 s timeout, not before"
     );
 }
+
+/// A replayed LogoutRequest is refused, but the sessions it ends (one opened since) are
+/// ended, and their app hears of it like of any other.
+#[tokio::test]
+async fn a_replayed_idp_logout_is_refused_and_still_tells_the_app_of_what_it_ended() {
+    let (uri, mut posted) = recording_rp().await;
+    let bridge = Bridge::start_oidc(&backchannel_app("bc", &uri)).await;
+    let browser = client();
+    log_in_as_subject(&browser, &bridge, "bc").await;
+    assert_eq!(idp_logout(&bridge, "bc").await.status(), 200);
+    tokio::time::timeout(Duration::from_secs(5), posted.recv())
+        .await
+        .expect("the first logout's token")
+        .expect("body");
+
+    let again = log_in_as_subject(&browser, &bridge, "bc").await;
+    let replayed = idp_logout(&bridge, "bc").await;
+    assert_eq!(replayed.status(), 400);
+    assert!(replayed
+        .text()
+        .await
+        .expect("page")
+        .contains("<code>logout_replayed</code>"));
+    let body = tokio::time::timeout(Duration::from_secs(5), posted.recv())
+        .await
+        .expect("a token for the session the replay ended")
+        .expect("body");
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("logout_token");
+    assert_eq!(claims_of(&token)["sid"], again["sid"]);
+}

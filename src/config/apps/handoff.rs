@@ -11,6 +11,8 @@ use crate::jws::Alg;
 
 /// The shortest id_token / access token lifetime oidc mode takes.
 const MIN_OIDC_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
+/// The longest: the id_token is used once, and the access token is not revoked at logout.
+const MAX_OIDC_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The hand-off of one app; `None` when a key it needs has a problem (in the collector).
 pub(super) fn build_handoff(
@@ -71,6 +73,17 @@ pub(super) fn build_handoff(
         parse_duration(h.token_lifetime.as_deref().unwrap_or(default_lifetime)),
     );
     if let (Some(HandoffMode::Oidc), Some(lifetime)) = (mode, token_lifetime) {
+        if lifetime > MAX_OIDC_TOKEN_LIFETIME {
+            // An access token outlives a logout until it expires (userinfo still answers).
+            c.add(
+                key("handoff.token_lifetime"),
+                format!(
+                    "is {}; in oidc mode at most {} (an access token keeps answering at userinfo until it expires, logout or not)",
+                    humantime::format_duration(lifetime),
+                    humantime::format_duration(MAX_OIDC_TOKEN_LIFETIME)
+                ),
+            );
+        }
         if lifetime < MIN_OIDC_TOKEN_LIFETIME {
             // Client libraries count an access token as expired well before its end (Authlib
             // 60 s early), so a short one is never used for userinfo.

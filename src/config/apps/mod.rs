@@ -226,7 +226,37 @@ pub(super) fn check_oidc_apps(
             }
         }
     }
+    for (app, client) in &oidc {
+        // An id_token is shaped as a jwt-mode hand-off token (iss, aud, sub): with `aud` the
+        // name of another app, the client could log in to that app with it.
+        if let Some(other) = apps.iter().find(|a| a.name == client.client_id && a.name != app.name) {
+            c.add(
+                format!("apps.{}.handoff.client_id", app.name),
+                format!(
+                    "{:?} is the name of apps.{}: its id_tokens would pass for that app's hand-off tokens",
+                    client.client_id, other.name
+                ),
+            );
+        }
+        // An unsolicited login would start an OP session that no authorization request of
+        // this browser asked for (login CSRF: the student's app signed in as someone else).
+        if app.sp.allow_unsolicited {
+            c.add(
+                format!("apps.{}.allow_unsolicited", app.name),
+                "cannot be used in oidc mode: every login must answer an authorization request or an elo link of this browser",
+            );
+        }
+    }
     let Some(issuer) = public_base_url else { return };
+    if !oidc.is_empty() && issuer.path() != "/" {
+        c.add(
+            "server.public_base_url",
+            format!(
+                "is the OpenID Connect issuer of apps.{} and may not have a path (the /oidc/ and /.well-known/ endpoints are at the root)",
+                oidc[0].0.name
+            ),
+        );
+    }
     for (app, _) in oidc {
         if app.base_url.origin() != issuer.origin() {
             c.add(

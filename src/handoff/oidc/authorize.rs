@@ -28,8 +28,10 @@ pub struct AuthorizeQuery {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub response_mode: Option<String>,
-    /// `request` or `request_uri` (signed request objects): not supported.
+    /// `request` (a request object): not supported.
     pub request_object: bool,
+    /// `request_uri`: not supported.
+    pub request_uri: bool,
     /// The names that appeared more than once.
     repeated: Vec<&'static str>,
 }
@@ -52,8 +54,16 @@ impl AuthorizeQuery {
     pub fn parse(query: &str) -> Self {
         let mut q = AuthorizeQuery::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if name == "request" || name == "request_uri" {
+            // RFC 6749 3.1: a parameter sent without a value is treated as omitted.
+            if value.is_empty() {
+                continue;
+            }
+            if name == "request" {
                 q.request_object = true;
+                continue;
+            }
+            if name == "request_uri" {
+                q.request_uri = true;
                 continue;
             }
             let Some(known) = NAMES.iter().find(|n| **n == name) else {
@@ -259,7 +269,14 @@ pub fn check(query: &AuthorizeQuery, client: &OidcClient) -> Result<Checked, Ref
         return refuse(
             &authorization,
             AuthorizeErrorCode::RequestNotSupported,
-            "request objects (request, request_uri) are not supported",
+            "request objects are not supported",
+        );
+    }
+    if query.request_uri {
+        return refuse(
+            &authorization,
+            AuthorizeErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
         );
     }
     match query.response_type.as_deref() {
@@ -516,6 +533,12 @@ mod tests {
             redirect_error(&format!("{}&request=eyJ", good())),
             AuthorizeErrorCode::RequestNotSupported
         );
+        assert_eq!(
+            redirect_error(&format!("{}&request_uri=https%3A%2F%2Fx", good())),
+            AuthorizeErrorCode::RequestUriNotSupported
+        );
+        // Empty values count as omitted (RFC 6749 3.1).
+        assert!(checked(&format!("{}&max_age=&response_mode=&request=", good())).is_ok());
         assert_eq!(
             redirect_error(&format!("{}&prompt=none+login", good())),
             AuthorizeErrorCode::InvalidRequest

@@ -41,8 +41,16 @@ pub fn presented(
     form_client_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> Result<Presented, ClientAuthError> {
+    // RFC 6749 3.2: a parameter without a value is treated as omitted.
+    let form_client_id = form_client_id.filter(|v| !v.is_empty());
+    let form_secret = form_secret.filter(|v| !v.is_empty());
     if let Some(header) = authorization {
-        let Some(encoded) = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")) else {
+        // RFC 7235 2.1: the scheme is case-insensitive.
+        let Some(encoded) = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|(_, rest)| rest)
+        else {
             return Err(ClientAuthError::Malformed("the Authorization header is not Basic"));
         };
         if form_secret.is_some() {
@@ -185,5 +193,11 @@ mod tests {
             presented(Some("Bearer x"), None, None),
             Err(ClientAuthError::Malformed(_))
         ));
+        let upper = format!("BASIC {}", B64.encode(format!("numo+web:{SECRET}")));
+        assert_eq!(presented(Some(&upper), None, None).unwrap().method, Method::Basic);
+        assert_eq!(
+            presented(None, Some("numo web"), Some("")).unwrap().method,
+            Method::None
+        );
     }
 }

@@ -98,7 +98,7 @@ pub fn userinfo_claims(identity: &Identity, issuer: &str, client_id: &str) -> Va
 /// A Back-Channel Logout token's claims (Back-Channel Logout 1.0, 2.4): `iss`, `aud`, `iat`,
 /// `exp`, `jti`, `sub`, `sid` and the event; never a `nonce`.
 pub fn logout_token_claims(issuer: &str, client_id: &str, sub: &str, sid: &str, now_unix: i64) -> Value {
-    json!({
+    let mut claims = json!({
         "iss": issuer.trim_end_matches('/'),
         "aud": client_id,
         "iat": now_unix,
@@ -107,7 +107,14 @@ pub fn logout_token_claims(issuer: &str, client_id: &str, sub: &str, sid: &str, 
         "sub": sub,
         "sid": sid,
         "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
-    })
+    });
+    // A session whose person is unknown (stored by another version) is named by `sid` alone.
+    if sub.is_empty() {
+        if let Value::Object(map) = &mut claims {
+            map.remove("sub");
+        }
+    }
+    claims
 }
 
 #[cfg(test)]
