@@ -30,7 +30,7 @@ pub async fn logout(state: &AppState, app: &App, headers: &HeaderMap, lang: Lang
 
 pub async fn sls(state: &AppState, app: &App, raw_query: &str, lang: Lang) -> Response {
     let done = login::single_logout(services(state), app, raw_query).await;
-    super::oidc::deliver(state, done.notices);
+    super::oidc_logout::deliver(state, done.notices);
     match done.result {
         Ok(next) => after_logout(app, next, lang),
         Err(e) => LoginError::from(e).into_response(),

@@ -11,6 +11,7 @@ mod link_complete;
 mod logout;
 pub mod metrics;
 mod oidc;
+mod oidc_logout;
 pub mod pages;
 pub mod proxy;
 pub mod rate_limit;

@@ -37,7 +37,10 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
             GlobalRoute::OidcUserinfo => {
                 router.route(route.path(), get(super::oidc::userinfo).post(super::oidc::userinfo))
             }
-            GlobalRoute::OidcLogout => router.route(route.path(), get(super::oidc::logout).post(super::oidc::logout)),
+            GlobalRoute::OidcLogout => router.route(
+                route.path(),
+                get(super::oidc_logout::logout).post(super::oidc_logout::logout),
+            ),
         };
     }
     let router = router.fallback(dispatch).with_state(state.clone());

@@ -174,7 +174,7 @@ impl AppState {
                     .as_ref()
                     .is_some_and(|c| c.backchannel_logout_uri.is_some())
             })
-            .then(|| proxy::client(super::oidc::BACKCHANNEL_TIMEOUT, &[]))
+            .then(|| proxy::client(super::oidc_logout::BACKCHANNEL_TIMEOUT, &[]))
             .and_then(|built| {
                 built
                     .map_err(|e| tracing::error!("cannot build the back-channel logout client: {e}"))
