@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreProviderMetadata};
 use openidconnect::{
-    AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, TokenResponse, UserInfoClaims,
+    AdditionalClaims, AuthorizationCode, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
@@ -127,27 +127,10 @@ pub async fn login(State(state): State<Arc<DemoState>>) -> Response {
     let Some(oidc) = app.handoff.oidc.as_ref() else {
         return page(StatusCode::NOT_FOUND, "No oidc app", "");
     };
-    let http = match http_client() {
+    let (client, _) = match discovered_client(&state, oidc).await {
         Ok(c) => c,
-        Err(e) => return failed("HTTP client", e),
+        Err(e) => return failed(&e.0, e.1),
     };
-    let issuer_url = match IssuerUrl::new(issuer(&state)) {
-        Ok(u) => u,
-        Err(e) => return failed("issuer", e),
-    };
-    let metadata = match CoreProviderMetadata::discover_async(issuer_url, &http).await {
-        Ok(m) => m,
-        Err(e) => return failed("discovery", e),
-    };
-    let Some(redirect) = oidc
-        .redirect_uris
-        .first()
-        .and_then(|u| RedirectUrl::new(u.clone()).ok())
-    else {
-        return failed("redirect URI", "none configured");
-    };
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(oidc.client_id.clone()), None)
-        .set_redirect_uri(redirect);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(
@@ -233,6 +216,32 @@ pub async fn callback(
 
 struct Failed(String, String);
 
+/// The client as the library configures itself from the bridge's discovery document.
+type DiscoveredClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// Discovery (as an app does at start; the demo does it per sign-in, to stay stateless) and
+/// the client of `oidc`'s registration, with the HTTP client it talks through.
+async fn discovered_client(
+    state: &DemoState,
+    oidc: &crate::handoff::oidc::OidcClient,
+) -> Result<(DiscoveredClient, openidconnect::reqwest::Client), Failed> {
+    let http = http_client().map_err(step("HTTP client"))?;
+    let issuer_url = IssuerUrl::new(issuer(state)).map_err(step("issuer"))?;
+    let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
+        .await
+        .map_err(step("discovery"))?;
+    let redirect = oidc
+        .redirect_uris
+        .first()
+        .map(|u| RedirectUrl::new(u.clone()))
+        .ok_or_else(|| Failed("redirect URI".into(), "none configured".into()))?
+        .map_err(step("redirect URI"))?;
+    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(oidc.client_id.clone()), None)
+        .set_redirect_uri(redirect);
+    Ok((client, http))
+}
+
 fn step<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Failed + '_ {
     move |e| Failed(what.to_string(), e.to_string())
 }
@@ -244,19 +253,7 @@ async fn sign_in(
     verifier: String,
     nonce: String,
 ) -> Result<String, Failed> {
-    let http = http_client().map_err(step("HTTP client"))?;
-    let issuer_url = IssuerUrl::new(issuer(state)).map_err(step("issuer"))?;
-    let metadata = CoreProviderMetadata::discover_async(issuer_url, &http)
-        .await
-        .map_err(step("discovery"))?;
-    let redirect = oidc
-        .redirect_uris
-        .first()
-        .map(|u| RedirectUrl::new(u.clone()))
-        .ok_or_else(|| Failed("redirect URI".into(), "none".into()))?
-        .map_err(step("redirect URI"))?;
-    let client = CoreClient::from_provider_metadata(metadata, ClientId::new(oidc.client_id.clone()), None)
-        .set_redirect_uri(redirect);
+    let (client, http) = discovered_client(state, oidc).await?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(step("token endpoint"))?

@@ -22,42 +22,67 @@ use crate::handoff::oidc::{client_auth, discovery};
 use crate::login::oidc::{self as use_case, Authorized, OidcRefusal, TokenError, TokenForm, UserinfoError};
 use crate::login::{LoggedIn, LoginFailure};
 
-/// Largest token request body read: its fields are a code, a verifier, a URI and a secret.
+/// Largest request body read: a token request (a code, a verifier, a URI and a secret), or a
+/// POSTed authorization or logout request (the same parameters as a query, an id_token).
 pub(super) const MAX_TOKEN_BODY: usize = 16 * 1024;
 
 pub async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     let state = shared.current();
-    let extra: Vec<&str> = state
-        .settings
-        .apps
-        .iter()
-        .filter(|a| a.handoff.oidc.is_some())
-        .flat_map(|a| a.identity.claims.iter().map(|(claim, _)| claim.as_str()))
-        .collect();
-    let keys = &state.settings.jwt_keys;
-    // RS256 always (Discovery 1.0, 3: it MUST be listed; check-config sees that an app that
-    // uses it has its key), ES256 when a key signs it.
-    let mut algs = vec![crate::jws::Alg::Rs256.name()];
-    if keys.has(crate::jws::Alg::Es256) {
-        algs.push(crate::jws::Alg::Es256.name());
-    }
-    let document = discovery::document(state.settings.public_base_url.as_str(), &extra, &algs);
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        document.to_string(),
+        state.rendered.discovery.clone(),
     )
         .into_response()
+}
+
+/// The discovery document of `settings`, rendered once when the config is loaded.
+pub(super) fn discovery_document(settings: &crate::config::Settings) -> String {
+    let extra: Vec<&str> = settings
+        .apps
+        .iter()
+        .filter(|a| a.handoff.oidc.is_some())
+        .flat_map(|a| a.identity.claims.iter().map(|(claim, _)| claim.as_str()))
+        .collect();
+    // RS256 always (Discovery 1.0, 3: it MUST be listed; check-config sees that an app that
+    // uses it has its key), ES256 when a key signs it.
+    let mut algs = vec![crate::jws::Alg::Rs256.name()];
+    if settings.jwt_keys.has(crate::jws::Alg::Es256) {
+        algs.push(crate::jws::Alg::Es256.name());
+    }
+    discovery::document(settings.public_base_url.as_str(), &extra, &algs).to_string()
+}
+
+/// A request's parameters (OIDC Core 3.1.2.1, RP-Initiated Logout 2): the query of a GET,
+/// the form body of a POST, read up to [`MAX_TOKEN_BODY`]; `None` when the body is larger or
+/// unreadable.
+pub(super) async fn parameters(parts: &axum::http::request::Parts, body: axum::body::Body) -> Option<String> {
+    if parts.method == Method::POST {
+        let bytes = axum::body::to_bytes(body, MAX_TOKEN_BODY).await.ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    } else {
+        Some(parts.uri.query().unwrap_or("").to_string())
+    }
+}
+
+/// The client address over the per-address limit of the routes that do work, and when it
+/// may come back (seconds).
+fn over_limit(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<(super::rate_limit::Client, u64)> {
+    let client = super::rate_limit::client_address(peer.ip(), headers, &state.settings.trusted_proxies);
+    state
+        .rate_limiter
+        .check(client)
+        .err()
+        .map(|retry_after| (client, retry_after))
 }
 
 /// The rate limit's answer for the endpoints a client library calls (token, userinfo): JSON
 /// with `Retry-After`, which those libraries read, not a page.
 fn rate_limited_json(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    let client = super::rate_limit::client_address(peer.ip(), headers, &state.settings.trusted_proxies);
-    state.rate_limiter.check(client).err().map(|retry_after| {
+    over_limit(state, peer, headers).map(|(client, retry_after)| {
         tracing::warn!(code = "rate_limited", address = %client.ip, "token or userinfo request over the rate limit");
         let body =
             json!({"error": "temporarily_unavailable", "error_description": "too many requests; try again later"});
@@ -75,8 +100,7 @@ fn rate_limited_json(state: &AppState, peer: SocketAddr, headers: &HeaderMap) ->
 
 /// The per-client-address limit of the routes that do work, as on the SAML routes.
 pub(super) fn rate_limited(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    let client = super::rate_limit::client_address(peer.ip(), headers, &state.settings.trusted_proxies);
-    state.rate_limiter.check(client).err().map(|retry_after| {
+    over_limit(state, peer, headers).map(|(client, retry_after)| {
         LoginError::RateLimited {
             address: client.ip.to_string(),
             retry_after,
@@ -115,13 +139,8 @@ pub async fn authorize(
     }
     // OIDC Core 3.1.2.1: GET with the query, or POST with the same as a form.
     let (parts, body) = req.into_parts();
-    let raw = if parts.method == Method::POST {
-        match axum::body::to_bytes(body, MAX_TOKEN_BODY).await {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(_) => return no_store(page(OidcRefusal::RequestMalformed)),
-        }
-    } else {
-        parts.uri.query().unwrap_or("").to_string()
+    let Some(raw) = parameters(&parts, body).await else {
+        return no_store(page(OidcRefusal::RequestMalformed));
     };
     let query = AuthorizeQuery::parse(&raw);
     let client_id = match authorize::client_id(&query) {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::errors::{self, LoginError};
 use super::logout::after_logout;
-use super::oidc::{no_store, page, rate_limited, MAX_TOKEN_BODY};
+use super::oidc::{no_store, page, parameters, rate_limited};
 use super::pages::Lang;
 use super::use_case::{apply_cookies, services};
 use super::{session, AppState, Shared};
@@ -44,13 +44,8 @@ pub async fn logout(
     let lang = Lang::from_headers(req.headers());
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let raw = if parts.method == Method::POST {
-        match axum::body::to_bytes(body, MAX_TOKEN_BODY).await {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(_) => return no_store(page(OidcRefusal::RequestMalformed)),
-        }
-    } else {
-        parts.uri.query().unwrap_or("").to_string()
+    let Some(raw) = parameters(&parts, body).await else {
+        return no_store(page(OidcRefusal::RequestMalformed));
     };
     let Some((query, confirm)) = end_session_query(&raw) else {
         return no_store(page(OidcRefusal::RequestMalformed));

@@ -78,9 +78,10 @@ pub struct AppState {
 /// millisecond, so a full queue drains in milliseconds; a hostile one's is bounded to tens.
 pub const VALIDATION_QUEUE: usize = 64;
 
-/// The JWKS and each app's SP metadata, as served.
+/// The JWKS, the OpenID Connect discovery document and each app's SP metadata, as served.
 pub struct Rendered {
     pub jwks: axum::body::Bytes,
+    pub discovery: axum::body::Bytes,
     /// By app name; an app whose metadata cannot be rendered answers 500 pages (logged).
     pub sp_metadata: std::collections::HashMap<String, Result<axum::body::Bytes, String>>,
 }
@@ -103,6 +104,7 @@ impl Rendered {
             .collect();
         Rendered {
             jwks: axum::body::Bytes::from(settings.jwt_keys.jwks_json().to_string()),
+            discovery: axum::body::Bytes::from(super::oidc::discovery_document(settings)),
             sp_metadata,
         }
     }
