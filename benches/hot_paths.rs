@@ -116,11 +116,12 @@ fn hot_paths(c: &mut Criterion) {
     let assertion = response::validate(&signed, &expectations(), &mut Report::disabled()).expect("valid");
     c.bench_function("identity/facts_and_rule", |b| {
         b.iter(|| {
-            let facts = entree_bridge::identity::facts(&app.identity, black_box(&assertion)).expect("facts");
+            let facts = entree_bridge::identity::facts(&app.identity, &Default::default(), black_box(&assertion))
+                .expect("facts");
             entree_bridge::identity::rule(&app.identity, &facts)
         })
     });
-    let facts = entree_bridge::identity::facts(&app.identity, &assertion).expect("facts");
+    let facts = entree_bridge::identity::facts(&app.identity, &Default::default(), &assertion).expect("facts");
     let identity = entree_bridge::identity::Identity {
         person_code: "1".into(),
         facts,
@@ -438,6 +439,7 @@ fn services(state: &entree_bridge::http::AppState) -> entree_bridge::login::Serv
         jwt_keys: &state.settings.jwt_keys,
         pseudonyms: &state.settings.pseudonyms,
         metadata: &state.metadata,
+        activations: &state.activations,
     }
 }
 

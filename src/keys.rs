@@ -38,6 +38,91 @@ pub fn readable_by_others(path: &Path) -> Option<u32> {
     (mode & 0o066 != 0).then_some(mode)
 }
 
+/// The shortest admin token a token file may hold (a random one from `keygen`-like tools
+/// is 43 characters of base64url).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// The admin listener's bearer tokens (`admin.token_file`), each with the name the audit
+/// trail records for what it changed. Only digests are kept: a token is compared by its
+/// SHA-256 in constant time, so neither its bytes nor its length leak through timing.
+#[derive(Clone, Default)]
+pub struct AdminTokens {
+    tokens: Vec<(String, [u8; 32])>,
+}
+
+impl std::fmt::Debug for AdminTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.tokens.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("AdminTokens").field("names", &names).finish()
+    }
+}
+
+impl AdminTokens {
+    /// The file's text: one token per line, `NAME TOKEN` (or a lone `TOKEN`, named
+    /// `admin`); empty lines and `#` comments are skipped. A name is letters, digits, `.`,
+    /// `_`, `-` or `@`; names are unique.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut tokens: Vec<(String, [u8; 32])> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (name, token) = match fields.as_slice() {
+                [token] => ("admin", *token),
+                [name, token] => (*name, *token),
+                _ => return Err(format!("line {}: expected `NAME TOKEN`", n + 1)),
+            };
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+            if !name_ok {
+                return Err(format!(
+                    "line {}: the name {name:?} may use letters, digits, . _ - @ only",
+                    n + 1
+                ));
+            }
+            if token.len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(format!(
+                    "line {}: the token of {name:?} is shorter than {MIN_ADMIN_TOKEN_LEN} characters",
+                    n + 1
+                ));
+            }
+            if tokens.iter().any(|(other, _)| other == name) {
+                return Err(format!("line {}: the name {name:?} appears twice", n + 1));
+            }
+            tokens.push((name.to_string(), openssl::sha::sha256(token.as_bytes())));
+        }
+        if tokens.is_empty() {
+            return Err("holds no token".into());
+        }
+        Ok(AdminTokens { tokens })
+    }
+
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The name of the token `presented` is, if it is one. Every token is compared, in
+    /// constant time, whichever matches.
+    pub fn name_of(&self, presented: &str) -> Option<&str> {
+        let digest = openssl::sha::sha256(presented.as_bytes());
+        let mut found = None;
+        for (name, expected) in &self.tokens {
+            if openssl::memcmp::eq(expected, &digest) && found.is_none() {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().map(|(n, _)| n.as_str())
+    }
+}
+
 pub fn read_private_key(path: &Path) -> Result<PKey<Private>, KeyError> {
     let pem = std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.display().to_string(),

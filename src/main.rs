@@ -15,6 +15,7 @@ use entree_bridge::store::links::LinkStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
 
 mod links_cli;
+mod support_cli;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +65,26 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: links_cli::LinksAction,
+    },
+    /// School activations kept in the link database: activate, deactivate, list.
+    Schools {
+        #[arg(
+            long,
+            env = "ENTREE_BRIDGE_CONFIG",
+            default_value = "config/entree-bridge.toml",
+            global = true
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: support_cli::SchoolsAction,
+    },
+    /// Why a login failed: its report, by the reference on its error page.
+    Explain {
+        #[arg(long, env = "ENTREE_BRIDGE_CONFIG", default_value = "config/entree-bridge.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+        reference: String,
     },
     /// Run the whole flow locally: bridge, development IdP and sample app.
     Demo {
@@ -122,7 +143,9 @@ fn main() -> ExitCode {
     // Logging starts before the config is loaded (its warnings are worth seeing), in the
     // format the config asks for.
     let format = match &cli.command {
-        Command::Serve { config } | Command::Links { config, .. } => config::log_format_of(config),
+        Command::Serve { config } | Command::Links { config, .. } | Command::Schools { config, .. } => {
+            config::log_format_of(config)
+        }
         _ => config::LogFormat::Text,
     };
     init_logging(format);
@@ -133,6 +156,12 @@ fn main() -> ExitCode {
         Command::Keygen { out, key_type, force } => keygen(&out, &key_type, force),
         Command::Demo { listen, config } => run_demo(&listen, &config),
         Command::Links { config, action } => links_cli::run(&config, action),
+        Command::Schools { config, action } => support_cli::schools(&config, action),
+        Command::Explain {
+            config,
+            json,
+            reference,
+        } => support_cli::explain(&config, &reference, json),
     }
 }
 
@@ -246,6 +275,7 @@ fn run_server(
             tokio::spawn(entree_bridge::reload::watch(shared.clone(), path, hangup));
         }
         tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
+        http::start_upkeep(&shared);
         tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
         let router = http::router(shared.clone(), extra);
         // https when the config has a certificate: the same accept loop and bounds.

@@ -219,6 +219,9 @@ pub struct AppSection {
     pub sp_cert_next: Option<String>,
     #[serde(default)]
     pub schools: Vec<String>,
+    /// Shown to a school that has not activated the app: an email address or an https URL.
+    #[serde(default)]
+    pub activation_contact: Option<String>,
     #[serde(default)]
     pub allowed_targets: Vec<String>,
     #[serde(default)]

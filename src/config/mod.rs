@@ -22,6 +22,7 @@ pub mod reference;
 mod server;
 mod settings;
 mod stores;
+mod support;
 
 use std::path::{Path, PathBuf};
 

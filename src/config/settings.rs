@@ -19,6 +19,7 @@ use super::parse::{parse_duration, resolve, section, valid_name};
 use super::problems::{AppFile, Collector, ConfigErrors};
 use super::server::{self, Cidr, RateLimit};
 use super::stores;
+use super::support::{self, SupportSection, SupportSettings};
 use crate::handoff::jwt::SigningKeys;
 use crate::store::{LinksTarget, SessionBackend};
 
@@ -52,6 +53,8 @@ pub struct Settings {
     pub pseudonyms: crate::identity::Pseudonyms,
     pub federations: BTreeMap<String, Arc<Federation>>,
     pub apps: Vec<Arc<App>>,
+    /// `[support]`: how failure reports are kept.
+    pub support: SupportSettings,
 }
 
 /// How log lines are written (`log.format`).
@@ -61,7 +64,16 @@ pub enum LogFormat {
     Json,
 }
 
-const SECTIONS: &[&str] = &["server", "sessions", "links", "keys", "federations", "apps", "log"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "sessions",
+    "links",
+    "keys",
+    "federations",
+    "apps",
+    "log",
+    "support",
+];
 
 pub(super) fn build(
     figment: &Figment,
@@ -123,6 +135,13 @@ pub(super) fn build(
         None
     };
 
+    let support_section: SupportSection = if has("support") {
+        section(figment, "support", &mut c).unwrap_or_default()
+    } else {
+        SupportSection::default()
+    };
+    let support = support::build_support(&support_section, &mut c);
+
     let links = stores::build_links(&links_section, base, &mut c);
     let server = server::build_server(&server_section, base, &mut c);
     let session_lifetime = c.take("sessions.lifetime", parse_duration(&sessions.lifetime));
@@ -175,6 +194,7 @@ pub(super) fn build(
         links_timeout,
         log_format,
         tls,
+        support,
     ) {
         (
             true,
@@ -186,7 +206,9 @@ pub(super) fn build(
             Some(links_timeout),
             Some(log_format),
             Some(tls),
+            Some(support),
         ) => Ok(Settings {
+            support,
             log_format,
             tls,
             source: file.map(Path::to_path_buf),
@@ -325,7 +347,11 @@ impl Settings {
                     (true, None) => " + pattern".to_string(),
                     (false, None) => String::new(),
                 },
-                a.identity.schools.join(",")
+                if a.identity.schools.is_empty() {
+                    "activated in the database only".to_string()
+                } else {
+                    a.identity.schools.join(",")
+                }
             ));
         }
         out

@@ -42,7 +42,11 @@ pub async fn acs(state: &AppState, app: &Arc<App>, headers: &HeaderMap, body: By
             r.extensions_mut().insert(LinkingStarted);
             r
         }
-        Err(e) => LoginError::from(e).into_response(),
+        Err(e) => {
+            let mut r = LoginError::from(e).into_response();
+            super::errors::attach_diagnosis(&mut r, answer.diagnosis);
+            r
+        }
     };
     apply_cookies(app, &mut response, &answer.cookies);
     no_store(response)

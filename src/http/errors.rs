@@ -14,9 +14,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::pages::{error_page, ErrorText, Lang};
-use super::Metrics;
+use super::Shared;
+use crate::login::Diagnosis;
 pub use crate::login::LoginFailure;
 use crate::login::PageText;
+use crate::store::reports::FailureReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -201,6 +203,10 @@ pub trait RequestError: std::error::Error + Send + Sync + 'static {
     fn failed_store(&self) -> Option<FailedStore> {
         None
     }
+    /// The BRIN of a school refused because it has not activated the app.
+    fn refused_school(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl RequestError for LoginError {
@@ -230,6 +236,16 @@ impl RequestError for LoginError {
             _ => None,
         }
     }
+
+    fn refused_school(&self) -> Option<&str> {
+        match self {
+            LoginError::Login(LoginFailure::Identity(crate::identity::IdentityError::SchoolNotActivated {
+                brin,
+                ..
+            })) => Some(brin),
+            _ => None,
+        }
+    }
 }
 
 /// An error on its way from a handler to [`error_layer`], in the extensions of a response
@@ -240,8 +256,12 @@ pub struct Failure {
     error: Arc<dyn RequestError>,
     /// The display name of the app whose route failed, once the router knows the app.
     app: Option<Arc<str>>,
+    /// The config name of that app (failure reports and metrics name it).
+    app_name: Option<Arc<str>>,
     /// The page's language whatever the browser asks (SP metadata errors are in English).
     lang: Option<Lang>,
+    /// How far the login got (the ACS's checks), for its failure report.
+    diagnosis: Option<Box<Diagnosis>>,
 }
 
 impl Failure {
@@ -249,7 +269,9 @@ impl Failure {
         Failure {
             error: Arc::new(error),
             app: None,
+            app_name: None,
             lang: None,
+            diagnosis: None,
         }
     }
 
@@ -263,11 +285,38 @@ impl Failure {
         self.error.code()
     }
 
-    /// The page, the log line with its fresh reference, and the `Retry-After`, on top of
-    /// the handler's response (`placeholder`: its headers, extensions).
-    fn render(self, browser_lang: Lang, placeholder: Response) -> Response {
+    /// Whether a failure report is kept: a failure of an app's route, except those that come
+    /// in floods and pass by themselves (a full rate limit or validation queue), which
+    /// would only spend the hour's budget.
+    fn reported(&self) -> bool {
+        self.app_name.is_some() && !matches!(self.error.code(), "rate_limited" | "busy" | "store_full")
+    }
+
+    /// The failure report kept under the page's reference.
+    fn report(&self, reference: &str) -> Option<FailureReport> {
+        let app = self.app_name.as_deref()?;
+        let diagnosis = self.diagnosis.as_deref().cloned().unwrap_or_default();
+        Some(FailureReport {
+            reference: reference.to_string(),
+            created_at: chrono::Utc::now().timestamp(),
+            app: app.to_string(),
+            code: self.error.code().to_string(),
+            status: self.error.status().as_u16(),
+            message: self.error.to_string(),
+            school: diagnosis
+                .school
+                .or_else(|| self.error.refused_school().map(str::to_string)),
+            person: diagnosis.person,
+            instance: instance_name().to_string(),
+            checks: diagnosis.checks,
+        })
+    }
+
+    /// The page, the log line with its `correlation_id` (the page's reference), and the
+    /// `Retry-After`, on top of the handler's response (`placeholder`: its headers,
+    /// extensions).
+    fn render(self, browser_lang: Lang, placeholder: Response, correlation_id: &str) -> Response {
         let error = &*self.error;
-        let correlation_id = hex_id();
         let (status, code, app) = (error.status(), error.code(), self.app.as_deref());
         if status.is_server_error() {
             tracing::error!(
@@ -287,13 +336,7 @@ impl Failure {
             );
         }
         let lang = self.lang.unwrap_or(browser_lang);
-        let page = error_page(
-            lang,
-            status,
-            code,
-            &correlation_id,
-            &error.text(app.unwrap_or("de app")),
-        );
+        let page = error_page(lang, status, code, correlation_id, &error.text(app.unwrap_or("de app")));
         let (handler, _) = placeholder.into_parts();
         let (mut parts, body) = page.into_parts();
         // As if the handler had set them on the page: its values replace the page's.
@@ -322,10 +365,35 @@ impl IntoResponse for Failure {
 }
 
 /// Names the app on a failed response of one of its routes (its page and log line name it).
-pub fn name_app(response: &mut Response, display_name: &str) {
+pub fn name_app(response: &mut Response, app: &crate::config::App) {
+    name_app_as(response, &app.display_name, &app.name);
+}
+
+fn name_app_as(response: &mut Response, display_name: &str, name: &str) {
     if let Some(failure) = response.extensions_mut().get_mut::<Failure>() {
         failure.app.get_or_insert_with(|| Arc::from(display_name));
+        failure.app_name.get_or_insert_with(|| Arc::from(name));
     }
+}
+
+/// Adds a login's diagnosis to the failure a response carries, for its failure report.
+pub fn attach_diagnosis(response: &mut Response, diagnosis: Diagnosis) {
+    if let Some(failure) = response.extensions_mut().get_mut::<Failure>() {
+        failure.diagnosis = Some(Box::new(diagnosis));
+    }
+}
+
+/// The name of this host, in failure reports ("made on the other instance").
+fn instance_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    })
 }
 
 /// Marks a response as the end of a login attempt of `app` (the ACS, link completion), for
@@ -335,11 +403,21 @@ pub struct LoginAttempt {
     pub app: String,
 }
 
-/// The error layer, round every route: renders the [`Failure`] a response carries and counts
-/// it (store errors, rejected logins) along with the login attempts that succeeded.
-pub async fn error_layer(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// What the error layer works with: the metrics (they outlive reloads, so the first state's
+/// serve), and the state in force for failure reports (`None`: none are kept).
+#[derive(Clone)]
+pub struct ErrorLayer {
+    pub metrics: Arc<super::Metrics>,
+    pub shared: Option<Arc<Shared>>,
+}
+
+/// The error layer, round every route: renders the [`Failure`] a response carries, counts
+/// it (store errors, rejected logins, refused schools) along with the login attempts that
+/// succeeded, and keeps its failure report under the page's reference.
+pub async fn error_layer(State(layer): State<ErrorLayer>, request: Request, next: Next) -> Response {
     let lang = Lang::from_headers(request.headers());
     let mut response = next.run(request).await;
+    let metrics = &layer.metrics;
     let failure = response.extensions_mut().remove::<Failure>();
     if let Some(attempt) = response.extensions_mut().remove::<LoginAttempt>() {
         match &failure {
@@ -356,7 +434,22 @@ pub async fn error_layer(State(metrics): State<Arc<Metrics>>, request: Request, 
     if let Some(store) = failure.error.failed_store() {
         metrics.store_error(store.label());
     }
-    failure.render(lang, response)
+    if let (Some(app), Some(school)) = (failure.app_name.as_deref(), failure.error.refused_school()) {
+        metrics.school_not_activated(app, school);
+    }
+    let reference = hex_id();
+    let state = layer.shared.as_ref().map(|s| s.current());
+    if let Some(state) = state.filter(|_| failure.reported()) {
+        if let Some(report) = failure.report(&reference) {
+            // Off the request: the page does not wait for the database, and a database
+            // that is away costs the student nothing (the report is counted as failed).
+            let links = state.links.clone();
+            let counts = metrics.reports.clone();
+            let budget = state.settings.support.max_reports_per_hour;
+            tokio::spawn(async move { counts.keep(&links, &report, budget).await });
+        }
+    }
+    failure.render(lang, response, &reference)
 }
 
 fn hex_id() -> String {
@@ -601,7 +694,11 @@ mod tests {
     #[tokio::test]
     async fn the_layer_renders_logs_and_counts_a_failure_and_keeps_the_handlers_headers() {
         use axum::http::{header, HeaderValue};
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(crate::http::Metrics::default());
+        let layer = ErrorLayer {
+            metrics: metrics.clone(),
+            shared: None,
+        };
         let app = axum::Router::new()
             .route(
                 "/acs",
@@ -611,7 +708,7 @@ mod tests {
                         retry_after: 7,
                     }
                     .into_response();
-                    name_app(&mut response, "Numo <Rekenen>");
+                    name_app_as(&mut response, "Numo <Rekenen>", "numo");
                     let cookie = HeaderValue::from_static("login=; Max-Age=0");
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                     response.extensions_mut().insert(LoginAttempt { app: "numo".into() });
@@ -624,7 +721,7 @@ mod tests {
                     LoginError::Login(LoginFailure::LinkStoreUnavailable("down".into())).into_response()
                 }),
             )
-            .layer(axum::middleware::from_fn_with_state(metrics.clone(), error_layer));
+            .layer(axum::middleware::from_fn_with_state(layer, error_layer));
         let request = |method: &str, uri: &str| {
             axum::http::Request::builder()
                 .method(method)

@@ -93,7 +93,16 @@ pub struct Metrics {
     oidc_tokens: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// (app, result: "ok" or "error") -> Back-Channel Logout deliveries.
     oidc_backchannel: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// (app, BRIN) -> logins refused because the school has not activated the app: which
+    /// schools are trying. At most [`MAX_SCHOOL_SERIES`] series; the rest count as "other".
+    schools_not_activated: Mutex<BTreeMap<(String, String), u64>>,
+    /// What became of failed logins' reports (shared with the error layer).
+    pub reports: Arc<crate::store::reports::ReportCounts>,
 }
+
+/// The most (app, school) series of `entree_bridge_school_not_activated_total`: BRINs come
+/// from signed assertions, so they are real schools, but a bound keeps `/metrics` small.
+pub const MAX_SCHOOL_SERIES: usize = 2000;
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
     if let Ok(mut m) = map.lock() {
@@ -140,6 +149,19 @@ impl Metrics {
         bump(&self.oidc_backchannel, (app.to_string(), result));
     }
 
+    /// A login refused because `school` has not activated `app`.
+    pub fn school_not_activated(&self, app: &str, school: &str) {
+        if let Ok(mut m) = self.schools_not_activated.lock() {
+            let key = (app.to_string(), school.to_string());
+            let key = if m.contains_key(&key) || m.len() < MAX_SCHOOL_SERIES {
+                key
+            } else {
+                (app.to_string(), "other".to_string())
+            };
+            *m.entry(key).or_insert(0) += 1;
+        }
+    }
+
     pub fn store_error(&self, store: &'static str) {
         bump(&self.store_errors, store);
     }
@@ -181,6 +203,32 @@ impl Metrics {
                     label(app)
                 );
             }
+        }
+        out.push_str("# HELP entree_bridge_school_not_activated_total Logins refused because the school has not activated the app, by app and BRIN.\n");
+        out.push_str("# TYPE entree_bridge_school_not_activated_total counter\n");
+        if let Ok(m) = self.schools_not_activated.lock() {
+            for ((app, school), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_school_not_activated_total{{app=\"{}\",school=\"{}\"}} {n}",
+                    label(app),
+                    label(school)
+                );
+            }
+        }
+        out.push_str("# HELP entree_bridge_failure_reports_total Failed logins' reports for the support desk: kept, over_budget (support.max_reports_per_hour), failed (the database did not take it), purged (past support.retention).\n");
+        out.push_str("# TYPE entree_bridge_failure_reports_total counter\n");
+        for (outcome, n) in [
+            ("kept", &self.reports.kept),
+            ("over_budget", &self.reports.over_budget),
+            ("failed", &self.reports.failed),
+            ("purged", &self.reports.purged),
+        ] {
+            let _ = writeln!(
+                out,
+                "entree_bridge_failure_reports_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         out.push_str("# HELP entree_bridge_oidc_tokens_total OpenID Connect token requests, by app and result (ok or the OAuth error).\n");
         out.push_str("# TYPE entree_bridge_oidc_tokens_total counter\n");

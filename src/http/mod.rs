@@ -31,7 +31,7 @@ pub use server::{
     DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES,
     TLS_HANDSHAKE_TIMEOUT, WRITE_IDLE_TIMEOUT,
 };
-pub use state::{AppState, Rendered, Shared, VALIDATION_QUEUE};
+pub use state::{start_upkeep, AppState, Rendered, Shared, VALIDATION_QUEUE};
 
 /// Largest request body the bridge reads (an ACS POST is a few tens of KiB).
 pub const MAX_BODY_BYTES: usize = 512 * 1024;

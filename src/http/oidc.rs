@@ -175,7 +175,7 @@ pub async fn authorize(
             },
         },
     };
-    errors::name_app(&mut response, &app.display_name);
+    errors::name_app(&mut response, app);
     no_store(response)
 }
 

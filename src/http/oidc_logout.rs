@@ -90,7 +90,7 @@ pub async fn logout(
                 Err(e) => LoginError::from(e).into_response(),
             };
             apply_cookies(&app, &mut response, &answer.cookies);
-            errors::name_app(&mut response, &app.display_name);
+            errors::name_app(&mut response, &app);
             response
         }
         // No client named: every OP session this browser holds ends here, once confirmed (no

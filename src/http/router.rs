@@ -48,10 +48,12 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
         Some(extra) => router.merge(extra),
         None => router,
     };
-    // The metrics outlive reloads: the layer may keep the ones of the first state.
-    let metrics = state.current().metrics.clone();
+    let layer = errors::ErrorLayer {
+        metrics: state.current().metrics.clone(),
+        shared: Some(state.clone()),
+    };
     router
-        .layer(axum::middleware::from_fn_with_state(metrics, errors::error_layer))
+        .layer(axum::middleware::from_fn_with_state(layer, errors::error_layer))
         .layer(axum::middleware::map_response_with_state(state, baseline_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -118,7 +120,7 @@ async fn dispatch(
     let app = app.clone();
     let route = AppRoute::parse(rest, &app.federation.name);
     let mut response = for_app(&state, &app, route, peer, req).await;
-    errors::name_app(&mut response, &app.display_name);
+    errors::name_app(&mut response, &app);
     response
 }
 

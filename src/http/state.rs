@@ -9,6 +9,7 @@ use super::{metrics, proxy, rate_limit, Metrics};
 use crate::config::Settings;
 use crate::saml::metadata_registry::{MetadataInForce, MetadataRegistry};
 use crate::store::links::LinkStore;
+use crate::store::schools::ActivationCache;
 use crate::store::LoginStateStore;
 
 /// What the router serves: the state of the config in force. A reload replaces it whole;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub metadata_registry: Arc<MetadataRegistry>,
     /// oidc mode: the client that POSTs Back-Channel Logout tokens (when an app takes them).
     pub backchannel: Option<proxy::UpstreamClient>,
+    /// The schools activated as data, refreshed from the link store (kept across reloads).
+    pub activations: Arc<ActivationCache>,
 }
 
 /// Responses waiting for a validation thread beyond the one running on each; more than this
@@ -122,6 +125,7 @@ impl AppState {
             Arc::new(Metrics::default()),
             Arc::new(validation),
             Arc::new(MetadataRegistry::default()),
+            Arc::new(ActivationCache::default()),
         )
     }
 
@@ -134,6 +138,7 @@ impl AppState {
             self.metrics.clone(),
             self.validation.clone(),
             self.metadata_registry.clone(),
+            self.activations.clone(),
         )
     }
 
@@ -144,6 +149,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         validation: Arc<crate::cpu_pool::CpuPool>,
         metadata_registry: Arc<MetadataRegistry>,
+        activations: Arc<ActivationCache>,
     ) -> Self {
         let upstreams = settings
             .apps
@@ -197,6 +203,27 @@ impl AppState {
             metadata,
             metadata_registry,
             backchannel,
+            activations,
         }
     }
+}
+
+/// Starts what keeps a serving bridge's data current, for as long as the process runs: the
+/// school activations read again every few seconds (the first read at once), and the
+/// failure reports past `support.retention` purged (the retention of the config in force).
+pub fn start_upkeep(shared: &Arc<Shared>) {
+    let state = shared.current();
+    tokio::spawn(crate::store::schools::keep_fresh(
+        state.activations.clone(),
+        state.links.clone(),
+    ));
+    let retention_of = {
+        let shared = shared.clone();
+        move || shared.current().settings.support.retention
+    };
+    tokio::spawn(crate::store::reports::purge_on_schedule(
+        state.links.clone(),
+        state.metrics.reports.clone(),
+        retention_of,
+    ));
 }

@@ -18,6 +18,7 @@ pub fn services(state: &AppState) -> login::Services<'_> {
         jwt_keys: &state.settings.jwt_keys,
         pseudonyms: &state.settings.pseudonyms,
         metadata: &state.metadata,
+        activations: &state.activations,
     }
 }
 

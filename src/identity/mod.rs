@@ -4,12 +4,14 @@
 //! `linking = true`, (4) otherwise the "no account yet" page. The rule applies when a
 //! pattern is set, or when the app does not link (then the attribute value is the code).
 
+mod activation;
 pub mod import;
 pub mod linking;
 mod policy;
 mod pseudonyms;
 pub mod resolve;
 
+pub use activation::{parse_brin, school_activation, ActivatedBy, SchoolActivations};
 pub use policy::{Linking, Policy};
 pub use pseudonyms::Pseudonyms;
 
@@ -41,8 +43,9 @@ pub struct Identity {
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
-    #[error("school {0} has not activated this app")]
-    SchoolNotActivated(String),
+    /// The page shows the BRIN and `apps.X.activation_contact`: what the school sends, and where.
+    #[error("school {brin} has not activated this app")]
+    SchoolNotActivated { brin: String, contact: Option<String> },
     #[error("the assertion names no school (nlEduPersonHomeOrganizationId)")]
     SchoolMissing,
     #[error("the assertion has no {0} attribute, which this app uses as the person code")]
@@ -58,7 +61,7 @@ pub enum IdentityError {
 impl IdentityError {
     pub fn code(&self) -> &'static str {
         match self {
-            IdentityError::SchoolNotActivated(_) => "school_not_activated",
+            IdentityError::SchoolNotActivated { .. } => "school_not_activated",
             IdentityError::SchoolMissing => "school_missing",
             IdentityError::PersonAttributeMissing(_) => "person_attribute_missing",
             IdentityError::PersonPatternNoMatch { .. } => "person_pattern_no_match",
@@ -93,15 +96,19 @@ pub fn check_clean(field: &'static str, value: &str, max: usize) -> Result<(), I
     Ok(())
 }
 
-/// School activation first (nothing happens for a school that has not activated the app),
+/// School activation first (nothing happens for a school that has not activated the app:
+/// `activated` is the app's activations kept as data, on top of the config's `schools`),
 /// then the facts the hand-off needs. Every value the app would receive is checked here, so
 /// that a refused login stores nothing (not even its assertion ID): the school, the tenant,
 /// the affiliations, the federated id, and the person code the rule makes of it.
-pub fn facts(policy: &Policy, assertion: &ValidatedAssertion) -> Result<Facts, IdentityError> {
+pub fn facts(
+    policy: &Policy,
+    activated: &std::collections::BTreeSet<String>,
+    assertion: &ValidatedAssertion,
+) -> Result<Facts, IdentityError> {
     let attrs = assertion.attributes();
-    let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
-    let branch = attrs.first(BRANCH_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
-    check_school(policy, school.as_deref(), branch.as_deref())?;
+    let (school, branch) = school_of(assertion);
+    school_activation(policy, activated, school.as_deref(), branch.as_deref())?;
     let federated_id = attrs
         .first(&policy.person_attribute)
         .map(str::trim)
@@ -178,19 +185,12 @@ pub fn rule(policy: &Policy, facts: &Facts) -> Option<Result<String, IdentityErr
     Some(code.and_then(|c| check_clean("person code", &c, MAX_VALUE_LEN).map(|()| c)))
 }
 
-/// `schools` lists 4-character BRINs, 6-character branch BRINs, or `*`.
-fn check_school(policy: &Policy, school: Option<&str>, branch: Option<&str>) -> Result<(), IdentityError> {
-    if policy.schools.iter().any(|s| s == "*") {
-        return Ok(());
-    }
-    let listed = |v: Option<&str>| v.is_some_and(|v| policy.schools.iter().any(|s| s.eq_ignore_ascii_case(v)));
-    if listed(school) || listed(branch) {
-        return Ok(());
-    }
-    match branch.or(school) {
-        Some(brin) => Err(IdentityError::SchoolNotActivated(brin.to_string())),
-        None => Err(IdentityError::SchoolMissing),
-    }
+/// The school and branch BRINs the assertion names (upper case), as activation reads them.
+pub fn school_of(assertion: &ValidatedAssertion) -> (Option<String>, Option<String>) {
+    let attrs = assertion.attributes();
+    let school = attrs.first(SCHOOL_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
+    let branch = attrs.first(BRANCH_ATTRIBUTE).map(|s| s.trim().to_ascii_uppercase());
+    (school, branch)
 }
 
 #[cfg(test)]

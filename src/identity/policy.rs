@@ -21,6 +21,9 @@ pub struct Policy {
     pub linking: Option<Linking>,
     /// `[apps.X.claims]`: claim name and the attribute it carries.
     pub claims: Vec<(String, String)>,
+    /// `activation_contact`: an email address or URL, shown to a school that has not
+    /// activated the app.
+    pub activation_contact: Option<String>,
 }
 
 impl Policy {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::binding::{take_for_browser, BrowserCookies};
-use super::{link, target, Answer, CookieChange, LoginFailure, Services};
+use super::{link, target, Answer, CookieChange, Diagnosis, LoginFailure, Services};
 use crate::config::App;
 use crate::cpu_pool::RunError;
 use crate::handoff::oidc::authorize::Authorization;
@@ -72,7 +72,8 @@ pub async fn complete(
         .clone()
         .filter(|rs| rs.len() <= MAX_RELAY_STATE_KEY_LEN);
     let mut changes = Vec::new();
-    let result = match accept(services, app, post, relay_key.as_deref(), cookies).await {
+    let mut diagnosis = Diagnosis::default();
+    let result = match accept(services, app, post, relay_key.as_deref(), cookies, &mut diagnosis).await {
         Ok((outcome, cookie)) => {
             changes.extend(cookie);
             Ok(outcome)
@@ -82,7 +83,11 @@ pub async fn complete(
     if let Some(relay_state) = relay_key {
         changes.push(CookieChange::ClearLogin { relay_state });
     }
-    Answer::new(result, changes)
+    let mut answer = Answer::new(result, changes);
+    if answer.result.is_err() {
+        answer.diagnosis = diagnosis;
+    }
+    answer
 }
 
 async fn accept(
@@ -91,14 +96,35 @@ async fn accept(
     post: AcsPost,
     relay_key: Option<&str>,
     cookies: &BrowserCookies,
+    diagnosis: &mut Diagnosis,
 ) -> Result<(Outcome, Option<CookieChange>), LoginFailure> {
     // The pending login this browser started, looked up by RelayState and bound by cookie.
     let pending = match relay_key {
-        Some(rs) => take_for_browser::<PendingLogin>(services.store, &app.name, rs, cookies).await?,
-        None => None,
+        Some(rs) => take_for_browser::<PendingLogin>(services.store, &app.name, rs, cookies).await,
+        None => Ok(None),
     };
-    if pending.is_none() && !app.sp.allow_unsolicited {
-        return Err(LoginFailure::LoginStateMissing);
+    let pending = match pending {
+        Ok(p) => p,
+        Err(e) => {
+            diagnosis.check("pending_login", false, e.to_string());
+            return Err(e);
+        }
+    };
+    match &pending {
+        Some(_) => diagnosis.check("pending_login", true, "started in this browser"),
+        None if app.sp.allow_unsolicited => diagnosis.check(
+            "pending_login",
+            true,
+            "none: an unsolicited login, which this app allows",
+        ),
+        None => {
+            diagnosis.check(
+                "pending_login",
+                false,
+                "no pending login for this RelayState in this browser (expired, already used, or never started)",
+            );
+            return Err(LoginFailure::LoginStateMissing);
+        }
     }
 
     // Decoding and validation are the CPU-heavy part: on the validation threads, so that a
@@ -107,14 +133,27 @@ async fn accept(
     let request_id = pending.as_ref().map(|p| p.request_id.clone());
     let validating = app.clone();
     let saml_response = post.saml_response;
-    let assertion = services
+    let (validated, checks) = services
         .validation
         .run(move || validate(&validating, &idp, &saml_response, request_id.as_deref()))
         .await
         .map_err(|e| match e {
             RunError::Busy(busy) => LoginFailure::Busy(busy),
             RunError::Lost(lost) => LoginFailure::Internal(lost.to_string()),
-        })??;
+        })?;
+    diagnosis
+        .checks
+        .extend(checks.into_iter().map(|c| crate::store::reports::ReportCheck {
+            check: c.check.to_string(),
+            ok: c.ok,
+            detail: c.detail,
+        }));
+    let assertion = validated?;
+    let (school, branch) = identity::school_of(&assertion);
+    diagnosis.school = branch.or(school);
+    if let Some(federated_id) = assertion.attributes().first(&app.identity.person_attribute) {
+        diagnosis.person = Some(services.pseudonyms.of(federated_id.trim()));
+    }
 
     // A forced login (prompt=login, max_age) must be one the IdP made after it was asked: an
     // IdP that answers from an older session of its own has not authenticated anyone anew.
@@ -126,22 +165,73 @@ async fn accept(
         let skew = app.federation.trust.clock_skew;
         let instant = assertion.authn_instant().map(system_time);
         if instant.is_none_or(|t| t + skew < asked) {
+            diagnosis.check(
+                "authn_fresh",
+                false,
+                "ForceAuthn was asked and AuthnInstant is older than the request",
+            );
             return Err(LoginFailure::AuthnNotFresh);
         }
+        diagnosis.check("authn_fresh", true, "AuthnInstant after the forced login's request");
     }
 
     // School activation and the person's facts: a refused school leaves nothing behind.
-    let facts = identity::facts(&app.identity, &assertion)?;
+    let activations = services.activations.snapshot();
+    let activated = activations.of(&app.name);
+    let facts = match identity::facts(&app.identity, activated, &assertion) {
+        Ok(facts) => {
+            diagnosis.check(
+                "school_activated",
+                true,
+                school_check_detail(app, activated, &assertion),
+            );
+            diagnosis.check(
+                "person_values",
+                true,
+                format!("{} present and clean", app.identity.person_attribute),
+            );
+            facts
+        }
+        Err(e) => {
+            let check = match e {
+                identity::IdentityError::SchoolNotActivated { .. } | identity::IdentityError::SchoolMissing => {
+                    "school_activated"
+                }
+                _ => "person_values",
+            };
+            diagnosis.check(check, false, format!("{}: {e}", e.code()));
+            return Err(e.into());
+        }
+    };
 
     // The assertion ID is recorded before anything else is written (last_login_at, a
     // pending link), so a replay changes nothing.
-    record_once(services, &assertion).await?;
-    let stored_link = services
+    if let Err(e) = record_once(services, &assertion).await {
+        diagnosis.check("not_replayed", false, e.to_string());
+        return Err(e);
+    }
+    diagnosis.check("not_replayed", true, "assertion ID recorded");
+    let stored_link = match services
         .links
         .person_code_for_login(&app.name, &facts.federated_id)
         .await
-        .map_err(|e| LoginFailure::LinkStoreUnavailable(e.to_string()))?;
+    {
+        Ok(link) => link,
+        Err(e) => {
+            diagnosis.check("person_code", false, e.to_string());
+            return Err(LoginFailure::LinkStoreUnavailable(e.to_string()));
+        }
+    };
     let resolution = resolve(&app.identity, &facts, stored_link);
+    match &resolution {
+        Resolution::Refused(e) => diagnosis.check("person_code", false, format!("{}: {e}", e.code())),
+        Resolution::StartLinking => diagnosis.check(
+            "person_code",
+            true,
+            "no stored link and no rule: first-time linking starts",
+        ),
+        _ => {}
+    }
 
     // Unsolicited logins may carry a target in RelayState; it passes the same origin check.
     let oidc = pending.as_ref().and_then(|p| p.oidc.clone());
@@ -222,15 +312,48 @@ fn subject_of(assertion: &ValidatedAssertion) -> Subject {
     }
 }
 
-/// The HTTP-POST binding's value, decoded and validated against this app and its IdP.
+/// How the school of an accepted assertion is activated, in words (for reports and
+/// `verify-response`).
+pub fn school_check_detail(
+    app: &App,
+    activated: &std::collections::BTreeSet<String>,
+    assertion: &ValidatedAssertion,
+) -> String {
+    let (school, branch) = identity::school_of(assertion);
+    let brin = branch.as_deref().or(school.as_deref()).unwrap_or("-");
+    match identity::school_activation(&app.identity, activated, school.as_deref(), branch.as_deref()) {
+        Ok(identity::ActivatedBy::Everyone) => format!("{brin}: apps.{}.schools admits every school", app.name),
+        Ok(identity::ActivatedBy::Config) => format!("{brin}: listed in apps.{}.schools", app.name),
+        Ok(identity::ActivatedBy::Database) => format!("{brin}: activated in the database"),
+        Err(e) => format!("{}: {e}", e.code()),
+    }
+}
+
+/// The HTTP-POST binding's value, decoded and validated against this app and its IdP, with
+/// the checks it made (for the failure report of a refusal).
 fn validate(
     app: &App,
     idp: &IdpDescriptor,
     saml_response: &str,
     request_id: Option<&str>,
+) -> (
+    Result<ValidatedAssertion, ValidationError>,
+    Vec<crate::saml::response::CheckRecord>,
+) {
+    let mut report = Report::recording();
+    let result = validate_into(app, idp, saml_response, request_id, &mut report);
+    (result, report.checks)
+}
+
+fn validate_into(
+    app: &App,
+    idp: &IdpDescriptor,
+    saml_response: &str,
+    request_id: Option<&str>,
+    report: &mut Report,
 ) -> Result<ValidatedAssertion, ValidationError> {
     let limits = XmlLimits::default();
-    let xml = response::decode_post_binding(saml_response, limits)?;
+    let xml = report.decoded(response::decode_post_binding(saml_response, limits))?;
     let federation = &app.federation;
     let expectations = Expectations {
         idp_entity_id: &idp.entity_id,
@@ -247,5 +370,5 @@ fn validate(
         decryption_keys: &app.sp.decryption_keys,
         limits,
     };
-    response::validate(&xml, &expectations, &mut Report::disabled())
+    response::validate(&xml, &expectations, report)
 }

@@ -194,18 +194,30 @@ impl LoginFailure {
                 body_en: format!("{app} asked for a fresh login, but Entree used an earlier one. You have not been signed in. Close your browser and try again from your learning environment."),
             },
             LoginFailure::Invalid(_) | LoginFailure::Replay(_) => refused_text(app_name),
-            LoginFailure::Identity(IdentityError::SchoolNotActivated(brin)) => PageText {
-                title_nl: "Je school gebruikt deze app nog niet",
-                title_en: "Your school does not use this app yet",
-                body_nl: format!(
-                    "Je school (BRIN <code>{}</code>) heeft {app} nog niet geactiveerd. De school moet de dienst aanzetten in Mijn Entree Federatie en de activatie doorgeven aan de helpdesk van {app}. Vraag je docent of ict-coördinator.",
-                    escape(brin)
-                ),
-                body_en: format!(
-                    "Your school (BRIN <code>{}</code>) has not activated {app} yet. The school must switch the service on in Mijn Entree Federatie and tell the {app} help desk. Please ask your teacher or ICT coordinator.",
-                    escape(brin)
-                ),
-            },
+            LoginFailure::Identity(IdentityError::SchoolNotActivated { brin, contact }) => {
+                let (contact_nl, contact_en) = match contact.as_deref().map(contact_link) {
+                    Some(link) => (
+                        format!("Stuur daarvoor het BRIN-nummer <code>{}</code> naar {link}.", escape(brin)),
+                        format!("To do so, send the BRIN <code>{}</code> to {link}.", escape(brin)),
+                    ),
+                    None => (
+                        format!("Noem daarbij het BRIN-nummer <code>{}</code>.", escape(brin)),
+                        format!("Mention the BRIN <code>{}</code> when doing so.", escape(brin)),
+                    ),
+                };
+                PageText {
+                    title_nl: "Je school gebruikt deze app nog niet",
+                    title_en: "Your school does not use this app yet",
+                    body_nl: format!(
+                        "Je school (BRIN <code>{}</code>) heeft {app} nog niet geactiveerd. De school moet de dienst aanzetten in Mijn Entree Federatie en de activatie doorgeven aan {app}. {contact_nl} Vraag je docent of ict-coördinator.",
+                        escape(brin)
+                    ),
+                    body_en: format!(
+                        "Your school (BRIN <code>{}</code>) has not activated {app} yet. The school must switch the service on in Mijn Entree Federatie and tell {app}. {contact_en} Please ask your teacher or ICT coordinator.",
+                        escape(brin)
+                    ),
+                }
+            }
             LoginFailure::Identity(IdentityError::SchoolMissing) => PageText {
                 title_nl: "School onbekend",
                 title_en: "School unknown",
@@ -266,6 +278,17 @@ impl LoginFailure {
             | LoginFailure::Internal(_) => temporary_problem_text(app_name),
         }
     }
+}
+
+/// `activation_contact` as a link: an email address as mailto, a URL as itself (the config
+/// accepts only these two).
+fn contact_link(contact: &str) -> String {
+    let href = if contact.contains('@') && !contact.contains("://") {
+        format!("mailto:{contact}")
+    } else {
+        contact.to_string()
+    };
+    format!("<a href=\"{}\">{}</a>", escape(&href), escape(contact))
 }
 
 /// The page of a login whose data could not be verified (also the http layer's malformed

@@ -29,6 +29,7 @@ pub mod target;
 mod tests;
 
 pub use binding::BrowserCookies;
+pub use complete::school_check_detail;
 pub use complete::{complete, AcsPost, LoggedIn, Outcome, MAX_RELAY_STATE_KEY_LEN};
 pub use error::{refused_text, temporary_problem_text, LoginFailure, PageText};
 pub use link::{complete_link, LinkDone};
@@ -40,6 +41,8 @@ use crate::handoff::jwt::SigningKeys;
 use crate::identity::Pseudonyms;
 use crate::saml::metadata_registry::MetadataInForce;
 use crate::store::links::LinkStore;
+use crate::store::reports::ReportCheck;
+use crate::store::schools::ActivationCache;
 use crate::store::LoginStateStore;
 
 /// What the use case works with: the stores, the validation threads and the bridge's own
@@ -60,6 +63,8 @@ pub struct Services<'a> {
     pub pseudonyms: &'a Pseudonyms,
     /// The IdP metadata in force, by federation (the registry's live copies).
     pub metadata: &'a MetadataInForce,
+    /// The schools activated as data (the config's `schools` are in the app's policy).
+    pub activations: &'a ActivationCache,
 }
 
 /// A cookie the answer sets or clears in the browser, named by what it is for; the http
@@ -84,10 +89,37 @@ pub enum CookieChange {
 pub struct Answer<T> {
     pub result: Result<T, LoginFailure>,
     pub cookies: Vec<CookieChange>,
+    /// What the support desk's failure report of a failed answer holds beyond its code.
+    pub diagnosis: Diagnosis,
 }
 
 impl<T> Answer<T> {
     fn new(result: Result<T, LoginFailure>, cookies: Vec<CookieChange>) -> Self {
-        Answer { result, cookies }
+        Answer {
+            result,
+            cookies,
+            diagnosis: Diagnosis::default(),
+        }
+    }
+}
+
+/// How far a failed login got, for its failure report (`entree-bridge explain`): the
+/// checks it passed and the one that failed (`verify-response --json`'s `checks`, then the
+/// identity step's), the school the assertion named, and the person as the logs name them
+/// (a keyed pseudonym, never the federated id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub checks: Vec<ReportCheck>,
+    pub school: Option<String>,
+    pub person: Option<String>,
+}
+
+impl Diagnosis {
+    fn check(&mut self, check: &str, ok: bool, detail: impl Into<String>) {
+        self.checks.push(ReportCheck {
+            check: check.to_string(),
+            ok,
+            detail: detail.into(),
+        });
     }
 }

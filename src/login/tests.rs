@@ -91,6 +91,7 @@ struct World {
     links: LinkStore,
     validation: CpuPool,
     metadata: MetadataInForce,
+    activations: crate::store::schools::ActivationCache,
 }
 
 impl World {
@@ -114,6 +115,7 @@ impl World {
             store: MemoryStore::default(),
             links,
             validation: CpuPool::new("validate-test", 1, 8).expect("threads"),
+            activations: Default::default(),
         }
     }
 
@@ -126,6 +128,7 @@ impl World {
             jwt_keys: &self.settings.jwt_keys,
             pseudonyms: &self.settings.pseudonyms,
             metadata: &self.metadata,
+            activations: &self.activations,
         }
     }
 

@@ -93,10 +93,13 @@ enum Backend {
     Postgres,
 }
 
-/// Schema versions, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS links (
+/// Schema versions, applied in order, each once; a version's statements run in one
+/// transaction. 2: school activations ([`super::schools`]); 3: failure reports
+/// ([`super::reports`]).
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &["CREATE TABLE IF NOT EXISTS links (
         app TEXT NOT NULL,
         federated_id TEXT NOT NULL,
         person_code TEXT NOT NULL,
@@ -104,12 +107,15 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         created_at BIGINT NOT NULL,
         last_login_at BIGINT,
         PRIMARY KEY (app, federated_id)
-    )",
-)];
+    )"],
+    ),
+    (2, super::schools::MIGRATION),
+    (3, super::reports::MIGRATION),
+];
 
 #[derive(Clone)]
 pub struct LinkStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
     /// Set once the schema is known to be current. PostgreSQL may be away when the bridge
     /// starts; the first operation after it is back migrates, and everything waits for that.
@@ -121,7 +127,7 @@ pub struct LinkStore {
 /// The default of `links.timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -191,13 +197,13 @@ impl LinkStore {
     }
 
     /// Migrates once per process; a failed attempt is tried again by the next operation.
-    async fn ensure_schema(&self) -> Result<(), LinkStoreError> {
+    pub(super) async fn ensure_schema(&self) -> Result<(), LinkStoreError> {
         self.schema_ready.get_or_try_init(|| self.migrate()).await.map(|_| ())
     }
 
     /// `work` within `links.timeout`: a database that does not answer becomes a 503, not a
     /// hanging login. A transaction cut off here is rolled back, never half-written.
-    async fn bounded<T>(
+    pub(super) async fn bounded<T>(
         &self,
         work: impl std::future::Future<Output = Result<T, LinkStoreError>>,
     ) -> Result<T, LinkStoreError> {
@@ -212,7 +218,7 @@ impl LinkStore {
 
     /// A transaction that will write. SQLite takes the write lock up front (BEGIN IMMEDIATE):
     /// a deferred transaction that reads first cannot wait for a busy lock and fails at once.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LinkStoreError> {
+    pub(super) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, LinkStoreError> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -220,7 +226,7 @@ impl LinkStore {
     }
 
     /// SQL is written with `$1` placeholders; SQLite takes them as `?1`.
-    fn sql(&self, sql: &str) -> String {
+    pub(super) fn sql(&self, sql: &str) -> String {
         match self.backend {
             Backend::Postgres => sql.to_string(),
             Backend::Sqlite => sql.replace('$', "?"),
@@ -243,7 +249,9 @@ impl LinkStore {
                     .fetch_optional(&mut *tx)
                     .await?;
             if applied.is_none() {
-                tx.execute(*ddl).await?;
+                for statement in *ddl {
+                    tx.execute(*statement).await?;
+                }
                 sqlx::query(&self.sql(
                     "INSERT INTO link_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING",
                 ))
@@ -450,6 +458,41 @@ impl LinkStore {
         } else {
             concurrent()
         })
+    }
+
+    /// The person code linked to (app, federated id), read only (`verify-response`, the
+    /// admin pages): unlike [`person_code_for_login`](Self::person_code_for_login) it records
+    /// nothing.
+    pub async fn person_code_of(&self, app: &str, federated_id: &str) -> Result<Option<String>, LinkStoreError> {
+        self.bounded(async {
+            self.ensure_schema().await?;
+            Ok(
+                sqlx::query_scalar(&self.sql("SELECT person_code FROM links WHERE app = $1 AND federated_id = $2"))
+                    .bind(app)
+                    .bind(federated_id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        })
+        .await
+    }
+
+    /// An app's links to one person code (a person code may have several federated ids: a
+    /// student who moved schools, or a wrong link the support desk is looking for).
+    pub async fn list_by_person_code(&self, app: &str, person_code: &str) -> Result<Vec<Link>, LinkStoreError> {
+        self.bounded(async {
+            self.ensure_schema().await?;
+            let rows = sqlx::query(&self.sql(
+                "SELECT app, federated_id, person_code, source, created_at, last_login_at FROM links
+                 WHERE app = $1 AND person_code = $2 ORDER BY federated_id",
+            ))
+            .bind(app)
+            .bind(person_code)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(link_from_row).collect()
+        })
+        .await
     }
 
     /// Links, filtered by app and/or federated id, in a stable order.

@@ -1,10 +1,13 @@
 //! Server-side login state behind one trait: pending AuthnRequests, pending links, app
 //! sessions and the assertion replay cache. `memory` serves one instance; `redis` is shared by
-//! several. Account links (durable) are a separate store: [`links`].
+//! several. Account links (durable) are a separate store: [`links`], whose database also
+//! holds school activations ([`schools`]) and failure reports ([`reports`]).
 
 pub mod links;
 pub mod memory;
 pub mod redis;
+pub mod reports;
+pub mod schools;
 mod session_bytes;
 mod settings;
 

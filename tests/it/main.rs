@@ -30,4 +30,5 @@ mod operations;
 mod redis_topologies;
 mod scale_out;
 mod session_stores;
+mod support_desk;
 mod web_hardening;

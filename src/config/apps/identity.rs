@@ -13,6 +13,10 @@ use crate::saml::attributes;
 /// The app's identity rules; every problem is in the collector (a part with one is left out).
 pub(super) fn build_policy(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> Policy {
     check_schools(&a.schools, key, c);
+    let activation_contact = a
+        .activation_contact
+        .as_deref()
+        .and_then(|contact| c.take(&key("activation_contact"), check_contact(contact)));
     if !attributes::is_known(&a.person.attribute) {
         c.add(
             key("person.attribute"),
@@ -65,6 +69,28 @@ pub(super) fn build_policy(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut
         tenants: a.tenants.clone(),
         linking,
         claims: a.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        activation_contact,
+    }
+}
+
+/// `activation_contact`: an email address (shown as a mailto link) or an https URL (a
+/// form or page), the only two a school can act on.
+fn check_contact(contact: &str) -> Result<String, String> {
+    let v = contact.trim();
+    let email = v.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !v.contains(char::is_whitespace)
+            && !v.contains(['<', '>', '"', ':', '/'])
+    });
+    if email {
+        return Ok(v.to_string());
+    }
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(u.to_string()),
+        _ => Err(format!(
+            "{contact:?} is neither an email address nor an https URL (the page of a school that has not activated shows it)"
+        )),
     }
 }
 
@@ -79,12 +105,8 @@ fn check_schools(schools: &[String], key: &dyn Fn(&str) -> String, c: &mut Colle
             );
         }
     }
-    if schools.is_empty() {
-        c.add(
-            key("schools"),
-            "lists no school, so nobody could log in; use [\"*\"] for every school",
-        );
-    }
+    // An empty list is a start: schools are then activated as data (`entree-bridge schools
+    // activate`, the admin API), and every other school sees the activation page.
 }
 
 /// `person.linking = true`: the app's link page and the secret its answers are signed with.

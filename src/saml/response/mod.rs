@@ -80,6 +80,11 @@ impl Report {
         Report::default()
     }
 
+    /// Records the decoding of the HTTP-POST binding's value (before [`validate`] starts).
+    pub fn decoded<T>(&mut self, result: Result<T, ValidationError>) -> Result<T, ValidationError> {
+        self.check("decoded", result, || "base64 of the HTTP-POST binding".into())
+    }
+
     /// Records the outcome of `check` and passes the result on.
     fn check<T>(
         &mut self,

@@ -226,6 +226,11 @@ impl Bridge {
         Self::start_inner("", None, links_section, |_| {}, |c| c).await
     }
 
+    /// A bridge on `links_section`'s link store whose config text `edit` may rewrite.
+    pub async fn start_links_edited(links_section: &str, edit: impl FnOnce(String) -> String) -> Bridge {
+        Self::start_inner("", None, links_section, |_| {}, edit).await
+    }
+
     /// A bridge whose config text `edit` may rewrite (e.g. the federation's metadata source).
     pub async fn start_edited(prepare: impl FnOnce(&Path), edit: impl FnOnce(String) -> String) -> Bridge {
         let (database, links_config) = links_config(Links::Sqlite).await;
@@ -288,6 +293,7 @@ impl Bridge {
         let store = entree_bridge::store::open(&settings.session_store).expect("session store");
         let state = http::Shared::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
         tokio::spawn(entree_bridge::metadata_refresh::run(state.clone()));
+        http::start_upkeep(&state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(http::serve(listener, state.clone(), http::router(state, None), async {
             let _ = rx.await;
