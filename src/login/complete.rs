@@ -85,6 +85,8 @@ pub async fn complete(
     }
     let mut answer = Answer::new(result, changes);
     if answer.result.is_err() {
+        // The report names the person by pseudonym only; the id itself stays here.
+        diagnosis.person = diagnosis.federated_id.take().map(|id| services.pseudonyms.of(&id));
         answer.diagnosis = diagnosis;
     }
     answer
@@ -151,9 +153,11 @@ async fn accept(
     let assertion = validated?;
     let (school, branch) = identity::school_of(&assertion);
     diagnosis.school = branch.or(school);
-    if let Some(federated_id) = assertion.attributes().first(&app.identity.person_attribute) {
-        diagnosis.person = Some(services.pseudonyms.of(federated_id.trim()));
-    }
+    // The pseudonym is made only if the login then fails (see `complete`).
+    diagnosis.federated_id = assertion
+        .attributes()
+        .first(&app.identity.person_attribute)
+        .map(|id| id.trim().to_string());
 
     // A forced login (prompt=login, max_age) must be one the IdP made after it was asked: an
     // IdP that answers from an older session of its own has not authenticated anyone anew.

@@ -112,6 +112,9 @@ pub struct Diagnosis {
     pub checks: Vec<ReportCheck>,
     pub school: Option<String>,
     pub person: Option<String>,
+    /// The federated id while the login runs, made a pseudonym only when it fails (no
+    /// HMAC for the logins that succeed); never leaves `login`.
+    federated_id: Option<String>,
 }
 
 impl Diagnosis {

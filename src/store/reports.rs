@@ -188,7 +188,14 @@ pub struct ReportCounts {
     pub purged: AtomicU64,
     /// The clock hour (unix seconds / 3600) whose budget this instance saw spent.
     spent_hour: AtomicI64,
+    /// Reports on their way to the database now: a flood of cheap failures (a POST to the
+    /// ACS without RelayState) must not queue thousands of writes before the hour's bound
+    /// is even seen.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
+
+/// The most reports one instance writes at a time; beyond it a report is counted, not kept.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 impl ReportCounts {
     /// Whether this hour's budget is known to be spent (no query needed to refuse).
@@ -202,7 +209,14 @@ impl ReportCounts {
             self.over_budget.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match links.keep_report(report, max_per_hour).await {
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.over_budget.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let kept = links.keep_report(report, max_per_hour).await;
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        match kept {
             Ok(Kept::Kept) => {
                 self.kept.fetch_add(1, Ordering::Relaxed);
             }

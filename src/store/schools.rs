@@ -107,17 +107,11 @@ impl LinkStore {
 #[derive(Default)]
 pub struct ActivationCache {
     current: arc_swap::ArcSwap<SchoolActivations>,
-    /// Whether a read has succeeded yet (for `/readyz`-like answers and the logs).
-    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl ActivationCache {
     pub fn snapshot(&self) -> Arc<SchoolActivations> {
         self.current.load_full()
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the activations again now (after a change made on this instance, and on the
@@ -128,7 +122,6 @@ impl ActivationCache {
             tracing::info!(activations = fresh.len(), "school activations changed");
         }
         self.current.store(Arc::new(fresh));
-        self.loaded.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
