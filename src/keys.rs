@@ -108,10 +108,20 @@ impl AdminTokens {
     /// The name of the token `presented` is, if it is one. Every token is compared, in
     /// constant time, whichever matches.
     pub fn name_of(&self, presented: &str) -> Option<&str> {
-        let digest = openssl::sha::sha256(presented.as_bytes());
+        self.name_of_digest(&Self::digest(presented))
+    }
+
+    /// What a token is kept as (an admin page session keeps this, never the token).
+    pub fn digest(token: &str) -> [u8; 32] {
+        openssl::sha::sha256(token.as_bytes())
+    }
+
+    /// [`name_of`](Self::name_of) for a token's [`digest`](Self::digest): whether a signed-in
+    /// session's token is still in the file.
+    pub fn name_of_digest(&self, digest: &[u8; 32]) -> Option<&str> {
         let mut found = None;
         for (name, expected) in &self.tokens {
-            if openssl::memcmp::eq(expected, &digest) && found.is_none() {
+            if openssl::memcmp::eq(expected, digest) && found.is_none() {
                 found = Some(name.as_str());
             }
         }

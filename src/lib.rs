@@ -7,6 +7,7 @@
 //! `handoff`, `store`}; `config` builds each one's settings; `tests/it/house.rs` checks it.
 //! README "How the code is laid out" walks one login through the modules.
 
+pub mod admin;
 pub mod config;
 pub mod cpu_pool;
 /// The development IdP, the sample apps and the test helpers: only with the `demo` feature

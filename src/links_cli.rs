@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use entree_bridge::config;
-use entree_bridge::identity::import::{self, Format};
-use entree_bridge::identity::Pseudonyms;
-use entree_bridge::store::links::{ImportOutcome, LinkSource, LinkStore};
+use entree_bridge::admin::ops::{self, ImportOptions, ImportReport};
+use entree_bridge::config::{self, App, Settings};
+use entree_bridge::store::links::{LinkSource, LinkStore};
 
 #[derive(Subcommand)]
 pub enum LinksAction {
@@ -94,13 +93,16 @@ pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let code = act(&store, &settings.pseudonyms, action).await;
+        let code = act(&store, &settings, action).await;
         store.close().await;
         code
     })
 }
 
-async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) -> ExitCode {
+async fn act(store: &LinkStore, settings: &Settings, action: LinksAction) -> ExitCode {
+    let pseudonyms = &settings.pseudonyms;
+    // `run` checked that a named app exists.
+    let app_named = |name: &str| settings.apps.iter().find(|a| a.name == name).cloned();
     let result = match action {
         LinksAction::Import {
             app,
@@ -110,6 +112,9 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
             skip_invalid,
             file,
         } => {
+            let Some(app) = app_named(&app) else {
+                return ExitCode::from(2);
+            };
             return import_file(
                 store,
                 &app,
@@ -119,7 +124,7 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
                 skip_invalid,
                 &file,
             )
-            .await
+            .await;
         }
         LinksAction::Export { app } => store.list(Some(&app), None).await.map(|links| {
             let mut lines = vec!["federated_id,person_code,source,created_at,last_login_at".to_string()];
@@ -195,22 +200,26 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
                     }
                 })
         }
-        LinksAction::Remove { app, federated_id } => store.remove(&app, &federated_id).await.map(|removed| {
-            if removed {
-                tracing::info!(
-                    target: "audit",
-                    event = "link_removed",
-                    app,
-                    federated = pseudonyms.of(&federated_id),
-                    "link removed"
-                );
-                println!("removed the link of {federated_id} in {app}");
-                ExitCode::SUCCESS
-            } else {
-                eprintln!("no link of {federated_id} in {app}");
-                ExitCode::from(1)
-            }
-        }),
+        LinksAction::Remove { app, federated_id } => {
+            let Some(app) = app_named(&app) else {
+                return ExitCode::from(2);
+            };
+            let by = crate::support_cli::shell_user();
+            return match ops::remove_link(store, pseudonyms, &app, &federated_id, &by).await {
+                Ok(true) => {
+                    println!("removed the link of {federated_id} in {}", app.name);
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    eprintln!("no link of {federated_id} in {}", app.name);
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("entree-bridge links: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("entree-bridge links: {e}");
@@ -220,15 +229,15 @@ async fn act(store: &LinkStore, pseudonyms: &Pseudonyms, action: LinksAction) ->
 
 async fn import_file(
     store: &LinkStore,
-    app: &str,
+    app: &App,
     format: &str,
     code_column: Option<&str>,
     dry_run: bool,
     skip_invalid: bool,
     file: &Path,
 ) -> ExitCode {
-    let format = match Format::parse(format, code_column) {
-        Ok(f) => f,
+    let options = match ImportOptions::parse(format, code_column, dry_run, skip_invalid) {
+        Ok(o) => o,
         Err(e) => {
             eprintln!("entree-bridge links import: {e}");
             return ExitCode::from(2);
@@ -241,36 +250,17 @@ async fn import_file(
             return ExitCode::from(2);
         }
     };
-    let parsed = match import::parse(&bytes, format) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("entree-bridge links import: {}: {e}", file.display());
-            return ExitCode::from(1);
-        }
-    };
-    // By default a file with invalid lines changes nothing: the admin fixes it first.
-    let blocked = !parsed.invalid.is_empty() && !skip_invalid;
-    let write = !dry_run && !blocked;
-    let outcome = match store.import(app, &parsed.entries, !write).await {
-        Ok(o) => o,
+    let source = file.display().to_string();
+    let report = match ops::import_links(store, app, &bytes, &options, &source, &crate::support_cli::shell_user()).await
+    {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("entree-bridge links import: {e}");
             return ExitCode::from(1);
         }
     };
-    print_report(file, &outcome, &parsed.invalid, write);
-    if write {
-        tracing::info!(
-            target: "audit",
-            event = "links_imported",
-            app,
-            file = %file.display(),
-            added = outcome.added.len(),
-            changed = outcome.changed.len(),
-            "links imported"
-        );
-    }
-    if blocked {
+    print_report(file, &report);
+    if report.blocked_by_invalid_lines {
         eprintln!("nothing was written: the file has invalid lines (fix them, or use --skip-invalid)");
         return ExitCode::from(1);
     }
@@ -297,34 +287,34 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-fn print_report(file: &Path, o: &ImportOutcome, invalid: &[(usize, String)], written: bool) {
+fn print_report(file: &Path, r: &ImportReport) {
     let lines = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
     println!(
         "{}: {}",
         file.display(),
-        if written {
+        if r.written {
             "imported"
         } else {
             "not written (report only)"
         }
     );
-    println!("  added:       {}", o.added.len());
-    println!("  unchanged:   {}", o.unchanged.len());
+    println!("  added:       {}", r.added);
+    println!("  unchanged:   {}", r.unchanged);
     println!(
         "  changed:     {}{}",
-        o.changed.len(),
-        if o.changed.is_empty() {
+        r.changed.len(),
+        if r.changed.is_empty() {
             String::new()
         } else {
-            format!(" (lines {})", lines(&o.changed))
+            format!(" (lines {})", lines(&r.changed))
         }
     );
-    println!("  conflicting: {}", o.conflicting.len());
-    for (line, why) in &o.conflicting {
-        println!("    line {line}: {why}");
+    println!("  conflicting: {}", r.conflicting.len());
+    for p in &r.conflicting {
+        println!("    line {}: {}", p.line, p.why);
     }
-    println!("  invalid:     {}", invalid.len());
-    for (line, why) in invalid {
-        println!("    line {line}: {why}");
+    println!("  invalid:     {}", r.invalid.len());
+    for p in &r.invalid {
+        println!("    line {}: {}", p.line, p.why);
     }
 }

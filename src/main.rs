@@ -276,6 +276,17 @@ fn run_server(
         }
         tokio::spawn(entree_bridge::metadata_refresh::run(shared.clone()));
         http::start_upkeep(&shared);
+        if let Some(admin) = shared.current().settings.admin.clone() {
+            let listener = match tokio::net::TcpListener::bind(admin.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("entree-bridge: cannot listen on {} (admin.listen): {e}", admin.listen);
+                    return ExitCode::from(1);
+                }
+            };
+            tracing::info!(listen = %admin.listen, tokens = admin.tokens.names().count(), "admin listener up");
+            tokio::spawn(entree_bridge::admin::serve(listener, shared.clone(), shutdown_signal()));
+        }
         tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
         let router = http::router(shared.clone(), extra);
         // https when the config has a certificate: the same accept loop and bounds.

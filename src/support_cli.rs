@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use entree_bridge::admin::ops::{self, readable_time, Actor, SchoolChange};
 use entree_bridge::config::{self, Settings};
-use entree_bridge::identity::parse_brin;
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::store::reports::FailureReport;
 
@@ -35,12 +35,12 @@ pub enum SchoolsAction {
 }
 
 /// Who makes a change from the shell, for the audit trail.
-fn shell_user() -> String {
+pub fn shell_user() -> Actor {
     let user = ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unknown".into());
-    format!("shell:{user}")
+    Actor::shell(&user)
 }
 
 /// The config and a runtime with the link store opened, or the exit code of why not.
@@ -83,6 +83,7 @@ pub fn schools(config_path: &Path, action: SchoolsAction) -> ExitCode {
             app.clone()
         }
     };
+    let activating = matches!(action, SchoolsAction::Activate { .. });
     with_store(config_path, "schools", |settings, store| async move {
         let Some(app) = settings.apps.iter().find(|a| a.name == app_name) else {
             eprintln!(
@@ -91,13 +92,6 @@ pub fn schools(config_path: &Path, action: SchoolsAction) -> ExitCode {
             );
             return ExitCode::from(2);
         };
-        let in_config = |brin: &str| {
-            app.identity
-                .schools
-                .iter()
-                .any(|s| s == "*" || s.eq_ignore_ascii_case(brin))
-        };
-        let activate = matches!(action, SchoolsAction::Activate { .. });
         match action {
             SchoolsAction::List { .. } => match store.activations(Some(&app.name)).await {
                 Ok(rows) => {
@@ -126,53 +120,34 @@ pub fn schools(config_path: &Path, action: SchoolsAction) -> ExitCode {
                 }
             },
             SchoolsAction::Activate { brins, .. } | SchoolsAction::Deactivate { brins, .. } => {
-                // Every BRIN is checked before anything is written.
-                let mut parsed = Vec::new();
-                for b in &brins {
-                    match parse_brin(b) {
-                        Ok(p) => parsed.push(p),
-                        Err(e) => {
-                            eprintln!("entree-bridge schools: {e}; nothing was changed");
-                            return ExitCode::from(2);
-                        }
+                let activate = activating;
+                let done = match ops::change_schools(&store, app, &brins, activate, &shell_user()).await {
+                    Ok(done) => done,
+                    Err(e @ ops::OpError::Invalid(_)) => {
+                        eprintln!("entree-bridge schools: {e}; nothing was changed");
+                        return ExitCode::from(2);
                     }
-                }
-                let by = shell_user();
+                    Err(e) => {
+                        eprintln!("entree-bridge schools: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
                 let mut code = ExitCode::SUCCESS;
-                for brin in parsed {
-                    let result = if activate {
-                        store.activate_school(&app.name, &brin, &by).await
-                    } else {
-                        store.deactivate_school(&app.name, &brin).await
-                    };
-                    match result {
-                        Ok(true) => {
-                            tracing::info!(
-                                target: "audit",
-                                event = if activate { "school_activated" } else { "school_deactivated" },
-                                app = app.name,
-                                school = brin,
-                                by,
-                                "school {}",
-                                if activate { "activated" } else { "deactivated" }
-                            );
-                            println!("{brin}: {}", if activate { "activated" } else { "deactivated" });
-                        }
-                        Ok(false) if activate => println!("{brin}: already activated in the database"),
-                        Ok(false) if in_config(&brin) => {
+                for (brin, change) in done {
+                    match change {
+                        SchoolChange::Activated => println!("{brin}: activated"),
+                        SchoolChange::Deactivated => println!("{brin}: deactivated"),
+                        SchoolChange::AlreadyActivated => println!("{brin}: already activated in the database"),
+                        SchoolChange::InConfig => {
                             println!(
                                 "{brin}: activated by the config (apps.{}.schools), not the database: remove it there",
                                 app.name
                             );
                             code = ExitCode::from(1);
                         }
-                        Ok(false) => {
+                        SchoolChange::NotActivated => {
                             println!("{brin}: was not activated");
                             code = ExitCode::from(1);
-                        }
-                        Err(e) => {
-                            eprintln!("entree-bridge schools: {brin}: {e}");
-                            return ExitCode::from(1);
                         }
                     }
                 }
@@ -186,11 +161,10 @@ pub fn schools(config_path: &Path, action: SchoolsAction) -> ExitCode {
 }
 
 pub fn explain(config_path: &Path, reference: &str, as_json: bool) -> ExitCode {
-    let reference = reference.trim().to_ascii_lowercase();
-    if reference.is_empty() || reference.len() > 64 || !reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(reference) = ops::parse_reference(reference) else {
         eprintln!("entree-bridge explain: {reference:?} is not a reference (the hex code on the error page)");
         return ExitCode::from(2);
-    }
+    };
     with_store(config_path, "explain", |_, store| async move {
         match store.failure_report(&reference).await {
             Ok(Some(report)) => {
@@ -234,10 +208,4 @@ fn print_report(r: &FailureReport) {
             println!("{} {:<24} {}", if c.ok { "ok  " } else { "FAIL" }, c.check, c.detail);
         }
     }
-}
-
-fn readable_time(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| unix.to_string())
 }

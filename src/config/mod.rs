@@ -11,6 +11,7 @@
 //! [`Policy`]: crate::identity::Policy
 //! [`HandoffSettings`]: crate::handoff::HandoffSettings
 
+mod admin;
 mod app_files;
 mod apps;
 mod federations;
@@ -31,6 +32,7 @@ use figment::Figment;
 
 /// The stores' settings, as [`load`] builds them (their home is [`crate::store`]).
 pub use crate::store::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
+pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 pub use apps::{App, SESSION_COOKIE_PREFIX};
 pub use federations::Federation;
 pub use file::*;

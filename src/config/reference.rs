@@ -63,6 +63,7 @@ pub fn all_keys() -> Vec<String> {
     add("keys", fields_of::<KeysSection>(), &[]);
     add("log", fields_of::<LogSection>(), &[]);
     add("support", fields_of::<super::support::SupportSection>(), &[]);
+    add("admin", fields_of::<super::admin::AdminSection>(), &[]);
     add("federations.<name>", fields_of::<FederationSection>(), &[]);
     let app_tables = ["person", "handoff", "organization", "contacts", "tenants", "claims"];
     add("apps.<name>", fields_of::<AppSection>(), &app_tables);

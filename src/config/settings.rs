@@ -11,6 +11,7 @@ use std::time::Duration;
 use figment::{Figment, Provider};
 use url::Url;
 
+use super::admin::{self, AdminSection, AdminSettings};
 use super::apps::{self, App};
 use super::federations::{self, Federation};
 use super::file::*;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub apps: Vec<Arc<App>>,
     /// `[support]`: how failure reports are kept.
     pub support: SupportSettings,
+    /// `[admin]`: the support desk's listener; `None`: there is none.
+    pub admin: Option<AdminSettings>,
 }
 
 /// How log lines are written (`log.format`).
@@ -73,6 +76,7 @@ const SECTIONS: &[&str] = &[
     "apps",
     "log",
     "support",
+    "admin",
 ];
 
 pub(super) fn build(
@@ -175,6 +179,12 @@ pub(super) fn build(
     apps::check_oidc_apps(&apps, server.public_base_url.as_ref(), jwt_keys.as_ref(), &mut c);
     let mut warnings = secret_files.warnings();
     warnings.extend(federations.values().filter_map(|f| federations::valid_until_warning(f)));
+    let admin = if has("admin") {
+        section::<AdminSection>(figment, "admin", &mut c)
+            .and_then(|a| admin::build_admin(&a, server.listen, base, &mut c, &mut warnings))
+    } else {
+        None
+    };
 
     let server::Server {
         listen,
@@ -209,6 +219,7 @@ pub(super) fn build(
             Some(support),
         ) => Ok(Settings {
             support,
+            admin,
             log_format,
             tls,
             source: file.map(Path::to_path_buf),

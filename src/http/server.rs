@@ -92,6 +92,26 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_on(listener, shared, router, shutdown, Transport::AsConfigured).await
+}
+
+/// Whether a listener speaks TLS: the public one as the config says, the admin listener
+/// always plain http (it listens on loopback; the certificate is the public name's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    AsConfigured,
+    Plain,
+}
+
+/// [`serve`] with the transport chosen: the same accept loop, caps and deadlines for every
+/// listener the bridge has.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    transport: Transport,
+) -> io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let per_client = Arc::new(ClientSlots::default());
     let metrics = shared.current().metrics.clone();
@@ -150,7 +170,10 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let io = WriteIdle::new(tcp, WRITE_IDLE_TIMEOUT, metrics.clone());
         let service = connection_service(router.clone(), peer, metrics.clone());
-        let tls = shared.tls().map(TlsCertificate::acceptor);
+        let tls = match transport {
+            Transport::AsConfigured => shared.tls().map(TlsCertificate::acceptor),
+            Transport::Plain => None,
+        };
         let (builder, metrics, mut stop) = (builder.clone(), metrics.clone(), stop_rx.clone());
         tokio::spawn(async move {
             match tls {

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod admin_desk;
 mod cli;
 mod config_reference;
 mod demo;

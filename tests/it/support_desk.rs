@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use entree_bridge::store::reports::{FailureReport, Kept, ReportCheck};
 
-const CONTACT: &str = "support@numo.example.nl";
+pub(crate) const CONTACT: &str = "support@numo.example.nl";
 
-fn with_contact(config: String) -> String {
+pub(crate) fn with_contact(config: String) -> String {
     config.replacen(
         "schools = [\"99XX\", \"12AB03\"]",
         &format!("schools = [\"99XX\", \"12AB03\"]\nactivation_contact = \"{CONTACT}\""),
@@ -41,13 +41,13 @@ fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 /// The reference on an error page.
-fn reference_of(page: &str) -> String {
+pub(crate) fn reference_of(page: &str) -> String {
     let marker = "<code>";
     let last = page.rfind(marker).expect("a reference") + marker.len();
     page[last..page[last..].find('<').map(|e| last + e).expect("end")].to_string()
 }
 
-async fn login_of_school(bridge: &Bridge, school: &str) -> AcsOutcome {
+pub(crate) async fn login_of_school(bridge: &Bridge, school: &str) -> AcsOutcome {
     complete_login(&client(), bridge, "numo", |s| {
         with_attribute(s, "nlEduPersonHomeOrganizationId", &[school])
     })
@@ -57,7 +57,7 @@ async fn login_of_school(bridge: &Bridge, school: &str) -> AcsOutcome {
 
 /// Waits (at most 10 s, the promise) for a login of `school` at `bridge` to be accepted or
 /// refused; returns how long it took.
-async fn until_login(bridge: &Bridge, school: &str, accepted: bool) -> Duration {
+pub(crate) async fn until_login(bridge: &Bridge, school: &str, accepted: bool) -> Duration {
     let start = Instant::now();
     loop {
         let outcome = login_of_school(bridge, school).await;
@@ -76,11 +76,17 @@ async fn until_login(bridge: &Bridge, school: &str, accepted: bool) -> Duration 
 
 /// Two instances on one link database: the links section of each.
 async fn two_instances(links: Links) -> (Bridge, Bridge) {
+    two_instances_with(links, "").await
+}
+
+/// [`two_instances`], the first one's config with `first_extra` appended.
+pub(crate) async fn two_instances_with(links: Links, first_extra: &str) -> (Bridge, Bridge) {
+    let first_config = |c: String| with_contact(c) + first_extra;
     match links {
         Links::Sqlite => {
             let first = Bridge::start_links_edited(
                 "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n",
-                with_contact,
+                first_config,
             )
             .await;
             let shared = first.path("links.sqlite3");
@@ -94,7 +100,7 @@ async fn two_instances(links: Links) -> (Bridge, Bridge) {
         Links::Postgres => {
             let db = TestDatabase::create().await;
             let section = format!("[links]\nstore = \"postgres\"\npostgres_url = \"{}\"\n", db.url);
-            let first = Bridge::start_links_edited(&section, with_contact).await;
+            let first = Bridge::start_links_edited(&section, first_config).await;
             let mut second = Bridge::start_links_edited(&section, with_contact).await;
             second.database = Some(db);
             (first, second)

@@ -116,7 +116,10 @@ pub struct Bridge {
     pub store: Arc<dyn LoginStateStore>,
     pub links: LinkStore,
     pub database: Option<TestDatabase>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The admin listener's base URL, when the config has `[admin]` (`{admin_port}` in the
+    /// config stands for its port).
+    pub admin: Option<String>,
+    shutdown: Option<tokio::sync::watch::Sender<()>>,
 }
 
 impl Drop for Bridge {
@@ -278,14 +281,13 @@ impl Bridge {
         prepare(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin_port = admin_listener.local_addr().expect("addr").port();
         let path = dir.path().join("bridge.toml");
         // `{port}` in the extra config stands for the port the bridge got.
         let extra_config = extra_config.replace("{port}", &port.to_string());
-        std::fs::write(
-            &path,
-            edit(config_text(port, &format!("{links_config}\n{extra_config}"))),
-        )
-        .expect("write config");
+        let text = edit(config_text(port, &format!("{links_config}\n{extra_config}")));
+        std::fs::write(&path, text.replace("{admin_port}", &admin_port.to_string())).expect("write config");
         let settings = Arc::new(config::load(&path).unwrap_or_else(|e| panic!("config: {e}")));
         let link_store = LinkStore::open_target(&settings.links, settings.links_timeout)
             .await
@@ -294,10 +296,25 @@ impl Bridge {
         let state = http::Shared::new(AppState::new(settings.clone(), store.clone(), link_store.clone()));
         tokio::spawn(entree_bridge::metadata_refresh::run(state.clone()));
         http::start_upkeep(&state);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(http::serve(listener, state.clone(), http::router(state, None), async {
-            let _ = rx.await;
-        }));
+        // Both listeners stop when the Bridge is dropped (its sender goes, `changed` returns).
+        let (tx, rx) = tokio::sync::watch::channel(());
+        let stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+            let _ = rx.changed().await;
+        };
+        let admin = settings.admin.is_some().then(|| {
+            tokio::spawn(entree_bridge::admin::serve(
+                admin_listener,
+                state.clone(),
+                stopped(rx.clone()),
+            ));
+            format!("http://127.0.0.1:{admin_port}")
+        });
+        tokio::spawn(http::serve(
+            listener,
+            state.clone(),
+            http::router(state, None),
+            stopped(rx),
+        ));
         Bridge {
             base: format!("http://127.0.0.1:{port}"),
             dir,
@@ -307,6 +324,7 @@ impl Bridge {
             store,
             links: link_store,
             database,
+            admin,
             shutdown: Some(tx),
         }
     }

@@ -1,0 +1,106 @@
+//! The admin listener (`[admin]`): the support desk's API at `/admin/v1/...` (bearer tokens)
+//! and its pages at `/admin/` (a signed-in session, CSRF-protected), on a port of their own
+//! so that nothing of it is reachable through the public one. Both run the operations of
+//! [`ops`], which the command line runs too.
+
+pub mod api;
+pub mod auth;
+pub mod ops;
+mod pages;
+mod tokens;
+pub mod upload;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use crate::http::{rate_limit, Shared};
+
+/// The largest body the admin listener reads: a Magister file of a large school board
+/// (some 60 bytes a student) fits many times over.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// Requests per client address and minute on the admin listener (pages and API alike), and
+/// the burst allowed at once. Support work is a few requests a minute; a script importing
+/// per school stays well inside.
+pub const REQUESTS_PER_MINUTE: u32 = 600;
+pub const REQUEST_BURST: u32 = 120;
+
+/// What the admin listener's handlers share: the bridge's state and who may come in.
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    gate: auth::Gate,
+    requests: rate_limit::RateLimiter,
+}
+
+impl Admin {
+    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new(Admin {
+            shared,
+            gate: auth::Gate::default(),
+            requests: rate_limit::RateLimiter::new(crate::config::RateLimit {
+                per_minute: REQUESTS_PER_MINUTE,
+                burst: REQUEST_BURST,
+                // The admin listener is on loopback: exempting it would exempt everyone.
+                exempt_loopback: false,
+            }),
+        })
+    }
+}
+
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/admin/v1/apps/{app}/schools", get(api::list_schools))
+        .route(
+            "/admin/v1/apps/{app}/schools/{brin}",
+            get(api::get_school).put(api::put_school).delete(api::delete_school),
+        )
+        .route(
+            "/admin/v1/apps/{app}/links",
+            get(api::get_links).delete(api::delete_link),
+        )
+        .route("/admin/v1/apps/{app}/links/import", post(api::import))
+        .route("/admin/v1/references/{reference}", get(api::reference))
+        .merge(pages::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(admin.clone(), limit_requests))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(admin)
+}
+
+async fn not_found() -> Response {
+    api::json_response(StatusCode::NOT_FOUND, &json!({ "error": "not_found" }))
+}
+
+/// Every request counts against its client's budget before any handler runs.
+async fn limit_requests(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let state = admin.shared.current();
+    let client = rate_limit::client_address(peer.ip(), request.headers(), &state.settings.trusted_proxies);
+    match admin.requests.check(client) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => api::refused(&auth::Refusal::TooMany(wait)),
+    }
+}
+
+/// Serves the admin listener until `shutdown`: plain http, the bridge's own accept loop with
+/// its connection caps and deadlines.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(Admin::new(shared.clone()));
+    crate::http::serve_on(listener, shared, router, shutdown, crate::http::Transport::Plain).await
+}
