@@ -25,6 +25,7 @@ pub mod reload;
 pub mod saml;
 pub mod store;
 pub mod verify_cli;
+pub mod verify_identity;
 
 /// mimalloc for every binary built on this crate (the bridge, its examples and tests): the
 /// proxy path allocates many small, short-lived buffers per request (BENCHMARKS.md).

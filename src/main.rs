@@ -13,6 +13,7 @@ use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::saml;
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
+use entree_bridge::verify_identity::IdentityTarget;
 
 mod links_cli;
 mod support_cli;
@@ -461,6 +462,12 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
             allow_unsolicited: args.allow_unsolicited || app.sp.allow_unsolicited,
             clock_skew: app.federation.trust.clock_skew,
             sp_keys,
+            identity: Some(IdentityTarget {
+                app: app.clone(),
+                links: settings.links.clone(),
+                links_timeout: settings.links_timeout,
+                issuer: settings.public_base_url.to_string(),
+            }),
         });
     }
     let metadata_path = args.idp_metadata.as_ref().ok_or("--idp-metadata is required")?;
@@ -478,5 +485,7 @@ fn verify_settings(args: &VerifyArgs) -> Result<VerifySettings, String> {
         allow_unsolicited: args.allow_unsolicited,
         clock_skew: std::time::Duration::from_secs(120),
         sp_keys,
+        // Without a config there is no app, so no identity step: nothing changes here.
+        identity: None,
     })
 }

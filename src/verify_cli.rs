@@ -10,6 +10,7 @@ use crate::saml::idp_metadata;
 use crate::saml::response::{self, Expectations, Report, ValidatedAssertion};
 use crate::saml::xml::XmlLimits;
 use crate::saml::ValidationError;
+use crate::verify_identity::{self, IdentityReport, IdentityTarget};
 
 /// Settings for one verification, from flags or from a config's app.
 pub struct VerifySettings {
@@ -24,6 +25,8 @@ pub struct VerifySettings {
     pub allow_unsolicited: bool,
     pub clock_skew: std::time::Duration,
     pub sp_keys: Vec<PKey<Private>>,
+    /// With `--config --app`: the identity step after a valid response (`None` from flags).
+    pub identity: Option<IdentityTarget>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +85,28 @@ pub fn run(settings: &VerifySettings, input: &[u8], as_json: bool) -> i32 {
         };
         response::validate(&xml, &expectations, &mut report)
     });
+    // Only a valid response reaches the identity step, as at the ACS.
+    let identity = match (&outcome, &settings.identity) {
+        (Ok(assertion), Some(target)) => Some(verify_identity::run(target, assertion, settings.now.timestamp())),
+        _ => None,
+    };
     if as_json {
-        println!("{}", to_json(&outcome, &report));
+        let mut out = to_json(&outcome, &report);
+        // With a config, always the key: null when the response never reached the step.
+        if settings.identity.is_some() {
+            out["identity"] = identity
+                .as_ref()
+                .map_or(serde_json::Value::Null, IdentityReport::to_json);
+        }
+        println!("{out}");
     } else {
         print_human(&outcome, &report);
+        if let (Some(step), Some(target)) = (&identity, &settings.identity) {
+            step.print(&target.app);
+        }
     }
-    i32::from(outcome.is_err())
+    // A valid response the identity step refuses (or cannot tell about) is no login either.
+    i32::from(outcome.is_err() || identity.as_ref().is_some_and(|step| !step.ok()))
 }
 
 fn to_json(outcome: &Result<ValidatedAssertion, ValidationError>, report: &Report) -> serde_json::Value {

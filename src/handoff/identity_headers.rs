@@ -12,7 +12,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
+
+use super::settings::HeaderNames;
+use crate::identity::{check_clean, Identity, IdentityError, MAX_VALUE_LEN};
 
 /// The values of one session's identity headers, ready to send.
 #[derive(Debug, Clone)]
@@ -22,6 +25,49 @@ pub struct IdentityHeaderValues {
     pub affiliation: HeaderValue,
     pub tenant: Option<HeaderValue>,
     pub token: HeaderValue,
+}
+
+impl IdentityHeaderValues {
+    /// The headers of `identity`, with `token` (its claims, signed) as the token header.
+    /// Values were checked at login (`identity::facts`, `identity::rule`, the link stores);
+    /// one that still is no header value (a session from before that check, a bad stored
+    /// link) is refused. Never a substitute: two students would share it.
+    pub fn of(identity: &Identity, token: HeaderValue) -> Result<Self, IdentityError> {
+        let facts = &identity.facts;
+        let value = |field: &'static str, v: &str| {
+            check_clean(field, v, MAX_VALUE_LEN)?;
+            HeaderValue::from_str(v).map_err(|_| IdentityError::ValueNotClean {
+                field,
+                reason: "it is not a header value",
+            })
+        };
+        // Each affiliation was checked at login; joined they may be longer than one value.
+        let affiliation =
+            HeaderValue::from_str(&facts.affiliation.join(",")).map_err(|_| IdentityError::ValueNotClean {
+                field: "affiliation",
+                reason: "it is not a header value",
+            })?;
+        Ok(IdentityHeaderValues {
+            person_code: value("person code", &identity.person_code)?,
+            school: facts.school.as_deref().map(|v| value("school", v)).transpose()?,
+            affiliation,
+            tenant: facts.tenant.as_deref().map(|v| value("tenant", v)).transpose()?,
+            token,
+        })
+    }
+
+    /// Each header under its name in `names`, in the order they are sent; `None` where the
+    /// identity has no such value (no school, no tenant) and the header is left out. An
+    /// array, not a `Vec`: the proxy asks for it on every request.
+    pub fn named<'a>(&'a self, names: &'a HeaderNames) -> [(&'a HeaderName, Option<&'a HeaderValue>); 5] {
+        [
+            (&names.person_code, Some(&self.person_code)),
+            (&names.school, self.school.as_ref()),
+            (&names.affiliation, Some(&self.affiliation)),
+            (&names.tenant, self.tenant.as_ref()),
+            (&names.token, Some(&self.token)),
+        ]
+    }
 }
 
 /// Bounds the cache by bytes: a session's headers are some 600-1,000 bytes, so this holds
@@ -162,6 +208,51 @@ mod tests {
             "token-1031"
         );
         assert_eq!(calls.get(), 3);
+    }
+
+    fn identity(person_code: &str, tenant: Option<&str>) -> Identity {
+        Identity {
+            person_code: person_code.into(),
+            facts: crate::identity::Facts {
+                federated_id: "100231@school-a.nl".into(),
+                school: Some("99XX".into()),
+                affiliation: vec!["student".into(), "member".into()],
+                tenant: tenant.map(str::to_string),
+                given_name: None,
+                extra: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn each_value_goes_under_its_name_and_an_unclean_one_is_refused() {
+        let names = HeaderNames::parse("X-Code", "X-School", "X-Aff", "X-Tenant", "X-Token").unwrap();
+        let values = IdentityHeaderValues::of(&identity("100231", None), HeaderValue::from_static("t")).unwrap();
+        let sent: Vec<(String, Option<String>)> = values
+            .named(&names)
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.map(|v| v.to_str().unwrap().to_string())))
+            .collect();
+        let some = |v: &str| Some(v.to_string());
+        assert_eq!(
+            sent,
+            vec![
+                ("x-code".into(), some("100231")),
+                ("x-school".into(), some("99XX")),
+                ("x-aff".into(), some("student,member")),
+                // No tenant for the school: the header is left out, not sent empty.
+                ("x-tenant".into(), None),
+                ("x-token".into(), some("t")),
+            ]
+        );
+        let refused = IdentityHeaderValues::of(&identity("100\n231", Some("a")), HeaderValue::from_static("t"));
+        assert!(matches!(
+            refused,
+            Err(IdentityError::ValueNotClean {
+                field: "person code",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -529,17 +529,6 @@ fn strip_bridge_set_cookies(headers: &mut HeaderMap) {
 
 /// The identity headers of a session, its token signed at `now`.
 fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Result<IdentityHeaderValues, LoginError> {
-    let facts = &s.identity.facts;
-    // Values were checked at login (`identity::facts`, `identity::rule`, the link stores);
-    // one that still is no header value (a session from before that check, a bad stored
-    // link) refuses the request. Never a substitute: two students would share it.
-    let value = |field: &'static str, v: &str| {
-        crate::identity::check_clean(field, v, crate::identity::MAX_VALUE_LEN)?;
-        HeaderValue::from_str(v).map_err(|_| crate::identity::IdentityError::ValueNotClean {
-            field,
-            reason: "it is not a header value",
-        })
-    };
     let claims = crate::handoff::claims::build(
         &app.name,
         app.handoff.token_lifetime,
@@ -552,32 +541,15 @@ fn identity_values(state: &AppState, app: &App, s: &AppSession, now: i64) -> Res
         .jwt_keys
         .sign(&claims)
         .map_err(|e| LoginError::Internal(format!("signing the token header: {e}")))?;
-    // Each affiliation was checked at login; joined they may be longer than one value.
-    let affiliation = HeaderValue::from_str(&facts.affiliation.join(",")).map_err(|_| {
-        crate::identity::IdentityError::ValueNotClean {
-            field: "affiliation",
-            reason: "it is not a header value",
-        }
-    })?;
-    Ok(IdentityHeaderValues {
-        person_code: value("person code", &s.identity.person_code)?,
-        school: facts.school.as_deref().map(|v| value("school", v)).transpose()?,
-        affiliation,
-        tenant: facts.tenant.as_deref().map(|v| value("tenant", v)).transpose()?,
-        token: HeaderValue::from_str(&token)
-            .map_err(|_| LoginError::Internal("the token is not a header value".into()))?,
-    })
+    let token =
+        HeaderValue::from_str(&token).map_err(|_| LoginError::Internal("the token is not a header value".into()))?;
+    Ok(IdentityHeaderValues::of(&s.identity, token)?)
 }
 
 fn insert_identity(app: &App, values: &IdentityHeaderValues, headers: &mut HeaderMap) {
-    let names = &app.handoff.header_names;
-    headers.insert(names.person_code.clone(), values.person_code.clone());
-    if let Some(school) = &values.school {
-        headers.insert(names.school.clone(), school.clone());
+    for (name, value) in values.named(&app.handoff.header_names) {
+        if let Some(value) = value {
+            headers.insert(name.clone(), value.clone());
+        }
     }
-    headers.insert(names.affiliation.clone(), values.affiliation.clone());
-    if let Some(tenant) = &values.tenant {
-        headers.insert(names.tenant.clone(), tenant.clone());
-    }
-    headers.insert(names.token.clone(), values.token.clone());
 }

@@ -244,6 +244,8 @@ fn verify_response_accepts_a_good_response_in_every_input_form() {
         let checks = json["checks"].as_array().expect("checks");
         assert!(checks.iter().all(|c| c["ok"] == true));
         assert!(checks.iter().any(|c| c["check"] == "signature_valid"));
+        // Without --config --app there is no app, so no identity step.
+        assert!(json.get("identity").is_none(), "{json}");
     }
 }
 
@@ -293,9 +295,17 @@ fn verify_response_takes_settings_from_a_config() {
         "http://127.0.0.1:8080/numo/saml2/kennisnet/metadata",
         "http://127.0.0.1:8080/numo/saml2/kennisnet/acs",
         None,
-    );
+    )
+    .attribute("nlEduPersonRealId", &[REAL_ID])
+    .attribute("nlEduPersonHomeOrganizationId", &["99XX"]);
     let path = dir.path().join("r.xml");
     std::fs::write(&path, idp.response(&spec).expect("sign")).expect("write");
+    // The identity step after a valid response reads the link database: any command that
+    // opens it makes it, as `serve` would.
+    let (code, out, err) = run(bridge_cmd()
+        .args(["schools", "list", "--app", "numo", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = run(bridge_cmd()
         .args(["verify-response", "--config"])
         .arg(&config)
@@ -303,6 +313,10 @@ fn verify_response_takes_settings_from_a_config() {
         .arg(&path));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("VALID"));
+    assert!(
+        out.contains("person code:  100231 (rule: apps.numo.person.attribute + pattern)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -665,4 +679,336 @@ fn check_config_names_each_oidc_problem_by_its_key() {
     );
     // The secret itself is never printed.
     assert!(!err.contains("\"short\""), "{err}");
+}
+
+/// `verify-response --config --app`'s identity step (issue 19): beside the harness's `numo`
+/// (99XX and 12AB03 in the config, a pattern, jwt mode), the linking app `link` of
+/// identity_links, the headers-mode app `proxied` of headers_proxy and the oidc apps, on a
+/// link database of the fixture's own. The config runs nothing: its port is a placeholder.
+fn identity_apps() -> String {
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    format!(
+        "{}\n{}\n{}",
+        crate::identity_links::linking_app(),
+        crate::headers_proxy::proxied_app(upstream),
+        common::oidc::OIDC_APPS
+    )
+    .replace("{port}", "8080")
+}
+
+const REAL_ID: &str = "100231@school-a.nl";
+
+struct IdentityFixture {
+    dir: tempfile::TempDir,
+    idp: entree_bridge::demo::idp::DevIdp,
+    config: std::path::PathBuf,
+    /// The fixture's own runtime: the link store's pool lives on it.
+    runtime: tokio::runtime::Runtime,
+    _database: Option<TestDatabase>,
+}
+
+impl IdentityFixture {
+    /// A config whose `[links]` is `links_section`, or the harness's for `links` when `None`.
+    fn new(links: Links, links_section: Option<&str>) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (dir, idp, _) = prepare_dir();
+        common::oidc::write_rsa_key(dir.path());
+        let (database, harness_links) = runtime.block_on(links_config(links));
+        let extra = format!("{}\n{}", identity_apps(), links_section.unwrap_or(&harness_links));
+        let config = dir.path().join("bridge.toml");
+        std::fs::write(&config, common::oidc::with_rsa_key(config_text(8080, &extra))).expect("write");
+        IdentityFixture {
+            dir,
+            idp,
+            config,
+            runtime,
+            _database: database,
+        }
+    }
+
+    /// The link store the config names, opened as `serve` opens it (creating the SQLite file).
+    fn links(&self) -> entree_bridge::store::links::LinkStore {
+        let settings = entree_bridge::config::load(&self.config).expect("config");
+        self.runtime
+            .block_on(entree_bridge::store::links::LinkStore::open_target(
+                &settings.links,
+                std::time::Duration::from_secs(5),
+            ))
+            .expect("link store")
+    }
+
+    fn db<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(work)
+    }
+
+    /// A signed response for `app` from a student of `school` with nlEduPersonRealId `real_id`.
+    fn response(&self, app: &str, school: &str, real_id: &str) -> std::path::PathBuf {
+        let spec = ResponseSpec::new(
+            &format!("http://127.0.0.1:8080/{app}/saml2/kennisnet/metadata"),
+            &format!("http://127.0.0.1:8080/{app}/saml2/kennisnet/acs"),
+            None,
+        )
+        .attribute("nlEduPersonRealId", &[real_id])
+        .attribute("nlEduPersonHomeOrganizationId", &[school])
+        .attribute("eduPersonAffiliation", &["student", "member"])
+        .attribute("givenName", &["Sanne"]);
+        let path = self
+            .dir
+            .path()
+            .join(format!("{app}-{}.xml", entree_bridge::keys::random_token()));
+        std::fs::write(&path, self.idp.response(&spec).expect("sign")).expect("write");
+        path
+    }
+
+    fn verify_text(&self, app: &str, response: &std::path::Path) -> (i32, String, String) {
+        run(bridge_cmd()
+            .args(["verify-response", "--config"])
+            .arg(&self.config)
+            .args(["--app", app])
+            .arg(response))
+    }
+
+    /// The exit code and the `identity` object (the response must be valid).
+    fn verify(&self, app: &str, response: &std::path::Path) -> (i32, serde_json::Value) {
+        let (code, out, err) = run(bridge_cmd()
+            .args(["verify-response", "--json", "--config"])
+            .arg(&self.config)
+            .args(["--app", app])
+            .arg(response));
+        let json: serde_json::Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("one JSON object on stdout ({e}): {out}\n{err}"));
+        assert_eq!(json["valid"], true, "{json}\n{err}");
+        assert_eq!(json["identity"]["read_only"], true, "{json}");
+        (code, json["identity"].clone())
+    }
+}
+
+fn a_stored_link_wins_and_nothing_is_stored(links: Links) {
+    let f = IdentityFixture::new(links, None);
+    let store = f.links();
+    let entry = entree_bridge::store::links::ImportEntry {
+        line: 1,
+        federated_id: REAL_ID.into(),
+        person_code: "777001".into(),
+    };
+    f.db(store.import("numo", &[entry], false)).expect("import");
+    let before = f.db(store.list(Some("numo"), Some(REAL_ID))).expect("list");
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].last_login_at, None, "an imported link has no login yet");
+
+    let response = f.response("numo", "99XX", REAL_ID);
+    let (code, identity) = f.verify("numo", &response);
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["ok"], true);
+    assert_eq!(identity["source"], "link");
+    // The link wins over the rule, which would make 100231.
+    assert_eq!(identity["person_code"], "777001");
+    assert_eq!(identity["school"], "99XX");
+    assert_eq!(identity["school_active"], true);
+    assert_eq!(identity["activated_by"], "config");
+    assert_eq!(identity["tenant"], "ingang-a");
+    assert_eq!(identity["mode"], "jwt");
+    let claims = &identity["claims"];
+    assert_eq!(claims["sub"], "777001");
+    assert_eq!(claims["aud"], "numo");
+    assert_eq!(claims["iss"], "http://127.0.0.1:8080");
+    assert_eq!(claims["school"], "99XX");
+    assert_eq!(claims["tenant"], "ingang-a");
+    assert_eq!(claims["given_name"], "Sanne");
+
+    let (code, out, err) = f.verify_text("numo", &response);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("identity (read-only; nothing was stored)"), "{out}");
+    assert!(out.contains("777001 (stored link)"), "{out}");
+    assert!(out.contains("\"sub\": \"777001\""), "{out}");
+
+    // A login would have recorded its time on the link; the check records nothing.
+    let after = f.db(store.list(Some("numo"), Some(REAL_ID))).expect("list");
+    assert_eq!(after, before);
+}
+
+#[test]
+fn verify_response_identity_a_stored_link_wins_and_nothing_is_stored() {
+    a_stored_link_wins_and_nothing_is_stored(Links::Sqlite);
+}
+
+#[test]
+fn verify_response_identity_a_stored_link_wins_and_nothing_is_stored_on_postgres() {
+    a_stored_link_wins_and_nothing_is_stored(Links::Postgres);
+}
+
+#[test]
+fn verify_response_identity_shows_what_the_rule_hands_each_mode() {
+    let f = IdentityFixture::new(Links::Sqlite, None);
+    let _store = f.links();
+
+    // jwt mode: the pattern cuts the code out of nlEduPersonRealId.
+    let (code, identity) = f.verify("numo", &f.response("numo", "99XX", REAL_ID));
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["source"], "rule");
+    assert_eq!(identity["person_code"], "100231");
+    assert_eq!(identity["claims"]["sub"], "100231");
+    assert_eq!(
+        identity["claims"]["affiliation"],
+        serde_json::json!(["student", "member"])
+    );
+    assert_eq!(identity["headers"], serde_json::Value::Null);
+
+    // headers mode: the headers the proxy would send (no pattern: the whole id is the code).
+    let (code, identity) = f.verify("proxied", &f.response("proxied", "99XX", REAL_ID));
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["source"], "rule");
+    assert_eq!(identity["mode"], "headers");
+    let headers = &identity["headers"];
+    assert_eq!(headers["x-bridge-person-code"], REAL_ID, "{identity}");
+    assert_eq!(headers["x-bridge-school"], "99XX");
+    assert_eq!(headers["x-bridge-affiliation"], "student,member");
+    assert_eq!(headers["x-bridge-tenant"], "ingang-a");
+    assert!(headers["x-bridge-token"].is_string(), "{identity}");
+    assert_eq!(identity["claims"]["sub"], REAL_ID);
+    assert_eq!(identity["claims"]["aud"], "proxied");
+    let (_, out, _) = f.verify_text("proxied", &f.response("proxied", "99XX", REAL_ID));
+    assert!(out.contains("x-bridge-person-code: 100231@school-a.nl"), "{out}");
+
+    // oidc mode: the id_token's audience is the client_id.
+    let (code, identity) = f.verify("portal", &f.response("portal", "99XX", REAL_ID));
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["mode"], "oidc");
+    assert_eq!(identity["claims"]["aud"], common::oidc::CLIENT_ID);
+    assert_eq!(identity["claims"]["sub"], "100231");
+
+    // A federated id the pattern does not match: refused as the ACS refuses it, exit 1.
+    let (code, identity) = f.verify("numo", &f.response("numo", "99XX", "no-at-sign"));
+    assert_eq!(code, 1, "{identity}");
+    assert_eq!(identity["ok"], false);
+    assert_eq!(identity["code"], "person_pattern_no_match");
+    assert_eq!(identity["person_code"], serde_json::Value::Null);
+    assert_eq!(identity["school"], "99XX", "the school fields stay: {identity}");
+    let (code, out, _) = f.verify_text("numo", &f.response("numo", "99XX", "no-at-sign"));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("VALID") && out.contains("REFUSED [person_pattern_no_match]"),
+        "{out}"
+    );
+
+    // A response that is not valid never reaches the identity step.
+    let signed = std::fs::read_to_string(f.response("numo", "99XX", REAL_ID)).expect("read");
+    let tampered = f.dir.path().join("tampered.xml");
+    std::fs::write(&tampered, signed.replace("100231@", "666666@")).expect("write");
+    let (code, out, err) = run(bridge_cmd()
+        .args(["verify-response", "--json", "--config"])
+        .arg(&f.config)
+        .args(["--app", "numo"])
+        .arg(&tampered));
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!((code, json["error"]["code"].as_str()), (1, Some("signature_invalid")));
+    assert_eq!(json.get("identity"), Some(&serde_json::Value::Null), "{json}");
+}
+
+fn a_school_activated_in_the_database_is_active(links: Links) {
+    let f = IdentityFixture::new(links, None);
+    let store = f.links();
+    let response = f.response("numo", "55QQ", REAL_ID);
+    let (code, identity) = f.verify("numo", &response);
+    assert_eq!(code, 1, "{identity}");
+    assert_eq!(identity["ok"], false);
+    assert_eq!(identity["code"], "school_not_activated");
+    assert_eq!(identity["school"], "55QQ");
+    assert_eq!(identity["school_active"], false);
+    assert_eq!(identity["person_code"], serde_json::Value::Null);
+
+    let (code, out, err) = run(bridge_cmd()
+        .args(["schools", "activate", "--app", "numo", "55QQ", "--config"])
+        .arg(&f.config));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, identity) = f.verify("numo", &response);
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["school_active"], true);
+    assert_eq!(identity["activated_by"], "database");
+    assert_eq!(identity["source"], "rule");
+    assert_eq!(identity["claims"]["school"], "55QQ");
+    let (_, out, _) = f.verify_text("numo", &response);
+    assert!(out.contains("55QQ (activated: database)"), "{out}");
+
+    // Another app's activation does not count.
+    f.db(store.activate_school("portal", "66RR", "test")).expect("activate");
+    let (code, identity) = f.verify("numo", &f.response("numo", "66RR", REAL_ID));
+    assert_eq!((code, identity["code"].as_str()), (1, Some("school_not_activated")));
+}
+
+#[test]
+fn verify_response_identity_a_school_activated_in_the_database_is_active() {
+    a_school_activated_in_the_database_is_active(Links::Sqlite);
+}
+
+#[test]
+fn verify_response_identity_a_school_activated_in_the_database_is_active_on_postgres() {
+    a_school_activated_in_the_database_is_active(Links::Postgres);
+}
+
+#[test]
+fn verify_response_identity_reports_linking_for_an_unknown_student_of_a_linking_app() {
+    let f = IdentityFixture::new(Links::Sqlite, None);
+    let store = f.links();
+    let response = f.response("link", "99XX", REAL_ID);
+    let (code, identity) = f.verify("link", &response);
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["ok"], true);
+    assert_eq!(identity["source"], "linking");
+    assert_eq!(identity["person_code"], serde_json::Value::Null);
+    assert_eq!(identity["claims"], serde_json::Value::Null);
+    let (_, out, _) = f.verify_text("link", &response);
+    assert!(out.contains("would start linking"), "{out}");
+    // Nothing was stored: no pending link became a link.
+    assert!(f.db(store.list(Some("link"), None)).expect("list").is_empty());
+
+    // Once linked, the stored link names the person.
+    f.db(store.link_once("link", REAL_ID, "L-42", entree_bridge::store::links::LinkSource::Linked))
+        .expect("link");
+    let (code, identity) = f.verify("link", &response);
+    assert_eq!(code, 0, "{identity}");
+    assert_eq!(identity["source"], "link");
+    assert_eq!(identity["claims"]["sub"], "L-42");
+}
+
+#[test]
+fn verify_response_identity_says_so_when_the_link_store_cannot_be_read() {
+    // No SQLite file yet: the check neither creates one nor guesses the rule's code.
+    let f = IdentityFixture::new(Links::Sqlite, None);
+    let response = f.response("numo", "99XX", REAL_ID);
+    let (code, identity) = f.verify("numo", &response);
+    assert_eq!(code, 1, "{identity}");
+    assert_eq!(identity["ok"], false);
+    assert_eq!(identity["code"], "link_store_unavailable");
+    assert_eq!(identity["source"], serde_json::Value::Null);
+    assert_eq!(identity["person_code"], serde_json::Value::Null);
+    assert_eq!(identity["claims"], serde_json::Value::Null);
+    let error = identity["error"].as_str().expect("error");
+    assert!(error.contains("the response itself is valid"), "{error}");
+    assert!(error.contains("links.sqlite3 does not exist"), "{error}");
+    // The config admits 99XX, which is known without the database.
+    assert_eq!(identity["school_active"], true);
+    assert!(!f.dir.path().join("links.sqlite3").exists(), "no database was made");
+    let (code, out, _) = f.verify_text("numo", &response);
+    assert_eq!(code, 1);
+    assert!(out.contains("CANNOT TELL [link_store_unavailable]"), "{out}");
+    assert!(
+        !out.contains("100231 ("),
+        "no rule-made code as if no link existed: {out}"
+    );
+
+    // A PostgreSQL server that does not answer: the same, within links.timeout.
+    let f = IdentityFixture::new(
+        Links::Sqlite,
+        Some("[links]\nstore = \"postgres\"\npostgres_url = \"postgres://postgres@127.0.0.1:1/none\"\ntimeout = \"1s\"\n"),
+    );
+    let (code, identity) = f.verify("numo", &f.response("numo", "55QQ", REAL_ID));
+    assert_eq!(code, 1, "{identity}");
+    assert_eq!(identity["code"], "link_store_unavailable");
+    assert_eq!(identity["person_code"], serde_json::Value::Null);
+    // 55QQ is not in the config, and the database could not say.
+    assert_eq!(identity["school_active"], serde_json::Value::Null);
 }

@@ -115,7 +115,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn proxied_app(upstream: SocketAddr) -> String {
+pub(crate) fn proxied_app(upstream: SocketAddr) -> String {
     format!(
         r#"
 [apps.proxied]

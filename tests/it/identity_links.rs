@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 const SECRET: &str = "a-link-secret-shared-with-the-app-0123456789";
 const LINK_URL: &str = "https://app.example.nl/entree/link";
 
-fn linking_app() -> String {
+pub(crate) fn linking_app() -> String {
     format!(
         r#"
 [apps.link]
