@@ -21,6 +21,10 @@ pub const DEMO_CONFIG: &str = include_str!("../../config/entree-bridge.toml");
 pub const DEMO_ADDRESS: &str = "127.0.0.1:8080";
 /// The sample headers-mode app's address in the demo config, replaced by the real one.
 pub const DEMO_UPSTREAM: &str = "127.0.0.1:8081";
+/// The admin listener's address in the demo config; the demo moves it to the port after its own.
+pub const DEMO_ADMIN: &str = "127.0.0.1:9091";
+/// The demo's admin token file (in the data dir), written on first run.
+pub const DEMO_ADMIN_TOKENS: &str = "admin-tokens";
 /// A Magister migratiehulpbestand with one student whose login name is not her number.
 pub const DEMO_MAGISTER_FILE: &str = include_str!("../../config/demo-magister.csv");
 pub const IDP_ENTITY_ID: &str = "https://idp.demo.entree-bridge.invalid/metadata";
@@ -117,6 +121,12 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
     if !rsa.exists() {
         keys::write_private_key(&rsa, &keys::generate_key(KeyKind::Rsa2048)?)?;
     }
+    // The support desk's token: one named `desk`, readable by the owner only.
+    let tokens = data_dir.join(DEMO_ADMIN_TOKENS);
+    if !tokens.exists() {
+        let token = format!("{}{}", keys::random_token(), keys::random_token());
+        keys::write_file(&tokens, format!("desk {token}\n").as_bytes(), true)?;
+    }
     let metadata = idp.metadata(&format!("http://{address}/demo/idp/sso"));
     keys::write_file(&data_dir.join("idp-metadata.xml"), metadata.as_bytes(), false)?;
     Ok(idp)
@@ -130,11 +140,26 @@ pub fn load_config(config_path: &Path, address: &str, upstream: &str) -> Result<
         Err(_) => (DEMO_CONFIG.to_string(), None),
     };
     let text = text.replace(DEMO_ADDRESS, address).replace(DEMO_UPSTREAM, upstream);
+    let text = match address.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.port() < u16::MAX => text.replace(
+            DEMO_ADMIN,
+            &std::net::SocketAddr::new(a.ip(), a.port() + 1).to_string(),
+        ),
+        _ => text,
+    };
     let base = config_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("config"));
     config::load_text(&text, file.as_deref(), &base)
+}
+
+/// The demo's support-desk token, to print at start (the demo is local; a real bridge never
+/// prints a token).
+pub fn admin_token(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join(DEMO_ADMIN_TOKENS)).ok()?;
+    let line = text.lines().find(|l| !l.trim().is_empty() && !l.starts_with('#'))?;
+    line.split_whitespace().last().map(str::to_string)
 }
 
 pub fn data_dir_for(config_path: &Path) -> PathBuf {

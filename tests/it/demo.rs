@@ -11,8 +11,10 @@ use common::*;
 
 struct Demo {
     _process: BridgeProcess,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     base: String,
+    /// The support desk, on the port after the demo's.
+    admin: String,
 }
 
 async fn start_demo() -> Demo {
@@ -33,8 +35,9 @@ async fn start_demo() -> Demo {
     process.wait_healthy(Duration::from_secs(30)).await;
     Demo {
         _process: process,
-        _dir: dir,
+        dir,
         base: format!("http://{listen}"),
+        admin: format!("http://127.0.0.1:{}", port + 1),
     }
 }
 
@@ -232,6 +235,31 @@ async fn the_demo_shows_every_path() {
         page.contains("portaal-demo") && page.contains("nonce"),
         "the id_token's claims: {page}"
     );
+}
+
+/// The demo's support desk: its token written on first run (owner-only), its API answering
+/// with it and refusing without, its pages signed in to with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_has_a_support_desk() {
+    use std::os::unix::fs::PermissionsExt;
+    let demo = start_demo().await;
+    let tokens = demo.dir.path().join("data").join("demo").join("admin-tokens");
+    let mode = std::fs::metadata(&tokens).expect("the token file").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+    let text = std::fs::read_to_string(&tokens).expect("tokens");
+    let token = text.split_whitespace().nth(1).expect("desk TOKEN").to_string();
+    let school = format!("{}/admin/v1/apps/numo/schools/99XX", demo.admin);
+    let refused = reqwest::Client::new().get(&school).send().await.expect("api");
+    assert_eq!(refused.status(), 401);
+    let answered = reqwest::Client::new().get(&school).bearer_auth(&token).send().await.expect("api");
+    assert_eq!(answered.status(), 200);
+    let json: serde_json::Value = answered.json().await.expect("json");
+    assert_eq!(json["app"], "numo");
+    let page = reqwest::get(format!("{}/admin/", demo.admin)).await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("text").contains("name=\"token\""));
+    let public = reqwest::get(format!("{}/admin/", demo.base)).await.expect("public");
+    assert_eq!(public.status(), 404, "not on the public port");
 }
 
 /// The href of the start page's link that contains `path`, unescaped.
