@@ -251,7 +251,15 @@ async fn import_file(
         }
     };
     let source = file.display().to_string();
-    let report = match ops::import_links(store, app, &bytes, &options, &source, &crate::support_cli::shell_user()).await
+    let report = match ops::import_links(
+        store,
+        app,
+        bytes.into(),
+        &options,
+        &source,
+        &crate::support_cli::shell_user(),
+    )
+    .await
     {
         Ok(r) => r,
         Err(e) => {

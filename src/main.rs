@@ -287,7 +287,10 @@ fn run_server(
                 // The demo goes on without its support desk (its port is only next to the
                 // demo's own); a real bridge does not start without what its config asks for.
                 Err(e) if is_demo => {
-                    eprintln!("entree-bridge demo: the support desk cannot listen on {}: {e}", admin.listen)
+                    eprintln!(
+                        "entree-bridge demo: the support desk cannot listen on {}: {e}",
+                        admin.listen
+                    )
                 }
                 Err(e) => {
                     eprintln!("entree-bridge: cannot listen on {} (admin.listen): {e}", admin.listen);

@@ -9,9 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,30 +71,41 @@ fn op_error(e: &OpError) -> Response {
     error(status, e.code(), e)
 }
 
-/// The config in force and the caller (from the bearer token).
+/// Every `/admin/v1` request's gate, before its body is read: the bearer token must be one
+/// of the token file's (its caller goes on as an [`Actor`] extension), or the answer is 401,
+/// 429 or 503 at once. A body nobody may send is never waited for.
+pub async fn require_token(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let state = admin.shared.current();
+    match admin.gate.bearer(&state.settings, client_of(peer), request.headers()) {
+        Ok(actor) => {
+            request.extensions_mut().insert(actor);
+            next.run(request).await
+        }
+        Err(refusal) => refused(&refusal),
+    }
+}
+
+/// The config in force and the caller (from the bearer token, checked by [`require_token`]).
 struct Call {
     state: Arc<AppState>,
     actor: Actor,
 }
 
-fn authorize(admin: &Admin, peer: SocketAddr, headers: &HeaderMap) -> Result<Call, Response> {
-    let state = admin.shared.current();
-    let client = client_of(&state.settings, peer, headers);
-    let actor = admin
-        .gate
-        .bearer(&state.settings, client, headers)
-        .map_err(|r| refused(&r))?;
-    Ok(Call { state, actor })
+fn authorize(admin: &Admin, actor: Actor) -> Call {
+    Call {
+        state: admin.shared.current(),
+        actor,
+    }
 }
 
 /// [`authorize`], and the app the path names.
-fn authorize_app(
-    admin: &Admin,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    name: &str,
-) -> Result<(Call, Arc<App>), Response> {
-    let call = authorize(admin, peer, headers)?;
+fn authorize_app(admin: &Admin, actor: Actor, name: &str) -> Result<(Call, Arc<App>), Response> {
+    let call = authorize(admin, actor);
     let app = app_named(&call.state.settings, name).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -107,15 +120,14 @@ pub fn app_named(settings: &Settings, name: &str) -> Option<Arc<App>> {
     settings.apps.iter().find(|a| a.name == name).cloned()
 }
 
-type Peer = ConnectInfo<SocketAddr>;
+type Caller = Extension<Actor>;
 
 pub async fn list_schools(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path(app): Path<String>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, peer, &headers, &app) {
+    let (call, app) = match authorize_app(&admin, actor, &app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -134,11 +146,10 @@ pub async fn list_schools(
 
 pub async fn get_school(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path((app, brin)): Path<(String, String)>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, peer, &headers, &app) {
+    let (call, app) = match authorize_app(&admin, actor, &app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -148,15 +159,8 @@ pub async fn get_school(
     }
 }
 
-async fn change_school(
-    admin: &Admin,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    app: &str,
-    brin: &str,
-    activate: bool,
-) -> Response {
-    let (call, app) = match authorize_app(admin, peer, headers, app) {
+async fn change_school(admin: &Admin, actor: Actor, app: &str, brin: &str, activate: bool) -> Response {
+    let (call, app) = match authorize_app(admin, actor, app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -188,20 +192,18 @@ async fn change_school(
 
 pub async fn put_school(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path((app, brin)): Path<(String, String)>,
 ) -> Response {
-    change_school(&admin, peer, &headers, &app, &brin, true).await
+    change_school(&admin, actor, &app, &brin, true).await
 }
 
 pub async fn delete_school(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path((app, brin)): Path<(String, String)>,
 ) -> Response {
-    change_school(&admin, peer, &headers, &app, &brin, false).await
+    change_school(&admin, actor, &app, &brin, false).await
 }
 
 #[derive(Deserialize)]
@@ -212,12 +214,11 @@ pub struct LinkQuery {
 
 pub async fn get_links(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path(app): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, peer, &headers, &app) {
+    let (call, app) = match authorize_app(&admin, actor, &app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -236,12 +237,11 @@ pub async fn get_links(
 
 pub async fn delete_link(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path(app): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, peer, &headers, &app) {
+    let (call, app) = match authorize_app(&admin, actor, &app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -273,13 +273,12 @@ fn magister() -> String {
 
 pub async fn import(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path(app): Path<String>,
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, peer, &headers, &app) {
+    let (call, app) = match authorize_app(&admin, actor, &app) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -290,7 +289,7 @@ pub async fn import(
     match ops::import_links(
         &call.state.links,
         &app,
-        &body,
+        body,
         &options,
         "(admin API upload)",
         &call.actor,
@@ -308,14 +307,10 @@ pub async fn import(
 
 pub async fn reference(
     State(admin): State<Arc<Admin>>,
-    ConnectInfo(peer): Peer,
-    headers: HeaderMap,
+    Extension(actor): Caller,
     Path(reference): Path<String>,
 ) -> Response {
-    let call = match authorize(&admin, peer, &headers) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let call = authorize(&admin, actor);
     match ops::report(&call.state.links, &reference).await {
         Ok(Some(report)) => json_response(StatusCode::OK, &json!(report)),
         Ok(None) => error(

@@ -26,6 +26,9 @@ pub const MAX_FAILURES: u32 = 10;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Page sessions kept at once (the oldest are forgotten beyond it).
 const MAX_SESSIONS: u64 = 10_000;
+/// Bytes of dry-run uploads kept for Apply, over all sessions (beyond it the oldest go, and
+/// their Apply asks for the file again).
+pub const MAX_PENDING_IMPORT_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Why a request is not let in.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +62,7 @@ pub struct PendingImport {
     pub app: String,
     pub file_name: String,
     pub options: ImportOptions,
-    pub bytes: Vec<u8>,
+    pub bytes: axum::body::Bytes,
 }
 
 /// A signed-in page session. It holds the token's digest, not the token, and is valid only
@@ -69,7 +72,6 @@ pub struct Session {
     token_digest: [u8; 32],
     pub csrf: String,
     started: Instant,
-    pub pending_import: Mutex<Option<PendingImport>>,
 }
 
 impl Session {
@@ -93,6 +95,9 @@ pub struct Gate {
     tokens: TokenFile,
     sessions: moka::sync::Cache<String, Arc<Session>>,
     failures: moka::sync::Cache<IpAddr, Arc<Mutex<Failures>>>,
+    /// Dry-run uploads waiting for Apply, by their session's CSRF token, weighed by size:
+    /// however many sessions upload, they hold at most [`MAX_PENDING_IMPORT_BYTES`] in all.
+    pending_imports: moka::sync::Cache<String, Arc<PendingImport>>,
 }
 
 impl Default for Gate {
@@ -108,13 +113,20 @@ impl Default for Gate {
                 .max_capacity(100_000)
                 .time_to_live(FAILURE_WINDOW)
                 .build(),
+            pending_imports: moka::sync::Cache::builder()
+                .weigher(|_, p: &Arc<PendingImport>| u32::try_from(p.bytes.len()).unwrap_or(u32::MAX).max(1))
+                .max_capacity(MAX_PENDING_IMPORT_BYTES)
+                .time_to_idle(SESSION_IDLE)
+                .build(),
         }
     }
 }
 
-/// The address failures are counted against (behind a trusted proxy, the client's).
-pub fn client_of(settings: &Settings, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-    rate_limit::counted_as(rate_limit::client_address(peer.ip(), headers, &settings.trusted_proxies).ip)
+/// The address an admin request counts against: the peer itself. The admin listener believes
+/// no `X-Forwarded-For` (with loopback as a trusted proxy of the public port, any local process
+/// could otherwise claim a fresh address per request and escape every limit here).
+pub fn client_of(peer: SocketAddr) -> IpAddr {
+    rate_limit::counted_as(peer.ip().to_canonical())
 }
 
 impl Gate {
@@ -123,15 +135,10 @@ impl Gate {
         Ok(self.tokens.current(&admin.token_file)?)
     }
 
-    /// `Err(seconds)` while `client` has used up its failed attempts.
-    fn blocked(&self, client: IpAddr) -> Option<u64> {
-        let entry = self.failures.get(&client)?;
-        let f = entry.lock().unwrap_or_else(|p| p.into_inner());
-        let elapsed = f.since.elapsed();
-        (f.count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| (FAILURE_WINDOW - elapsed).as_secs().max(1))
-    }
-
-    fn failed(&self, client: IpAddr) {
+    /// Takes one of `client`'s attempts for the window, or the seconds until it may try again.
+    /// Taken before the token is compared (and given back when it was right), so that
+    /// requests racing each other cannot all pass the check before any failure is counted.
+    fn take_attempt(&self, client: IpAddr) -> Result<Arc<Mutex<Failures>>, u64> {
         let entry = self.failures.get_with(client, || {
             Arc::new(Mutex::new(Failures {
                 count: 0,
@@ -139,30 +146,37 @@ impl Gate {
             }))
         });
         let mut f = entry.lock().unwrap_or_else(|p| p.into_inner());
-        if f.since.elapsed() >= FAILURE_WINDOW {
+        let elapsed = f.since.elapsed();
+        if elapsed >= FAILURE_WINDOW {
             *f = Failures {
                 count: 0,
                 since: Instant::now(),
             };
+        } else if f.count >= MAX_FAILURES {
+            // Rounded up: a client that waits this long is let in again.
+            return Err((FAILURE_WINDOW - elapsed).as_secs_f64().ceil().max(1.0) as u64);
         }
         f.count += 1;
+        drop(f);
+        Ok(entry)
     }
 
-    /// The name of the token `presented` is, counting a failure against `client` when it is
-    /// none. A blocked address is refused before anything is compared.
+    /// The name of the token `presented` is. A wrong token counts as a failed attempt of
+    /// `client`; no token at all does not (a health probe or a mistyped URL must not lock the
+    /// desk out). An address out of attempts is refused before anything is compared.
     fn check_token(&self, settings: &Settings, client: IpAddr, presented: Option<&str>) -> Result<String, Refusal> {
-        if let Some(wait) = self.blocked(client) {
-            return Err(Refusal::TooMany(wait));
-        }
         let tokens = self.tokens(settings)?;
         let Some(presented) = presented.map(str::trim).filter(|t| !t.is_empty()) else {
-            self.failed(client);
             return Err(Refusal::Missing);
         };
+        let attempt = self.take_attempt(client).map_err(Refusal::TooMany)?;
         match tokens.name_of(presented) {
-            Some(name) => Ok(name.to_string()),
+            Some(name) => {
+                let mut f = attempt.lock().unwrap_or_else(|p| p.into_inner());
+                f.count = f.count.saturating_sub(1);
+                Ok(name.to_string())
+            }
             None => {
-                self.failed(client);
                 tracing::warn!(client = %client, "admin: a wrong token was presented");
                 Err(Refusal::Wrong)
             }
@@ -192,7 +206,6 @@ impl Gate {
             token_digest: AdminTokens::digest(token.trim()),
             csrf: crate::keys::random_token(),
             started: Instant::now(),
-            pending_import: Mutex::new(None),
         });
         self.sessions.insert(id.clone(), session.clone());
         let cookie = format!(
@@ -205,22 +218,40 @@ impl Gate {
     /// The page session the request's cookie names, while it lasts and its token is still in
     /// the file.
     pub fn session(&self, settings: &Settings, headers: &HeaderMap) -> Option<Arc<Session>> {
-        let id = cookies::get(headers, SESSION_COOKIE)?;
-        let session = self.sessions.get(id)?;
+        // Every cookie of the name: another service on this host may have planted one (cookies
+        // do not keep to ports), and it must not hide the desk's own.
         let tokens = self.tokens(settings).ok()?;
-        let still_valid = session.started.elapsed() < SESSION_MAX
-            && tokens.name_of_digest(&session.token_digest) == Some(session.token_name.as_str());
-        if !still_valid {
-            self.sessions.invalidate(id);
-            return None;
-        }
-        Some(session)
+        cookies::get_all(headers, SESSION_COOKIE).find_map(|id| {
+            let session = self.sessions.get(id)?;
+            let still_valid = session.started.elapsed() < SESSION_MAX
+                && tokens.name_of_digest(&session.token_digest) == Some(session.token_name.as_str());
+            if !still_valid {
+                self.sessions.invalidate(id);
+                self.pending_imports.invalidate(&session.csrf);
+                return None;
+            }
+            Some(session)
+        })
+    }
+
+    /// The upload a session's dry run reported on, kept until it is applied or replaced.
+    pub fn keep_import(&self, session: &Session, pending: PendingImport) {
+        self.pending_imports.insert(session.csrf.clone(), Arc::new(pending));
+    }
+
+    /// The session's pending upload, if `id` names it; taken, so it is applied once.
+    pub fn take_import(&self, session: &Session, id: &str) -> Option<Arc<PendingImport>> {
+        let pending = self.pending_imports.get(&session.csrf).filter(|p| p.id == id)?;
+        self.pending_imports.invalidate(&session.csrf);
+        Some(pending)
     }
 
     /// Ends the request's page session; the cookie that clears it.
     pub fn sign_out(&self, headers: &HeaderMap) -> String {
-        if let Some(id) = cookies::get(headers, SESSION_COOKIE) {
-            self.sessions.invalidate(id);
+        for id in cookies::get_all(headers, SESSION_COOKIE) {
+            if let Some(session) = self.sessions.remove(id) {
+                self.pending_imports.invalidate(&session.csrf);
+            }
         }
         format!("{SESSION_COOKIE}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0")
     }

@@ -27,6 +27,8 @@ use crate::http::{rate_limit, Shared};
 /// The largest body the admin listener reads: a Magister file of a large school board
 /// (some 60 bytes a student) fits many times over.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// The largest body of every other admin request (a sign-in or a form of a few fields).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Requests per client address and minute on the admin listener (pages and API alike), and
 /// the burst allowed at once. Support work is a few requests a minute; a script importing
 /// per school stays well inside.
@@ -56,7 +58,7 @@ impl Admin {
 }
 
 pub fn router(admin: Arc<Admin>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/admin/v1/apps/{app}/schools", get(api::list_schools))
         .route(
             "/admin/v1/apps/{app}/schools/{brin}",
@@ -66,12 +68,18 @@ pub fn router(admin: Arc<Admin>) -> Router {
             "/admin/v1/apps/{app}/links",
             get(api::get_links).delete(api::delete_link),
         )
-        .route("/admin/v1/apps/{app}/links/import", post(api::import))
+        .route(
+            "/admin/v1/apps/{app}/links/import",
+            post(api::import).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
         .route("/admin/v1/references/{reference}", get(api::reference))
-        .merge(pages::routes())
+        .route_layer(axum::middleware::from_fn_with_state(admin.clone(), api::require_token));
+    Router::new()
+        .merge(api)
+        .merge(pages::routes(admin.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(admin.clone(), limit_requests))
-        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(admin)
 }
 
@@ -86,12 +94,34 @@ async fn limit_requests(
     request: Request,
     next: Next,
 ) -> Response {
-    let state = admin.shared.current();
-    let client = rate_limit::client_address(peer.ip(), request.headers(), &state.settings.trusted_proxies);
-    match admin.requests.check(client) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => api::refused(&auth::Refusal::TooMany(wait)),
+    // The peer itself: the admin listener believes no X-Forwarded-For (see `auth::client_of`).
+    let client = rate_limit::Client {
+        ip: peer.ip().to_canonical(),
+        via_proxy: false,
+    };
+    if let Err(wait) = admin.requests.check(client) {
+        return api::refused(&auth::Refusal::TooMany(wait));
     }
+    // A body announced larger than its route takes is refused before a byte of it is read
+    // (the body limits alone would read up to the limit first). Chunked bodies meet those.
+    let path = request.uri().path();
+    let limit = if path == "/admin/import" || path.ends_with("/links/import") {
+        MAX_UPLOAD_BYTES
+    } else {
+        MAX_FORM_BYTES
+    };
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return api::json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({ "error": "too_large", "message": format!("this request takes at most {limit} bytes") }),
+        );
+    }
+    next.run(request).await
 }
 
 /// Serves the admin listener until `shutdown`: plain http, the bridge's own accept loop with
@@ -102,5 +132,5 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(Admin::new(shared.clone()));
-    crate::http::serve_on(listener, shared, router, shutdown, crate::http::Transport::Plain).await
+    crate::http::serve_on(listener, shared, router, shutdown, crate::http::Listener::Admin).await
 }

@@ -228,12 +228,18 @@ impl ImportOptions {
 pub async fn import_links(
     links: &LinkStore,
     app: &App,
-    bytes: &[u8],
+    bytes: axum::body::Bytes,
     options: &ImportOptions,
     source: &str,
     by: &Actor,
 ) -> Result<ImportReport, OpError> {
-    let parsed = import::parse(bytes, options.format).map_err(|e| OpError::Invalid(format!("{source}: {e}")))?;
+    // Parsing is CPU work linear in the file (up to the listener's 16 MiB): off the async
+    // workers, which also answer the public port.
+    let format = options.format;
+    let parsed = tokio::task::spawn_blocking(move || import::parse(&bytes, format))
+        .await
+        .map_err(|e| OpError::Invalid(format!("{source}: the file could not be read: {e}")))?
+        .map_err(|e| OpError::Invalid(format!("{source}: {e}")))?;
     let blocked = !parsed.invalid.is_empty() && !options.skip_invalid;
     let write = !options.dry_run && !blocked;
     let outcome = links.import(&app.name, &parsed.entries, !write).await?;

@@ -141,10 +141,9 @@ pub fn load_config(config_path: &Path, address: &str, upstream: &str) -> Result<
     };
     let text = text.replace(DEMO_ADDRESS, address).replace(DEMO_UPSTREAM, upstream);
     let text = match address.parse::<std::net::SocketAddr>() {
-        Ok(a) if a.port() < u16::MAX => text.replace(
-            DEMO_ADMIN,
-            &std::net::SocketAddr::new(a.ip(), a.port() + 1).to_string(),
-        ),
+        Ok(a) if a.port() < u16::MAX => {
+            text.replace(DEMO_ADMIN, &std::net::SocketAddr::new(a.ip(), a.port() + 1).to_string())
+        }
         _ => text,
     };
     let base = config_path

@@ -27,7 +27,7 @@ mod use_case;
 pub use metrics::Metrics;
 pub use router::{router, FromUpstream};
 pub use server::{
-    serve, serve_on, RequestBodyError, TlsCertificate, Transport, BODY_MIN_BYTES_PER_SECOND, BODY_READ_GRACE,
+    serve, serve_on, Listener, RequestBodyError, TlsCertificate, BODY_MIN_BYTES_PER_SECOND, BODY_READ_GRACE,
     DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES,
     TLS_HANDSHAKE_TIMEOUT, WRITE_IDLE_TIMEOUT,
 };

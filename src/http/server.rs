@@ -92,15 +92,18 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_on(listener, shared, router, shutdown, Transport::AsConfigured).await
+    serve_on(listener, shared, router, shutdown, Listener::Public).await
 }
 
-/// Whether a listener speaks TLS: the public one as the config says, the admin listener
-/// always plain http (it listens on loopback; the certificate is the public name's).
+/// Which of the bridge's listeners an accept loop serves. The public one speaks TLS when the
+/// config has a certificate and believes `server.trusted_proxies` (a proxy's connections are
+/// not capped as one client's). The admin listener is always plain http (it listens on
+/// loopback; the certificate is the public name's) and believes no proxy: its per-client
+/// bounds count the peer itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    AsConfigured,
-    Plain,
+pub enum Listener {
+    Public,
+    Admin,
 }
 
 /// [`serve`] with the transport chosen: the same accept loop, caps and deadlines for every
@@ -110,7 +113,7 @@ pub async fn serve_on(
     shared: Arc<Shared>,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    transport: Transport,
+    which: Listener,
 ) -> io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let per_client = Arc::new(ClientSlots::default());
@@ -148,8 +151,8 @@ pub async fn serve_on(
             let settings = &state.settings;
             let ip = peer.ip().to_canonical();
             // A trusted proxy carries many clients on its connections: it is not one client.
-            let exempt =
-                settings.max_connections_per_client == 0 || settings.trusted_proxies.iter().any(|c| c.contains(ip));
+            let trusted_proxy = which == Listener::Public && settings.trusted_proxies.iter().any(|c| c.contains(ip));
+            let exempt = settings.max_connections_per_client == 0 || trusted_proxy;
             if exempt {
                 None
             } else {
@@ -170,9 +173,9 @@ pub async fn serve_on(
         let _ = tcp.set_nodelay(true);
         let io = WriteIdle::new(tcp, WRITE_IDLE_TIMEOUT, metrics.clone());
         let service = connection_service(router.clone(), peer, metrics.clone());
-        let tls = match transport {
-            Transport::AsConfigured => shared.tls().map(TlsCertificate::acceptor),
-            Transport::Plain => None,
+        let tls = match which {
+            Listener::Public => shared.tls().map(TlsCertificate::acceptor),
+            Listener::Admin => None,
         };
         let (builder, metrics, mut stop) = (builder.clone(), metrics.clone(), stop_rx.clone());
         tokio::spawn(async move {

@@ -14,6 +14,11 @@ pub struct ImportEntry {
 pub const MAGISTER_COLUMNS: [&str; 4] = ["stamnr", "idgebr", "externeid", "realmid"];
 const SEPARATORS: [char; 4] = [';', ',', '\t', '|'];
 const MAX_VALUE_LEN: usize = 256;
+/// Columns a header may have (Magister's file has four; exports with extra columns a few more).
+pub const MAX_COLUMNS: usize = 64;
+/// Lines a file may have: the largest school boards have tens of thousands of students, and
+/// each line is a query in the import's transaction.
+pub const MAX_LINES: usize = 200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -58,6 +63,10 @@ pub enum FileError {
     NoCsvHeader(String),
     #[error("the header names column {0:?} twice")]
     DuplicateColumn(String),
+    #[error("the header has {0} columns; a link file has at most {MAX_COLUMNS}")]
+    TooManyColumns(usize),
+    #[error("the file has more than {MAX_LINES} lines; split it")]
+    TooManyLines,
 }
 
 pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
@@ -76,13 +85,15 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
     let mut parsed = ParsedFile::default();
     let (fid_col, code_col, width) = match format {
         Format::Magister { code_column } => {
+            // Counted before the header is split: a hostile one-line file is millions of cells.
+            let columns = first.matches(separator).count() + 1;
+            if columns > MAX_COLUMNS {
+                return Err(FileError::TooManyColumns(columns));
+            }
             let header: Vec<String> = split(first, separator).iter().map(|h| h.to_ascii_lowercase()).collect();
-            if let Some(dup) = header
-                .iter()
-                .enumerate()
-                .find(|(i, h)| !h.is_empty() && header[..*i].contains(h))
-            {
-                return Err(FileError::DuplicateColumn(dup.1.clone()));
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = header.iter().find(|h| !h.is_empty() && !seen.insert(h.as_str())) {
+                return Err(FileError::DuplicateColumn(dup.clone()));
             }
             let find = |name: &str| header.iter().position(|h| h == name);
             let (Some(fid), Some(code)) = (find("realmid"), find(MAGISTER_COLUMNS[code_column])) else {
@@ -101,6 +112,9 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<ParsedFile, FileError> {
         }
     };
     for (no, line) in lines {
+        if no > MAX_LINES {
+            return Err(FileError::TooManyLines);
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -232,6 +246,27 @@ mod tests {
         assert_eq!(
             parse(dup.as_bytes(), magister("stamnr")).unwrap_err(),
             FileError::DuplicateColumn("stamnr".into())
+        );
+    }
+
+    /// A hostile header of millions of columns is refused before it is split (the duplicate
+    /// check was quadratic in it), and a file past the line bound before it is all read.
+    #[test]
+    fn oversized_headers_and_files_are_refused_early() {
+        let wide = format!(
+            "{}\n",
+            (0..1_000_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(";")
+        );
+        let started = std::time::Instant::now();
+        assert_eq!(
+            parse(wide.as_bytes(), magister("stamnr")).unwrap_err(),
+            FileError::TooManyColumns(1_000_000)
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let long = format!("federated_id,person_code\n{}", "a@x,1\n".repeat(MAX_LINES + 1));
+        assert_eq!(
+            parse(long.as_bytes(), Format::Csv).unwrap_err(),
+            FileError::TooManyLines
         );
     }
 

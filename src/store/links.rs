@@ -80,6 +80,9 @@ pub struct ImportOutcome {
     pub conflicting: Vec<(usize, String)>,
 }
 
+/// The other lines a conflicting import line names in its reason, at most.
+const MAX_LINES_NAMED: usize = 5;
+
 enum ImportStep {
     Added,
     Unchanged,
@@ -357,20 +360,35 @@ impl LinkStore {
             codes.entry(e.federated_id.as_str()).or_default().push(e);
         }
         self.ensure_schema().await?;
-        let mut tx = self.write_tx().await?;
+        // A dry run only reads: it must not hold SQLite's write lock (logins that link wait
+        // for it) for the length of a large file.
+        let mut tx = if dry_run {
+            self.pool.begin().await?
+        } else {
+            self.write_tx().await?
+        };
         for e in entries {
             let same_id = &codes[e.federated_id.as_str()];
             if same_id.iter().any(|o| o.person_code != e.person_code) {
-                let lines: Vec<String> = same_id
+                // At most a few other lines are named: naming all of them would make the
+                // report grow with the square of a hostile file's lines.
+                let others: Vec<String> = same_id
                     .iter()
                     .filter(|o| o.line != e.line)
+                    .take(MAX_LINES_NAMED)
                     .map(|o| o.line.to_string())
                     .collect();
+                let more = (same_id.len() - 1).saturating_sub(others.len());
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
                 outcome.conflicting.push((
                     e.line,
                     format!(
-                        "line(s) {} link the same federated id to another person code",
-                        lines.join(", ")
+                        "line(s) {}{more} link the same federated id to another person code",
+                        others.join(", ")
                     ),
                 ));
                 continue;

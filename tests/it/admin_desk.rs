@@ -710,3 +710,108 @@ async fn admin_pages_walk_in_chromium() {
     );
     browser.screenshot(&artifacts().join("admin-overview-en.png")).await;
 }
+
+/// The limits count the peer, not what it says: with loopback as a trusted proxy of the
+/// public port, a local process that sends a fresh X-Forwarded-For with every wrong token is
+/// still one address to the admin listener.
+#[tokio::test]
+async fn forwarded_addresses_do_not_escape_the_failure_limit() {
+    let tokens = both_tokens();
+    let section = tokens.section();
+    let bridge = Bridge::start_edited(
+        |_| {},
+        |c| c.replacen("[server]\n", "[server]\ntrusted_proxies = [\"127.0.0.1/32\"]\n", 1) + &section,
+    )
+    .await;
+    let url = format!("{}/admin/v1/apps/numo/schools/99XX", admin_of(&bridge));
+    let mut statuses = Vec::new();
+    for n in 0..12 {
+        let resp = client()
+            .get(&url)
+            .bearer_auth(format!("wrong-{n}-0123456789abcdef0123456789"))
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .send()
+            .await
+            .expect("api");
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[401; 10]);
+    assert_eq!(&statuses[10..], &[429, 429], "{statuses:?}");
+}
+
+/// Requests without any token (a health probe, a mistyped URL) are refused but not counted:
+/// they cannot lock the desk out.
+#[tokio::test]
+async fn requests_without_a_token_do_not_lock_the_desk_out() {
+    let tokens = both_tokens();
+    let bridge = Bridge::start_with(&tokens.section()).await;
+    let url = format!("{}/admin/v1/references/00000000deadbeef", admin_of(&bridge));
+    for _ in 0..20 {
+        assert_eq!(api("GET", &url, None, None).await.0, 401);
+    }
+    assert_eq!(
+        api("GET", &url, Some(ANNA), None).await.0,
+        404,
+        "signed in: no such report"
+    );
+}
+
+/// Nobody's body is waited for before the caller is known: a client that announces 16 MB and
+/// sends nothing is answered at once on every route that takes a body.
+#[tokio::test]
+async fn bodies_are_not_read_before_the_caller_is_known() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tokens = both_tokens();
+    let bridge = Bridge::start_with(&tokens.section()).await;
+    let addr = admin_of(&bridge).trim_start_matches("http://").to_string();
+    for (path, content_type, expected) in [
+        ("/admin/v1/apps/numo/links/import?format=csv", "text/csv", "401"),
+        ("/admin/import", "multipart/form-data; boundary=b", "401"),
+        ("/admin/import/apply", "application/x-www-form-urlencoded", "413"),
+        ("/admin/sign-in", "application/x-www-form-urlencoded", "413"),
+        ("/admin/schools", "application/x-www-form-urlencoded", "413"),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 16000000\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer while the body is missing"))
+            .expect("read");
+        let line = String::from_utf8_lossy(&answer[..read]).to_string();
+        assert!(line.starts_with(&format!("HTTP/1.1 {expected}")), "{path}: {line}");
+    }
+}
+
+/// An import's report grows with its file, not with the square of it: a file whose lines all
+/// name one federated id with two codes (every line conflicts with every other).
+#[tokio::test]
+async fn a_conflicting_import_reports_in_linear_size() {
+    let tokens = both_tokens();
+    let bridge = Bridge::start_with(&tokens.section()).await;
+    let url = format!(
+        "{}/admin/v1/apps/numo/links/import?format=csv&dry_run=true",
+        admin_of(&bridge)
+    );
+    let mut sizes = Vec::new();
+    for lines in [500usize, 2000] {
+        let mut file = String::from("federated_id,person_code\n");
+        for i in 0..lines {
+            file.push_str(&format!("a@school,{}\n", i % 2));
+        }
+        let (status, body, _) = api("POST", &url, Some(ANNA), Some(&file)).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["conflicting"].as_array().map(Vec::len), Some(lines));
+        assert!(
+            body["conflicting"][0]["why"].as_str().unwrap().contains("more"),
+            "{}",
+            body["conflicting"][0]
+        );
+        sizes.push(body.to_string().len());
+    }
+    // Four times the lines, about four times the report (quadratic would be sixteen).
+    assert!(sizes[1] < 6 * sizes[0], "{sizes:?}");
+}

@@ -251,7 +251,12 @@ async fn the_demo_has_a_support_desk() {
     let school = format!("{}/admin/v1/apps/numo/schools/99XX", demo.admin);
     let refused = reqwest::Client::new().get(&school).send().await.expect("api");
     assert_eq!(refused.status(), 401);
-    let answered = reqwest::Client::new().get(&school).bearer_auth(&token).send().await.expect("api");
+    let answered = reqwest::Client::new()
+        .get(&school)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("api");
     assert_eq!(answered.status(), 200);
     let json: serde_json::Value = answered.json().await.expect("json");
     assert_eq!(json["app"], "numo");

@@ -51,12 +51,19 @@ pub(super) async fn dry_run(State(admin): State<Arc<Admin>>, headers: HeaderMap,
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let parts = upload::parse(content_type, &body);
-    let csrf = parts.as_ref().ok().and_then(|p| upload::field(p, "csrf"));
-    let (state, session) = match signed_in_for_change(&admin, &headers, csrf) {
+    // The session first (the route's gate checked it before the body came), then the form.
+    let (state, session) = match signed_in(&admin, &headers) {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let parts = upload::parse(content_type, &body);
+    if let Err(refused) = own_form(
+        &headers,
+        &session,
+        parts.as_ref().ok().and_then(|p| upload::field(p, "csrf")),
+    ) {
+        return refused;
+    }
     let title = t(lang, "Proefimport", "Dry run");
     let parts = match parts {
         Ok(p) => p,
@@ -99,7 +106,16 @@ pub(super) async fn dry_run(State(admin): State<Arc<Admin>>, headers: HeaderMap,
     };
     let file_name = file.file_name.clone().unwrap_or_default();
     let label = format!("{file_name} (admin page upload)");
-    let report = match ops::import_links(&state.links, &app, &file.data, &options, &label, &session.actor()).await {
+    let report = match ops::import_links(
+        &state.links,
+        &app,
+        file.data.clone(),
+        &options,
+        &label,
+        &session.actor(),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             let (status, html) = op_failure(lang, &e);
@@ -118,18 +134,19 @@ pub(super) async fn dry_run(State(admin): State<Arc<Admin>>, headers: HeaderMap,
             t(lang, "Toepassen", "Apply"),
         )
     };
-    // The file is kept with the session (one at a time) so Apply writes what was reported.
+    // The file is kept for the session (one at a time) so Apply writes what was reported.
     let mut options = options;
     options.dry_run = false;
-    if let Ok(mut pending) = session.pending_import.lock() {
-        *pending = Some(PendingImport {
+    admin.gate.keep_import(
+        &session,
+        PendingImport {
             id,
             app: app.name.clone(),
             file_name: file_name.clone(),
             options,
             bytes: file.data.clone(),
-        });
-    }
+        },
+    );
     let html = format!(
         "<p class=\"note\" role=\"status\">{} <code>{}</code> → {}. {}</p>{}{}{}",
         t(lang, "Bestand", "File"),
@@ -161,12 +178,7 @@ pub(super) async fn apply(
     };
     let lang = lang_of(&headers);
     let title = t(lang, "Import", "Import");
-    let pending = session
-        .pending_import
-        .lock()
-        .ok()
-        .and_then(|mut p| p.take_if(|p| p.id == form.id));
-    let Some(pending) = pending else {
+    let Some(pending) = admin.gate.take_import(&session, &form.id) else {
         return page(
             lang,
             StatusCode::CONFLICT,
@@ -191,7 +203,7 @@ pub(super) async fn apply(
     let (status, html) = match ops::import_links(
         &state.links,
         &app,
-        &pending.bytes,
+        pending.bytes.clone(),
         &pending.options,
         &label,
         &session.actor(),

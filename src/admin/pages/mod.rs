@@ -15,14 +15,16 @@ mod sign_in;
 
 use std::sync::{Arc, OnceLock};
 
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use super::api::app_named;
 use super::auth::{cross_site, Session};
-use super::{ops, Admin};
+use super::{ops, Admin, MAX_UPLOAD_BYTES};
 use crate::config::App;
 use crate::http::pages::{csp_hash, html_response, Lang};
 use crate::http::{cookies, AppState};
@@ -32,7 +34,13 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margi
 /// The language cookie set by the pages' language switch.
 const LANG_COOKIE: &str = "eb_admin_lang";
 
-pub fn routes() -> Router<Arc<Admin>> {
+pub fn routes(admin: Arc<Admin>) -> Router<Arc<Admin>> {
+    // The upload routes take files up to MAX_UPLOAD_BYTES, once the session is known.
+    let uploads = Router::new()
+        .route("/admin/import", post(import::dry_run))
+        .route("/admin/import/apply", post(import::apply))
+        .route_layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(admin, require_session));
     Router::new()
         .route("/admin", get(|| async { see_other("/admin/") }))
         .route("/admin/", get(sign_in::home))
@@ -42,8 +50,7 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/admin/links", get(lookup::links))
         .route("/admin/links/remove", post(lookup::remove_link))
         .route("/admin/schools", get(schools::schools).post(schools::change_school))
-        .route("/admin/import", post(import::dry_run))
-        .route("/admin/import/apply", post(import::apply))
+        .merge(uploads)
 }
 
 fn csp() -> &'static str {
@@ -141,29 +148,44 @@ fn signed_in_for_change(
     csrf: Option<&str>,
 ) -> Result<(Arc<AppState>, Arc<Session>), Response> {
     let (state, session) = signed_in(admin, headers)?;
-    if cross_site(headers) || !csrf.is_some_and(|c| session.csrf_matches(c)) {
-        let lang = lang_of(headers);
-        tracing::warn!(
-            by = session.actor().as_str(),
-            "admin page: a change without a valid CSRF token was refused"
-        );
-        return Err(page(
-            lang,
-            StatusCode::FORBIDDEN,
-            t(lang, "Niet uitgevoerd", "Not done"),
-            Some(&session),
-            &format!(
-                "{}{}",
-                error_box(t(
-                    lang,
-                    "Dit verzoek kwam niet van een formulier op deze pagina's (CSRF-controle). Er is niets veranderd; probeer het opnieuw vanaf het overzicht.",
-                    "This request did not come from a form on these pages (CSRF check). Nothing was changed; try again from the overview."
-                )),
-                back(lang)
-            ),
-        ));
-    }
+    own_form(headers, &session, csrf)?;
     Ok((state, session))
+}
+
+/// The CSRF check of a change made by `session`: the page that refuses it, or nothing.
+fn own_form(headers: &HeaderMap, session: &Session, csrf: Option<&str>) -> Result<(), Response> {
+    if !cross_site(headers) && csrf.is_some_and(|c| session.csrf_matches(c)) {
+        return Ok(());
+    }
+    let lang = lang_of(headers);
+    tracing::warn!(
+        by = session.actor().as_str(),
+        "admin page: a change without a valid CSRF token was refused"
+    );
+    Err(page(
+        lang,
+        StatusCode::FORBIDDEN,
+        t(lang, "Niet uitgevoerd", "Not done"),
+        Some(session),
+        &format!(
+            "{}{}",
+            error_box(t(
+                lang,
+                "Dit verzoek kwam niet van een formulier op deze pagina's (CSRF-controle). Er is niets veranderd; probeer het opnieuw vanaf het overzicht.",
+                "This request did not come from a form on these pages (CSRF check). Nothing was changed; try again from the overview."
+            )),
+            back(lang)
+        ),
+    ))
+}
+
+/// The import routes' gate, before their (large) bodies are read: a signed-in session, or the
+/// sign-in page at once.
+async fn require_session(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
+    match signed_in(&admin, request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(sign_in) => sign_in,
+    }
 }
 
 fn op_failure(lang: Lang, e: &ops::OpError) -> (StatusCode, String) {

@@ -147,7 +147,7 @@ pub(super) async fn sign_in(
             )),
         );
     }
-    let client = client_of(&state.settings, peer, &headers);
+    let client = client_of(peer);
     match admin.gate.sign_in(&state.settings, client, &form.token) {
         Ok((session, cookie)) => {
             tracing::info!(target: "audit", event = "admin_signed_in", by = session.actor().as_str(), "signed in to the admin pages");
@@ -184,7 +184,13 @@ pub(super) async fn sign_in(
                     ),
                 ),
             };
-            sign_in_page(lang, status, Some(message))
+            let mut response = sign_in_page(lang, status, Some(message));
+            if let Refusal::TooMany(wait) = refusal {
+                if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            response
         }
     }
 }
@@ -199,10 +205,12 @@ pub(super) async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = signed_in_for_change(&admin, &headers, form.csrf.as_deref()) {
-        return refused;
-    }
+    let session = match signed_in_for_change(&admin, &headers, form.csrf.as_deref()) {
+        Ok((_, session)) => session,
+        Err(refused) => return refused,
+    };
     let cookie = admin.gate.sign_out(&headers);
+    tracing::info!(target: "audit", event = "admin_signed_out", by = session.actor().as_str(), "signed out of the admin pages");
     let mut response = see_other("/admin/");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
