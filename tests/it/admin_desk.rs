@@ -825,21 +825,47 @@ async fn every_admin_change_is_in_the_audit_trail_with_the_token_name() {
     let port = common::services::free_port();
     let admin_port = common::services::free_port();
     let links = "[links]\nstore = \"sqlite\"\nsqlite_path = \"links.sqlite3\"\n";
-    let text = config_text(port, &format!("{links}\n{}", tokens.section()))
-        .replace("{admin_port}", &admin_port.to_string());
+    let text =
+        config_text(port, &format!("{links}\n{}", tokens.section())).replace("{admin_port}", &admin_port.to_string());
     std::fs::write(dir.path().join("bridge.toml"), text).expect("config");
     let addr = format!("127.0.0.1:{port}").parse().expect("addr");
     let process =
-        common::process::BridgeProcess::start(&dir.path().join("bridge.toml"), addr, dir.path().join("bridge.log")).await;
+        common::process::BridgeProcess::start(&dir.path().join("bridge.toml"), addr, dir.path().join("bridge.log"))
+            .await;
     let admin = format!("http://127.0.0.1:{admin_port}");
-    assert_eq!(api("PUT", &format!("{admin}/admin/v1/apps/numo/schools/66RR"), Some(ANNA), None).await.0, 201);
-    assert_eq!(api("DELETE", &format!("{admin}/admin/v1/apps/numo/schools/66RR"), Some(ANNA), None).await.0, 200);
+    assert_eq!(
+        api(
+            "PUT",
+            &format!("{admin}/admin/v1/apps/numo/schools/66RR"),
+            Some(ANNA),
+            None
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        api(
+            "DELETE",
+            &format!("{admin}/admin/v1/apps/numo/schools/66RR"),
+            Some(ANNA),
+            None
+        )
+        .await
+        .0,
+        200
+    );
     let import = format!("{admin}/admin/v1/apps/numo/links/import?format=magister&code_column=stamnr");
     assert_eq!(api("POST", &import, Some(BOB), Some(MAGISTER)).await.0, 200);
     let remove = format!("{admin}/admin/v1/apps/numo/links?federated_id=35895%40magis.schoolnaam");
     assert_eq!(api("DELETE", &remove, Some(BOB), None).await.0, 200);
     let (browser, csrf) = signed_in(&admin, ANNA).await;
-    let out = browser.post(format!("{admin}/admin/sign-out")).form(&[("csrf", &csrf)]).send().await.unwrap();
+    let out = browser
+        .post(format!("{admin}/admin/sign-out"))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 303);
     let log = process.log_text();
     let audited = |event: &str, by: &str| {

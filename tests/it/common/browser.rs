@@ -96,6 +96,14 @@ impl Browser {
 
     /// One DevTools command; its error reply instead of a panic.
     async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.call_within(method, params, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("{method}: no answer"))
+    }
+
+    /// One DevTools command; `None` when it has no answer within `within` (a late answer is
+    /// skipped by the next command: answers are matched by id).
+    async fn call_within(&mut self, method: &str, params: Value, within: Duration) -> Option<Result<Value, Value>> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -106,21 +114,21 @@ impl Browser {
             .send(Message::Text(message.to_string().into()))
             .await
             .expect("send");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let frame = tokio::time::timeout(left, self.socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("{method}: no answer"))
+                .ok()?
                 .expect("socket open")
                 .expect("frame");
             let Message::Text(text) = frame else { continue };
             let reply: Value = serde_json::from_str(&text).expect("json");
             if reply["id"] == json!(id) {
                 if reply.get("error").is_some() {
-                    return Err(reply);
+                    return Some(Err(reply));
                 }
-                return Ok(reply["result"].clone());
+                return Some(Ok(reply["result"].clone()));
             }
         }
     }
@@ -175,7 +183,32 @@ impl Browser {
 
     /// A PNG of the page, written to `path`.
     pub async fn screenshot(&mut self, path: &std::path::Path) {
-        let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
+        // Headless Chromium can leave a capture waiting for a frame when its compositor has
+        // gone idle (seen on a loaded machine): wake it with a screencast and ask once more.
+        let mut shot = None;
+        for _ in 0..3 {
+            match self
+                .call_within(
+                    "Page.captureScreenshot",
+                    json!({"format": "png"}),
+                    Duration::from_secs(15),
+                )
+                .await
+            {
+                Some(Ok(result)) => {
+                    shot = Some(result);
+                    break;
+                }
+                Some(Err(reply)) => panic!("Page.captureScreenshot: {reply}"),
+                None => {
+                    self.call("Page.startScreencast", json!({"format": "jpeg", "quality": 10}))
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    self.call("Page.stopScreencast", json!({})).await;
+                }
+            }
+        }
+        let shot = shot.expect("Page.captureScreenshot: no answer after waking the compositor twice");
         let png = base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
             shot["data"].as_str().expect("data"),
