@@ -127,10 +127,7 @@ pub async fn list_schools(
     Extension(actor): Caller,
     Path(app): Path<String>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, actor, &app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(&admin, actor, &app));
     match call.state.links.activations(Some(&app.name)).await {
         Ok(rows) => json_response(
             StatusCode::OK,
@@ -149,10 +146,7 @@ pub async fn get_school(
     Extension(actor): Caller,
     Path((app, brin)): Path<(String, String)>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, actor, &app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(&admin, actor, &app));
     match ops::school_status(&call.state.links, &app, &brin).await {
         Ok(status) => json_response(StatusCode::OK, &json!(status)),
         Err(e) => op_error(&e),
@@ -160,10 +154,7 @@ pub async fn get_school(
 }
 
 async fn change_school(admin: &Admin, actor: Actor, app: &str, brin: &str, activate: bool) -> Response {
-    let (call, app) = match authorize_app(admin, actor, app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(admin, actor, app));
     let changed = ops::change_schools(&call.state.links, &app, &[brin.to_string()], activate, &call.actor).await;
     let (brin, change) = match changed.map(|mut v| v.pop()) {
         Ok(Some(done)) => done,
@@ -218,10 +209,7 @@ pub async fn get_links(
     Path(app): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, actor, &app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(&admin, actor, &app));
     match ops::find_links(
         &call.state.links,
         &app,
@@ -241,10 +229,7 @@ pub async fn delete_link(
     Path(app): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, actor, &app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(&admin, actor, &app));
     let Some(federated_id) = q.federated_id.as_deref().filter(|f| !f.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "invalid_request", "federated_id is required");
     };
@@ -278,10 +263,7 @@ pub async fn import(
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Response {
-    let (call, app) = match authorize_app(&admin, actor, &app) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (call, app) = or_refuse!(authorize_app(&admin, actor, &app));
     let options = match ImportOptions::parse(&q.format, q.code_column.as_deref(), q.dry_run, q.skip_invalid) {
         Ok(o) => o,
         Err(e) => return op_error(&e),

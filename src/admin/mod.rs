@@ -3,6 +3,17 @@
 //! so that nothing of it is reachable through the public one. Both run the operations of
 //! [`ops`], which the command line runs too.
 
+/// The value of a check a handler makes, or the refusal (a finished response) it returns
+/// at once: every admin handler begins with the same few checks.
+macro_rules! or_refuse {
+    ($check:expr) => {
+        match $check {
+            Ok(value) => value,
+            Err(refusal) => return refusal,
+        }
+    };
+}
+
 pub mod api;
 pub mod auth;
 pub mod ops;

@@ -52,10 +52,7 @@ pub(super) async fn dry_run(State(admin): State<Arc<Admin>>, headers: HeaderMap,
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     // The session first (the route's gate checked it before the body came), then the form.
-    let (state, session) = match signed_in(&admin, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in(&admin, &headers));
     let parts = upload::parse(content_type, &body);
     if let Err(refused) = own_form(
         &headers,
@@ -77,10 +74,12 @@ pub(super) async fn dry_run(State(admin): State<Arc<Admin>>, headers: HeaderMap,
             )
         }
     };
-    let app = match form_app(&state, lang, &session, upload::field(&parts, "app").unwrap_or("")) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(
+        &state,
+        lang,
+        &session,
+        upload::field(&parts, "app").unwrap_or("")
+    ));
     let format = upload::field(&parts, "format").unwrap_or("magister");
     let code_column = upload::field(&parts, "code_column").filter(|_| format == "magister");
     let skip_invalid = upload::field(&parts, "skip_invalid") == Some("true");
@@ -172,10 +171,7 @@ pub(super) async fn apply(
     headers: HeaderMap,
     Form(form): Form<ApplyForm>,
 ) -> Response {
-    let (state, session) = match signed_in_for_change(&admin, &headers, form.csrf.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in_for_change(&admin, &headers, form.csrf.as_deref()));
     let lang = lang_of(&headers);
     let title = t(lang, "Import", "Import");
     let Some(pending) = admin.gate.take_import(&session, &form.id) else {
@@ -195,10 +191,7 @@ pub(super) async fn apply(
             ),
         );
     };
-    let app = match form_app(&state, lang, &session, &pending.app) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(&state, lang, &session, &pending.app));
     let label = format!("{} (admin page upload)", pending.file_name);
     let (status, html) = match ops::import_links(
         &state.links,

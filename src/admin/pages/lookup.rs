@@ -22,10 +22,7 @@ pub(super) async fn reference(
     headers: HeaderMap,
     Query(q): Query<ReferenceQuery>,
 ) -> Response {
-    let (state, session) = match signed_in(&admin, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in(&admin, &headers));
     let lang = lang_of(&headers);
     let title = format!("{} {}", t(lang, "Referentie", "Reference"), q.reference.trim());
     let (status, body) = match ops::report(&state.links, &q.reference).await {
@@ -102,15 +99,9 @@ pub(super) async fn links(
     headers: HeaderMap,
     Query(q): Query<LinksQuery>,
 ) -> Response {
-    let (state, session) = match signed_in(&admin, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in(&admin, &headers));
     let lang = lang_of(&headers);
-    let app = match form_app(&state, lang, &session, &q.app) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(&state, lang, &session, &q.app));
     let title = t(lang, "Koppelingen", "Links");
     let found = ops::find_links(&state.links, &app, q.person_code.as_deref(), q.federated_id.as_deref()).await;
     let (status, body) = match found {
@@ -172,15 +163,9 @@ pub(super) async fn remove_link(
     headers: HeaderMap,
     Form(form): Form<RemoveForm>,
 ) -> Response {
-    let (state, session) = match signed_in_for_change(&admin, &headers, form.csrf.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in_for_change(&admin, &headers, form.csrf.as_deref()));
     let lang = lang_of(&headers);
-    let app = match form_app(&state, lang, &session, &form.app) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(&state, lang, &session, &form.app));
     let removed = ops::remove_link(
         &state.links,
         &state.settings.pseudonyms,

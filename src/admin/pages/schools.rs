@@ -22,15 +22,9 @@ pub(super) async fn schools(
     headers: HeaderMap,
     Query(q): Query<SchoolsQuery>,
 ) -> Response {
-    let (state, session) = match signed_in(&admin, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in(&admin, &headers));
     let lang = lang_of(&headers);
-    let app = match form_app(&state, lang, &session, &q.app) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(&state, lang, &session, &q.app));
     let (status, body) = match state.links.activations(Some(&app.name)).await {
         Ok(rows) => {
             let mut html = format!(
@@ -85,15 +79,9 @@ pub(super) async fn change_school(
     headers: HeaderMap,
     Form(form): Form<SchoolForm>,
 ) -> Response {
-    let (state, session) = match signed_in_for_change(&admin, &headers, form.csrf.as_deref()) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (state, session) = or_refuse!(signed_in_for_change(&admin, &headers, form.csrf.as_deref()));
     let lang = lang_of(&headers);
-    let app = match form_app(&state, lang, &session, &form.app) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let app = or_refuse!(form_app(&state, lang, &session, &form.app));
     let activate = form.action == "activate";
     let done = ops::change_schools(
         &state.links,
