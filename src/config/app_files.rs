@@ -39,6 +39,7 @@ fn problem(path: &Path, key: &str, message: String, line: Option<usize>) -> Prob
         message,
         file: Some(path.to_path_buf()),
         line,
+        env: None,
     }
 }
 
@@ -104,6 +105,7 @@ pub fn merge(
                 message: format!("is defined both here and in {}; keep one", f.path.display()),
                 file: main_file.map(Path::to_path_buf),
                 line: super::problems::locate(main_text, &format!("apps.{}", f.name)),
+                env: None,
             });
             continue;
         }

@@ -57,6 +57,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
             message: format!("cannot read the config file: {e}"),
             file: Some(path.to_path_buf()),
             line: None,
+            env: None,
         }])
     })?;
     let base = path

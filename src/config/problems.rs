@@ -4,16 +4,23 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use figment::Figment;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub key: String,
     pub message: String,
     pub file: Option<PathBuf>,
     pub line: Option<usize>,
+    /// The environment variable that set the key, when one did (then it is not the file's).
+    pub env: Option<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(var) = &self.env {
+            return write!(f, "environment variable {var}: {}: {}", self.key, self.message);
+        }
         match (&self.file, self.line) {
             (Some(file), Some(line)) => write!(f, "{}:{}: {}: {}", file.display(), line, self.key, self.message),
             (Some(file), None) => write!(f, "{}: {}: {}", file.display(), self.key, self.message),
@@ -51,6 +58,8 @@ pub struct Collector<'a> {
     file: Option<&'a Path>,
     text: &'a str,
     app_files: &'a [AppFile],
+    /// Where each value came from: a key set by an environment variable is blamed on it.
+    sources: Option<&'a Figment>,
     pub problems: Vec<Problem>,
 }
 
@@ -61,12 +70,40 @@ impl<'a> Collector<'a> {
             file,
             text,
             app_files,
+            sources: None,
             problems: Vec::new(),
         }
     }
 
+    /// Names the environment variable of each problem whose value one of them set.
+    pub fn with_sources(mut self, figment: &'a Figment) -> Self {
+        self.sources = Some(figment);
+        self
+    }
+
+    /// `ENTREE_BRIDGE_APPS__NUMO__SCHOOLS` when that variable set `apps.numo.schools`.
+    fn env_var_of(&self, key: &str) -> Option<String> {
+        let figment = self.sources?;
+        let value = figment.find_value(key).ok()?;
+        if matches!(value, figment::value::Value::Dict(..)) {
+            return None;
+        }
+        let from_env = figment.get_metadata(value.tag())?.name.contains("environment");
+        from_env.then(|| format!("{}{}", super::ENV_PREFIX, key.to_ascii_uppercase().replace('.', "__")))
+    }
+
     pub fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
         let key = key.into();
+        if let Some(env) = self.env_var_of(&key) {
+            self.problems.push(Problem {
+                key,
+                message: message.into(),
+                file: None,
+                line: None,
+                env: Some(env),
+            });
+            return;
+        }
         let own_file = self.app_files.iter().find_map(|f| {
             let prefix = format!("apps.{}", f.name);
             let rest = key.strip_prefix(&prefix)?;
@@ -81,6 +118,7 @@ impl<'a> Collector<'a> {
             message: message.into(),
             file,
             line,
+            env: None,
         });
     }
 

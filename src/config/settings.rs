@@ -86,7 +86,7 @@ pub(super) fn build(
     base: &Path,
     app_files: &[AppFile],
 ) -> Result<Settings, ConfigErrors> {
-    let mut c = Collector::with_app_files(file, text, app_files);
+    let mut c = Collector::with_app_files(file, text, app_files).with_sources(figment);
     let data = match figment.data() {
         Ok(d) => d,
         Err(e) => {
@@ -97,7 +97,11 @@ pub(super) fn build(
     let dict = data.values().next().cloned().unwrap_or_default();
     for key in dict.keys() {
         if !SECTIONS.contains(&key.as_str()) {
-            c.add(key.clone(), "unknown section");
+            let message = match super::parse::did_you_mean(key, SECTIONS) {
+                Some(near) => format!("unknown section (did you mean [{near}]?)"),
+                None => format!("unknown section (the sections are {})", SECTIONS.join(", ")),
+            };
+            c.add(key.clone(), message);
         }
     }
     let has = |k: &str| dict.contains_key(k);

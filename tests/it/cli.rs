@@ -169,6 +169,90 @@ fn environment_variables_override_config_keys() {
     assert!(out.contains("listen 127.0.0.1:9999"));
 }
 
+/// The admin's view of check-config: every problem of every app in one run, each key path
+/// exactly once, with its file and line, and a suggestion for a typo.
+#[test]
+fn check_config_reports_typos_once_each_with_a_suggestion_and_keeps_checking_the_app() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "")
+        .replace(
+            "callback_url = \"http://127.0.0.1:8080/callback\"",
+            "callback_uri = \"http://127.0.0.1:8080/callback\"",
+        )
+        .replace("pattern = \"^(?P<code>[^@]+)@\"", "pattern = \"^([^@]+\"")
+        .replace("public_base_url =", "public_base_uri =")
+        .replace("allow_unsolicited = true", "allow_unsolicited = true\nschoolz = [\"12AB\"]");
+    std::fs::write(&path, &text).expect("write");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 1, "{err}");
+    let file = path.display().to_string();
+    let line_of = |needle: &str| text.lines().position(|l| l.starts_with(needle)).expect("line") + 1;
+    for expected in [
+        format!(
+            "{file}:{}: apps.numo.handoff.callback_uri: unknown key (did you mean `callback_url`?)",
+            line_of("callback_uri")
+        ),
+        format!(
+            "{file}:{}: server.public_base_uri: unknown key (did you mean `public_base_url`?)",
+            line_of("public_base_uri")
+        ),
+        format!(
+            "{file}:{}: apps.open.schoolz: unknown key (did you mean `schools`?)",
+            line_of("schoolz")
+        ),
+        // The typo in numo's handoff does not hide numo's other problem.
+        format!(
+            "{file}:{}: apps.numo.person.pattern: not a valid regular expression",
+            line_of("pattern")
+        ),
+    ] {
+        assert!(
+            err.lines().any(|l| l.trim_start().starts_with(&expected)),
+            "{expected:?} missing from:\n{err}"
+        );
+    }
+    for line in err.lines() {
+        for doubled in ["apps.numo.handoff.apps", "server.public_base_uri.server", "apps.open.apps"] {
+            assert!(!line.contains(doubled), "a doubled path: {line}");
+        }
+    }
+    assert_eq!(err.matches("callback_uri").count(), 1, "said once:\n{err}");
+}
+
+/// A value set by an environment variable is blamed on the variable, not on a line of the
+/// file, and a list in one is explained.
+#[test]
+fn check_config_names_the_environment_variable_and_its_list_syntax() {
+    let (dir, _idp, _) = prepare_dir();
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, config_text(8080, "")).expect("write");
+    let (code, _, err) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_APPS__NUMO__SCHOOLS", "99XX"));
+    assert_eq!(code, 1, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("apps.numo.schools"))
+        .unwrap_or_else(|| panic!("no apps.numo.schools problem in:\n{err}"));
+    assert!(
+        line.trim_start()
+            .starts_with("environment variable ENTREE_BRIDGE_APPS__NUMO__SCHOOLS: apps.numo.schools: expected a list"),
+        "{line}"
+    );
+    assert!(line.contains("'[\"a\", \"b\"]'"), "the syntax is shown: {line}");
+    assert!(!line.contains("bridge.toml"), "not blamed on the file: {line}");
+
+    // Written as the message says, it is taken.
+    let (code, out, err) = run(bridge_cmd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("ENTREE_BRIDGE_APPS__NUMO__SCHOOLS", "[\"99XX\", \"45CD\"]"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("schools 99XX,45CD"), "{out}");
+}
+
 struct VerifyFixture {
     dir: tempfile::TempDir,
     idp: entree_bridge::demo::idp::DevIdp,
