@@ -171,12 +171,20 @@ fn main() -> ExitCode {
 fn init_logging(format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: in a file or a collector they are escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         config::LogFormat::Text => builder.init(),
-        config::LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        // The request's span (its correlation_id) on each of its lines, as "span".
+        config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -298,7 +306,7 @@ fn run_server(
                 }
             }
         }
-        tracing::info!(%listen, apps = shared.current().settings.apps.len(), "entree-bridge listening");
+        entree_bridge::http::log_startup(&shared.current().settings);
         let router = http::router(shared.clone(), extra);
         // https when the config has a certificate: the same accept loop and bounds.
         let served = http::serve(listener, shared.clone(), router, shutdown_signal()).await;

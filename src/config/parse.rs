@@ -109,9 +109,7 @@ pub(super) fn section<T: DeserializeOwned>(figment: &Figment, key: &str, c: &mut
                 }
             }
         }
-        let Some(v) = value.as_ref().filter(|_| progressed) else {
-            return None;
-        };
+        let v = value.as_ref().filter(|_| progressed)?;
         match v.deserialize::<T>() {
             Ok(v) => return Some(v),
             Err(e) => errors = e,
@@ -244,7 +242,9 @@ mod tests {
             "{problems:?}"
         );
         assert!(
-            problems.contains(&"apps.leesplan.handoff.callback_uri: unknown key (did you mean `callback_url`?)".to_string()),
+            problems.contains(
+                &"apps.leesplan.handoff.callback_uri: unknown key (did you mean `callback_url`?)".to_string()
+            ),
             "{problems:?}"
         );
         for p in &problems {
@@ -257,8 +257,16 @@ mod tests {
         let text = "[apps.leesplan]\nbase_url = 7\nsp_entity_id = \"https://l.example/sp\"\nsp_key = \"k\"\n\
                     sp_cert = \"c\"\nfederation = \"kennisnet\"\nextra_thing = 1\n";
         let problems = problems_of(text);
-        assert!(problems.iter().any(|p| p.starts_with("apps.leesplan.base_url: invalid type")), "{problems:?}");
-        assert!(problems.contains(&"apps.leesplan.extra_thing: unknown key".to_string()), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("apps.leesplan.base_url: invalid type")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(&"apps.leesplan.extra_thing: unknown key".to_string()),
+            "{problems:?}"
+        );
         assert!(!problems.iter().any(|p| p.contains("missing")), "{problems:?}");
     }
 

@@ -312,19 +312,37 @@ impl Failure {
         })
     }
 
-    /// The page, the log line with its `correlation_id` (the page's reference), and the
-    /// `Retry-After`, on top of the handler's response (`placeholder`: its headers,
-    /// extensions).
-    fn render(self, browser_lang: Lang, placeholder: Response, correlation_id: &str) -> Response {
+    /// The log line, with its `correlation_id` (the page's reference) and the app's config
+    /// name. Addresses nobody serves (`/favicon.ico`, scanners) are for debugging only; a
+    /// flood of one cause (a store away, an upstream down, a full queue or rate limit) is
+    /// said once per interval with its count ([`super::repeats`]).
+    fn log(&self, correlation_id: &str, repeats: &super::repeats::Repeats) {
         let error = &*self.error;
-        let (status, code, app) = (error.status(), error.code(), self.app.as_deref());
+        let (status, code, app) = (error.status(), error.code(), self.app_name.as_deref());
+        if code == "unknown_app" {
+            tracing::debug!(
+                correlation_id,
+                code,
+                app,
+                status = status.as_u16(),
+                "no such address: {error}"
+            );
+            return;
+        }
+        let floods = status.is_server_error() || code == "rate_limited";
+        let unsaid = match floods.then(|| repeats.note(code, self.app_name.clone(), std::time::Instant::now())) {
+            Some(super::repeats::Verdict::Counted) => return,
+            Some(super::repeats::Verdict::Log { unsaid }) => unsaid,
+            None => 0,
+        };
         if status.is_server_error() {
             tracing::error!(
                 correlation_id,
                 code,
                 app,
                 status = status.as_u16(),
-                "login failed: {error}"
+                repeated = unsaid,
+                "request failed: {error}"
             );
         } else {
             tracing::warn!(
@@ -332,9 +350,16 @@ impl Failure {
                 code,
                 app,
                 status = status.as_u16(),
-                "login rejected: {error}"
+                "request refused: {error}"
             );
         }
+    }
+
+    /// The page and the `Retry-After`, on top of the handler's response (`placeholder`: its
+    /// headers, extensions).
+    fn render(self, browser_lang: Lang, placeholder: Response, correlation_id: &str) -> Response {
+        let error = &*self.error;
+        let (status, code, app) = (error.status(), error.code(), self.app.as_deref());
         let lang = self.lang.unwrap_or(browser_lang);
         let page = error_page(lang, status, code, correlation_id, &error.text(app.unwrap_or("de app")));
         let (handler, _) = placeholder.into_parts();
@@ -416,6 +441,7 @@ pub struct ErrorLayer {
 /// succeeded, and keeps its failure report under the page's reference.
 pub async fn error_layer(State(layer): State<ErrorLayer>, request: Request, next: Next) -> Response {
     let lang = Lang::from_headers(request.headers());
+    let reference = super::request_id::RequestId::of(&request).0;
     let mut response = next.run(request).await;
     let metrics = &layer.metrics;
     let failure = response.extensions_mut().remove::<Failure>();
@@ -437,7 +463,6 @@ pub async fn error_layer(State(layer): State<ErrorLayer>, request: Request, next
     if let (Some(app), Some(school)) = (failure.app_name.as_deref(), failure.error.refused_school()) {
         metrics.school_not_activated(app, school);
     }
-    let reference = hex_id();
     let state = layer.shared.as_ref().map(|s| s.current());
     if let Some(state) = state.filter(|_| failure.reported()) {
         if let Some(report) = failure.report(&reference) {
@@ -449,14 +474,8 @@ pub async fn error_layer(State(layer): State<ErrorLayer>, request: Request, next
             tokio::spawn(async move { counts.keep(&links, &report, budget).await });
         }
     }
+    failure.log(&reference, &metrics.repeats);
     failure.render(lang, response, &reference)
-}
-
-fn hex_id() -> String {
-    crate::keys::random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

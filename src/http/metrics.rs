@@ -98,6 +98,8 @@ pub struct Metrics {
     schools_not_activated: Mutex<BTreeMap<(String, String), u64>>,
     /// What became of failed logins' reports (shared with the error layer).
     pub reports: Arc<crate::store::reports::ReportCounts>,
+    /// Failures of one cause, logged once per interval (the error layer's log lines).
+    pub repeats: Arc<super::repeats::Repeats>,
 }
 
 /// The most (app, school) series of `entree_bridge_school_not_activated_total`: BRINs come

@@ -15,12 +15,15 @@ mod oidc_logout;
 pub mod pages;
 pub mod proxy;
 pub mod rate_limit;
+mod repeats;
+mod request_id;
 pub mod resolve;
 mod router;
 pub mod routes;
 mod saml_routes;
 mod server;
 pub mod session;
+mod startup;
 mod state;
 mod use_case;
 
@@ -31,6 +34,7 @@ pub use server::{
     DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DRAIN_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES,
     TLS_HANDSHAKE_TIMEOUT, WRITE_IDLE_TIMEOUT,
 };
+pub use startup::log_startup;
 pub use state::{start_upkeep, AppState, Rendered, Shared, VALIDATION_QUEUE};
 
 /// Largest request body the bridge reads (an ACS POST is a few tens of KiB).

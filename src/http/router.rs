@@ -56,6 +56,7 @@ pub fn router(state: Arc<Shared>, extra: Option<Router>) -> Router {
         .layer(axum::middleware::from_fn_with_state(layer, errors::error_layer))
         .layer(axum::middleware::map_response_with_state(state, baseline_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(super::request_id::request_span))
 }
 
 /// Marks a response that came from an app's upstream (headers mode): its headers are the

@@ -213,6 +213,7 @@ impl AppState {
 /// failure reports past `support.retention` purged (the retention of the config in force).
 pub fn start_upkeep(shared: &Arc<Shared>) {
     let state = shared.current();
+    tokio::spawn(state.metrics.repeats.clone().keep_saying());
     tokio::spawn(crate::store::schools::keep_fresh(
         state.activations.clone(),
         state.links.clone(),

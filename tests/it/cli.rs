@@ -182,7 +182,10 @@ fn check_config_reports_typos_once_each_with_a_suggestion_and_keeps_checking_the
         )
         .replace("pattern = \"^(?P<code>[^@]+)@\"", "pattern = \"^([^@]+\"")
         .replace("public_base_url =", "public_base_uri =")
-        .replace("allow_unsolicited = true", "allow_unsolicited = true\nschoolz = [\"12AB\"]");
+        .replace(
+            "allow_unsolicited = true",
+            "allow_unsolicited = true\nschoolz = [\"12AB\"]",
+        );
     std::fs::write(&path, &text).expect("write");
     let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
     assert_eq!(code, 1, "{err}");
@@ -213,7 +216,11 @@ fn check_config_reports_typos_once_each_with_a_suggestion_and_keeps_checking_the
         );
     }
     for line in err.lines() {
-        for doubled in ["apps.numo.handoff.apps", "server.public_base_uri.server", "apps.open.apps"] {
+        for doubled in [
+            "apps.numo.handoff.apps",
+            "server.public_base_uri.server",
+            "apps.open.apps",
+        ] {
             assert!(!line.contains(doubled), "a doubled path: {line}");
         }
     }

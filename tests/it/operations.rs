@@ -227,6 +227,14 @@ async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trai
         audit[0]
     );
     assert!(!log.contains("100231"), "no person code or federated id in the logs");
+    // Each line of a request names it: the login's audit line carries its correlation id.
+    assert!(
+        audit[0]["span"]["correlation_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16),
+        "{:?}",
+        audit[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,4 +381,74 @@ async fn https_on_its_own_port_with_the_certificate_swapped_on_reload() {
     assert!(https_get(&url, &first_ca).await.is_err(), "the old certificate is gone");
     process.signal("TERM");
     assert_eq!(process.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// The night shift's log: no colour codes in a file, a start-up summary, every line of a
+/// request under its correlation id (the page's reference), one `app` (the config name),
+/// unknown addresses kept out, and a flood of one cause said once per interval with its count
+/// and a line when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_the_reference_say_a_flood_once_and_start_with_a_summary() {
+    // The state store is a Redis nobody listens on: every login fails the same way.
+    let dead = common::services::free_port();
+    let run = Running::start(&format!(
+        "[sessions]\nstore = \"redis\"\nredis_url = \"redis://127.0.0.1:{dead}\"\ntimeout = \"200ms\"\n"
+    ))
+    .await;
+    let started = run.log_shows("app ready", Duration::from_secs(5)).await;
+    assert!(!started.contains('\u{1b}'), "no ANSI escapes in a log file:\n{started}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        started.contains(&format!("entree-bridge {version} listening on 127.0.0.1:{}", run.port)),
+        "{started}"
+    );
+    assert!(started.contains("apps=\"extra,numo,open\""), "{started}");
+    assert!(started.contains("federations=\"kennisnet\""), "{started}");
+    assert!(started.contains("sessions=redis"), "{started}");
+
+    // Nobody serves /favicon.ico: not a warning.
+    let resp = reqwest::get(format!("{}/favicon.ico", run.base())).await.expect("get");
+    assert_eq!(resp.status(), 404);
+
+    let spec = ResponseSpec::new(
+        &format!("{}/extra/saml2/kennisnet/metadata", run.base()),
+        &run.extra_acs(),
+        None,
+    )
+    .attribute("nlEduPersonRealId", &["100231@school-a.nl"])
+    .attribute("nlEduPersonHomeOrganizationId", &["99XX"]);
+    let first = run.post_to_extra(&spec).await;
+    assert_eq!(first.status(), 503);
+    let reference = crate::support_desk::reference_of(&first.text().await.expect("body"));
+    for _ in 0..30 {
+        assert_eq!(run.post_to_extra(&spec).await.status(), 503);
+    }
+    let log = run
+        .log_shows("it has ended, after 31 failure(s)", Duration::from_secs(40))
+        .await;
+    let failed: Vec<&str> = log.lines().filter(|l| l.contains("request failed: ")).collect();
+    assert_eq!(failed.len(), 1, "one line for the first of the flood:\n{log}");
+    let line = failed[0];
+    assert!(
+        line.contains(&format!("correlation_id={reference}")),
+        "the page's reference: {line}"
+    );
+    assert!(
+        line.contains("request{correlation_id="),
+        "under the request's span: {line}"
+    );
+    assert!(
+        line.contains("code=\"store_unavailable\"") || line.contains("code=store_unavailable"),
+        "{line}"
+    );
+    assert!(
+        line.contains("app=\"extra\"") || line.contains("app=extra"),
+        "the config name: {line}"
+    );
+    assert!(
+        log.contains("30 more request(s) failed with store_unavailable"),
+        "the count of the rest:\n{log}"
+    );
+    assert!(!log.contains("unknown_app"), "unknown addresses stay at debug:\n{log}");
+    assert!(!log.contains("WARN") || !log.contains("favicon"), "{log}");
 }
