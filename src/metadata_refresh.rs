@@ -99,8 +99,14 @@ pub async fn run(shared: Arc<Shared>) {
                     }));
                 }
             }
-            let valid_until = live.last_known().and_then(|idp| idp.valid_until).map(|t| t.timestamp());
-            state.metrics.set_metadata_valid_until(&federation.name, valid_until);
+            // A series whenever metadata is loaded (`+Inf` when it has no validUntil), none
+            // while there is none: the alert on it then is the absence, or /readyz.
+            match live.last_known() {
+                Some(idp) => state
+                    .metrics
+                    .set_metadata_valid_until(&federation.name, idp.valid_until.map(|t| t.timestamp())),
+                None => state.metrics.forget_metadata(&federation.name),
+            }
         }
         let names: Vec<&str> = state.settings.federations.keys().map(String::as_str).collect();
         state.metrics.retain_federations(&names);

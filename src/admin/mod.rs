@@ -88,10 +88,22 @@ pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .merge(api)
         .merge(pages::routes(admin.clone()))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(admin.clone(), limit_requests))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(admin)
+}
+
+/// `/metrics`, when `admin.metrics` moved it here: no token, like a scrape of any private
+/// port (the counters hold no secrets, only what the public listener should not show).
+async fn metrics(State(admin): State<Arc<Admin>>) -> Response {
+    let state = admin.shared.current();
+    if state.settings.admin.as_ref().is_some_and(|a| a.metrics) {
+        crate::http::metrics_response(&state)
+    } else {
+        not_found().await
+    }
 }
 
 async fn not_found() -> Response {

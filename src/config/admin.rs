@@ -17,6 +17,9 @@ pub struct AdminSection {
     pub listen: String,
     /// The bearer tokens, one `NAME TOKEN` per line.
     pub token_file: String,
+    /// `/metrics` on this listener (no token: a scraper on the private network) and no longer
+    /// on the public one, where students' browsers reach.
+    pub metrics: bool,
 }
 
 impl Default for AdminSection {
@@ -24,6 +27,7 @@ impl Default for AdminSection {
         AdminSection {
             listen: DEFAULT_ADMIN_LISTEN.into(),
             token_file: String::new(),
+            metrics: false,
         }
     }
 }
@@ -38,6 +42,8 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     pub token_file: PathBuf,
     pub tokens: AdminTokens,
+    /// `admin.metrics`: `/metrics` is served here, and not on the public listener.
+    pub metrics: bool,
 }
 
 impl PartialEq for AdminSettings {
@@ -98,5 +104,6 @@ pub(super) fn build_admin(
         listen,
         token_file,
         tokens,
+        metrics: s.metrics,
     })
 }

@@ -457,6 +457,7 @@ pub async fn error_layer(State(layer): State<ErrorLayer>, request: Request, next
     let Some(failure) = failure else {
         return response;
     };
+    metrics.refused(failure.app_name.as_deref(), failure.code());
     if let Some(store) = failure.error.failed_store() {
         metrics.store_error(store.label());
     }

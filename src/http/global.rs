@@ -43,6 +43,15 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 
 pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let state = shared.current();
+    // `admin.metrics`: served on the admin listener only.
+    if state.settings.admin.as_ref().is_some_and(|a| a.metrics) {
+        return super::errors::LoginError::UnknownApp.into_response();
+    }
+    metrics_response(&state)
+}
+
+/// The Prometheus text of `state`, on whichever listener serves it.
+pub fn metrics_response(state: &super::AppState) -> Response {
     let mut text = state.metrics.render();
     // The validation pool's load: near capacity, the ACS starts answering 503 `busy`.
     let pool = &state.validation;

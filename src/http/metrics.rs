@@ -81,8 +81,11 @@ pub struct Metrics {
     /// store ("state" or "links") -> failed operations seen by requests.
     store_errors: Mutex<BTreeMap<&'static str, u64>>,
     proxy: Mutex<BTreeMap<String, Arc<ProxyStats>>>,
-    /// federation -> validUntil of its metadata in force (unix seconds).
-    metadata_valid_until: Mutex<BTreeMap<String, i64>>,
+    /// federation -> validUntil of its metadata in force (unix seconds); `None`: the metadata
+    /// in force has none (it does not expire: `+Inf`, so that the series exists).
+    metadata_valid_until: Mutex<BTreeMap<String, Option<i64>>>,
+    /// (app config name or "-", error code) -> requests answered with an error page.
+    refused: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// result -> metadata fetches from URLs.
     metadata_refreshes: Mutex<BTreeMap<&'static str, u64>>,
     /// reason ("global", "per_client") -> connections closed at accept.
@@ -164,6 +167,12 @@ impl Metrics {
         }
     }
 
+    /// A request answered with the error page of `code`, for `app` (its config name; `None`:
+    /// no app's address, counted as "-" so that made-up names add no series).
+    pub fn refused(&self, app: Option<&str>, code: &'static str) {
+        bump(&self.refused, (app.unwrap_or("-").to_string(), code));
+    }
+
     pub fn store_error(&self, store: &'static str) {
         bump(&self.store_errors, store);
     }
@@ -183,18 +192,42 @@ impl Metrics {
         }
     }
 
+    /// A federation without metadata in force: no series.
+    pub fn forget_metadata(&self, federation: &str) {
+        if let Ok(mut m) = self.metadata_valid_until.lock() {
+            m.remove(federation);
+        }
+    }
+
+    /// The validUntil of the metadata in force; `None`: it has none (`+Inf`).
     pub fn set_metadata_valid_until(&self, federation: &str, unix_seconds: Option<i64>) {
         if let Ok(mut m) = self.metadata_valid_until.lock() {
-            match unix_seconds {
-                Some(t) => m.insert(federation.to_string(), t),
-                None => m.remove(federation),
-            };
+            m.insert(federation.to_string(), unix_seconds);
         }
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
+        out.push_str("# HELP entree_bridge_build_info The version of the bridge that answers (always 1).\n");
+        out.push_str("# TYPE entree_bridge_build_info gauge\n");
+        let _ = writeln!(
+            out,
+            "entree_bridge_build_info{{version=\"{}\",demo=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            cfg!(feature = "demo")
+        );
+        out.push_str("# HELP entree_bridge_requests_refused_total Requests answered with an error page, by app (\"-\": no app's address) and error code.\n");
+        out.push_str("# TYPE entree_bridge_requests_refused_total counter\n");
+        if let Ok(m) = self.refused.lock() {
+            for ((app, code), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_requests_refused_total{{app=\"{}\",code=\"{code}\"}} {n}",
+                    label(app)
+                );
+            }
+        }
         out.push_str("# HELP entree_bridge_logins_total Logins that reached the ACS or link completion, by outcome.\n");
         out.push_str("# TYPE entree_bridge_logins_total counter\n");
         if let Ok(m) = self.logins.lock() {
@@ -278,6 +311,7 @@ impl Metrics {
         out.push_str("# TYPE entree_bridge_metadata_valid_until_seconds gauge\n");
         if let Ok(m) = self.metadata_valid_until.lock() {
             for (federation, t) in m.iter() {
+                let t = t.map_or_else(|| "+Inf".to_string(), |t| t.to_string());
                 let _ = writeln!(
                     out,
                     "entree_bridge_metadata_valid_until_seconds{{federation=\"{}\"}} {t}",

@@ -27,6 +27,7 @@ mod startup;
 mod state;
 mod use_case;
 
+pub use global::metrics_response;
 pub use metrics::Metrics;
 pub use router::{router, FromUpstream};
 pub use server::{

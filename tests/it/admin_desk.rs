@@ -885,3 +885,51 @@ async fn every_admin_change_is_in_the_audit_trail_with_the_token_name() {
     assert!(log.contains("admin listener up"), "{log}");
     assert!(!log.contains(ANNA) && !log.contains(BOB), "a token in the log:\n{log}");
 }
+
+/// `admin.metrics`: the counters move to the admin listener (no token: a scraper's) and the
+/// public listener, which students' browsers reach, no longer shows them.
+#[tokio::test]
+async fn metrics_can_move_to_the_admin_listener() {
+    let tokens = both_tokens();
+    let open = Bridge::start_with(&tokens.section()).await;
+    assert_eq!(
+        reqwest::get(format!("{}/metrics", open.base))
+            .await
+            .expect("get")
+            .status(),
+        200,
+        "by default /metrics is public"
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/metrics", admin_of(&open)))
+            .await
+            .expect("get")
+            .status(),
+        404,
+        "and not on the admin listener"
+    );
+    drop(open);
+
+    let section = tokens.section().replace("[admin]\n", "[admin]\nmetrics = true\n");
+    let moved = Bridge::start_with(&section).await;
+    let public = reqwest::get(format!("{}/metrics", moved.base)).await.expect("get");
+    assert_eq!(public.status(), 404);
+    assert!(!public.text().await.expect("body").contains("entree_bridge_"));
+    let admin = reqwest::get(format!("{}/metrics", admin_of(&moved)))
+        .await
+        .expect("get");
+    assert_eq!(admin.status(), 200);
+    let text = admin.text().await.expect("body");
+    assert!(
+        text.contains(&format!(
+            "entree_bridge_build_info{{version=\"{}\",demo=\"true\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    // The public listener's refusal of /metrics is itself counted, as no app's address.
+    assert!(
+        text.contains("entree_bridge_requests_refused_total{app=\"-\",code=\"unknown_app\"} 1"),
+        "{text}"
+    );
+}

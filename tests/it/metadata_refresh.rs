@@ -522,6 +522,19 @@ async fn metadata_without_valid_until_is_refused_by_name_or_accepted_when_config
             assert_eq!(to, SSO);
             let ready = reqwest::get(format!("{}/readyz", bridge.base)).await.expect("readyz");
             assert_eq!(ready.status(), 200);
+            // Metadata that never expires still has its series (the documented alert on it
+            // needs one): +Inf, never "less than a day".
+            let infinite = "entree_bridge_metadata_valid_until_seconds{federation=\"kennisnet\"} +Inf";
+            eventually(Duration::from_secs(10), async || {
+                let text = reqwest::get(format!("{}/metrics", bridge.base))
+                    .await
+                    .expect("metrics")
+                    .text()
+                    .await
+                    .expect("body");
+                text.lines().any(|l| l == infinite).then_some(())
+            })
+            .await;
         }
     }
 }

@@ -198,6 +198,21 @@ async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trai
         .attribute("nlEduPersonHomeOrganizationId", &["99XX"]);
     let resp = run.post_to_extra(&spec).await;
     assert_eq!(resp.status(), 400);
+    // Refusals at /login (not logins: nothing reached the ACS) and of no app's address.
+    let refused = reqwest::get(format!(
+        "{}/extra/saml2/kennisnet/login?target=https://evil.example/",
+        run.base()
+    ))
+    .await
+    .expect("login");
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        reqwest::get(format!("{}/favicon.ico", run.base()))
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
     let metrics = run.metrics().await;
     for line in [
         "entree_bridge_logins_total{app=\"extra\",result=\"ok\",error=\"\"} 1",
@@ -208,6 +223,10 @@ async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trai
         "entree_bridge_store_errors_total{store=\"state\"} 0",
         "# TYPE entree_bridge_metadata_valid_until_seconds gauge",
         "# TYPE entree_bridge_proxy_responses_total counter",
+        "entree_bridge_requests_refused_total{app=\"extra\",code=\"audience_mismatch\"} 1",
+        "entree_bridge_requests_refused_total{app=\"extra\",code=\"target_not_allowed\"} 1",
+        "entree_bridge_requests_refused_total{app=\"-\",code=\"unknown_app\"} 1",
+        "# TYPE entree_bridge_build_info gauge",
     ] {
         assert!(metrics.contains(line), "{line:?} missing from:\n{metrics}");
     }
