@@ -33,12 +33,23 @@ pub enum LinksAction {
         #[arg(long)]
         app: String,
     },
-    /// Show links, all or filtered.
+    /// Show links, all or filtered, with a header; times in UTC. A person code linked to
+    /// both a student's and an employee's federated id is marked and warned about.
     List {
         #[arg(long)]
         app: Option<String>,
         #[arg(long)]
         federated_id: Option<String>,
+        /// Only the links to this person code (a student with several federated ids).
+        #[arg(long)]
+        person_code: Option<String>,
+    },
+    /// The link behind a pseudonym from a log line (`p:...`): the federated id or person code
+    /// it stands for, with its link(s).
+    FindPseudonym {
+        #[arg(long)]
+        app: Option<String>,
+        pseudonym: String,
     },
     /// Link one federated id by hand (source "admin"), e.g. for the support desk.
     Add {
@@ -72,7 +83,7 @@ pub fn run(config_path: &Path, action: LinksAction) -> ExitCode {
         | LinksAction::Export { app }
         | LinksAction::Add { app, .. }
         | LinksAction::Remove { app, .. } => Some(app.as_str()),
-        LinksAction::List { app, .. } => app.as_deref(),
+        LinksAction::List { app, .. } | LinksAction::FindPseudonym { app, .. } => app.as_deref(),
     };
     if let Some(app) = named_app.filter(|a| !app_known(a)) {
         eprintln!("entree-bridge links: no [apps.{app}] in {}", config_path.display());
@@ -141,20 +152,15 @@ async fn act(store: &LinkStore, settings: &Settings, action: LinksAction) -> Exi
             print_lines(&lines);
             ExitCode::SUCCESS
         }),
-        LinksAction::List { app, federated_id } => {
-            store.list(app.as_deref(), federated_id.as_deref()).await.map(|links| {
-                let mut lines: Vec<String> = links
-                    .iter()
-                    .map(|l| {
-                        let last = l.last_login_at.map(|t| t.to_string()).unwrap_or_else(|| "never".into());
-                        let (app, id, code) = (&l.app, &l.federated_id, &l.person_code);
-                        format!("{app}\t{id}\t{code}\t{}\tlast login {last}", l.source.as_str())
-                    })
-                    .collect();
-                lines.push(format!("{} link(s)", links.len()));
-                print_lines(&lines);
-                ExitCode::SUCCESS
-            })
+        LinksAction::List {
+            app,
+            federated_id,
+            person_code,
+        } => {
+            return list(store, app.as_deref(), federated_id.as_deref(), person_code.as_deref()).await;
+        }
+        LinksAction::FindPseudonym { app, pseudonym } => {
+            return find_pseudonym(store, pseudonyms, app.as_deref(), &pseudonym).await;
         }
         LinksAction::Add {
             app,
@@ -272,6 +278,120 @@ async fn import_file(
         eprintln!("nothing was written: the file has invalid lines (fix them, or use --skip-invalid)");
         return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
+}
+
+/// `links list`: a header, one tab-separated line per link, the count, and a warning per
+/// person code that has both a student's and an employee's federated id.
+async fn list(store: &LinkStore, app: Option<&str>, federated_id: Option<&str>, person_code: Option<&str>) -> ExitCode {
+    let listed = match (store.list(app, federated_id).await, store.affiliations(app).await) {
+        (Ok(links), Ok(affiliations)) => (links, affiliations),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("entree-bridge links: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (links, affiliations) = listed;
+    let links: Vec<_> = links
+        .into_iter()
+        .filter(|l| person_code.is_none_or(|c| l.person_code == c))
+        .collect();
+    let kind_of = |l: &entree_bridge::store::links::Link| {
+        affiliations
+            .iter()
+            .find(|(a, f, _)| *a == l.app && *f == l.federated_id)
+            .map(|(_, _, kind)| kind.as_str())
+    };
+    // Person codes (per app) linked to more than one kind of person, over all their links.
+    let mut kinds: std::collections::BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = Default::default();
+    let everything = match store.list(app, None).await {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("entree-bridge links: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for l in &everything {
+        if let Some(kind) = kind_of(l) {
+            kinds.entry((&l.app, &l.person_code)).or_default().insert(kind);
+        }
+    }
+    let mixed = |l: &entree_bridge::store::links::Link| {
+        kinds
+            .get(&(l.app.as_str(), l.person_code.as_str()))
+            .is_some_and(|k| k.len() > 1)
+    };
+    let mut lines = vec!["app\tfederated_id\tperson_code\tsource\taffiliation\tcreated\tlast_login".to_string()];
+    for l in &links {
+        let last = l
+            .last_login_at
+            .map(ops::readable_time)
+            .unwrap_or_else(|| "never".into());
+        let kind = kind_of(l).unwrap_or("-");
+        let flag = if mixed(l) { "\tMIXED AFFILIATIONS" } else { "" };
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{kind}\t{}\t{last}{flag}",
+            l.app,
+            l.federated_id,
+            l.person_code,
+            l.source.as_str(),
+            ops::readable_time(l.created_at)
+        ));
+    }
+    lines.push(format!("{} link(s)", links.len()));
+    let mut warned = std::collections::BTreeSet::new();
+    for l in links.iter().filter(|l| mixed(l)) {
+        if warned.insert((l.app.as_str(), l.person_code.as_str())) {
+            lines.push(format!(
+                "warning: person code {} in {} is linked to both a student's and an employee's federated id: check that each link is the person's own (links remove --app {} --federated-id ...)",
+                l.person_code, l.app, l.app
+            ));
+        }
+    }
+    print_lines(&lines);
+    ExitCode::SUCCESS
+}
+
+/// `links find-pseudonym`: which link a log line's `p:...` stands for. Pseudonyms are keyed
+/// one-way digests, so this computes the pseudonym of every federated id and person code of
+/// the app(s) and compares (a CLI's work, linear in the links).
+async fn find_pseudonym(
+    store: &LinkStore,
+    pseudonyms: &entree_bridge::identity::Pseudonyms,
+    app: Option<&str>,
+    pseudonym: &str,
+) -> ExitCode {
+    let wanted = pseudonym.trim();
+    let links = match store.list(app, None).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("entree-bridge links: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut lines = Vec::new();
+    for l in &links {
+        if pseudonyms.of(&l.federated_id) == wanted {
+            lines.push(format!(
+                "{wanted} is the federated id {} in {} (linked to person code {})",
+                l.federated_id, l.app, l.person_code
+            ));
+        }
+        if pseudonyms.of(&l.person_code) == wanted {
+            lines.push(format!(
+                "{wanted} is the person code {} in {} (linked from federated id {})",
+                l.person_code, l.app, l.federated_id
+            ));
+        }
+    }
+    if lines.is_empty() {
+        eprintln!(
+            "no link has {wanted}: it may be a login that made no link (a rule-based person code), a link since removed, or a pseudonym of another bridge's config (its key differs)"
+        );
+        return ExitCode::from(1);
+    }
+    lines.dedup();
+    print_lines(&lines);
     ExitCode::SUCCESS
 }
 

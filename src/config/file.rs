@@ -253,6 +253,9 @@ pub struct PersonSection {
     pub linking: bool,
     pub link_url: Option<String>,
     pub link_secret: Option<String>,
+    /// `warn` or `refuse`: a link that would join a student's and an employee's federated ids
+    /// under one person code.
+    pub mixed_affiliations: String,
 }
 
 impl Default for PersonSection {
@@ -263,6 +266,7 @@ impl Default for PersonSection {
             linking: false,
             link_url: None,
             link_secret: None,
+            mixed_affiliations: "warn".into(),
         }
     }
 }

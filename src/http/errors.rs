@@ -607,6 +607,11 @@ mod tests {
             LoginFailure::LogoutReplayed,
             LoginFailure::LinkStateMissing,
             LoginFailure::LinkBrowserMismatch,
+            LoginFailure::LinkAffiliationMismatch {
+                person: "p:0".into(),
+                class: "employee",
+                other: "student".into(),
+            },
             LoginFailure::Busy(crate::cpu_pool::Busy { threads: 2, queue: 64 }),
             LoginFailure::Internal("bug".into()),
         ];
@@ -649,6 +654,7 @@ mod tests {
                     | LoginFailure::LinkResponse(_)
                     | LoginFailure::LinkStateMissing
                     | LoginFailure::LinkBrowserMismatch
+                    | LoginFailure::LinkAffiliationMismatch { .. }
                     | LoginFailure::Busy(_)
                     | LoginFailure::Oidc(_)
                     | LoginFailure::Internal(_) => {}

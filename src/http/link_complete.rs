@@ -30,7 +30,12 @@ pub async fn complete(state: &AppState, app: &App, headers: &HeaderMap, token: O
     };
     let answer = login::complete_link(services(state), app, &token, &link_cookies(app, headers)).await;
     let mut response = match answer.result {
-        Ok(LinkDone::LoggedIn(logged_in)) => hand_off(state, app, headers, *logged_in, lang).await,
+        Ok(LinkDone::LoggedIn(logged_in, mixed_affiliations)) => {
+            if mixed_affiliations {
+                state.metrics.mixed_affiliations(&app.name);
+            }
+            hand_off(state, app, headers, *logged_in, lang).await
+        }
         Ok(LinkDone::Cancelled) => cancelled_page(app, lang),
         Err(e) => LoginError::from(e).into_response(),
     };

@@ -84,6 +84,8 @@ pub struct Metrics {
     /// federation -> validUntil of its metadata in force (unix seconds); `None`: the metadata
     /// in force has none (it does not expire: `+Inf`, so that the series exists).
     metadata_valid_until: Mutex<BTreeMap<String, Option<i64>>>,
+    /// app -> links made that joined a student's and an employee's ids under one person code.
+    mixed_affiliations: Mutex<BTreeMap<String, u64>>,
     /// (app config name or "-", error code) -> requests answered with an error page.
     refused: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// result -> metadata fetches from URLs.
@@ -167,6 +169,12 @@ impl Metrics {
         }
     }
 
+    /// A link made (`person.mixed_affiliations = "warn"`) that joined another kind of
+    /// person's federated ids under its person code.
+    pub fn mixed_affiliations(&self, app: &str) {
+        bump(&self.mixed_affiliations, app.to_string());
+    }
+
     /// A request answered with the error page of `code`, for `app` (its config name; `None`:
     /// no app's address, counted as "-" so that made-up names add no series).
     pub fn refused(&self, app: Option<&str>, code: &'static str) {
@@ -217,6 +225,17 @@ impl Metrics {
             env!("CARGO_PKG_VERSION"),
             cfg!(feature = "demo")
         );
+        out.push_str("# HELP entree_bridge_links_mixed_affiliations_total Links made that joined a student's and an employee's federated ids under one person code (person.mixed_affiliations = \"warn\"; refused ones are requests_refused_total{code=\"link_affiliation_mismatch\"}).\n");
+        out.push_str("# TYPE entree_bridge_links_mixed_affiliations_total counter\n");
+        if let Ok(m) = self.mixed_affiliations.lock() {
+            for (app, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "entree_bridge_links_mixed_affiliations_total{{app=\"{}\"}} {n}",
+                    label(app)
+                );
+            }
+        }
         out.push_str("# HELP entree_bridge_requests_refused_total Requests answered with an error page, by app (\"-\": no app's address) and error code.\n");
         out.push_str("# TYPE entree_bridge_requests_refused_total counter\n");
         if let Ok(m) = self.refused.lock() {

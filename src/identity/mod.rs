@@ -5,6 +5,7 @@
 //! pattern is set, or when the app does not link (then the attribute value is the code).
 
 mod activation;
+pub mod affiliation;
 pub mod import;
 pub mod linking;
 mod policy;

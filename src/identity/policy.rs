@@ -45,6 +45,9 @@ impl Policy {
 pub struct Linking {
     pub url: Url,
     pub secret: Vec<u8>,
+    /// `person.mixed_affiliations = "refuse"`: no link joins a student's and an employee's
+    /// federated ids under one person code (`"warn"`: it is made, and logged and counted).
+    pub refuse_mixed_affiliations: bool,
 }
 
 /// The secret never reaches a log line, whoever prints the config.

@@ -53,6 +53,14 @@ pub enum LoginFailure {
     LinkStateMissing,
     #[error("the link was started in another browser (link cookie missing or different)")]
     LinkBrowserMismatch,
+    /// `person.mixed_affiliations = "refuse"`: the account is linked to another kind of person.
+    #[error("person code {person} is linked to a {other} already; a {class} may not be linked to it (person.mixed_affiliations = \"refuse\")")]
+    LinkAffiliationMismatch {
+        /// The pseudonym of the person code (never the code itself in a log line).
+        person: String,
+        class: &'static str,
+        other: String,
+    },
     #[error("{0}; try again in a second")]
     Busy(Busy),
     /// An OpenID Connect request that cannot be answered at the client.
@@ -112,6 +120,7 @@ impl LoginFailure {
             LoginFailure::LinkResponse(e) => e.code(),
             LoginFailure::LinkStateMissing => "link_state_missing",
             LoginFailure::LinkBrowserMismatch => "link_browser_mismatch",
+            LoginFailure::LinkAffiliationMismatch { .. } => "link_affiliation_mismatch",
             LoginFailure::Busy(_) => "busy",
             LoginFailure::Oidc(e) => e.code(),
             LoginFailure::Internal(_) => "internal_error",
@@ -121,7 +130,7 @@ impl LoginFailure {
     /// The HTTP status of the failure's page (a number: this module knows no HTTP types).
     pub fn status(&self) -> u16 {
         match self {
-            LoginFailure::Identity(_) => STATUS_FORBIDDEN,
+            LoginFailure::Identity(_) | LoginFailure::LinkAffiliationMismatch { .. } => STATUS_FORBIDDEN,
             LoginFailure::StoreUnavailable(_)
             | LoginFailure::StoreFull(_)
             | LoginFailure::Metadata(_)
@@ -247,6 +256,12 @@ impl LoginFailure {
                 title_en: "Linking did not work",
                 body_nl: format!("Het koppelen van je account aan {app} kon niet worden afgerond: het duurde te lang, is al gebruikt, of is in een andere browser begonnen. Er is niets opgeslagen. {restart_nl}"),
                 body_en: format!("Linking your account to {app} could not be finished: it took too long, was already used, or was started in another browser. Nothing was stored. {restart_en}"),
+            },
+            LoginFailure::LinkAffiliationMismatch { .. } => PageText {
+                title_nl: "Dit account kan niet aan jouw schoolaccount gekoppeld worden",
+                title_en: "This account cannot be linked to your school account",
+                body_nl: format!("Het account van {app} waarmee je inlogde hoort al bij iemand met een andere rol op school (een leerling of een medewerker). Er is niets gekoppeld. Log in met je eigen account van {app}, of vraag de beheerder van {app} op school om hulp en geef de referentie hieronder door."),
+                body_en: format!("The {app} account you signed in with already belongs to someone with another role at school (a student or a staff member). Nothing was linked. Sign in with your own {app} account, or ask the {app} administrator at your school for help and give them the reference below."),
             },
             LoginFailure::Busy(_) => PageText {
                 title_nl: "Even geduld",

@@ -12,6 +12,7 @@ use super::complete::LoggedIn;
 use super::{Answer, CookieChange, LoginFailure, Services};
 use crate::config::App;
 use crate::handoff::oidc::authorize::Authorization;
+use crate::identity::affiliation::{affiliation_class, mixes};
 use crate::identity::linking::{self, LinkAnswer};
 use crate::identity::{Facts, Identity};
 use crate::store::links::LinkSource;
@@ -20,8 +21,9 @@ use crate::store::{PendingLink, Subject};
 /// How a link the student came back from ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkDone {
-    /// Linked (or a concurrent link won): the login finishes with this identity.
-    LoggedIn(Box<LoggedIn>),
+    /// Linked (or a concurrent link won): the login finishes with this identity; `true` when
+    /// the link joined another kind of person's ids (`person.mixed_affiliations = "warn"`).
+    LoggedIn(Box<LoggedIn>, bool),
     /// The student or the app cancelled; nothing was stored.
     Cancelled,
 }
@@ -136,11 +138,19 @@ async fn finish(
         }
         LinkAnswer::Linked { person_code, .. } => person_code,
     };
+    let mixed_affiliations = check_affiliations(services, app, &pending, &person_code).await?;
     let linked = services
         .links
         .link_once(&app.name, &pending.facts.federated_id, &person_code, LinkSource::Linked)
         .await
         .map_err(|e| LoginFailure::LinkStoreUnavailable(e.to_string()))?;
+    if let (Some(class), true) = (affiliation_class(&pending.facts.affiliation), linked == person_code) {
+        services
+            .links
+            .set_affiliation(&app.name, &pending.facts.federated_id, class)
+            .await
+            .map_err(|e| LoginFailure::LinkStoreUnavailable(e.to_string()))?;
+    }
     if linked != person_code {
         tracing::warn!(
             app = app.name,
@@ -157,14 +167,75 @@ async fn finish(
         person = services.pseudonyms.of(&linked),
         "account linked"
     );
-    Ok(LinkDone::LoggedIn(Box::new(LoggedIn {
-        identity: Identity {
-            person_code: linked,
-            facts: pending.facts,
-        },
-        target: pending.target,
-        subject: pending.subject,
-        oidc: pending.oidc,
-        authenticated_at: pending.authenticated_at,
-    })))
+    Ok(LinkDone::LoggedIn(
+        Box::new(LoggedIn {
+            identity: Identity {
+                person_code: linked,
+                facts: pending.facts,
+            },
+            target: pending.target,
+            subject: pending.subject,
+            oidc: pending.oidc,
+            authenticated_at: pending.authenticated_at,
+        }),
+        mixed_affiliations,
+    ))
+}
+
+/// Whether this link joins another kind of person's federated ids under `person_code`: a
+/// warning (logged here, counted by the caller) or, with `person.mixed_affiliations =
+/// "refuse"`, a refusal before anything is stored.
+async fn check_affiliations(
+    services: Services<'_>,
+    app: &App,
+    pending: &PendingLink,
+    person_code: &str,
+) -> Result<bool, LoginFailure> {
+    let class = affiliation_class(&pending.facts.affiliation);
+    if class.is_none() {
+        return Ok(false);
+    }
+    let others = services
+        .links
+        .affiliations_linked_to(&app.name, person_code, &pending.facts.federated_id)
+        .await
+        .map_err(|e| LoginFailure::LinkStoreUnavailable(e.to_string()))?;
+    if !mixes(class, &others) {
+        return Ok(false);
+    }
+    let other = others
+        .iter()
+        .flatten()
+        .find(|o| Some(o.as_str()) != class)
+        .cloned()
+        .unwrap_or_default();
+    let (federated, person) = (
+        services.pseudonyms.of(&pending.facts.federated_id),
+        services.pseudonyms.of(person_code),
+    );
+    let refuse = app
+        .identity
+        .linking
+        .as_ref()
+        .is_some_and(|l| l.refuse_mixed_affiliations);
+    tracing::warn!(
+        target: "audit",
+        event = "link_mixed_affiliations",
+        app = app.name,
+        federated,
+        person,
+        class,
+        other,
+        refused = refuse,
+        "a {} links an account already linked to a {other}: check that it is theirs (links list shows it)",
+        class.unwrap_or("-")
+    );
+    if refuse {
+        return Err(LoginFailure::LinkAffiliationMismatch {
+            person,
+            class: class.unwrap_or("-"),
+            other,
+        });
+    }
+    Ok(true)
 }

@@ -329,7 +329,8 @@ async fn without_a_rule_linking_starts_and_complete_link_finishes_it() {
     let own = complete_link(w.services(), &app, &link_response, &cookie(&jti, &link_nonce)).await;
     assert_eq!(own.cookies, vec![CookieChange::ClearLink { jti: jti.clone() }]);
     match own.result {
-        Ok(LinkDone::LoggedIn(done)) => {
+        Ok(LinkDone::LoggedIn(done, mixed)) => {
+            assert!(!mixed);
             assert_eq!(done.identity.person_code, "P-77");
             assert_eq!(done.identity.facts.federated_id, "s-42@school-a.nl");
         }

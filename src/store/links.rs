@@ -98,7 +98,7 @@ enum Backend {
 
 /// Schema versions, applied in order, each once; a version's statements run in one
 /// transaction. 2: school activations ([`super::schools`]); 3: failure reports
-/// ([`super::reports`]).
+/// ([`super::reports`]); 4: the kind of person of a link ([`super::link_affiliations`]).
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (
         1,
@@ -114,6 +114,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     ),
     (2, super::schools::MIGRATION),
     (3, super::reports::MIGRATION),
+    (4, super::link_affiliations::MIGRATION),
 ];
 
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 //! several. Account links (durable) are a separate store: [`links`], whose database also
 //! holds school activations ([`schools`]) and failure reports ([`reports`]).
 
+pub mod link_affiliations;
 pub mod links;
 pub mod memory;
 pub mod redis;

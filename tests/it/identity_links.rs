@@ -50,8 +50,14 @@ fn claims_of(token: &str) -> Value {
 
 /// Logs `real_id` in to `link` and returns the link_request claims (the ACS must redirect).
 async fn start_linking(client: &reqwest::Client, b: &Bridge, real_id: &str) -> Value {
+    start_linking_as(client, b, real_id, &["student", "member"]).await
+}
+
+/// [`start_linking`] for a person of `affiliation` (eduPersonAffiliation).
+async fn start_linking_as(client: &reqwest::Client, b: &Bridge, real_id: &str, affiliation: &[&str]) -> Value {
     let login = start_login(client, b, "link", None).await;
     let spec = with_attribute(b.spec("link", Some(&login.request_id)), "nlEduPersonRealId", &[real_id]);
+    let spec = with_attribute(spec, "eduPersonAffiliation", affiliation);
     let xml = b.idp.response(&spec).expect("sign");
     let resp = post_acs_response(client, b, "link", &xml, Some(&login.relay_state)).await;
     assert_eq!(resp.status(), 302, "an unknown student is sent to link");
@@ -119,7 +125,113 @@ on_both_stores!(
     two_browsers_linking_the_same_student_get_one_link,
     a_school_that_has_not_activated_the_app_gets_403_and_nothing_is_stored,
     instances_starting_together_and_concurrent_imports_all_succeed,
+    a_teacher_linking_to_a_students_account_is_warned_about_or_refused,
 );
+
+/// `links ...` run against the bridge's own config.
+fn links_cli(b: &Bridge, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+        .env("RUST_LOG", "warn")
+        .args(["links", "--config"])
+        .arg(b.dir.path().join("bridge.toml"))
+        .args(args)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Links one federated id of `affiliation` to `person_code` through the link page.
+async fn link_as(b: &Bridge, real_id: &str, affiliation: &[&str], person_code: &str) -> AcsOutcome {
+    let client = client();
+    let request = start_linking_as(&client, b, real_id, affiliation).await;
+    let jti = request["jti"].as_str().expect("jti");
+    complete(&client, b, &link_response(b, jti, json!({"sub": person_code}))).await
+}
+
+/// A teacher who links himself to a student's account (one person code, a student's and an
+/// employee's federated id) is warned about in the log, the metrics and `links list`; with
+/// `person.mixed_affiliations = "refuse"` the link is refused and nothing stored. A log
+/// pseudonym leads back to its link.
+async fn a_teacher_linking_to_a_students_account_is_warned_about_or_refused(links: Links) {
+    let b = bridge(links).await;
+    assert_eq!(
+        link_as(&b, "s-1@school-a.nl", &["student", "member"], "P-9")
+            .await
+            .status,
+        200
+    );
+    // A second id of the same kind (a student who moved schools) is no warning.
+    assert_eq!(link_as(&b, "s-1b@school-b.nl", &["student"], "P-9").await.status, 200);
+    let (_, listed, _) = links_cli(&b, &["list", "--app", "link", "--person-code", "P-9"]);
+    assert!(!listed.contains("MIXED"), "{listed}");
+    assert!(
+        listed.starts_with("app\tfederated_id\tperson_code\tsource\taffiliation\tcreated\tlast_login\n"),
+        "{listed}"
+    );
+
+    let teacher = link_as(&b, "t-1@school-a.nl", &["employee", "member"], "P-9").await;
+    assert_eq!(teacher.status, 200, "warn (the default) links: {}", teacher.body);
+    let metrics = reqwest::get(format!("{}/metrics", b.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains("entree_bridge_links_mixed_affiliations_total{app=\"link\"} 1"),
+        "{metrics}"
+    );
+    let (code, listed, err) = links_cli(&b, &["list", "--app", "link", "--person-code", "P-9"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(listed.contains("3 link(s)"), "{listed}");
+    let teacher_line = listed
+        .lines()
+        .find(|l| l.contains("t-1@school-a.nl"))
+        .expect("the teacher's link");
+    assert!(teacher_line.contains("\tlinked\temployee\t"), "{teacher_line}");
+    assert!(teacher_line.ends_with("MIXED AFFILIATIONS"), "{teacher_line}");
+    assert!(
+        listed
+            .contains("warning: person code P-9 in link is linked to both a student's and an employee's federated id"),
+        "{listed}"
+    );
+    // Readable times, not unix seconds.
+    let year = chrono::Utc::now().format("%Y-").to_string();
+    assert!(
+        teacher_line.contains(&year) && teacher_line.contains(" UTC"),
+        "{teacher_line}"
+    );
+
+    // The log names people by pseudonym; the desk finds the link behind one.
+    let pseudonym = b.settings.pseudonyms.of("t-1@school-a.nl");
+    let (code, found, err) = links_cli(&b, &["find-pseudonym", "--app", "link", &pseudonym]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        found.contains("is the federated id t-1@school-a.nl in link (linked to person code P-9)"),
+        "{found}"
+    );
+    let (code, _, err) = links_cli(&b, &["find-pseudonym", "p:0000000000000000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no link has p:0000000000000000"), "{err}");
+    drop(b);
+
+    // An app that refuses: the teacher's link is not made.
+    let refusing = linking_app().replace("linking = true", "linking = true\nmixed_affiliations = \"refuse\"");
+    let b = Bridge::start_links(links, &refusing).await;
+    assert_eq!(link_as(&b, "s-2@school-a.nl", &["student"], "P-20").await.status, 200);
+    link_as(&b, "t-2@school-a.nl", &["employee"], "P-20")
+        .await
+        .assert_rejected(403, "link_affiliation_mismatch");
+    assert_eq!(
+        links_of(&b, "link").await,
+        [("s-2@school-a.nl".to_string(), "P-20".to_string(), LinkSource::Linked)],
+        "nothing stored for the refused link"
+    );
+}
 
 async fn instances_starting_together_and_concurrent_imports_all_succeed(links: Links) {
     use entree_bridge::store::links::LinkStore;

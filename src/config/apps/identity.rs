@@ -150,5 +150,20 @@ fn build_linking(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut Collector
             None
         }
     };
-    url.zip(secret).map(|(url, secret)| Linking { url, secret })
+    let refuse_mixed_affiliations = match a.person.mixed_affiliations.as_str() {
+        "warn" => false,
+        "refuse" => true,
+        other => {
+            c.add(
+                key("person.mixed_affiliations"),
+                format!("{other:?} is not one of \"warn\", \"refuse\""),
+            );
+            false
+        }
+    };
+    url.zip(secret).map(|(url, secret)| Linking {
+        url,
+        secret,
+        refuse_mixed_affiliations,
+    })
 }
