@@ -36,7 +36,8 @@ pub enum LoginError {
     UpstreamUpgradeInvalid,
     #[error("the ACS request is malformed: {0}")]
     BadRequest(&'static str),
-    #[error("the state store is unavailable: {0}")]
+    /// The store's own message, which says it is the state store.
+    #[error("{0}")]
     StoreUnavailable(String),
     #[error("the app behind the bridge cannot be reached: {0}")]
     UpstreamUnavailable(String),

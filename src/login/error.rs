@@ -31,13 +31,15 @@ pub enum LoginFailure {
     AuthnNotFresh,
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("the state store is unavailable: {0}")]
+    /// The store's own message, which says it is the state store.
+    #[error("{0}")]
     StoreUnavailable(String),
     #[error("the state store takes no more pending logins for now: {0}")]
     StoreFull(String),
     #[error(transparent)]
     Metadata(#[from] MetadataUnavailable),
-    #[error("the link store is unavailable: {0}")]
+    /// The link store's own message (unavailable, or holding unexpected data).
+    #[error("{0}")]
     LinkStoreUnavailable(String),
     #[error(transparent)]
     Redirect(#[from] RedirectError),
@@ -76,7 +78,7 @@ impl From<StoreError> for LoginFailure {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Full(why) => LoginFailure::StoreFull(why),
-            StoreError::Unavailable(why) => LoginFailure::StoreUnavailable(why),
+            unavailable @ StoreError::Unavailable(_) => LoginFailure::StoreUnavailable(unavailable.to_string()),
         }
     }
 }
