@@ -122,7 +122,9 @@ async fn limit_requests(
         ip: peer.ip().to_canonical(),
         via_proxy: false,
     };
+    let metrics = admin.shared.current().metrics.clone();
     if let Err(wait) = admin.requests.check(client) {
+        metrics.admin_refused(StatusCode::TOO_MANY_REQUESTS.as_u16());
         return api::refused(&auth::Refusal::TooMany(wait));
     }
     // A body announced larger than its route takes is refused before a byte of it is read
@@ -144,7 +146,13 @@ async fn limit_requests(
             &json!({ "error": "too_large", "message": format!("this request takes at most {limit} bytes") }),
         );
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    // Refused callers (no or a wrong token, too many failures, cross-site forms): a run of
+    // them is someone guessing tokens.
+    if matches!(response.status().as_u16(), 401 | 403 | 429) {
+        metrics.admin_refused(response.status().as_u16());
+    }
+    response
 }
 
 /// Serves the admin listener until `shutdown`: plain http, the bridge's own accept loop with

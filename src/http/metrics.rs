@@ -84,6 +84,8 @@ pub struct Metrics {
     /// federation -> validUntil of its metadata in force (unix seconds); `None`: the metadata
     /// in force has none (it does not expire: `+Inf`, so that the series exists).
     metadata_valid_until: Mutex<BTreeMap<String, Option<i64>>>,
+    /// HTTP status (401, 403, 429) -> refusals on the admin listener.
+    admin_refused: Mutex<BTreeMap<u16, u64>>,
     /// app -> links made that joined a student's and an employee's ids under one person code.
     mixed_affiliations: Mutex<BTreeMap<String, u64>>,
     /// (app config name or "-", error code) -> requests answered with an error page.
@@ -169,6 +171,11 @@ impl Metrics {
         }
     }
 
+    /// A request the admin listener refused with `status` (401, 403 or 429).
+    pub fn admin_refused(&self, status: u16) {
+        bump(&self.admin_refused, status);
+    }
+
     /// A link made (`person.mixed_affiliations = "warn"`) that joined another kind of
     /// person's federated ids under its person code.
     pub fn mixed_affiliations(&self, app: &str) {
@@ -225,6 +232,14 @@ impl Metrics {
             env!("CARGO_PKG_VERSION"),
             cfg!(feature = "demo")
         );
+        out.push_str("# HELP entree_bridge_admin_refusals_total Requests the admin listener refused: 401 (no or a wrong token), 403 (a cross-site or CSRF-less form), 429 (too many failed tokens or requests from one address).\n");
+        out.push_str("# TYPE entree_bridge_admin_refusals_total counter\n");
+        if let Ok(m) = self.admin_refused.lock() {
+            for status in [401u16, 403, 429] {
+                let n = m.get(&status).copied().unwrap_or(0);
+                let _ = writeln!(out, "entree_bridge_admin_refusals_total{{status=\"{status}\"}} {n}");
+            }
+        }
         out.push_str("# HELP entree_bridge_links_mixed_affiliations_total Links made that joined a student's and an employee's federated ids under one person code (person.mixed_affiliations = \"warn\"; refused ones are requests_refused_total{code=\"link_affiliation_mismatch\"}).\n");
         out.push_str("# TYPE entree_bridge_links_mixed_affiliations_total counter\n");
         if let Ok(m) = self.mixed_affiliations.lock() {

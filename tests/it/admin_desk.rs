@@ -737,6 +737,19 @@ async fn forwarded_addresses_do_not_escape_the_failure_limit() {
     }
     assert_eq!(&statuses[..10], &[401; 10]);
     assert_eq!(&statuses[10..], &[429, 429], "{statuses:?}");
+    // Counted where the night shift looks.
+    let metrics = reqwest::get(format!("{}/metrics", bridge.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for line in [
+        "entree_bridge_admin_refusals_total{status=\"401\"} 10",
+        "entree_bridge_admin_refusals_total{status=\"429\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
 }
 
 /// Requests without any token (a health probe, a mistyped URL) are refused but not counted:
