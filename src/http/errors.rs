@@ -331,7 +331,14 @@ impl Failure {
             return;
         }
         let floods = status.is_server_error() || code == "rate_limited";
-        let unsaid = match floods.then(|| repeats.note(code, self.app_name.clone(), std::time::Instant::now())) {
+        let unsaid = match floods.then(|| {
+            repeats.note(
+                code,
+                self.app_name.clone(),
+                status.is_server_error(),
+                std::time::Instant::now(),
+            )
+        }) {
             Some(super::repeats::Verdict::Counted) => return,
             Some(super::repeats::Verdict::Log { unsaid }) => unsaid,
             None => 0,

@@ -25,6 +25,8 @@ struct Run {
     started: Instant,
     last: Instant,
     total: u64,
+    /// A 5xx (an error line) or a refusal (a warning line, `rate_limited`).
+    server_error: bool,
 }
 
 /// What to do with one failure's log line.
@@ -44,6 +46,7 @@ pub enum Summary {
         code: &'static str,
         app: Option<Arc<str>>,
         unsaid: u64,
+        server_error: bool,
     },
     /// The cause has been quiet for an interval: it ended, after `total` failures.
     Ended {
@@ -63,7 +66,7 @@ pub struct Repeats {
 
 impl Repeats {
     /// One failure of `code` for `app`, at `now`.
-    pub fn note(&self, code: &'static str, app: Option<Arc<str>>, now: Instant) -> Verdict {
+    pub fn note(&self, code: &'static str, app: Option<Arc<str>>, server_error: bool, now: Instant) -> Verdict {
         let Ok(mut runs) = self.runs.lock() else {
             return Verdict::Log { unsaid: 0 };
         };
@@ -73,6 +76,7 @@ impl Repeats {
             started: now,
             last: now,
             total: 0,
+            server_error,
         });
         run.total += 1;
         run.last = now;
@@ -99,6 +103,7 @@ impl Repeats {
                     code,
                     app: app.clone(),
                     unsaid: std::mem::take(&mut run.unsaid),
+                    server_error: run.server_error,
                 });
                 run.said_at = now;
             }
@@ -122,11 +127,23 @@ impl Repeats {
             tokio::time::sleep(Duration::from_secs(1)).await;
             for line in self.sweep(Instant::now()) {
                 match line {
-                    Summary::More { code, app, unsaid } => tracing::error!(
+                    Summary::More {
+                        code,
+                        app,
+                        unsaid,
+                        server_error: true,
+                    } => tracing::error!(
                         code,
                         app = app.as_deref(),
                         repeated = unsaid,
                         "{unsaid} more request(s) failed with {code} in the last {} s (not logged one by one; each has its page's reference and its metric)",
+                        INTERVAL.as_secs()
+                    ),
+                    Summary::More { code, app, unsaid, .. } => tracing::warn!(
+                        code,
+                        app = app.as_deref(),
+                        repeated = unsaid,
+                        "{unsaid} more request(s) refused with {code} in the last {} s (not logged one by one; each has its page's reference and its metric)",
                         INTERVAL.as_secs()
                     ),
                     Summary::Ended {
@@ -159,16 +176,19 @@ mod tests {
         let t0 = Instant::now();
         let app: Option<Arc<str>> = Some("numo".into());
         assert_eq!(
-            repeats.note("store_unavailable", app.clone(), t0),
+            repeats.note("store_unavailable", app.clone(), true, t0),
             Verdict::Log { unsaid: 0 }
         );
         for i in 1..=500u64 {
             let at = t0 + Duration::from_millis(i * 10);
-            assert_eq!(repeats.note("store_unavailable", app.clone(), at), Verdict::Counted);
+            assert_eq!(
+                repeats.note("store_unavailable", app.clone(), true, at),
+                Verdict::Counted
+            );
         }
         // Another cause is its own run.
         assert_eq!(
-            repeats.note("upstream_unavailable", app.clone(), t0),
+            repeats.note("upstream_unavailable", app.clone(), true, t0),
             Verdict::Log { unsaid: 0 }
         );
         // The interval ends: its count is said once.
@@ -177,7 +197,8 @@ mod tests {
         assert!(lines.contains(&Summary::More {
             code: "store_unavailable",
             app: app.clone(),
-            unsaid: 500
+            unsaid: 500,
+            server_error: true,
         }));
         assert!(repeats.sweep(after).iter().all(|l| !matches!(l, Summary::More { .. })));
         // Quiet for an interval: the end is said, once, and the run forgotten.
@@ -197,7 +218,7 @@ mod tests {
         assert!(repeats.sweep(quiet).is_empty());
         // It starts again: the first is logged in full.
         assert_eq!(
-            repeats.note("store_unavailable", app, quiet),
+            repeats.note("store_unavailable", app, true, quiet),
             Verdict::Log { unsaid: 0 }
         );
     }
@@ -206,9 +227,29 @@ mod tests {
     fn a_failure_after_the_interval_is_logged_with_the_count_before_it() {
         let repeats = Repeats::default();
         let t0 = Instant::now();
-        repeats.note("busy", None, t0);
-        repeats.note("busy", None, t0 + Duration::from_secs(1));
-        repeats.note("busy", None, t0 + Duration::from_secs(2));
-        assert_eq!(repeats.note("busy", None, t0 + INTERVAL), Verdict::Log { unsaid: 2 });
+        repeats.note("busy", None, true, t0);
+        repeats.note("busy", None, true, t0 + Duration::from_secs(1));
+        repeats.note("busy", None, true, t0 + Duration::from_secs(2));
+        assert_eq!(
+            repeats.note("busy", None, true, t0 + INTERVAL),
+            Verdict::Log { unsaid: 2 }
+        );
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_summed_up_as_refusals() {
+        let repeats = Repeats::default();
+        let t0 = Instant::now();
+        repeats.note("rate_limited", None, false, t0);
+        assert_eq!(repeats.note("rate_limited", None, false, t0), Verdict::Counted);
+        assert_eq!(
+            repeats.sweep(t0 + INTERVAL),
+            [Summary::More {
+                code: "rate_limited",
+                app: None,
+                unsaid: 1,
+                server_error: false
+            }]
+        );
     }
 }
