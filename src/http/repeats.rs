@@ -242,14 +242,17 @@ mod tests {
         let t0 = Instant::now();
         repeats.note("rate_limited", None, false, t0);
         assert_eq!(repeats.note("rate_limited", None, false, t0), Verdict::Counted);
+        // Counted, then (quiet as long) ended, in one sweep.
+        let lines = repeats.sweep(t0 + INTERVAL);
         assert_eq!(
-            repeats.sweep(t0 + INTERVAL),
-            [Summary::More {
+            lines[0],
+            Summary::More {
                 code: "rate_limited",
                 app: None,
                 unsaid: 1,
                 server_error: false
-            }]
+            }
         );
+        assert!(matches!(lines[1], Summary::Ended { total: 2, .. }), "{lines:?}");
     }
 }
