@@ -48,12 +48,16 @@ enum Command {
         /// Where to write the key.
         #[arg(long, default_value = "keys/jwt-signing.pem")]
         out: PathBuf,
-        /// ec (P-256, ES256) or rsa (2048 bits, RS256).
-        #[arg(long = "type", default_value = "ec")]
-        key_type: String,
+        /// ec (P-256, ES256; the default) or rsa (2048 bits, RS256). An SP key (--sp) is RSA.
+        #[arg(long = "type")]
+        key_type: Option<String>,
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+        /// An app's SP key pair instead: an RSA key at --out and its self-signed certificate
+        /// (10 years) beside it, with the extension .crt: what Entree knows the app by.
+        #[arg(long)]
+        sp: bool,
     },
     /// Account links: import, export, list, remove.
     Links {
@@ -154,7 +158,15 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
         Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
-        Command::Keygen { out, key_type, force } => keygen(&out, &key_type, force),
+        Command::Keygen {
+            out,
+            key_type,
+            force,
+            sp,
+        } => match sp {
+            true => keygen_sp(&out, key_type.as_deref(), force),
+            false => keygen(&out, key_type.as_deref().unwrap_or("ec"), force),
+        },
         Command::Demo { listen, config } => run_demo(&listen, &config),
         Command::Links { config, action } => links_cli::run(&config, action),
         Command::Schools { config, action } => support_cli::schools(&config, action),
@@ -405,6 +417,54 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
     run_server(settings, Some(demo_router), None, Some((upstream, demo::headers_app())))
 }
 
+/// `keygen --sp`: an SP key and certificate pair for `apps.NAME.sp_key` / `sp_cert`.
+fn keygen_sp(out: &Path, key_type: Option<&str>, force: bool) -> ExitCode {
+    // SAML signing and the decryption of assertions (RSA-OAEP key transport) need RSA.
+    if key_type.is_some_and(|t| t != "rsa") {
+        eprintln!(
+            "entree-bridge keygen --sp: an SP key is RSA (SAML signing and assertion decryption); leave out --type"
+        );
+        return ExitCode::from(2);
+    }
+    let cert_path = out.with_extension("crt");
+    for path in [out, cert_path.as_path()] {
+        if path.exists() && !force {
+            eprintln!(
+                "entree-bridge keygen: {} exists; use --force to replace it",
+                path.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
+    let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("entree-bridge-sp");
+    let written = keys::generate_key(KeyKind::Rsa2048).and_then(|key| {
+        let cert = keys::self_signed_certificate(&key, name, 3650)?;
+        keys::write_private_key(out, &key)?;
+        keys::write_certificate(&cert_path, &cert)
+    });
+    match written {
+        Ok(()) => {
+            println!(
+                "wrote {} (RSA 2048) and {} (self-signed, 10 years).\n\
+                 For the app NAME, set in [apps.NAME]:\n  sp_key = {:?}\n  sp_cert = {:?}\n\
+                 Entree learns the certificate from the app's SP metadata \
+                 (https://<app>/saml2/kennisnet/metadata): register or refresh it there.\n\
+                 Replacing the key of an app that is live? Make it as sp_key_next / sp_cert_next \
+                 first: docs/operations.md, \"Rolling the SP certificate\".",
+                out.display(),
+                cert_path.display(),
+                out.display().to_string(),
+                cert_path.display().to_string()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("entree-bridge keygen: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
     let kind = match key_type {
         "ec" => KeyKind::EcP256,
@@ -424,7 +484,9 @@ fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
     match keys::generate_key(kind).and_then(|k| keys::write_private_key(out, &k)) {
         Ok(()) => {
             println!(
-                "wrote {} ({key_type}); list it first in [keys] jwt_signing_key to sign with it",
+                "wrote {} ({key_type}), a JWT signing key: list it first in [keys] jwt_signing_key to sign \
+                 with it (keep the old one listed after it until the apps' tokens have expired). \
+                 For an app's SP key and certificate, run `entree-bridge keygen --sp --out keys/NAME-sp.key`.",
                 out.display()
             );
             ExitCode::SUCCESS

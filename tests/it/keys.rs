@@ -136,3 +136,56 @@ async fn the_next_sp_key_is_published_and_decrypts_before_it_is_promoted() {
         }
     }
 }
+
+/// `keygen --sp` makes an app's SP key and certificate, says where they go (not into
+/// `[keys]`), and the config takes the pair as `sp_key` / `sp_cert`.
+#[test]
+fn keygen_sp_makes_a_pair_the_config_takes_as_an_apps_sp_key() {
+    let (dir, _idp, _) = prepare_dir();
+    let key = dir.path().join("numo-sp.key");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
+            .args(args)
+            .arg(&key)
+            .output()
+            .expect("keygen")
+    };
+    let out = run(&["keygen", "--sp", "--out"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let advice = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        advice.contains("sp_key = ") && advice.contains("sp_cert = "),
+        "{advice}"
+    );
+    assert!(
+        !advice.contains("jwt_signing_key"),
+        "an SP key is not a JWT key: {advice}"
+    );
+    assert!(advice.contains("Rolling the SP certificate"), "{advice}");
+    let cert = dir.path().join("numo-sp.crt");
+    let pem = std::fs::read(&cert).expect("the certificate is beside the key");
+    let x509 = openssl::x509::X509::from_pem(&pem).expect("a certificate");
+    assert_eq!(x509.public_key().expect("key").id(), openssl::pkey::Id::RSA);
+
+    assert_eq!(
+        run(&["keygen", "--sp", "--out"]).status.code(),
+        Some(1),
+        "never overwritten without --force"
+    );
+    assert_eq!(
+        run(&["keygen", "--sp", "--type", "ec", "--out"]).status.code(),
+        Some(2),
+        "an SP key is RSA"
+    );
+
+    let path = dir.path().join("bridge.toml");
+    let text = config_text(8080, "").replacen(
+        "sp_key = \"sp.key\"\nsp_cert = \"sp.crt\"",
+        "sp_key = \"numo-sp.key\"\nsp_cert = \"numo-sp.crt\"",
+        1,
+    );
+    assert!(text.contains("numo-sp.key"));
+    std::fs::write(&path, text).expect("write");
+    let settings = entree_bridge::config::load(&path).expect("the pair is a valid SP key");
+    assert!(settings.apps.iter().any(|a| a.name == "numo"));
+}
