@@ -9,12 +9,12 @@ use entree_bridge::config::{self, Settings};
 #[cfg(feature = "demo")]
 use entree_bridge::demo;
 use entree_bridge::http::{self, AppState};
-use entree_bridge::keys::{self, KeyKind};
 use entree_bridge::saml;
 use entree_bridge::store::links::LinkStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
 use entree_bridge::verify_identity::IdentityTarget;
 
+mod keys_cli;
 mod links_cli;
 mod support_cli;
 
@@ -164,8 +164,8 @@ fn main() -> ExitCode {
             force,
             sp,
         } => match sp {
-            true => keygen_sp(&out, key_type.as_deref(), force),
-            false => keygen(&out, key_type.as_deref().unwrap_or("ec"), force),
+            true => keys_cli::keygen_sp(&out, key_type.as_deref(), force),
+            false => keys_cli::keygen(&out, key_type.as_deref().unwrap_or("ec"), force),
         },
         Command::Demo { listen, config } => run_demo(&listen, &config),
         Command::Links { config, action } => links_cli::run(&config, action),
@@ -201,6 +201,7 @@ fn init_logging(format: config::LogFormat) {
 }
 
 fn check_config(path: &Path) -> ExitCode {
+    prepare_demo_files(path);
     match config::load(path) {
         Ok(settings) => {
             print!("{}", settings.summary());
@@ -217,6 +218,37 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The first line of the demo's config (`config/entree-bridge.toml`, what a fresh clone has).
+const DEMO_CONFIG_HEADER: &str = "# entree-bridge demo configuration";
+
+/// A fresh clone's config is the demo's, whose keys and IdP metadata `demo` makes on its
+/// first run: check-config makes them the same way, so the check is of the config and not of
+/// files nobody has had a chance to make yet.
+fn prepare_demo_files(path: &Path) {
+    let is_demo_config = std::fs::read_to_string(path).is_ok_and(|t| t.starts_with(DEMO_CONFIG_HEADER));
+    if !is_demo_config {
+        return;
+    }
+    #[cfg(feature = "demo")]
+    {
+        let data_dir = demo::data_dir_for(path);
+        match demo::prepare(&data_dir, DEMO_ADDRESS) {
+            Ok(_) => println!(
+                "{} is the demo's config: its keys and IdP metadata are in {} (made as `entree-bridge demo` makes them on its first run)",
+                path.display(),
+                data_dir.display()
+            ),
+            Err(e) => eprintln!("entree-bridge check-config: cannot make the demo's files: {e}"),
+        }
+    }
+    #[cfg(not(feature = "demo"))]
+    eprintln!(
+        "{} is the demo's config: its keys and IdP metadata are made by `entree-bridge demo` on its first run \
+         (a build with the demo: ./scripts/demo). For a real app, start from config/examples/ (README, \"Your first real app\").",
+        path.display()
+    );
 }
 
 fn serve(path: &Path) -> ExitCode {
@@ -415,87 +447,6 @@ fn run_demo(listen: &str, config_path: &Path) -> ExitCode {
     let settings = Arc::new(settings);
     let demo_router = demo::router(Arc::new(demo::DemoState::new(idp, settings.clone())));
     run_server(settings, Some(demo_router), None, Some((upstream, demo::headers_app())))
-}
-
-/// `keygen --sp`: an SP key and certificate pair for `apps.NAME.sp_key` / `sp_cert`.
-fn keygen_sp(out: &Path, key_type: Option<&str>, force: bool) -> ExitCode {
-    // SAML signing and the decryption of assertions (RSA-OAEP key transport) need RSA.
-    if key_type.is_some_and(|t| t != "rsa") {
-        eprintln!(
-            "entree-bridge keygen --sp: an SP key is RSA (SAML signing and assertion decryption); leave out --type"
-        );
-        return ExitCode::from(2);
-    }
-    let cert_path = out.with_extension("crt");
-    for path in [out, cert_path.as_path()] {
-        if path.exists() && !force {
-            eprintln!(
-                "entree-bridge keygen: {} exists; use --force to replace it",
-                path.display()
-            );
-            return ExitCode::from(1);
-        }
-    }
-    let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("entree-bridge-sp");
-    let written = keys::generate_key(KeyKind::Rsa2048).and_then(|key| {
-        let cert = keys::self_signed_certificate(&key, name, 3650)?;
-        keys::write_private_key(out, &key)?;
-        keys::write_certificate(&cert_path, &cert)
-    });
-    match written {
-        Ok(()) => {
-            println!(
-                "wrote {} (RSA 2048) and {} (self-signed, 10 years).\n\
-                 For the app NAME, set in [apps.NAME]:\n  sp_key = {:?}\n  sp_cert = {:?}\n\
-                 Entree learns the certificate from the app's SP metadata \
-                 (https://<app>/saml2/kennisnet/metadata): register or refresh it there.\n\
-                 Replacing the key of an app that is live? Make it as sp_key_next / sp_cert_next \
-                 first: docs/operations.md, \"Rolling the SP certificate\".",
-                out.display(),
-                cert_path.display(),
-                out.display().to_string(),
-                cert_path.display().to_string()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("entree-bridge keygen: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
-    let kind = match key_type {
-        "ec" => KeyKind::EcP256,
-        "rsa" => KeyKind::Rsa2048,
-        other => {
-            eprintln!("entree-bridge keygen: --type {other:?} is not ec or rsa");
-            return ExitCode::from(2);
-        }
-    };
-    if out.exists() && !force {
-        eprintln!(
-            "entree-bridge keygen: {} exists; use --force to replace it",
-            out.display()
-        );
-        return ExitCode::from(1);
-    }
-    match keys::generate_key(kind).and_then(|k| keys::write_private_key(out, &k)) {
-        Ok(()) => {
-            println!(
-                "wrote {} ({key_type}), a JWT signing key: list it first in [keys] jwt_signing_key to sign \
-                 with it (keep the old one listed after it until the apps' tokens have expired). \
-                 For an app's SP key and certificate, run `entree-bridge keygen --sp --out keys/NAME-sp.key`.",
-                out.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("entree-bridge keygen: {e}");
-            ExitCode::from(1)
-        }
-    }
 }
 
 fn verify(args: VerifyArgs) -> i32 {

@@ -281,6 +281,23 @@ fn build_federations(
     federations
 }
 
+/// Why an app's federation is not there: not configured (naming those that are), or
+/// configured with problems of its own, which are listed under its keys.
+fn missing_federation(name: &str, configured: &[String]) -> String {
+    if configured.iter().any(|c| c == name) {
+        return format!(
+            "[federations.{name}] has problems of its own (see its keys); the app cannot log in until they are fixed"
+        );
+    }
+    match configured {
+        [] => format!("no [federations.{name}] is configured (there is no [federations.X] at all)"),
+        some => format!(
+            "no [federations.{name}] is configured (configured: {})",
+            some.join(", ")
+        ),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_apps(
     figment: &Figment,
@@ -323,6 +340,12 @@ fn build_apps(
             if let Some(holder) = holder {
                 secret_files.add(format!("{key}.person.link_secret"), holder);
             }
+        }
+        if !federations.contains_key(&a.federation) {
+            c.add(
+                format!("{key}.federation"),
+                missing_federation(&a.federation, &names_under(dict, "federations")),
+            );
         }
         if let Some(app) = apps::build_app(&name, a, federations, base, c) {
             apps.push(Arc::new(app));

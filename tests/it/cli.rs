@@ -34,6 +34,41 @@ fn check_config_summarises_a_good_config() {
     assert!(out.contains(IDP_ENTITY_ID));
 }
 
+/// A fresh clone's default config is the demo's: check-config makes its files as `demo`
+/// does and passes, instead of a list of files nobody has made yet.
+#[test]
+fn check_config_passes_on_a_fresh_clones_demo_config() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).expect("mkdir");
+    let path = config.join("entree-bridge.toml");
+    std::fs::write(&path, entree_bridge::demo::DEMO_CONFIG).expect("write");
+    let (code, out, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&path));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("is the demo's config") && out.contains("config OK"),
+        "{out}"
+    );
+    assert!(dir.path().join("data/demo/idp-metadata.xml").exists());
+    // Another config is only checked: nothing is made next to it.
+    let other = config.join("other.toml");
+    std::fs::write(
+        &other,
+        entree_bridge::demo::DEMO_CONFIG.replacen("# entree-bridge demo", "# mine", 1),
+    )
+    .expect("write");
+    std::fs::remove_dir_all(dir.path().join("data")).expect("rm");
+    let (code, _, err) = run(bridge_cmd().args(["check-config", "--config"]).arg(&other));
+    assert_eq!(code, 1);
+    assert!(!dir.path().join("data").exists());
+    // The federation is configured, only its file is missing: said as such, not "no [federations.kennisnet]".
+    assert!(
+        err.contains("apps.numo.federation: [federations.kennisnet] has problems of its own"),
+        "{err}"
+    );
+    assert!(!err.contains("no [federations.kennisnet] is configured"), "{err}");
+}
+
 #[test]
 fn check_config_lists_every_problem_by_key_and_file() {
     let (dir, _idp, _) = prepare_dir();

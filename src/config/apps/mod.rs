@@ -54,6 +54,43 @@ impl App {
         format!("{}/saml2/{}", self.path_prefix, self.federation.name)
     }
 
+    /// Where the app itself lives, for a page's "to the app" link: `post_logout_url` when
+    /// set, else the proxied app (headers), the origin of the callback (jwt) or of the first
+    /// redirect URI (oidc), each as the admin configured it.
+    pub fn home_url(&self) -> String {
+        if let Some(url) = &self.post_logout_url {
+            return url.to_string();
+        }
+        let origin_of = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .map(|u| format!("{}/", u.origin().ascii_serialization()))
+        };
+        let home = match self.handoff.mode {
+            crate::handoff::HandoffMode::Headers => None,
+            crate::handoff::HandoffMode::Jwt => self.handoff.callback_url.as_ref().and_then(|u| origin_of(u.as_str())),
+            crate::handoff::HandoffMode::Oidc => self
+                .handoff
+                .oidc
+                .as_ref()
+                .and_then(|c| c.redirect_uris.first())
+                .and_then(|u| origin_of(u)),
+        };
+        home.unwrap_or_else(|| self.base_url.to_string())
+    }
+
+    /// Whom a student or school asks for help, as the config names it: the SP metadata's
+    /// `support` contact's email, else `activation_contact`.
+    pub fn help_contact(&self) -> Option<&str> {
+        self.sp
+            .description
+            .contacts
+            .iter()
+            .find(|c| c.contact_type == "support")
+            .map(|c| c.email.as_str())
+            .or(self.identity.activation_contact.as_deref())
+    }
+
     /// Absolute URL of one of this app's SAML routes.
     pub fn route_url(&self, route: &str) -> String {
         let mut url = self.base_url.clone();
@@ -70,16 +107,8 @@ pub(super) fn build_app(
     c: &mut Collector<'_>,
 ) -> Option<App> {
     let key = |k: &str| format!("apps.{name}.{k}");
+    // A missing federation is the caller's to report (it knows which are configured).
     let federation = federations.get(&a.federation).cloned();
-    if federation.is_none() {
-        c.add(
-            key("federation"),
-            format!(
-                "no [federations.{}] is configured (or it has problems of its own)",
-                a.federation
-            ),
-        );
-    }
     let base_url = c.take(&key("base_url"), parse_http_url(&a.base_url));
     let (sp_key, sp_cert, sp_next) = sp::load_keys(&a, &key, base, c);
     let handoff = handoff::build_handoff(name, &a.handoff, &key, base, c);
