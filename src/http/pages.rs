@@ -133,6 +133,63 @@ pub fn error_page(lang: Lang, status: StatusCode, code: &str, correlation_id: &s
     html_response(status, html, &page_csp())
 }
 
+/// What a student's page shows of the app it is about: its name, how to try again, how to
+/// get to the app, and whom to ask (the config's support contact).
+#[derive(Debug, Clone)]
+pub struct AppLook {
+    pub display_name: String,
+    /// The app's login route: a new login from the start (Entree, then the app).
+    pub login_url: String,
+    pub home_url: String,
+    /// An email address (a mailto link) or an https URL.
+    pub contact: Option<String>,
+}
+
+impl AppLook {
+    pub fn of(app: &crate::config::App) -> AppLook {
+        AppLook {
+            display_name: app.display_name.clone(),
+            login_url: app.route_url("login"),
+            home_url: app.home_url(),
+            contact: app.help_contact().map(str::to_string),
+        }
+    }
+
+    /// The ways on below a page: log in again, to the app, and (`with_contact`) whom to ask.
+    pub fn ways_on(&self, lang: Lang, with_contact: bool) -> String {
+        let app = escape(&self.display_name);
+        let (again, to_app) = match lang {
+            Lang::Nl => (format!("Opnieuw inloggen bij {app}"), format!("Naar {app}")),
+            Lang::En => (format!("Log in to {app} again"), format!("Go to {app}")),
+        };
+        let mut html = format!(
+            "<nav aria-label=\"{label}\"><p><a class=\"button\" href=\"{login}\">{again}</a> <a href=\"{home}\">{to_app}</a></p></nav>",
+            label = match lang {
+                Lang::Nl => "Verder",
+                Lang::En => "Next steps",
+            },
+            login = escape(&self.login_url),
+            home = escape(&self.home_url),
+        );
+        if let (true, Some(contact)) = (with_contact, &self.contact) {
+            let href = match contact.contains('@') && !contact.starts_with("https://") {
+                true => format!("mailto:{contact}"),
+                false => contact.clone(),
+            };
+            let ask = match lang {
+                Lang::Nl => format!("Hulp nodig? De helpdesk van {app}:"),
+                Lang::En => format!("Need help? {app}'s help desk:"),
+            };
+            html.push_str(&format!(
+                "<p>{ask} <a href=\"{}\">{}</a></p>",
+                escape(&href),
+                escape(contact)
+            ));
+        }
+        html
+    }
+}
+
 /// The script that submits an auto-post page's form, allowed by its hash in the page's CSP.
 pub const AUTO_SUBMIT_SCRIPT: &str = "document.getElementById('handoff').submit();";
 

@@ -22,8 +22,32 @@ const LOGOUT_WAIT: Duration = Duration::from_secs(600);
 pub enum AfterLogout {
     /// To the IdP with a signed message: our LogoutRequest, or our LogoutResponse to its.
     ToIdp(String),
-    /// Logged out here: to `target` (`post_logout_url`), or the logged-out page when `None`.
-    Finished { target: Option<String> },
+    /// Logged out here: to `target` (`post_logout_url`), or the logged-out page when `None`,
+    /// which says what `ended`.
+    Finished { target: Option<String>, ended: LoggedOut },
+}
+
+/// What a logout ended, for the page a student on a shared computer reads: the bridge's
+/// session and whether the IdP's (Entree's) ended too, or is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedOut {
+    /// The browser had a live session of this app at the bridge, and it ended.
+    pub bridge_session: bool,
+    pub idp: IdpLogout,
+}
+
+/// The IdP's side of a logout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdpLogout {
+    /// Single Logout ran: the IdP ended its session (or started the logout itself).
+    Ended,
+    /// The IdP answered our LogoutRequest without success: its session may be open.
+    Refused,
+    /// The IdP has no SingleLogoutService: its session is still open.
+    NotOffered,
+    /// No session here named an IdP session to end (jwt mode keeps none, or it had expired):
+    /// the IdP's session, if any, is still open.
+    NotAsked,
 }
 
 /// SP-initiated logout: every session id the browser presents (`presented`) ends, then
@@ -65,7 +89,17 @@ pub async fn logout_to(
         (Some(subject), Some(slo)) => start_single_logout(services, app, &subject, &slo.location, after)
             .await
             .map(AfterLogout::ToIdp),
-        _ => Ok(AfterLogout::Finished { target: after }),
+        (current, _) => {
+            let bridge_session = current.is_some();
+            let idp = match bridge_session {
+                true => IdpLogout::NotOffered,
+                false => IdpLogout::NotAsked,
+            };
+            Ok(AfterLogout::Finished {
+                target: after,
+                ended: LoggedOut { bridge_session, idp },
+            })
+        }
     };
     tracing::info!(app = app.name, "logged out");
     Answer::new(next, vec![CookieChange::ClearSession])
@@ -161,7 +195,18 @@ async fn receive_at_sls(
                 success = answer.success,
                 "single logout answered by the IdP"
             );
-            Ok(AfterLogout::Finished { target: pending.target })
+            // Single Logout starts only from a live session, which ended before it went out.
+            let idp = match answer.success {
+                true => IdpLogout::Ended,
+                false => IdpLogout::Refused,
+            };
+            Ok(AfterLogout::Finished {
+                target: pending.target,
+                ended: LoggedOut {
+                    bridge_session: true,
+                    idp,
+                },
+            })
         }
         Kind::Request => {
             let skew = chrono::Duration::from_std(app.federation.trust.clock_skew).unwrap_or_default();
@@ -193,7 +238,13 @@ async fn receive_at_sls(
                 "IdP-initiated logout"
             );
             let Some(slo) = &idp.slo_redirect else {
-                return Ok(AfterLogout::Finished { target: None });
+                return Ok(AfterLogout::Finished {
+                    target: None,
+                    ended: LoggedOut {
+                        bridge_session: ended > 0,
+                        idp: IdpLogout::Ended,
+                    },
+                });
             };
             let xml = logout::response_xml(
                 &crate::keys::random_saml_id(),

@@ -384,8 +384,15 @@ async fn logout_ends_every_presented_session_and_clears_the_cookie() {
     let numo = w.app("numo");
     let answer = logout(w.services(), &numo, None, &["a", "b"]).await;
     assert_eq!(answer.cookies, vec![CookieChange::ClearSession]);
+    // No live session among them (jwt mode keeps none): nothing named an IdP session to end.
     assert_eq!(
         answer.result.expect("logged out"),
-        AfterLogout::Finished { target: None }
+        AfterLogout::Finished {
+            target: None,
+            ended: crate::login::LoggedOut {
+                bridge_session: false,
+                idp: crate::login::IdpLogout::NotAsked
+            }
+        }
     );
 }

@@ -20,6 +20,20 @@ post_logout_url = "http://127.0.0.1:{port}/portal/bye"
 [apps.portal.handoff]
 mode = "headers"
 upstream = "http://127.0.0.1:9"
+
+[apps.desk]
+display_name = "Desk"
+federation = "kennisnet"
+base_url = "http://127.0.0.1:{port}/desk"
+sp_key = "sp.key"
+sp_cert = "sp.crt"
+schools = ["*"]
+[apps.desk.handoff]
+mode = "headers"
+upstream = "http://127.0.0.1:9"
+[[apps.desk.contacts]]
+type = "support"
+email = "help@desk.example.nl"
 "#
     .to_string()
 }
@@ -40,11 +54,15 @@ async fn bridge() -> Bridge {
 
 /// Logs `client` in to `portal` as `name_id` and returns the session cookie pair.
 async fn log_in(client: &reqwest::Client, b: &Bridge, name_id: &str) -> String {
-    let login = start_login(client, b, "portal", None).await;
-    let mut spec = b.spec("portal", Some(&login.request_id));
+    log_in_to(client, b, "portal", name_id).await
+}
+
+async fn log_in_to(client: &reqwest::Client, b: &Bridge, app: &str, name_id: &str) -> String {
+    let login = start_login(client, b, app, None).await;
+    let mut spec = b.spec(app, Some(&login.request_id));
     spec.name_id = name_id.to_string();
     let xml = b.idp.response(&spec).expect("sign");
-    let resp = post_acs_response(client, b, "portal", &xml, Some(&login.relay_state)).await;
+    let resp = post_acs_response(client, b, app, &xml, Some(&login.relay_state)).await;
     assert_eq!(resp.status(), 302);
     first_cookie(&resp)
 }
@@ -192,4 +210,79 @@ async fn post_logout_urls_outside_the_app_are_refused_by_config() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("apps.numo.post_logout_url"));
+}
+
+/// The logged-out page a student on a shared computer reads says which sessions ended and
+/// which did not: Entree's after Single Logout (or its refusal), a jwt app's own login
+/// (which the bridge never held), with the ways on in both languages.
+#[tokio::test]
+async fn the_logged_out_page_says_what_ended_and_what_is_still_open() {
+    let b = bridge().await;
+    let sls = format!("{}/desk/saml2/kennisnet/sls", b.base);
+    for (success, lang) in [(true, "nl"), (false, "en")] {
+        let c = client();
+        log_in_to(&c, &b, "desk", "subject-page").await;
+        let resp = c
+            .get(format!("{}/desk/saml2/kennisnet/logout", b.base))
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(resp.status(), 302);
+        let location = resp.headers()["location"].to_str().expect("location").to_string();
+        let sp_cert = [samael::crypto::CertificateDer::from(b.sp_cert.to_der().expect("der"))];
+        let request = redirect::receive(query_of(&location), &sp_cert, false).expect("signed");
+        let request_id = roxmltree::Document::parse(&request.xml)
+            .expect("xml")
+            .root_element()
+            .attribute("ID")
+            .expect("id")
+            .to_string();
+        let answer = logout::response_xml("_r2", &sls, &b.idp.entity_id, &request_id, success);
+        let relay = request.relay_state.as_deref().expect("relay");
+        let url = redirect::build_url(&sls, Kind::Response, &answer, relay, Some(&b.idp.key)).expect("url");
+        let resp = c.get(&url).header("accept-language", lang).send().await.expect("sls");
+        assert_eq!(resp.status(), 200);
+        let page = resp.text().await.expect("page");
+        let login_link = format!("href=\"{}/desk/saml2/kennisnet/login\"", b.base);
+        assert!(page.contains(&login_link), "a way to log in again: {page}");
+        if success {
+            assert!(page.contains("Je sessie bij Desk is beëindigd"), "{page}");
+            assert!(page.contains("ook uitgelogd bij Entree"), "{page}");
+            assert!(!page.contains("sluit alle vensters"), "nothing left open: {page}");
+        } else {
+            assert!(page.contains("Your session with Desk has ended"), "{page}");
+            assert!(page.contains("Entree did not confirm the logout"), "{page}");
+            assert!(page.contains("close every window of the browser"), "{page}");
+        }
+    }
+
+    // A jwt app: the bridge holds no session, the app's own login and Entree's stay open.
+    let c = client();
+    for (lang, own_login, entree_open, again) in [
+        (
+            "nl",
+            "houdt zijn eigen inlog bij",
+            "staat nog open",
+            "Opnieuw inloggen bij",
+        ),
+        ("en", "keeps its own login", "is still open", "Log in to"),
+    ] {
+        let resp = c
+            .get(format!("{}/numo/saml2/kennisnet/logout", b.base))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(resp.status(), 200);
+        let page = resp.text().await.expect("page");
+        assert!(
+            !page.contains("Je bent uitgelogd") && !page.contains("You are logged out"),
+            "{page}"
+        );
+        for expected in [own_login, entree_open, again] {
+            assert!(page.contains(expected), "{expected:?} in {page}");
+        }
+        // The way to the app is its own site (the callback's origin), not the bridge.
+        assert!(page.contains(&format!("href=\"{}/\"", b.base)), "{page}");
+    }
 }
