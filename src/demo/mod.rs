@@ -5,6 +5,7 @@
 pub mod idp;
 mod oidc_app;
 mod routes;
+mod sample_app;
 pub mod sign;
 pub mod tokens;
 
@@ -27,6 +28,8 @@ pub const DEMO_ADMIN: &str = "127.0.0.1:9091";
 pub const DEMO_ADMIN_TOKENS: &str = "admin-tokens";
 /// A Magister migratiehulpbestand with one student whose login name is not her number.
 pub const DEMO_MAGISTER_FILE: &str = include_str!("../../config/demo-magister.csv");
+/// The development IdP's SingleLogoutService.
+pub const IDP_SLO_PATH: &str = "/demo/idp/slo";
 pub const IDP_ENTITY_ID: &str = "https://idp.demo.entree-bridge.invalid/metadata";
 
 /// A test student of the development IdP.
@@ -127,7 +130,11 @@ pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyE
         let token = format!("{}{}", keys::random_token(), keys::random_token());
         keys::write_file(&tokens, format!("desk {token}\n").as_bytes(), true)?;
     }
-    let metadata = idp.metadata(&format!("http://{address}/demo/idp/sso"));
+    // With a SingleLogoutService, so logging out of a demo app shows Single Logout.
+    let metadata = idp.metadata_with_slo(
+        &format!("http://{address}/demo/idp/sso"),
+        &format!("http://{address}{IDP_SLO_PATH}"),
+    );
     keys::write_file(&data_dir.join("idp-metadata.xml"), metadata.as_bytes(), false)?;
     Ok(idp)
 }
@@ -198,6 +205,8 @@ pub struct DemoState {
     pub settings: Arc<Settings>,
     /// Sign-ins the OpenID Connect sample app started.
     pub oidc_pending: oidc_app::Pending,
+    /// The jwt sample app's accepted tokens (replays are refused).
+    pub seen_tokens: sample_app::SeenTokens,
 }
 
 impl DemoState {
@@ -206,6 +215,7 @@ impl DemoState {
             idp,
             settings,
             oidc_pending: Default::default(),
+            seen_tokens: Default::default(),
         }
     }
 }

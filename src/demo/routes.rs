@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -15,6 +15,8 @@ use super::idp::ResponseSpec;
 use super::{DemoState, STUDENTS};
 use crate::config::App;
 use crate::http::pages::{form_post_csp, html_page, html_response, page_csp, render_post, Lang};
+use crate::saml::logout;
+use crate::saml::redirect::{self, Kind};
 use crate::saml::xml::{self, escape, XmlLimits};
 
 pub fn router(state: Arc<DemoState>) -> Router {
@@ -22,7 +24,8 @@ pub fn router(state: Arc<DemoState>) -> Router {
         .route("/", get(start_page))
         .route("/demo/idp/sso", get(idp_login_page))
         .route("/demo/idp/login", post(idp_respond))
-        .route("/demo/app/callback", post(app_callback))
+        .route(super::IDP_SLO_PATH, get(idp_single_logout))
+        .route("/demo/app/callback", post(super::sample_app::callback))
         .route("/demo/app/link", get(link_page).post(link_submit))
         .route(super::oidc_app::HOME, get(super::oidc_app::home))
         .route(super::oidc_app::LOGIN, get(super::oidc_app::login))
@@ -93,7 +96,7 @@ async fn start_page(State(state): State<Arc<DemoState>>) -> Response {
             "<i lang=\"en\">First-time linking: link your existing account once, then you are straight in.</i></li>",
             "<li><b>Portaal</b>: een app met alleen OpenID Connect; zijn sample app logt in met een gewone OIDC-client en toont de id_token en userinfo (<a href=\"/demo/oidc/\">direct starten</a>). ",
             "<i lang=\"en\">An app with nothing but OpenID Connect: its sample app signs in with a plain OIDC client library and shows the id_token and userinfo.</i></li></ul>",
-            "<h2>Testleerlingen van de ontwikkel-IdP</h2><ul>{students}</ul>",
+            "<h2>Testgebruikers van de ontwikkel-IdP (leerlingen en een docent)</h2><ul>{students}</ul>",
             "<p>Public keys of the bridge: <a href=\"/.well-known/jwks.json\">/.well-known/jwks.json</a></p>"
         ),
         apps = apps,
@@ -243,72 +246,68 @@ async fn idp_respond(State(state): State<Arc<DemoState>>, Form(f): Form<LoginFor
     html_response(StatusCode::OK, html, &form_post_csp(&origin))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[derive(Deserialize)]
-struct Callback {
-    token: String,
-    target: Option<String>,
-}
-
-/// The sample app: verifies the token against the bridge's JWKS, as a real app would.
-async fn app_callback(State(state): State<Arc<DemoState>>, Form(c): Form<Callback>) -> Response {
-    let jwks: serde_json::Value = serde_json::from_str(state.settings.jwt_keys.jwks_json()).unwrap_or_default();
-    let verified = super::tokens::verify_with_jwks(&c.token, &jwks)
-        .map_err(|e| e.to_string())
-        .and_then(|claims| {
-            let now = chrono::Utc::now().timestamp();
-            let exp = claims["exp"].as_i64().unwrap_or(0);
-            let aud_known = state.settings.apps.iter().any(|a| claims["aud"] == a.name.as_str());
-            let iss_ok = claims["iss"] == state.settings.public_base_url.as_str().trim_end_matches('/');
-            match (exp > now, aud_known, iss_ok) {
-                (true, true, true) => Ok(claims),
-                (false, _, _) => Err("token expired".to_string()),
-                (_, false, _) => Err("token audience is not one of the demo apps".to_string()),
-                _ => Err("token issuer is not this bridge".to_string()),
-            }
-        });
-    match verified {
-        Ok(claims) => {
-            let rows: String = claims
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| {
-                            format!(
-                                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                                escape(k),
-                                escape(&v.to_string())
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let body = format!(
-                concat!(
-                    "<h1>Ingelogd in de sample app</h1><p>De JWT is geverifieerd tegen <a href=\"/.well-known/jwks.json\">de JWKS van de bridge</a>. ",
-                    "<i>The token was verified against the bridge's JWKS.</i></p><table>{rows}</table>{target}<p><a href=\"/\">Terug naar de demo</a></p>"
-                ),
-                rows = rows,
-                target = c
-                    .target
-                    .map(|t| format!("<p>target: <code>{}</code></p>", escape(&t)))
-                    .unwrap_or_default()
-            );
-            html_response(StatusCode::OK, html_page(Lang::Nl, "Sample app", &body), &page_csp())
-        }
-        Err(e) => html_response(
-            StatusCode::UNAUTHORIZED,
+/// The development IdP's SingleLogoutService (Redirect binding), so the demo shows Single
+/// Logout: a demo app's signed LogoutRequest is answered with a signed LogoutResponse to its
+/// SLS. This IdP keeps no session of its own (each login picks a test student), so ending
+/// it is answering; Entree ends the student's session there.
+async fn idp_single_logout(State(state): State<Arc<DemoState>>, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let signed_by_an_app = state.settings.apps.iter().find_map(|app| {
+        let certs: Vec<samael::crypto::CertificateDer> = app
+            .sp
+            .certificates()
+            .filter_map(|c| c.to_der().ok())
+            .map(samael::crypto::CertificateDer::from)
+            .collect();
+        redirect::receive(&query, &certs, false).ok().map(|r| (app, r))
+    });
+    let bad = |text: &str| {
+        html_response(
+            StatusCode::BAD_REQUEST,
             html_page(
                 Lang::En,
-                "Token refused",
-                &format!("<h1>Token refused</h1><p>{}</p>", escape(&e)),
+                "Bad request",
+                &format!("<h1>Bad request</h1><p>{}</p>", escape(text)),
             ),
+            &page_csp(),
+        )
+    };
+    let Some((app, received)) = signed_by_an_app else {
+        return bad("Not a LogoutRequest signed by one of the demo's apps.");
+    };
+    let request_id = xml::parse_bounded(&received.xml, XmlLimits::default())
+        .ok()
+        .filter(|doc| received.kind == Kind::Request && xml::is(&doc.root_element(), xml::NS_SAMLP, "LogoutRequest"))
+        .and_then(|doc| doc.root_element().attribute("ID").map(str::to_string));
+    let Some(request_id) = request_id else {
+        return bad("Not a LogoutRequest.");
+    };
+    let answer = logout::response_xml(
+        &crate::keys::random_saml_id(),
+        &app.sp.sls_url,
+        &state.idp.entity_id,
+        &request_id,
+        true,
+    );
+    let relay_state = received.relay_state.as_deref().unwrap_or("");
+    match redirect::build_url(
+        &app.sp.sls_url,
+        Kind::Response,
+        &answer,
+        relay_state,
+        Some(&state.idp.key),
+    ) {
+        Ok(url) => (StatusCode::FOUND, [(axum::http::header::LOCATION, url)]).into_response(),
+        Err(e) => html_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            html_page(Lang::En, "IdP error", &escape(&e.to_string())),
             &page_csp(),
         ),
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The headers-mode sample app: lists the identity headers the bridge added. It trusts them

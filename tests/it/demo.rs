@@ -132,6 +132,37 @@ async fn the_demo_shows_every_path() {
     assert_eq!(ok.status(), 200);
     assert_eq!(sub_of(&ok.text().await.expect("page")), "100231");
 
+    // The sample app checks the token as the docs ask of apps: once, and shows it raw for the
+    // integration snippets; the same token posted again is refused as replayed.
+    let again = log_in(&client(), &demo, "numo", "sanne")
+        .await
+        .text()
+        .await
+        .expect("page");
+    let token = field(&again, "token").to_string();
+    let callback = format!("{}/demo/app/callback", demo.base);
+    let first = client()
+        .post(&callback)
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.expect("page");
+    assert!(
+        first.contains(&format!(">{token}</textarea>")),
+        "the raw token: {first}"
+    );
+    assert!(first.contains("id=\"copy\""), "a copy button: {first}");
+    let replay = client()
+        .post(&callback)
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(replay.status(), 401);
+    assert!(replay.text().await.expect("page").contains("token replayed"));
+
     // A student known from the imported Magister file: her number, not her login name.
     let imported = log_in(&client(), &demo, "numo", "mila").await;
     assert_eq!(imported.status(), 200);
@@ -159,6 +190,35 @@ async fn the_demo_shows_every_path() {
     assert!(app_page.contains("x-bridge-person-code"), "{app_page}");
     assert!(app_page.contains("<code>100231</code>"), "{app_page}");
     assert!(app_page.contains("x-bridge-token"), "{app_page}");
+    // Its logout runs Single Logout at the development IdP and says so.
+    let to_idp = browser
+        .get(format!("{}/rooster/saml2/kennisnet/logout", demo.base))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(to_idp.status(), 302);
+    let slo = to_idp.headers()["location"].to_str().expect("location").to_string();
+    assert!(
+        slo.starts_with(&format!("{}/demo/idp/slo?SAMLRequest=", demo.base)),
+        "{slo}"
+    );
+    let to_sls = browser.get(&slo).send().await.expect("idp slo");
+    assert_eq!(to_sls.status(), 302);
+    let sls = to_sls.headers()["location"].to_str().expect("location").to_string();
+    let done = browser.get(&sls).send().await.expect("sls");
+    assert_eq!(done.status(), 200);
+    let done = done.text().await.expect("page");
+    assert!(
+        done.contains("Je sessie bij Rooster") && done.contains("ook uitgelogd bij Entree"),
+        "{done}"
+    );
+    let after = browser
+        .get(format!("{}/rooster/", demo.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("rooster");
+    assert_ne!(after.status(), 200, "the session ended");
 
     // A student the linking app does not know: its link page, her existing account, linked;
     // the next login goes straight in.
