@@ -2,8 +2,21 @@
 # the runtime stage only the shared libraries the binary links against (scripts/check-runtime-libs.sh
 # compares the two in CI), and runs as a user without privileges.
 #
+# The image is the production build (--no-default-features): it has no demo (`entree-bridge demo`
+# says so and exits 2), and config/entree-bridge.toml, the demo's config, does not run in it.
+# Mount a config folder of your own, such as deploy/config/ (see deploy/config/README.md):
+# entree-bridge.toml, apps/*.toml, and the keys and metadata it names. Key files are mode 0600:
+# make them readable by the image's user (uid 10001), e.g. `sudo chown -R 10001 deploy/config/keys`.
+#
 #   docker build -t entree-bridge .
-#   docker run -p 8080:8080 -v $PWD/config:/etc/entree-bridge:ro -v bridge-data:/var/lib/entree-bridge entree-bridge
+#   docker run --rm -v $PWD/deploy/config:/etc/entree-bridge:ro entree-bridge check-config
+#   docker run -p 8080:8080 -v $PWD/deploy/config:/etc/entree-bridge:ro -v bridge-data:/var/lib/entree-bridge entree-bridge
+#
+# check-config checks the mounted /etc/entree-bridge/entree-bridge.toml (ENTREE_BRIDGE_CONFIG).
+# The config folder is read-only: point writable paths at the data volume, e.g.
+# sqlite_path = "/var/lib/entree-bridge/links.sqlite3" (relative paths resolve against the config folder).
+# The image listens on 0.0.0.0:8080 whatever server.listen says (ENTREE_BRIDGE_SERVER__LISTEN).
+# Several instances on Redis and PostgreSQL: deploy/compose.yaml.
 
 FROM rust:1-bookworm AS build
 # The production bridge (--no-default-features: no `demo`, so no samael/xmlsec): OpenSSL only;
