@@ -389,13 +389,31 @@ fn verify_link_request(state: &DemoState, token: &str) -> Result<serde_json::Val
     Ok(claims)
 }
 
+/// The linking sample app's refusal, in both languages (the demo's pages are Dutch first),
+/// with a new login as the way to try again.
 fn link_error(message: &str) -> Response {
+    link_refused(message, &format!("/{LINKING_APP}/saml2/kennisnet/login"))
+}
+
+/// [`link_error`] whose way to try again is `retry` (the same link page, for a mistyped
+/// password: the request is still good).
+fn link_refused(message: &str, retry: &str) -> Response {
     html_response(
         StatusCode::BAD_REQUEST,
         html_page(
-            Lang::En,
-            "Link refused",
-            &format!("<h1>Link refused</h1><p>{}</p>", escape(message)),
+            Lang::Nl,
+            "Koppelen geweigerd",
+            &format!(
+                concat!(
+                    "<h1>Koppelen geweigerd <small lang=\"en\">(link refused)</small></h1>",
+                    "<p>De app kon dit koppelverzoek niet aannemen: <span lang=\"en\">{message}</span>. ",
+                    "Probeer het nog eens met de knop hieronder (een koppelverzoek is 10 minuten geldig).</p>",
+                    "<p lang=\"en\"><i>The app could not take this link request. Try again with the button below (a link request is valid for 10 minutes).</i></p>",
+                    "<p><a class=\"button\" href=\"{retry}\">Opnieuw proberen / try again</a> <a href=\"/\">Terug naar de demo</a></p>"
+                ),
+                message = escape(message),
+                retry = escape(retry),
+            ),
         ),
         &page_csp(),
     )
@@ -472,6 +490,12 @@ async fn link_submit(State(state): State<Arc<DemoState>>, Form(f): Form<LinkForm
         .find(|(user, password, _)| *user == f.username && *password == f.password)
     {
         Some((_, _, person_code)) => link_answer(&state, &claims, ("sub", person_code)),
-        None => link_error("unknown user name or wrong password (demo: sanne.klas / demo)"),
+        None => {
+            let again: String = url::form_urlencoded::byte_serialize(f.link_request.as_bytes()).collect();
+            link_refused(
+                "unknown user name or wrong password (demo: sanne.klas / demo)",
+                &format!("/demo/app/link?link_request={again}"),
+            )
+        }
     }
 }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::pages::{error_page, ErrorText, Lang};
+use super::pages::{error_page, AppLook, ErrorText, Lang};
 use super::Shared;
 use crate::login::Diagnosis;
 pub use crate::login::LoginFailure;
@@ -34,6 +34,14 @@ pub enum LoginError {
     SessionCookieAmbiguous,
     #[error("the upstream switched to WebSocket without a valid Sec-WebSocket-Accept")]
     UpstreamUpgradeInvalid,
+    /// A route asked with a method it does not answer: a GET on the ACS is the back button
+    /// or a bookmark of the page the IdP posted to.
+    #[error("{method} on the {route} route, which answers {allowed} only")]
+    MethodNotAllowed {
+        method: String,
+        route: &'static str,
+        allowed: String,
+    },
     #[error("the ACS request is malformed: {0}")]
     BadRequest(&'static str),
     /// The store's own message, which says it is the state store.
@@ -79,6 +87,7 @@ impl LoginError {
             LoginError::HostHeaderInvalid(_) => "host_header_invalid",
             LoginError::SessionCookieAmbiguous => "session_cookie_ambiguous",
             LoginError::UpstreamUpgradeInvalid => "upstream_upgrade_invalid",
+            LoginError::MethodNotAllowed { .. } => "method_not_allowed",
             LoginError::BadRequest(_) => "acs_bad_request",
             LoginError::StoreUnavailable(_) => "store_unavailable",
             LoginError::UpstreamUnavailable(_) => "upstream_unavailable",
@@ -101,6 +110,7 @@ impl LoginError {
     pub fn status(&self) -> StatusCode {
         match self {
             LoginError::UnknownApp => StatusCode::NOT_FOUND,
+            LoginError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             LoginError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             LoginError::UpstreamUnavailable(_) | LoginError::UpstreamUpgradeInvalid => StatusCode::BAD_GATEWAY,
             LoginError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -146,6 +156,18 @@ impl LoginError {
                 title_en: "Unknown address",
                 body_nl: "Op dit adres is geen app ingesteld. Controleer de link.".into(),
                 body_en: "No app is configured at this address. Please check the link.".into(),
+            },
+            LoginError::MethodNotAllowed { route: "acs", .. } => ErrorText {
+                title_nl: "Deze pagina kun je niet opnieuw openen",
+                title_en: "This page cannot be opened again",
+                body_nl: format!("Dit adres neemt alleen de inloggegevens van Entree aan, eenmalig: de terugknop of een bladwijzer brengt je hier zonder. Log opnieuw in bij {app} met de knop hieronder of via de link in je elo."),
+                body_en: format!("This address only takes the sign-in from Entree, once: the back button or a bookmark brings you here without it. Log in to {app} again with the button below or through the link in your learning environment."),
+            },
+            LoginError::MethodNotAllowed { .. } => ErrorText {
+                title_nl: "Ongeldig verzoek",
+                title_en: "Invalid request",
+                body_nl: format!("Dit adres van {app} kan niet zo worden opgevraagd. Ga verder met de knop hieronder."),
+                body_en: format!("This address of {app} cannot be asked for this way. Go on with the button below."),
             },
             LoginError::BadRequest(_) => crate::login::refused_text(app_name).into(),
             LoginError::RateLimited { retry_after, .. } => ErrorText {
@@ -255,8 +277,9 @@ impl RequestError for LoginError {
 #[derive(Clone)]
 pub struct Failure {
     error: Arc<dyn RequestError>,
-    /// The display name of the app whose route failed, once the router knows the app.
-    app: Option<Arc<str>>,
+    /// The app whose route failed, as its page shows it (name, ways on, contact), once the
+    /// router knows the app.
+    app: Option<Arc<AppLook>>,
     /// The config name of that app (failure reports and metrics name it).
     app_name: Option<Arc<str>>,
     /// The page's language whatever the browser asks (SP metadata errors are in English).
@@ -367,9 +390,10 @@ impl Failure {
     /// headers, extensions).
     fn render(self, browser_lang: Lang, placeholder: Response, correlation_id: &str) -> Response {
         let error = &*self.error;
-        let (status, code, app) = (error.status(), error.code(), self.app.as_deref());
+        let (status, code, look) = (error.status(), error.code(), self.app.as_deref());
         let lang = self.lang.unwrap_or(browser_lang);
-        let page = error_page(lang, status, code, correlation_id, &error.text(app.unwrap_or("de app")));
+        let text = error.text(look.map_or("de app", |l| l.display_name.as_str()));
+        let page = error_page(lang, status, code, correlation_id, &text, look);
         let (handler, _) = placeholder.into_parts();
         let (mut parts, body) = page.into_parts();
         // As if the handler had set them on the page: its values replace the page's.
@@ -399,12 +423,14 @@ impl IntoResponse for Failure {
 
 /// Names the app on a failed response of one of its routes (its page and log line name it).
 pub fn name_app(response: &mut Response, app: &crate::config::App) {
-    name_app_as(response, &app.display_name, &app.name);
+    if response.extensions().get::<Failure>().is_some() {
+        name_app_as(response, AppLook::of(app), &app.name);
+    }
 }
 
-fn name_app_as(response: &mut Response, display_name: &str, name: &str) {
+fn name_app_as(response: &mut Response, look: AppLook, name: &str) {
     if let Some(failure) = response.extensions_mut().get_mut::<Failure>() {
-        failure.app.get_or_insert_with(|| Arc::from(display_name));
+        failure.app.get_or_insert_with(|| Arc::new(look));
         failure.app_name.get_or_insert_with(|| Arc::from(name));
     }
 }
@@ -591,6 +617,11 @@ mod tests {
             LoginError::SessionCookieAmbiguous,
             LoginError::UpstreamUpgradeInvalid,
             LoginError::BadRequest("no SAMLResponse field"),
+            LoginError::MethodNotAllowed {
+                method: "GET".into(),
+                route: "acs",
+                allowed: "POST".into(),
+            },
             LoginError::StoreUnavailable("down".into()),
             LoginError::UpstreamUnavailable("refused".into()),
             LoginError::UpstreamTimeout,
@@ -638,6 +669,7 @@ mod tests {
                 | LoginError::SessionCookieAmbiguous
                 | LoginError::UpstreamUpgradeInvalid
                 | LoginError::BadRequest(_)
+                | LoginError::MethodNotAllowed { .. }
                 | LoginError::StoreUnavailable(_)
                 | LoginError::UpstreamUnavailable(_)
                 | LoginError::UpstreamTimeout
@@ -742,7 +774,13 @@ mod tests {
                         retry_after: 7,
                     }
                     .into_response();
-                    name_app_as(&mut response, "Numo <Rekenen>", "numo");
+                    let look = AppLook {
+                        display_name: "Numo <Rekenen>".into(),
+                        login_url: "https://numo.example.nl/saml2/kennisnet/login".into(),
+                        home_url: "https://numo.example.nl/".into(),
+                        contact: Some("help@numo.example.nl".into()),
+                    };
+                    name_app_as(&mut response, look, "numo");
                     let cookie = HeaderValue::from_static("login=; Max-Age=0");
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                     response.extensions_mut().insert(LoginAttempt { app: "numo".into() });

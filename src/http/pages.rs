@@ -102,7 +102,16 @@ pub struct ErrorText {
     pub body_en: String,
 }
 
-pub fn error_page(lang: Lang, status: StatusCode, code: &str, correlation_id: &str, text: &ErrorText) -> Response {
+/// An error page; with the app's `look`, the ways on (log in again, to the app) and the
+/// app's help desk contact below the text.
+pub fn error_page(
+    lang: Lang,
+    status: StatusCode,
+    code: &str,
+    correlation_id: &str,
+    text: &ErrorText,
+    look: Option<&AppLook>,
+) -> Response {
     let (title, body, code_label, id_label) = match lang {
         Lang::Nl => (
             text.title_nl,
@@ -121,9 +130,10 @@ pub fn error_page(lang: Lang, status: StatusCode, code: &str, correlation_id: &s
         lang,
         title,
         &format!(
-            "<h1>{}</h1><p>{}</p><p><small>{}: <code>{}</code><br>{}: <code>{}</code></small></p>",
+            "<h1>{}</h1><p>{}</p>{}<p><small>{}: <code>{}</code><br>{}: <code>{}</code></small></p>",
             escape(title),
             body,
+            look.map(|l| l.ways_on(lang, true)).unwrap_or_default(),
             code_label,
             escape(code),
             id_label,

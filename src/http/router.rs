@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -156,7 +156,16 @@ async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: S
     }
     if req.method() != route.method() {
         return if route.refuses_other_methods() {
-            (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n").into_response()
+            let mut response = LoginError::MethodNotAllowed {
+                method: req.method().to_string(),
+                route: route.path(),
+                allowed: route.method().to_string(),
+            }
+            .into_response();
+            if let Ok(allow) = axum::http::HeaderValue::from_str(route.method().as_str()) {
+                response.headers_mut().insert(axum::http::header::ALLOW, allow);
+            }
+            response
         } else {
             LoginError::UnknownApp.into_response()
         };

@@ -247,6 +247,13 @@ async fn the_demo_shows_every_path() {
         .await
         .expect("submit");
     assert_eq!(wrong.status(), 400, "a wrong password links nothing");
+    // In Dutch first, with a way to try again: the same link page (its request still good).
+    let wrong = wrong.text().await.expect("page");
+    assert!(
+        wrong.contains("Koppelen geweigerd") && wrong.contains("Opnieuw proberen"),
+        "{wrong}"
+    );
+    assert!(wrong.contains("href=\"/demo/app/link?link_request="), "{wrong}");
     let answered = browser
         .post(format!("{}/demo/app/link", demo.base))
         .form(&[

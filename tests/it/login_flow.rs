@@ -553,3 +553,58 @@ async fn cbc_in_an_unsigned_response_is_accepted_only_with_allow_cbc_and_the_ref
     .await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
 }
+
+/// The back button or a bookmark lands a GET on the ACS: a styled page in the browser's
+/// language (not a bare "method not allowed"), `Allow: POST`, a new login, and the app's
+/// help desk from the config's support contact, as on every error page of the app.
+#[tokio::test]
+async fn a_get_on_the_acs_is_a_page_with_a_way_back_and_the_apps_contact() {
+    let extra = "[[apps.numo.contacts]]\ntype = \"support\"\nemail = \"help@numo.example.nl\"\n";
+    let bridge = Bridge::start_custom(extra, |_| {}).await;
+    let acs = format!("{}/numo/saml2/kennisnet/acs", bridge.base);
+    for (lang, title, again, help) in [
+        (
+            "nl",
+            "Deze pagina kun je niet opnieuw openen",
+            "Opnieuw inloggen bij",
+            "Hulp nodig? De helpdesk van",
+        ),
+        ("en", "This page cannot be opened again", "Log in to", "Need help?"),
+    ] {
+        let resp = client()
+            .get(&acs)
+            .header("accept-language", lang)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers()["allow"], "POST");
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html"));
+        let page = resp.text().await.expect("page");
+        assert!(page.contains(&format!("<html lang=\"{lang}\"")), "{page}");
+        for expected in [title, again, help, "<code>method_not_allowed</code>"] {
+            assert!(page.contains(expected), "{expected:?} in {page}");
+        }
+        let login = format!("href=\"{}/numo/saml2/kennisnet/login\"", bridge.base);
+        assert!(page.contains(&login), "{page}");
+        assert!(page.contains("href=\"mailto:help@numo.example.nl\""), "{page}");
+    }
+    // Other refusals of the app carry the same ways on: a target outside the app.
+    let refused = client()
+        .get(format!(
+            "{}/numo/saml2/kennisnet/login?target=https://evil.example",
+            bridge.base
+        ))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(refused.status(), 400);
+    let page = refused.text().await.expect("page");
+    assert!(
+        page.contains("<code>target_not_allowed</code>") && page.contains("mailto:help@numo.example.nl"),
+        "{page}"
+    );
+}
