@@ -282,22 +282,7 @@ async fn sign_in(
         .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .unwrap_or_default();
-    let rows = |value: &serde_json::Value| -> String {
-        value
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| {
-                        format!(
-                            "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                            escape(k),
-                            escape(&v.to_string())
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let rows = super::sample_app::claim_rows;
     let info = serde_json::to_value(&userinfo).unwrap_or_default();
     let hint = url::form_urlencoded::byte_serialize(id_token.to_string().as_bytes()).collect::<String>();
     let back = oidc

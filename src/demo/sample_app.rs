@@ -87,8 +87,9 @@ fn check(state: &DemoState, token: &str) -> Result<serde_json::Value, String> {
     Ok(claims)
 }
 
-fn accepted_page(claims: &serde_json::Value, token: &str, target: Option<&str>) -> Response {
-    let rows: String = claims
+/// A JSON object's members as table rows (claim, value), escaped.
+pub(super) fn claim_rows(value: &serde_json::Value) -> String {
+    value
         .as_object()
         .map(|o| {
             o.iter()
@@ -101,7 +102,11 @@ fn accepted_page(claims: &serde_json::Value, token: &str, target: Option<&str>) 
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn accepted_page(claims: &serde_json::Value, token: &str, target: Option<&str>) -> Response {
+    let rows = claim_rows(claims);
     let body = format!(
         concat!(
             "<h1>Ingelogd in de sample app</h1><p>De JWT is geverifieerd tegen <a href=\"/.well-known/jwks.json\">de JWKS van de bridge</a>, ",

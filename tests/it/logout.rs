@@ -79,6 +79,20 @@ async fn session_alive(b: &Bridge, cookie: &str) -> bool {
     resp.status() != 401
 }
 
+/// The LogoutRequest the bridge sent to the IdP at `location` (its signature checked with
+/// the SP certificate), and its ID.
+fn sent_logout_request(b: &Bridge, location: &str) -> (redirect::Received, String) {
+    let sp_cert = [samael::crypto::CertificateDer::from(b.sp_cert.to_der().expect("der"))];
+    let request = redirect::receive(query_of(location), &sp_cert, false).expect("signed by the SP");
+    let request_id = roxmltree::Document::parse(&request.xml)
+        .expect("xml")
+        .root_element()
+        .attribute("ID")
+        .expect("id")
+        .to_string();
+    (request, request_id)
+}
+
 fn query_of(url: &str) -> &str {
     url.split_once('?').expect("query").1
 }
@@ -101,15 +115,8 @@ async fn sp_initiated_logout_ends_the_session_and_completes_with_the_idp() {
     assert!(!session_alive(&b, &cookie).await, "the bridge session ended at once");
 
     // The LogoutRequest is signed with the SP key and names the subject.
-    let sp_cert = [samael::crypto::CertificateDer::from(b.sp_cert.to_der().expect("der"))];
-    let request = redirect::receive(query_of(&location), &sp_cert, false).expect("signed by the SP");
+    let (request, request_id) = sent_logout_request(&b, &location);
     assert!(request.xml.contains("subject-1") && request.xml.contains("SessionIndex"));
-    let request_id = roxmltree::Document::parse(&request.xml)
-        .expect("xml")
-        .root_element()
-        .attribute("ID")
-        .expect("id")
-        .to_string();
 
     // The IdP answers; a forged answer is refused, the real one leads to post_logout_url.
     let sls = format!("{}/portal/saml2/kennisnet/sls", b.base);
@@ -229,14 +236,7 @@ async fn the_logged_out_page_says_what_ended_and_what_is_still_open() {
             .expect("logout");
         assert_eq!(resp.status(), 302);
         let location = resp.headers()["location"].to_str().expect("location").to_string();
-        let sp_cert = [samael::crypto::CertificateDer::from(b.sp_cert.to_der().expect("der"))];
-        let request = redirect::receive(query_of(&location), &sp_cert, false).expect("signed");
-        let request_id = roxmltree::Document::parse(&request.xml)
-            .expect("xml")
-            .root_element()
-            .attribute("ID")
-            .expect("id")
-            .to_string();
+        let (request, request_id) = sent_logout_request(&b, &location);
         let answer = logout::response_xml("_r2", &sls, &b.idp.entity_id, &request_id, success);
         let relay = request.relay_state.as_deref().expect("relay");
         let url = redirect::build_url(&sls, Kind::Response, &answer, relay, Some(&b.idp.key)).expect("url");
