@@ -343,6 +343,42 @@ fn start_page_link(start: &str, path: &str) -> String {
 }
 
 /// Where the browser test keeps its screenshots (CI artifacts).
+/// What a screen reader and a phone need of a page, as the browser sees it: a language, one
+/// `h1`, a viewport, every field labelled, no empty link or button, and text (body, links,
+/// buttons) at WCAG AA contrast (4.5:1) against its background. The empty string when all hold.
+const READABLE: &str = r#"(() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push('no lang');
+  const h1 = document.querySelectorAll('h1').length;
+  if (h1 !== 1) problems.push(h1 + ' h1 headings');
+  if (!document.querySelector('meta[name=viewport]')) problems.push('no viewport');
+  for (const e of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
+    const labelled = (e.id && document.querySelector('label[for="' + e.id + '"]')) || e.getAttribute('aria-label');
+    if (!labelled) problems.push('unlabelled field ' + (e.name || e.id));
+  }
+  for (const e of document.querySelectorAll('a, button')) {
+    if (!e.textContent.trim() && !e.getAttribute('aria-label')) problems.push('empty link or button');
+  }
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && c !== 'transparent' && !c.startsWith('rgba(0, 0, 0, 0)')) return rgb(c);
+    }
+    return [255, 255, 255];
+  };
+  for (const e of document.querySelectorAll('p, li, a, button, h1, small, code')) {
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) problems.push(e.tagName + ' contrast ' + ratio.toFixed(2));
+  }
+  return problems.join('; ');
+})()"#;
+
 fn artifacts() -> std::path::PathBuf {
     repo_root().join("target").join("browser-artifacts")
 }
@@ -383,6 +419,59 @@ async fn a_real_browser_walks_the_demo() {
         "{text}"
     );
     browser.screenshot(&artifacts().join("demo-jwt-app.png")).await;
+    // The raw token for the integration snippets, and its copy button (a script the page's
+    // CSP allows by hash) works.
+    let token = browser.eval("document.getElementById('token').value").await;
+    assert!(token.as_str().is_some_and(|t| t.split('.').count() == 3), "{token}");
+    browser.click("#copy").await;
+    browser
+        .wait_for(
+            "document.getElementById('copy').textContent.includes('Gekopieerd')",
+            Duration::from_secs(5),
+        )
+        .await;
+
+    // The pages a student reaches off the happy path: styled, in the browser's language
+    // (headless Chromium asks for English), readable (one
+    // heading, labelled fields, contrast, a phone's viewport), with a way on.
+    for (path, says, shot) in [
+        (
+            "/numo/saml2/kennisnet/acs",
+            "This page cannot be opened again",
+            "acs-get.png",
+        ),
+        ("/numo/saml2/kennisnet/logout", "keeps its own login", "logout-jwt.png"),
+        (
+            "/numo/saml2/kennisnet/login?target=https://evil.example",
+            "target_not_allowed",
+            "refused-target.png",
+        ),
+    ] {
+        browser.goto(&format!("{}{path}", demo.base)).await;
+        browser
+            .wait_for(
+                &format!("document.body.innerText.includes('{says}')"),
+                Duration::from_secs(10),
+            )
+            .await;
+        let problems = browser.eval(READABLE).await;
+        assert_eq!(problems.as_str(), Some(""), "{path}: {problems}");
+        let again = browser
+            .eval("document.querySelector('a[href$=\"/numo/saml2/kennisnet/login\"]') !== null")
+            .await;
+        assert_eq!(again.as_bool(), Some(true), "{path}: a new login is offered");
+        browser.screenshot(&artifacts().join(shot)).await;
+    }
+    // The check sees what it is for: pale text (set through the CSSOM: the CSP blocks inline
+    // style attributes), an unlabelled field, a second heading.
+    browser
+        .eval("document.body.insertAdjacentHTML('beforeend', '<h1>x</h1><input name=\"q\">'); const p = document.createElement('p'); p.textContent = 'pale'; p.style.color = '#bbb'; document.body.append(p)")
+        .await;
+    let problems = browser.eval(READABLE).await;
+    let problems = problems.as_str().unwrap_or_default();
+    for expected in ["2 h1 headings", "unlabelled field q", "P contrast"] {
+        assert!(problems.contains(expected), "{expected:?} in {problems:?}");
+    }
 
     // The linking path: the app's link page, an existing account, back in the sample app.
     browser.goto(&format!("{}/", demo.base)).await;
