@@ -16,14 +16,8 @@ pub fn keygen_sp(out: &Path, key_type: Option<&str>, force: bool) -> ExitCode {
         return ExitCode::from(2);
     }
     let cert_path = out.with_extension("crt");
-    for path in [out, cert_path.as_path()] {
-        if path.exists() && !force {
-            eprintln!(
-                "entree-bridge keygen: {} exists; use --force to replace it",
-                path.display()
-            );
-            return ExitCode::from(1);
-        }
+    if let Some(refused) = refuse_to_replace(&[out, &cert_path], force) {
+        return refused;
     }
     let name = out.file_stem().and_then(|s| s.to_str()).unwrap_or("entree-bridge-sp");
     let written = keys::generate_key(KeyKind::Rsa2048).and_then(|key| {
@@ -63,12 +57,8 @@ pub fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if out.exists() && !force {
-        eprintln!(
-            "entree-bridge keygen: {} exists; use --force to replace it",
-            out.display()
-        );
-        return ExitCode::from(1);
+    if let Some(refused) = refuse_to_replace(&[out], force) {
+        return refused;
     }
     match keys::generate_key(kind).and_then(|k| keys::write_private_key(out, &k)) {
         Ok(()) => {
@@ -85,4 +75,15 @@ pub fn keygen(out: &Path, key_type: &str, force: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Exit 1 when one of `paths` exists and `--force` was not given: a key is never replaced
+/// by accident.
+fn refuse_to_replace(paths: &[&Path], force: bool) -> Option<ExitCode> {
+    let existing = paths.iter().find(|p| p.exists()).filter(|_| !force)?;
+    eprintln!(
+        "entree-bridge keygen: {} exists; use --force to replace it",
+        existing.display()
+    );
+    Some(ExitCode::from(1))
 }

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::pages::{error_page, AppLook, ErrorText, Lang};
+use super::routes::SamlRoute;
 use super::Shared;
 use crate::login::Diagnosis;
 pub use crate::login::LoginFailure;
@@ -36,12 +37,8 @@ pub enum LoginError {
     UpstreamUpgradeInvalid,
     /// A route asked with a method it does not answer: a GET on the ACS is the back button
     /// or a bookmark of the page the IdP posted to.
-    #[error("{method} on the {route} route, which answers {allowed} only")]
-    MethodNotAllowed {
-        method: String,
-        route: &'static str,
-        allowed: String,
-    },
+    #[error("{method} on the {} route, which answers {} only", route.path(), route.method())]
+    MethodNotAllowed { method: String, route: SamlRoute },
     #[error("the ACS request is malformed: {0}")]
     BadRequest(&'static str),
     /// The store's own message, which says it is the state store.
@@ -157,7 +154,9 @@ impl LoginError {
                 body_nl: "Op dit adres is geen app ingesteld. Controleer de link.".into(),
                 body_en: "No app is configured at this address. Please check the link.".into(),
             },
-            LoginError::MethodNotAllowed { route: "acs", .. } => ErrorText {
+            LoginError::MethodNotAllowed {
+                route: SamlRoute::Acs, ..
+            } => ErrorText {
                 title_nl: "Deze pagina kun je niet opnieuw openen",
                 title_en: "This page cannot be opened again",
                 body_nl: format!("Dit adres neemt alleen de inloggegevens van Entree aan, eenmalig: de terugknop of een bladwijzer brengt je hier zonder. Log opnieuw in bij {app} met de knop hieronder of via de link in je elo."),
@@ -619,8 +618,7 @@ mod tests {
             LoginError::BadRequest("no SAMLResponse field"),
             LoginError::MethodNotAllowed {
                 method: "GET".into(),
-                route: "acs",
-                allowed: "POST".into(),
+                route: SamlRoute::Acs,
             },
             LoginError::StoreUnavailable("down".into()),
             LoginError::UpstreamUnavailable("refused".into()),

@@ -182,19 +182,11 @@ impl AppLook {
             home = escape(&self.home_url),
         );
         if let (true, Some(contact)) = (with_contact, &self.contact) {
-            let href = match contact.contains('@') && !contact.starts_with("https://") {
-                true => format!("mailto:{contact}"),
-                false => contact.clone(),
-            };
             let ask = match lang {
                 Lang::Nl => format!("Hulp nodig? De helpdesk van {app}:"),
                 Lang::En => format!("Need help? {app}'s help desk:"),
             };
-            html.push_str(&format!(
-                "<p>{ask} <a href=\"{}\">{}</a></p>",
-                escape(&href),
-                escape(contact)
-            ));
+            html.push_str(&format!("<p>{ask} {}</p>", crate::login::contact_link(contact)));
         }
         html
     }

@@ -158,8 +158,7 @@ async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: S
         return if route.refuses_other_methods() {
             let mut response = LoginError::MethodNotAllowed {
                 method: req.method().to_string(),
-                route: route.path(),
-                allowed: route.method().to_string(),
+                route,
             }
             .into_response();
             if let Ok(allow) = axum::http::HeaderValue::from_str(route.method().as_str()) {

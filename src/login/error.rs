@@ -299,7 +299,7 @@ impl LoginFailure {
 
 /// `activation_contact` as a link: an email address as mailto, a URL as itself (the config
 /// accepts only these two).
-fn contact_link(contact: &str) -> String {
+pub fn contact_link(contact: &str) -> String {
     let href = if contact.contains('@') && !contact.contains("://") {
         format!("mailto:{contact}")
     } else {

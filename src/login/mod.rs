@@ -31,7 +31,7 @@ mod tests;
 pub use binding::BrowserCookies;
 pub use complete::school_check_detail;
 pub use complete::{complete, AcsPost, LoggedIn, Outcome, MAX_RELAY_STATE_KEY_LEN};
-pub use error::{refused_text, temporary_problem_text, LoginFailure, PageText};
+pub use error::{contact_link, refused_text, temporary_problem_text, LoginFailure, PageText};
 pub use link::{complete_link, LinkDone};
 pub use logout::{logout, logout_to, single_logout, AfterLogout, IdpLogout, LoggedOut, LogoutNotice, SingleLogout};
 pub use start::{start, start_for, Started, PENDING_LOGIN_LIFETIME};

@@ -61,20 +61,17 @@ impl App {
         if let Some(url) = &self.post_logout_url {
             return url.to_string();
         }
-        let origin_of = |url: &str| {
-            Url::parse(url)
-                .ok()
-                .map(|u| format!("{}/", u.origin().ascii_serialization()))
-        };
+        let origin_of = |url: &Url| format!("{}/", url.origin().ascii_serialization());
         let home = match self.handoff.mode {
             crate::handoff::HandoffMode::Headers => None,
-            crate::handoff::HandoffMode::Jwt => self.handoff.callback_url.as_ref().and_then(|u| origin_of(u.as_str())),
+            crate::handoff::HandoffMode::Jwt => self.handoff.callback_url.as_ref().map(origin_of),
             crate::handoff::HandoffMode::Oidc => self
                 .handoff
                 .oidc
                 .as_ref()
                 .and_then(|c| c.redirect_uris.first())
-                .and_then(|u| origin_of(u)),
+                .and_then(|u| Url::parse(u).ok())
+                .map(|u| origin_of(&u)),
         };
         home.unwrap_or_else(|| self.base_url.to_string())
     }
@@ -87,7 +84,7 @@ impl App {
             .contacts
             .iter()
             .find(|c| c.contact_type == "support")
-            .map(|c| c.email.as_str())
+            .map(|c| c.email.trim_start_matches("mailto:"))
             .or(self.identity.activation_contact.as_deref())
     }
 
