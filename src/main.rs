@@ -14,6 +14,8 @@ use entree_bridge::store::links::LinkStore;
 use entree_bridge::verify_cli::{self, VerifySettings};
 use entree_bridge::verify_identity::IdentityTarget;
 
+mod init_cli;
+mod init_template;
 mod keys_cli;
 mod links_cli;
 mod support_cli;
@@ -43,6 +45,9 @@ enum Command {
     },
     /// Explain why a SAML Response is accepted or rejected.
     VerifyResponse(VerifyArgs),
+    /// Start a real deployment: a commented config for one app at Entree staging, with its
+    /// SP key and certificate and the JWT signing key, checked, and what is left to do.
+    Init(init_cli::InitArgs),
     /// Write a new JWT signing key (PKCS#8 PEM).
     Keygen {
         /// Where to write the key.
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Init(args) => init_cli::run(args),
         Command::VerifyResponse(args) => ExitCode::from(verify(args) as u8),
         Command::Keygen {
             out,
@@ -246,7 +252,7 @@ fn prepare_demo_files(path: &Path) {
     #[cfg(not(feature = "demo"))]
     eprintln!(
         "{} is the demo's config: its keys and IdP metadata are made by `entree-bridge demo` on its first run \
-         (a build with the demo: ./scripts/demo). For a real app, start from config/examples/ (README, \"Your first real app\").",
+         (a build with the demo: ./scripts/demo). For a real app: `entree-bridge init` (README, \"Your first real app\").",
         path.display()
     );
 }

@@ -58,11 +58,7 @@ pub fn read(dir: &Path) -> Result<Vec<AppFile>, ConfigErrors> {
     })?;
     for path in paths {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !super::parse::valid_name(&name) {
             problems.push(problem(
                 &path,
                 "(file)",

@@ -39,7 +39,7 @@ pub(super) fn parse_http_url(value: &str) -> Result<Url, String> {
 }
 
 /// A federation or app name: it becomes a URL path segment and a JWT audience.
-pub(super) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

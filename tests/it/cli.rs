@@ -517,58 +517,6 @@ fn the_example_configs_pass_check_config() {
     );
 }
 
-/// README "Your first real app", step by step with the binary: the example copied, its SP
-/// key pair from `keygen --sp` and its JWT key from `keygen`, the metadata (a local file
-/// where the README downloads Entree's staging copy), the edits it lists, and check-config.
-#[test]
-fn the_readme_path_to_a_first_real_app_ends_in_a_checked_config() {
-    let (dir, idp, _) = prepare_dir();
-    let mine = dir.path().join("mine");
-    std::fs::create_dir_all(mine.join("metadata")).expect("mkdir");
-    let example = std::fs::read_to_string(repo_root().join("config/examples/numo.toml")).expect("example");
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
-    for step in [
-        "keygen --sp --out mine/keys/numo-sp.key",
-        "keygen --out mine/keys/jwt-signing.pem",
-        "cp config/examples/numo.toml mine/entree-bridge.toml",
-        "check-config --config mine/entree-bridge.toml",
-    ] {
-        assert!(readme.contains(step), "the README says {step:?}");
-    }
-    let (code, out, err) =
-        run(bridge_cmd()
-            .current_dir(dir.path())
-            .args(["keygen", "--sp", "--out", "mine/keys/numo-sp.key"]));
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("sp_key = \"mine/keys/numo-sp.key\""), "{out}");
-    let (code, _, err) =
-        run(bridge_cmd()
-            .current_dir(dir.path())
-            .args(["keygen", "--out", "mine/keys/jwt-signing.pem"]));
-    assert_eq!(code, 0, "{err}");
-    std::fs::write(
-        mine.join("metadata/entree-staging.xml"),
-        idp.metadata("https://engine.entree-s.example/sso"),
-    )
-    .expect("metadata");
-    // The README's edits: staging metadata, one machine (memory sessions, SQLite links).
-    let config = example
-        .replace("metadata/entree-production.xml", "metadata/entree-staging.xml")
-        .replace("store = \"redis\"", "store = \"memory\"")
-        .replace(
-            "store = \"postgres\"\npostgres_url = \"postgres://bridge@db.internal/entree_bridge\"",
-            "store = \"sqlite\"\nsqlite_path = \"links.sqlite3\"",
-        );
-    assert!(config.contains("store = \"sqlite\""), "the example's link store moved");
-    std::fs::write(mine.join("entree-bridge.toml"), config).expect("write");
-    let (code, out, err) =
-        run(bridge_cmd()
-            .current_dir(dir.path())
-            .args(["check-config", "--config", "mine/entree-bridge.toml"]));
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("config OK") && out.contains("app numo:"), "{out}");
-}
-
 // Issue 17: documents the SAML world sends, made by an independent signer (the xmlsec1 CLI),
 // read as they mean. Each test names the code the bridge answered before the fix.
 

@@ -11,6 +11,7 @@ mod admin_desk;
 mod cli;
 mod config_reference;
 mod demo;
+mod first_app;
 mod headers_proxy;
 mod hostile_responses;
 mod house;
