@@ -243,6 +243,18 @@ pub struct AppSection {
     pub organization: Option<OrganizationSection>,
     #[serde(default)]
     pub contacts: Vec<ContactSection>,
+    #[serde(default)]
+    pub branding: BrandingSection,
+}
+
+/// `[apps.X.branding]`: what the student's pages show of the app besides its name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingSection {
+    /// A PNG, JPEG, WebP or SVG file, served at `{base}/saml2/{federation}/logo`.
+    pub logo: Option<String>,
+    /// Links and buttons: `#rrggbb`, at least 4.5:1 on white.
+    pub accent: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

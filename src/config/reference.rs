@@ -65,13 +65,22 @@ pub fn all_keys() -> Vec<String> {
     add("support", fields_of::<super::support::SupportSection>(), &[]);
     add("admin", fields_of::<super::admin::AdminSection>(), &[]);
     add("federations.<name>", fields_of::<FederationSection>(), &[]);
-    let app_tables = ["person", "handoff", "organization", "contacts", "tenants", "claims"];
+    let app_tables = [
+        "person",
+        "handoff",
+        "organization",
+        "contacts",
+        "tenants",
+        "claims",
+        "branding",
+    ];
     add("apps.<name>", fields_of::<AppSection>(), &app_tables);
     add("apps.<name>.person", fields_of::<PersonSection>(), &[]);
     add("apps.<name>.handoff", fields_of::<HandoffSection>(), &["headers"]);
     add("apps.<name>.handoff.headers", fields_of::<HeaderNamesSection>(), &[]);
     add("apps.<name>.organization", fields_of::<OrganizationSection>(), &[]);
     add("apps.<name>.contacts[]", fields_of::<ContactSection>(), &[]);
+    add("apps.<name>.branding", fields_of::<BrandingSection>(), &[]);
     keys.push("apps.<name>.tenants.<BRIN>".into());
     keys.push("apps.<name>.claims.<claim>".into());
     keys

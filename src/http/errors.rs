@@ -777,6 +777,8 @@ mod tests {
                         login_url: "https://numo.example.nl/saml2/kennisnet/login".into(),
                         home_url: "https://numo.example.nl/".into(),
                         contact: Some("help@numo.example.nl".into()),
+                        logo_url: None,
+                        accent: None,
                     };
                     name_app_as(&mut response, look, "numo");
                     let cookie = HeaderValue::from_static("login=; Max-Age=0");

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::acs::hand_off;
 use super::cookies;
 use super::errors::LoginError;
-use super::pages::{html_page, html_response, page_csp, Lang};
+use super::pages::{app_page, AppLook, Lang};
 use super::use_case::{apply_cookies, services};
 use super::AppState;
 use crate::config::App;
@@ -66,9 +66,12 @@ fn cancelled_page(app: &App, lang: Lang) -> Response {
             format!("Your account was not linked to {name}. Nothing was stored. <a href=\"{login}\">Try again</a> or go back to your learning environment."),
         ),
     };
-    html_response(
+    let look = AppLook::of(app);
+    app_page(
         StatusCode::OK,
-        html_page(lang, title, &format!("<h1>{title}</h1><p>{body}</p>")),
-        &page_csp(),
+        lang,
+        title,
+        &format!("<h1>{title}</h1><p>{body}</p>"),
+        Some(&look),
     )
 }

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::errors::LoginError;
-use super::pages::{html_page, html_response, page_csp, AppLook, Lang};
+use super::pages::{app_page, html_page, html_response, page_csp, AppLook, Lang};
 use super::use_case::{apply_cookies, services};
 use super::{session, AppState};
 use crate::config::App;
@@ -91,14 +91,12 @@ fn logged_out_page(app: &App, ended: LoggedOut, lang: Lang) -> Response {
         (false, false) => "Logging out",
     };
     let items: String = lines.iter().map(|l| format!("<li>{l}</li>")).collect();
-    html_response(
+    app_page(
         StatusCode::OK,
-        html_page(
-            lang,
-            title,
-            &format!("<h1>{title}</h1><ul>{items}</ul>{}", look.ways_on(lang, false)),
-        ),
-        &page_csp(),
+        lang,
+        title,
+        &format!("<h1>{title}</h1><ul>{items}</ul>{}", look.ways_on(lang, false)),
+        Some(&look),
     )
 }
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use crate::handoff::form::FormPost;
 use crate::saml::xml::escape;
 
-pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}h1{font-size:1.5rem}code{background:#f2f2f2;padding:.1rem .3rem}button,.button{font-size:1rem;padding:.5rem 1rem}small{color:#555}";
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}h1{font-size:1.5rem}code{background:#f2f2f2;padding:.1rem .3rem;overflow-wrap:anywhere}button,.button{font-size:1rem;padding:.5rem 1rem}small{color:#555}header{padding-bottom:.5rem;margin-bottom:1rem}header img{display:block;max-height:3rem;max-width:12rem}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -71,21 +71,55 @@ pub fn security_headers(headers: &mut HeaderMap, csp: &str) {
 }
 
 pub fn page_csp() -> String {
-    format!(
-        "default-src 'none'; style-src {}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        csp_hash(STYLE)
-    )
+    page_csp_for(None)
+}
+
+/// The CSP of a page, with what `look`'s branding needs: its style sheet by hash, its logo
+/// from the app's origin. Nothing else loads.
+fn page_csp_for(look: Option<&AppLook>) -> String {
+    let mut style_src = csp_hash(STYLE);
+    let mut img_src = String::new();
+    if let Some(look) = look {
+        if let Some(style) = look.accent_style() {
+            style_src = format!("{style_src} {}", csp_hash(&style));
+        }
+        if let Some(origin) = look
+            .logo_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin())
+        {
+            img_src = format!(" img-src {};", origin.ascii_serialization());
+        }
+    }
+    format!("default-src 'none'; style-src {style_src};{img_src} form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 }
 
 /// A complete HTML page around `body` (already escaped HTML).
 pub fn html_page(lang: Lang, title: &str, body: &str) -> String {
+    html_page_for(lang, title, body, None)
+}
+
+/// A page of `look`'s app: its logo above the body, its accent colour on links and buttons.
+fn html_page_for(lang: Lang, title: &str, body: &str, look: Option<&AppLook>) -> String {
+    let brand_style = look
+        .and_then(AppLook::accent_style)
+        .map(|s| format!("<style>{s}</style>"))
+        .unwrap_or_default();
+    let header = look.map(AppLook::header).unwrap_or_default();
     format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{}</style></head><body><main>{}</main></body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{}</style>{brand_style}</head><body>{header}<main>{}</main></body></html>\n",
         lang.code(),
         escape(title),
         STYLE,
         body
     )
+}
+
+/// A page about an app (`look`), or a plain one: its HTML and CSP together, so the branding
+/// the page carries is always what its CSP allows.
+pub fn app_page(status: StatusCode, lang: Lang, title: &str, body: &str, look: Option<&AppLook>) -> Response {
+    html_response(status, html_page_for(lang, title, body, look), &page_csp_for(look))
 }
 
 pub fn html_response(status: StatusCode, html: String, csp: &str) -> Response {
@@ -126,21 +160,17 @@ pub fn error_page(
             "Reference (give this to the help desk)",
         ),
     };
-    let html = html_page(
-        lang,
-        title,
-        &format!(
-            "<h1>{}</h1><p>{}</p>{}<p><small>{}: <code>{}</code><br>{}: <code>{}</code></small></p>",
-            escape(title),
-            body,
-            look.map(|l| l.ways_on(lang, true)).unwrap_or_default(),
-            code_label,
-            escape(code),
-            id_label,
-            escape(correlation_id)
-        ),
+    let body = format!(
+        "<h1>{}</h1><p>{}</p>{}<p><small>{}: <code>{}</code><br>{}: <code>{}</code></small></p>",
+        escape(title),
+        body,
+        look.map(|l| l.ways_on(lang, true)).unwrap_or_default(),
+        code_label,
+        escape(code),
+        id_label,
+        escape(correlation_id)
     );
-    html_response(status, html, &page_csp())
+    app_page(status, lang, title, &body, look)
 }
 
 /// What a student's page shows of the app it is about: its name, how to try again, how to
@@ -153,6 +183,10 @@ pub struct AppLook {
     pub home_url: String,
     /// An email address (a mailto link) or an https URL.
     pub contact: Option<String>,
+    /// `[apps.X.branding]`: the logo's address (the bridge serves it) and the accent colour
+    /// (`#rrggbb`, its contrast checked at load).
+    pub logo_url: Option<String>,
+    pub accent: Option<String>,
 }
 
 impl AppLook {
@@ -162,6 +196,33 @@ impl AppLook {
             login_url: app.route_url("login"),
             home_url: app.home_url(),
             contact: app.help_contact().map(str::to_string),
+            logo_url: app
+                .branding
+                .logo
+                .as_ref()
+                .map(|_| super::routes::SamlRoute::Logo.url(app)),
+            accent: app.branding.accent.as_ref().map(|a| a.css().to_string()),
+        }
+    }
+
+    /// The style sheet of the accent colour, after the page's own: links in it, buttons on
+    /// it in white (the contrast check at load holds for both), the logo's rule below.
+    fn accent_style(&self) -> Option<String> {
+        let a = self.accent.as_deref()?;
+        Some(format!(
+            "a{{color:{a}}}button,.button{{background:{a};color:#fff;border:1px solid {a};border-radius:.25rem}}a.button{{display:inline-block;color:#fff;text-decoration:none}}header{{border-bottom:.25rem solid {a}}}"
+        ))
+    }
+
+    /// The logo above the page, named by the app's name for a screen reader.
+    fn header(&self) -> String {
+        match &self.logo_url {
+            Some(url) => format!(
+                "<header><img src=\"{}\" alt=\"{}\"></header>",
+                escape(url),
+                escape(&self.display_name)
+            ),
+            None => String::new(),
         }
     }
 

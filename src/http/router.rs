@@ -171,6 +171,7 @@ async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: S
     }
     match route {
         SamlRoute::Metadata => super::saml_routes::metadata(state, app),
+        SamlRoute::Logo => super::saml_routes::logo(app, req.headers()),
         SamlRoute::Login => {
             let target = query_param(&req, "target");
             super::saml_routes::login(state, app, target).await

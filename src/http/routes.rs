@@ -62,16 +62,19 @@ pub enum SamlRoute {
     LinkCompletion,
     Logout,
     Sls,
+    /// The app's logo (`[apps.X.branding] logo`), on its pages.
+    Logo,
 }
 
 impl SamlRoute {
-    pub const ALL: [SamlRoute; 6] = [
+    pub const ALL: [SamlRoute; 7] = [
         SamlRoute::Metadata,
         SamlRoute::Login,
         SamlRoute::Acs,
         SamlRoute::LinkCompletion,
         SamlRoute::Logout,
         SamlRoute::Sls,
+        SamlRoute::Logo,
     ];
 
     /// The route's path below `/saml2/{federation}/` (what `App::route_url` takes).
@@ -83,6 +86,7 @@ impl SamlRoute {
             SamlRoute::LinkCompletion => "link/complete",
             SamlRoute::Logout => "logout",
             SamlRoute::Sls => "sls",
+            SamlRoute::Logo => "logo",
         }
     }
 
@@ -108,7 +112,7 @@ impl SamlRoute {
     /// The routes that make the bridge sign, verify or store something: limited per client
     /// address.
     pub fn rate_limited(self) -> bool {
-        self != SamlRoute::Metadata
+        !matches!(self, SamlRoute::Metadata | SamlRoute::Logo)
     }
 }
 

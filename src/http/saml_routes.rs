@@ -1,8 +1,8 @@
-//! The handlers of two per-app SAML routes: the SP metadata and the start of a login (its use
+//! The handlers of three per-app SAML routes: the SP metadata, the app's logo and the start of a login (its use
 //! case is `login::start`); the ACS, link completion and logout live in their own modules, the
 //! routing in `router`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::errors::{Failure, LoginError};
@@ -21,6 +21,40 @@ pub(super) fn metadata(state: &AppState, app: &App) -> Response {
             .in_language(Lang::En)
             .into_response(),
     }
+}
+
+/// The app's logo, from memory (read and checked at config load). An app without one has
+/// no such address. Cached a day by browsers, revalidated by its ETag; the CSP keeps an SVG
+/// from running anything should it be opened by itself.
+pub(super) fn logo(app: &App, headers: &HeaderMap) -> Response {
+    let Some(logo) = &app.branding.logo else {
+        return LoginError::UnknownApp.into_response();
+    };
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == logo.etag));
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, logo.content_type)],
+            axum::body::Bytes::from_owner(logo.bytes.clone()),
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    if let Ok(etag) = HeaderValue::from_str(&logo.etag) {
+        h.insert(header::ETAG, etag);
+    }
+    response
 }
 
 /// The start of a login: [`login::start`], then the redirect to the IdP with the login cookie.

@@ -2,6 +2,7 @@
 //! module it involves (saml's SP, identity's policy, handoff's settings) plus what only the
 //! HTTP side needs (its base URL, host, path, origins and cookie names).
 
+pub mod branding;
 mod handoff;
 mod identity;
 mod sp;
@@ -46,6 +47,8 @@ pub struct App {
     pub identity: Policy,
     /// How the app is handed the identity.
     pub handoff: HandoffSettings,
+    /// Its logo and accent colour on the student's pages.
+    pub branding: branding::Branding,
 }
 
 impl App {
@@ -135,6 +138,7 @@ pub(super) fn build_app(
         }
     });
     let policy = identity::build_policy(&a, &key, c);
+    let branding = branding::build_branding(&a.branding, &key, base, c);
     let sp_entity_id = match (&a.sp_entity_id, &base_url) {
         (Some(id), _) if !id.trim().is_empty() => id.clone(),
         (_, Some(b)) => route(b, &a.federation, "metadata"),
@@ -189,6 +193,7 @@ pub(super) fn build_app(
         sp,
         identity: policy,
         handoff,
+        branding,
         base_url,
     })
 }
