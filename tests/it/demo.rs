@@ -344,16 +344,23 @@ fn start_page_link(start: &str, path: &str) -> String {
 
 /// Where the browser test keeps its screenshots (CI artifacts).
 /// What a screen reader and a phone need of a page, as the browser sees it: a language, one
-/// `h1`, a viewport, every field labelled, no empty link or button, and text (body, links,
-/// buttons) at WCAG AA contrast (4.5:1) against its background. The empty string when all hold.
+/// `h1`, a viewport, nothing wider than the screen, every field labelled, every image loaded
+/// and named, no empty link or button, and text (body, links, buttons) at WCAG AA contrast
+/// (4.5:1) against its background. The empty string when all hold.
 const READABLE: &str = r#"(() => {
   const problems = [];
   if (!document.documentElement.lang) problems.push('no lang');
   const h1 = document.querySelectorAll('h1').length;
   if (h1 !== 1) problems.push(h1 + ' h1 headings');
   if (!document.querySelector('meta[name=viewport]')) problems.push('no viewport');
+  const wide = document.documentElement.scrollWidth;
+  if (wide > window.innerWidth + 1) problems.push('wider than the screen: ' + wide + ' > ' + window.innerWidth);
+  for (const i of document.querySelectorAll('img')) {
+    if (!i.getAttribute('alt')) problems.push('image without alt ' + i.src);
+    if (!i.complete || i.naturalWidth === 0) problems.push('image not loaded ' + i.src);
+  }
   for (const e of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
-    const labelled = (e.id && document.querySelector('label[for="' + e.id + '"]')) || e.getAttribute('aria-label');
+    const labelled = (e.id && document.querySelector('label[for="' + e.id + '"]')) || e.closest('label') || e.getAttribute('aria-label');
     if (!labelled) problems.push('unlabelled field ' + (e.name || e.id));
   }
   for (const e of document.querySelectorAll('a, button')) {
@@ -463,15 +470,77 @@ async fn a_real_browser_walks_the_demo() {
         browser.screenshot(&artifacts().join(shot)).await;
     }
     // The check sees what it is for: pale text (set through the CSSOM: the CSP blocks inline
-    // style attributes), an unlabelled field, a second heading.
+    // style attributes), an unlabelled field, a second heading, a wide block, a nameless image.
     browser
-        .eval("document.body.insertAdjacentHTML('beforeend', '<h1>x</h1><input name=\"q\">'); const p = document.createElement('p'); p.textContent = 'pale'; p.style.color = '#bbb'; document.body.append(p)")
+        .eval("document.body.insertAdjacentHTML('beforeend', '<h1>x</h1><input name=\"q\"><img src=\"/nowhere.png\">'); const p = document.createElement('p'); p.textContent = 'pale'; p.style.color = '#bbb'; p.style.width = '3000px'; document.body.append(p)")
         .await;
     let problems = browser.eval(READABLE).await;
     let problems = problems.as_str().unwrap_or_default();
-    for expected in ["2 h1 headings", "unlabelled field q", "P contrast"] {
+    for expected in [
+        "2 h1 headings",
+        "unlabelled field q",
+        "P contrast",
+        "wider than the screen",
+        "image without alt",
+        "image not loaded",
+    ] {
         assert!(problems.contains(expected), "{expected:?} in {problems:?}");
     }
+
+    // On a phone (375 CSS pixels, the narrowest common one): Numo's branded pages (its logo
+    // loads under the page's CSP, its accent colour keeps AA contrast), the support desk's
+    // sign-in and its overview after signing in.
+    browser.phone(375).await;
+    for (path, says, shot) in [
+        (
+            "/numo/saml2/kennisnet/acs",
+            "This page cannot be opened again",
+            "phone-acs-get.png",
+        ),
+        (
+            "/numo/saml2/kennisnet/logout",
+            "keeps its own login",
+            "phone-logout-jwt.png",
+        ),
+    ] {
+        browser.goto(&format!("{}{path}", demo.base)).await;
+        browser
+            .wait_for(
+                &format!("document.body.innerText.includes('{says}') && document.querySelector('header img').complete"),
+                Duration::from_secs(10),
+            )
+            .await;
+        let problems = browser.eval(READABLE).await;
+        assert_eq!(problems.as_str(), Some(""), "phone {path}: {problems}");
+        let logo = browser.eval("document.querySelector('header img').naturalWidth").await;
+        assert!(logo.as_u64().is_some_and(|w| w > 0), "the logo is drawn: {logo}");
+        browser.screenshot(&artifacts().join(shot)).await;
+    }
+    let tokens = std::fs::read_to_string(demo.dir.path().join("data/demo/admin-tokens")).expect("tokens");
+    let token = tokens.split_whitespace().nth(1).expect("desk TOKEN").to_string();
+    browser.goto(&format!("{}/admin/", demo.admin)).await;
+    browser
+        .wait_for("document.getElementById('token') !== null", Duration::from_secs(10))
+        .await;
+    let problems = browser.eval(READABLE).await;
+    assert_eq!(problems.as_str(), Some(""), "phone admin sign-in: {problems}");
+    browser.screenshot(&artifacts().join("phone-admin-sign-in.png")).await;
+    browser
+        .eval(&format!(
+            "document.getElementById('token').value = {}; document.querySelector('form[action=\"/admin/sign-in\"]').submit(); true",
+            serde_json::json!(token)
+        ))
+        .await;
+    browser
+        .wait_for(
+            "document.getElementById('person_code') !== null",
+            Duration::from_secs(10),
+        )
+        .await;
+    let problems = browser.eval(READABLE).await;
+    assert_eq!(problems.as_str(), Some(""), "phone admin overview: {problems}");
+    browser.screenshot(&artifacts().join("phone-admin-overview.png")).await;
+    browser.desktop().await;
 
     // The linking path: the app's link page, an existing account, back in the sample app.
     browser.goto(&format!("{}/", demo.base)).await;
@@ -492,6 +561,8 @@ async fn a_real_browser_walks_the_demo() {
     browser
         .wait_for("location.pathname === '/demo/app/link'", Duration::from_secs(15))
         .await;
+    let problems = browser.eval(READABLE).await;
+    assert_eq!(problems.as_str(), Some(""), "the link page: {problems}");
     browser
         .eval("document.getElementById('username').value = 'mila.klas'; document.getElementById('password').value = 'demo'; true")
         .await;

@@ -133,6 +133,21 @@ impl Browser {
         }
     }
 
+    /// From here on the page is laid out as on a phone: `width` CSS pixels wide, touch,
+    /// twice the pixels (a phone's viewport meta is honoured).
+    pub async fn phone(&mut self, width: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 740, "deviceScaleFactor": 2, "mobile": true}),
+        )
+        .await;
+    }
+
+    /// Back to the window's own size.
+    pub async fn desktop(&mut self) {
+        self.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
+    }
+
     pub async fn goto(&mut self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;
     }
