@@ -92,6 +92,9 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(admin.clone(), limit_requests))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        // Outermost, as on the public listener: every line a desk request writes (an audit
+        // line of a removed link, a school activated) carries its correlation_id.
+        .layer(axum::middleware::from_fn(crate::http::request_id::request_span))
         .with_state(admin)
 }
 

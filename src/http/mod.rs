@@ -16,7 +16,7 @@ pub mod pages;
 pub mod proxy;
 pub mod rate_limit;
 mod repeats;
-mod request_id;
+pub(crate) mod request_id;
 pub mod resolve;
 mod router;
 pub mod routes;

@@ -190,8 +190,25 @@ async fn saving_a_config_file_reloads_it_without_a_signal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trail() {
-    let run = Running::start("[log]\nformat = \"json\"\n").await;
+    // With the support desk: its requests' lines carry a correlation id too.
+    let tokens = tempfile::tempdir().expect("dir");
+    let token_file = tokens.path().join("admin-tokens");
+    std::fs::write(&token_file, "desk 0123456789abcdef0123456789abcdef\n").expect("tokens");
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let admin_port = common::services::free_port();
+    let run = Running::start(&format!(
+        "[log]\nformat = \"json\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = {:?}\n",
+        token_file.display().to_string()
+    ))
+    .await;
     run.login().await.expect("login");
+    let activated = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{admin_port}/admin/v1/apps/numo/schools/77ZZ"))
+        .bearer_auth("0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .expect("admin");
+    assert!(activated.status().is_success(), "{}", activated.status());
     // A rejected login: a response for another app's audience.
     let spec = ResponseSpec::new("https://other.example.nl/sp", &run.extra_acs(), None)
         .attribute("nlEduPersonRealId", &["1@x"])
@@ -237,7 +254,19 @@ async fn metrics_carry_the_documented_names_and_logs_are_json_with_an_audit_trai
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    let audit: Vec<&serde_json::Value> = lines.iter().filter(|l| l["target"] == "audit").collect();
+    let desk: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "school_activated").collect();
+    assert_eq!(desk.len(), 1, "{desk:?}");
+    assert!(
+        desk[0]["span"]["correlation_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 16),
+        "the desk's audit line names its request: {:?}",
+        desk[0]
+    );
+    let audit: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "audit" && l["event"] == "login")
+        .collect();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0]["app"], "extra");
     assert!(
