@@ -103,6 +103,11 @@ struct Files {
 }
 
 impl Files {
+    /// What init writes (the metadata is Entree's, fetched by the admin).
+    fn written(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.config, &self.sp_key, &self.sp_cert, &self.jwt_key].into_iter()
+    }
+
     fn of(app: &str) -> Files {
         Files {
             config: "entree-bridge.toml".into(),
@@ -123,8 +128,7 @@ pub fn run(args: InitArgs) -> ExitCode {
         }
     };
     let files = Files::of(&plan.app);
-    let written = [&files.config, &files.sp_key, &files.sp_cert, &files.jwt_key];
-    if let Some(existing) = written.iter().map(|f| args.dir.join(f)).find(|p| p.exists()) {
+    if let Some(existing) = files.written().map(|f| args.dir.join(f)).find(|p| p.exists()) {
         if !args.force {
             eprintln!(
                 "entree-bridge init: {} exists; nothing was written (use --force to replace it, and the keys with it)",
@@ -133,7 +137,36 @@ pub fn run(args: InitArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if let Err(e) = write_all(&args.dir, &plan, &files) {
+    // Everything is made and checked in a folder of its own first: a check that fails, or a
+    // write that does, leaves the admin's folder as it was (and a rerun needs no --force).
+    let staging = args.dir.join(format!(".entree-bridge-init-{}", keys::random_token()));
+    let staged = write_all(&staging, &plan, &files).and_then(|()| {
+        let metadata = args.dir.join(&files.metadata);
+        if metadata.exists() {
+            std::fs::copy(&metadata, staging.join(&files.metadata))
+                .map_err(|e| format!("cannot read {}: {e}", metadata.display()))?;
+        }
+        Ok(check(&staging, &plan.app, &files))
+    });
+    let outcome = match staged {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(problems)) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            eprintln!("entree-bridge init: nothing was written; the config it would write has problems:");
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            eprintln!("entree-bridge init: nothing was written: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let moved = move_into_place(&staging, &args.dir, &files);
+    let _ = std::fs::remove_dir_all(&staging);
+    if let Err(e) = moved {
         eprintln!("entree-bridge init: {e}");
         return ExitCode::from(1);
     }
@@ -152,11 +185,11 @@ pub fn run(args: InitArgs) -> ExitCode {
             None => String::new(),
         };
         println!(
-            "the app's OIDC client: client_id {:?}, client_secret {client_secret} (in the config{advice})",
+            "the app's OIDC client: client_id {:?}, client_secret {client_secret} (in the config, readable by its owner only{advice})",
             plan.app
         );
     }
-    report_check(&args.dir, &plan.app, &files)
+    report(&args.dir, &files, outcome)
 }
 
 fn plan(args: &InitArgs) -> Result<Plan, String> {
@@ -199,18 +232,26 @@ fn plan(args: &InitArgs) -> Result<Plan, String> {
             return Err(format!("{flag} is for {mode} mode, not {}", handoff.mode()));
         }
     }
-    let contact = args.contact.as_deref().map(str::trim).filter(|c| !c.is_empty());
-    if let Some(c) = contact {
-        if !(c.contains('@') || c.starts_with("https://")) {
-            return Err(format!("--contact {c:?}: an email address or an https URL"));
-        }
+    // As the config checks `activation_contact`, after the `mailto:` a pasted link may carry.
+    let contact = match args.contact.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(
+            config::check_contact(c.strip_prefix("mailto:").unwrap_or(c))
+                .map_err(|e| format!("--contact: {e}; an email address or an https URL"))?,
+        ),
+        None => None,
+    };
+    let display_name = args.display_name.clone().unwrap_or_else(|| args.app.clone());
+    if display_name.trim().is_empty() || display_name.chars().any(char::is_control) {
+        return Err(format!(
+            "--display-name {display_name:?}: one line of text (it names the app on the pages)"
+        ));
     }
     Ok(Plan {
-        display_name: args.display_name.clone().unwrap_or_else(|| args.app.clone()),
+        display_name,
         app: args.app.clone(),
         base_url,
         handoff,
-        contact: contact.map(str::to_string),
+        contact,
     })
 }
 
@@ -258,7 +299,9 @@ fn write_all(dir: &Path, plan: &Plan, files: &Files) -> Result<(), String> {
     keys::write_certificate(&dir.join(&files.sp_cert), &sp_cert).map_err(|e| e.to_string())?;
     keys::write_private_key(&dir.join(&files.jwt_key), &jwt_key).map_err(|e| e.to_string())?;
     let text = crate::init_template::config_text(plan_view(plan, files));
-    keys::write_file(&dir.join(&files.config), text.as_bytes(), false).map_err(|e| e.to_string())
+    // An oidc app's config holds its client secret: readable by its owner only, as the keys.
+    let secret = matches!(plan.handoff, Handoff::Oidc { .. });
+    keys::write_file(&dir.join(&files.config), text.as_bytes(), secret).map_err(|e| e.to_string())
 }
 
 fn plan_view<'a>(plan: &'a Plan, files: &'a Files) -> crate::init_template::Values<'a> {
@@ -284,6 +327,11 @@ fn plan_view<'a>(plan: &'a Plan, files: &'a Files) -> crate::init_template::Valu
         base_url: plan.base_url.as_str().trim_end_matches('/'),
         public_base_url: plan.base_url.origin().ascii_serialization(),
         app_origin: plan.handoff.app_origin(&plan.base_url),
+        // A proxied app lives at the base URL, path and all; the others at their own origin.
+        post_logout_url: match plan.handoff {
+            Handoff::Headers { .. } => format!("{}/", plan.base_url.as_str().trim_end_matches('/')),
+            _ => format!("{}/", plan.handoff.app_origin(&plan.base_url)),
+        },
         contact: plan.contact.as_deref(),
         sp_key: path_text(&files.sp_key),
         sp_cert: path_text(&files.sp_cert),
@@ -297,54 +345,81 @@ fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Checks the written config as `check-config` would and says what is left. Entree's
-/// metadata is the one file init cannot make: without it, the check's only problem is that
-/// file, and init says how to fetch it. Any other problem is init's own fault: exit 1.
-fn report_check(dir: &Path, app: &str, files: &Files) -> ExitCode {
+/// How the check of the staged config ended, when init's files are fine.
+enum Checked {
+    Ready,
+    /// Entree's metadata is not there yet: the one file init cannot make.
+    MetadataMissing,
+    /// The metadata the admin put there first is not usable.
+    MetadataUnusable(Vec<String>),
+}
+
+/// Checks the staged config as `check-config` would. The federation's problems, and the app's
+/// "its federation has problems", are the metadata's; any other problem (a value init took,
+/// or an `ENTREE_BRIDGE_*` variable that overrides one) means nothing should be written.
+fn check(staging: &Path, app: &str, files: &Files) -> Result<Checked, Vec<String>> {
+    let Err(errors) = config::load(&staging.join(&files.config)) else {
+        return Ok(Checked::Ready);
+    };
+    let app_federation = format!("apps.{app}.federation");
+    let (metadata, other): (Vec<_>, Vec<_>) = errors
+        .0
+        .iter()
+        .partition(|p| p.env.is_none() && (p.key.starts_with("federations.kennisnet") || p.key == app_federation));
+    if !other.is_empty() {
+        return Err(other
+            .iter()
+            .map(|p| match &p.env {
+                Some(_) => format!("{p} (set in this shell's environment)"),
+                None => format!("{}: {} (a bug of init: please report it)", p.key, p.message),
+            })
+            .collect());
+    }
+    Ok(match staging.join(&files.metadata).exists() {
+        false => Checked::MetadataMissing,
+        true => Checked::MetadataUnusable(metadata.iter().map(|p| format!("{}: {}", p.key, p.message)).collect()),
+    })
+}
+
+fn move_into_place(staging: &Path, dir: &Path, files: &Files) -> Result<(), String> {
+    for sub in ["keys", "metadata", "data"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("cannot make {}: {e}", dir.join(sub).display()))?;
+    }
+    for file in files.written() {
+        let to = dir.join(file);
+        std::fs::rename(staging.join(file), &to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// What is left after init, from the check of what it wrote.
+fn report(dir: &Path, files: &Files, checked: Checked) -> ExitCode {
     let config_path = dir.join(&files.config);
     let metadata_path = dir.join(&files.metadata);
     let check = format!("entree-bridge check-config --config {}", config_path.display());
-    match config::load(&config_path) {
-        Ok(settings) => {
-            print!("{}", settings.summary());
+    let fetch = match checked {
+        Checked::Ready => {
+            if let Ok(settings) = config::load(&config_path) {
+                print!("{}", settings.summary());
+            }
             println!(
                 "next: {check}, then entree-bridge serve --config {}",
                 config_path.display()
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Err(errors) => {
-            // The federation's problems, and the app's "its federation has problems", are
-            // the metadata's; anything else is not.
-            let app_federation = format!("apps.{app}.federation");
-            let (metadata, other): (Vec<_>, Vec<_>) = errors
-                .0
-                .iter()
-                .partition(|p| p.key.starts_with("federations.kennisnet") || p.key == app_federation);
-            if !other.is_empty() {
-                eprintln!("entree-bridge init: the config it wrote has problems (a bug: please report it):");
-                for p in &other {
-                    eprintln!("  {p}");
-                }
-                return ExitCode::from(1);
-            }
-            if metadata_path.exists() {
-                eprintln!(
-                    "entree-bridge init: {} is there but not usable:",
-                    metadata_path.display()
-                );
-                for p in &metadata {
-                    eprintln!("  {p}");
-                }
-                return ExitCode::from(1);
-            }
-            println!(
-                "left to do:\n  1. Entree's staging metadata (check its signing certificate with Kennisnet, metadata/README.md):\n     \
-                 curl -o {} {ENTREE_STAGING_METADATA}\n  2. {check}\n  3. register the SP metadata URL the check prints with Kennisnet \
-                 (README, \"Registering an app with Entree\")",
-                metadata_path.display()
-            );
-            ExitCode::SUCCESS
-        }
-    }
+        Checked::MetadataMissing => "Entree's staging metadata".to_string(),
+        Checked::MetadataUnusable(problems) => format!(
+            "{} is there but not usable ({}): fetch Entree's staging metadata again",
+            metadata_path.display(),
+            problems.join("; ")
+        ),
+    };
+    println!(
+        "left to do:\n  1. {fetch} (check its signing certificate with Kennisnet, metadata/README.md):\n     \
+         curl -o {} {ENTREE_STAGING_METADATA}\n  2. {check}\n  3. register the SP metadata URL the check prints with Kennisnet \
+         (README, \"Registering an app with Entree\")",
+        metadata_path.display()
+    );
+    ExitCode::SUCCESS
 }

@@ -9,6 +9,8 @@ pub struct Values<'a> {
     pub base_url: &'a str,
     pub public_base_url: String,
     pub app_origin: String,
+    /// Where a logout lands: the app itself.
+    pub post_logout_url: String,
     pub contact: Option<&'a str>,
     pub sp_key: String,
     pub sp_cert: String,
@@ -101,7 +103,7 @@ post_logout_url = {origin_slash}
         sp_key = q(&v.sp_key),
         sp_cert = q(&v.sp_cert),
         origin = q(&v.app_origin),
-        origin_slash = q(&format!("{}/", v.app_origin)),
+        origin_slash = q(&v.post_logout_url),
     );
     match v.contact {
         Some(contact) => out.push_str(&format!(
@@ -129,7 +131,7 @@ pattern = "^(?P<code>[^@]+)@"                 # the part before the @ is the per
 [apps.{app}.handoff]
 "#
     ));
-    out.push_str(&handoff_text(app, &v.handoff));
+    out.push_str(&handoff_text(app, &v.public_base_url, &v.handoff));
     out.push_str(&format!(
         r#"
 # Extra claims (claim name = attribute name), asked of Entree in the SP metadata:
@@ -151,7 +153,7 @@ pattern = "^(?P<code>[^@]+)@"                 # the part before the @ is the per
     out
 }
 
-fn handoff_text(app: &str, handoff: &HandoffValues<'_>) -> String {
+fn handoff_text(app: &str, public_base_url: &str, handoff: &HandoffValues<'_>) -> String {
     match handoff {
         HandoffValues::Jwt { callback_url } => format!(
             r#"# The bridge POSTs a signed JWT (`token`) to callback_url; docs/integration.md has the code
@@ -183,7 +185,7 @@ upstream = {}
             };
             format!(
                 r#"# The bridge is the app's OpenID Connect provider: discovery at
-# {{public_base_url}}/.well-known/openid-configuration, client_id "{app}", the code flow with PKCE.
+# {public_base_url}/.well-known/openid-configuration, client_id "{app}", the code flow with PKCE.
 mode = "oidc"
 client_id = "{app}"
 {secret_advice}

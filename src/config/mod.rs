@@ -33,7 +33,7 @@ use figment::Figment;
 /// The stores' settings, as [`load`] builds them (their home is [`crate::store`]).
 pub use crate::store::{redacted, LinksTarget, RedisNodes, RedisSettings, SessionBackend, DEFAULT_PENDING_BUDGET};
 pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
-pub use apps::{App, SESSION_COOKIE_PREFIX};
+pub use apps::{check_contact, App, SESSION_COOKIE_PREFIX};
 pub use federations::Federation;
 pub use file::*;
 pub use parse::valid_name;

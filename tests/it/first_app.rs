@@ -151,7 +151,24 @@ fn init_writes_a_checked_config_for_each_hand_off_mode() {
             _ => openssl::pkey::Id::EC,
         };
         assert_eq!(key.id(), expected, "{mode}");
+        if mode == "headers" {
+            // A proxied app lives at its base URL, path and all: logout lands there.
+            assert!(
+                config.contains("post_logout_url = \"https://bridge.example.nl/portaal/\""),
+                "{config}"
+            );
+        }
         if mode == "oidc" {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("entree-bridge.toml"))
+                .expect("config")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "it holds the client secret: owner-only, {mode:o}");
+            assert!(
+                config.contains("https://bridge.example.nl/.well-known/openid-configuration"),
+                "{config}"
+            );
             let secret = out
                 .split("client_secret ")
                 .nth(1)
@@ -251,6 +268,33 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
             ],
             "an email address or an https URL",
         ),
+        // As the config would refuse it: no dot in the domain.
+        (
+            vec![
+                "--app",
+                "numo",
+                "--base-url",
+                "https://a.example.nl",
+                "--callback-url",
+                "https://a.example.nl/cb",
+                "--contact",
+                "help@localhost",
+            ],
+            "an email address or an https URL",
+        ),
+        (
+            vec![
+                "--app",
+                "numo",
+                "--base-url",
+                "https://a.example.nl",
+                "--callback-url",
+                "https://a.example.nl/cb",
+                "--display-name",
+                "Numo\n[server]",
+            ],
+            "one line of text",
+        ),
     ] {
         let fresh = tempfile::tempdir().expect("dir");
         let (code, _, err) = init(fresh.path(), &args);
@@ -261,6 +305,35 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
             "{args:?}: nothing written"
         );
     }
+
+    // A problem the check finds (here an environment variable that overrides a key) leaves
+    // the folder as it was: nothing half-written, so a rerun needs no --force.
+    let fresh = tempfile::tempdir().expect("dir");
+    let (code, _, err) = run(bridge_cmd()
+        .env("ENTREE_BRIDGE_SERVER__LISTEN", "not an address")
+        .arg("init")
+        .arg("--dir")
+        .arg(fresh.path())
+        .args(jwt));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("nothing was written") && err.contains("ENTREE_BRIDGE_SERVER__LISTEN"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(fresh.path()).expect("dir").collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A pasted mailto: link is the address.
+    let fresh = tempfile::tempdir().expect("dir");
+    let (code, _, err) = init(
+        fresh.path(),
+        &[&jwt[..], &["--contact", "mailto:help@numo.example.nl"]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let config = std::fs::read_to_string(fresh.path().join("entree-bridge.toml")).expect("config");
+    assert!(
+        config.contains("activation_contact = \"help@numo.example.nl\""),
+        "{config}"
+    );
 }
 
 /// A PNG's first bytes: what the bridge knows a PNG by.
@@ -332,7 +405,14 @@ async fn a_branded_app_shows_its_logo_and_colour_and_serves_the_logo() {
         .expect("csp")
         .to_string();
     let html = page.text().await.expect("html");
-    let logo_url = format!("{}/numo/saml2/kennisnet/logo", bridge.base);
+    let logo_path = format!("{}/numo/saml2/kennisnet/logo?v=", bridge.base);
+    let src_at = html.find("<img src=\"").expect("the logo") + "<img src=\"".len();
+    let logo_url = html[src_at..html[src_at..].find('"').expect("src end") + src_at].to_string();
+    // Its address carries its version, so a new logo is not a day-old cache after a reload.
+    assert!(
+        logo_url.starts_with(&logo_path) && logo_url.len() > logo_path.len(),
+        "{logo_url}"
+    );
     assert!(
         html.contains(&format!("<img src=\"{logo_url}\" alt=\"numo\">")),
         "{html}"
@@ -360,6 +440,28 @@ async fn a_branded_app_shows_its_logo_and_colour_and_serves_the_logo() {
         .await
         .expect("logo");
     assert_eq!(again.status(), 304, "revalidated by its ETag");
+    // A compressing proxy's weak tag, and `*`, are the same logo (weak comparison).
+    for tag in [format!("W/{etag}"), "\"other\", *".to_string()] {
+        let weak = client
+            .get(&logo_url)
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .expect("logo");
+        assert_eq!(weak.status(), 304, "{tag}");
+    }
+    let other = client
+        .get(&logo_url)
+        .header("if-none-match", "\"other\"")
+        .send()
+        .await
+        .expect("logo");
+    assert_eq!(other.status(), 200, "another tag is another logo");
+    // HEAD: the headers alone, for a cache or a monitor.
+    let head = client.head(&logo_url).send().await.expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "image/png");
+    assert!(head.bytes().await.expect("body").is_empty());
 
     // An app without branding: a plain page, a CSP without images, and no logo address.
     let plain = client

@@ -75,7 +75,7 @@ pub(super) fn build_policy(a: &AppSection, key: &dyn Fn(&str) -> String, c: &mut
 
 /// `activation_contact`: an email address (shown as a mailto link) or an https URL (a
 /// form or page), the only two a school can act on.
-fn check_contact(contact: &str) -> Result<String, String> {
+pub fn check_contact(contact: &str) -> Result<String, String> {
     let v = contact.trim();
     let email = v.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()

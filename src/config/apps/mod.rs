@@ -5,6 +5,7 @@
 pub mod branding;
 mod handoff;
 mod identity;
+pub use identity::check_contact;
 mod sp;
 
 use std::collections::BTreeMap;
