@@ -94,12 +94,12 @@ pub const STUDENTS: &[Student] = &[
     },
 ];
 
-/// Files the demo needs, created on first run in `data_dir`.
 /// The demo Numo's logo file in the data folder, and what it holds: a made-up mark.
 const DEMO_LOGO: &str = "numo-logo.svg";
 const NUMO_LOGO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="144" height="48" viewBox="0 0 144 48"><rect x="2" y="6" width="36" height="36" rx="8" fill="#1a5fb4"/><path d="M11 34V14h4l10 13V14h4v20h-4L15 21v13z" fill="#fff"/><text x="48" y="33" font-family="system-ui,sans-serif" font-size="24" font-weight="700" fill="#1b1b1b">Numo</text></svg>
 "##;
 
+/// Files the demo needs, created on first run in `data_dir`.
 pub fn prepare(data_dir: &Path, address: &str) -> Result<idp::DevIdp, keys::KeyError> {
     std::fs::create_dir_all(data_dir).map_err(|source| keys::KeyError::Write {
         path: data_dir.display().to_string(),

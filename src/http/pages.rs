@@ -196,11 +196,14 @@ impl AppLook {
             login_url: app.route_url("login"),
             home_url: app.home_url(),
             contact: app.help_contact().map(str::to_string),
-            logo_url: app
-                .branding
-                .logo
-                .as_ref()
-                .map(|_| super::routes::SamlRoute::Logo.url(app)),
+            // The ETag in the query: a changed logo is a new address, not a day-old cache.
+            logo_url: app.branding.logo.as_ref().map(|logo| {
+                format!(
+                    "{}?v={}",
+                    super::routes::SamlRoute::Logo.url(app),
+                    logo.etag.trim_matches('"')
+                )
+            }),
             accent: app.branding.accent.as_ref().map(|a| a.css().to_string()),
         }
     }

@@ -154,7 +154,8 @@ async fn for_app(state: &Arc<AppState>, app: &Arc<App>, route: AppRoute, peer: S
             return response;
         }
     }
-    if req.method() != route.method() {
+    let head_as_get = req.method() == axum::http::Method::HEAD && route.answers_head();
+    if req.method() != route.method() && !head_as_get {
         return if route.refuses_other_methods() {
             let mut response = LoginError::MethodNotAllowed {
                 method: req.method().to_string(),

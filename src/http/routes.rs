@@ -103,6 +103,12 @@ impl SamlRoute {
         }
     }
 
+    /// Whether HEAD is answered as GET (without the body): the routes that only read, so a
+    /// cache or a monitor may ask for their headers.
+    pub fn answers_head(self) -> bool {
+        matches!(self, SamlRoute::Metadata | SamlRoute::Logo)
+    }
+
     /// Whether another method is answered 405 (link completion answers it as an unknown
     /// address, as it does when the app has no linking).
     pub fn refuses_other_methods(self) -> bool {

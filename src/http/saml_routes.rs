@@ -24,7 +24,8 @@ pub(super) fn metadata(state: &AppState, app: &App) -> Response {
 }
 
 /// The app's logo, from memory (read and checked at config load). An app without one has
-/// no such address. Cached a day by browsers, revalidated by its ETag; the CSP keeps an SVG
+/// no such address. Cached a day by browsers: the pages ask for it with its ETag in the
+/// query (`?v=`), so a new logo is a new address after a reload; revalidated by its ETag; the CSP keeps an SVG
 /// from running anything should it be opened by itself.
 pub(super) fn logo(app: &App, headers: &HeaderMap) -> Response {
     let Some(logo) = &app.branding.logo else {
@@ -33,7 +34,13 @@ pub(super) fn logo(app: &App, headers: &HeaderMap) -> Response {
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == logo.etag));
+        .is_some_and(|v| {
+            // If-None-Match compares weakly: a proxy that compressed the logo made the tag
+            // weak (W/"..."), and `*` matches any current logo.
+            v.split(',')
+                .map(|tag| tag.trim())
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == logo.etag)
+        });
     let mut response = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
