@@ -35,8 +35,11 @@ docker build --quiet -t entree-bridge:smoke .
 # One app, as a new admin starts; the development IdP's metadata as Entree's.
 "$bridge" init --dir "$work/config" --app numo \
     --base-url "http://localhost:$port/numo" --callback-url "http://localhost:$port/callback" >/dev/null
-"$bridge" check-config --config config/entree-bridge.toml >/dev/null
-cp data/demo/idp-metadata.xml "$work/config/metadata/entree-staging.xml"
+# The demo's files made afresh (its IdP at the demo's own address), not a data/demo of old.
+mkdir -p "$work/demo/config"
+cp config/entree-bridge.toml "$work/demo/config/"
+"$bridge" check-config --config "$work/demo/config/entree-bridge.toml" >/dev/null
+cp "$work/demo/data/demo/idp-metadata.xml" "$work/config/metadata/entree-staging.xml"
 sed -i 's|^sqlite_path = .*|sqlite_path = "/var/lib/entree-bridge/links.sqlite3"|' "$work/config/entree-bridge.toml"
 # The image runs as uid 10001; the keys are mode 0600 (a throwaway copy: readable by all).
 chmod -R a+rX "$work/config"
