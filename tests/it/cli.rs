@@ -2,25 +2,10 @@
 
 use crate::common;
 
-use std::process::{Command, Output};
-
+use common::process::{bridge_cmd, run};
 use common::*;
 use entree_bridge::demo::idp::ResponseSpec;
-
-fn bridge_cmd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entree-bridge"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+use std::process::Command;
 
 #[test]
 fn check_config_summarises_a_good_config() {

@@ -5,24 +5,9 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::process::{bridge_cmd, run};
 use common::*;
-
-fn bridge_cmd() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entree-bridge"));
-    cmd.env("RUST_LOG", "warn").env_remove("ENTREE_BRIDGE_CONFIG");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
 
 /// Stands in for the download of Entree's staging metadata (this machine cannot reach it).
 fn place_metadata(dir: &Path) {
@@ -211,90 +196,32 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
         key_before
     );
 
+    // Each refused before anything is written: the jwt app above with one thing changed.
+    // `with(flag, value)`: the flag's value replaced, or the flag added.
+    let with = |flag: &'static str, value: &'static str| {
+        let mut args = jwt.to_vec();
+        match args.iter().position(|a| *a == flag) {
+            Some(at) => args[at + 1] = value,
+            None => args.extend([flag, value]),
+        }
+        args
+    };
     for (args, says) in [
-        (
-            vec![
-                "--app",
-                "Numo",
-                "--base-url",
-                "https://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-            ],
-            "--app \"Numo\": use a-z",
-        ),
-        (
-            vec![
-                "--app",
-                "numo",
-                "--base-url",
-                "http://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-            ],
-            "only to https addresses",
-        ),
+        (with("--app", "Numo"), "--app \"Numo\": use a-z"),
+        (with("--base-url", "http://a.example.nl"), "only to https addresses"),
         (
             vec!["--app", "numo", "--base-url", "https://a.example.nl"],
             "jwt mode needs --callback-url",
         ),
         (
-            vec![
-                "--app",
-                "numo",
-                "--base-url",
-                "https://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-                "--upstream",
-                "http://127.0.0.1:9000",
-            ],
+            with("--upstream", "http://127.0.0.1:9000"),
             "--upstream is for headers mode",
         ),
-        (
-            vec!["--app", "numo", "--mode", "saml", "--base-url", "https://a.example.nl"],
-            "is not jwt, headers or oidc",
-        ),
-        (
-            vec![
-                "--app",
-                "numo",
-                "--base-url",
-                "https://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-                "--contact",
-                "the desk",
-            ],
-            "an email address or an https URL",
-        ),
+        (with("--mode", "saml"), "is not jwt, headers or oidc"),
+        (with("--contact", "the desk"), "an email address or an https URL"),
         // As the config would refuse it: no dot in the domain.
-        (
-            vec![
-                "--app",
-                "numo",
-                "--base-url",
-                "https://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-                "--contact",
-                "help@localhost",
-            ],
-            "an email address or an https URL",
-        ),
-        (
-            vec![
-                "--app",
-                "numo",
-                "--base-url",
-                "https://a.example.nl",
-                "--callback-url",
-                "https://a.example.nl/cb",
-                "--display-name",
-                "Numo\n[server]",
-            ],
-            "one line of text",
-        ),
+        (with("--contact", "help@localhost"), "an email address or an https URL"),
+        (with("--display-name", "Numo\n[server]"), "one line of text"),
     ] {
         let fresh = tempfile::tempdir().expect("dir");
         let (code, _, err) = init(fresh.path(), &args);

@@ -87,3 +87,20 @@ impl Drop for BridgeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The built `entree-bridge` binary, quiet but for warnings, with no config from the shell.
+pub fn bridge_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_entree-bridge"));
+    cmd.env("RUST_LOG", "warn").env_remove("ENTREE_BRIDGE_CONFIG");
+    cmd
+}
+
+/// Runs `cmd` to its end: exit code, stdout, stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let std::process::Output { status, stdout, stderr } = cmd.output().expect("run entree-bridge");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
