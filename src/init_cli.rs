@@ -140,7 +140,7 @@ pub fn run(args: InitArgs) -> ExitCode {
     // Everything is made and checked in a folder of its own first: a check that fails, or a
     // write that does, leaves the admin's folder as it was (and a rerun needs no --force).
     let staging = args.dir.join(format!(".entree-bridge-init-{}", keys::random_token()));
-    let staged = write_all(&staging, &plan, &files).and_then(|()| {
+    let staged = write_all(&staging, &plan, &files, &args.dir.join(&files.config)).and_then(|()| {
         let metadata = args.dir.join(&files.metadata);
         if metadata.exists() {
             std::fs::copy(&metadata, staging.join(&files.metadata))
@@ -189,13 +189,13 @@ pub fn run(args: InitArgs) -> ExitCode {
             plan.app
         );
     }
-    report(&args.dir, &files, outcome)
+    report(&args.dir, &plan, &files, outcome)
 }
 
 fn plan(args: &InitArgs) -> Result<Plan, String> {
     if !config::valid_name(&args.app) {
         return Err(format!(
-            "--app {:?}: use a-z, 0-9, - and _ only (it becomes a URL path segment and the JWT audience)",
+            "--app {:?}: use a-z, 0-9, - and _ only (it names the app's config section, key files and JWT audience)",
             args.app
         ));
     }
@@ -234,10 +234,9 @@ fn plan(args: &InitArgs) -> Result<Plan, String> {
     }
     // As the config checks `activation_contact`, after the `mailto:` a pasted link may carry.
     let contact = match args.contact.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => Some(
-            config::check_contact(c.strip_prefix("mailto:").unwrap_or(c))
-                .map_err(|e| format!("--contact: {e}; an email address or an https URL"))?,
-        ),
+        Some(c) => {
+            Some(config::check_contact(c.strip_prefix("mailto:").unwrap_or(c)).map_err(|e| format!("--contact: {e}"))?)
+        }
         None => None,
     };
     let display_name = args.display_name.clone().unwrap_or_else(|| args.app.clone());
@@ -265,7 +264,7 @@ fn public_url(flag: &str, value: &str) -> Result<url::Url, String> {
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     if url.scheme() != "https" && !loopback {
         return Err(format!(
-            "{flag} {value:?}: Entree sends students only to https addresses (http is for localhost)"
+            "{flag} {value:?}: must be https: a login goes only to https addresses (http is for localhost, to try it)"
         ));
     }
     Ok(url)
@@ -282,7 +281,9 @@ fn any_http_url(flag: &str, value: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
-fn write_all(dir: &Path, plan: &Plan, files: &Files) -> Result<(), String> {
+/// Writes the keys and the config into `dir`; `final_config` is where the config will live,
+/// for the commands its comments give.
+fn write_all(dir: &Path, plan: &Plan, files: &Files, final_config: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir.join("metadata"))
         .map_err(|e| format!("cannot make {}/metadata: {e}", dir.display()))?;
     std::fs::create_dir_all(dir.join("data")).map_err(|e| format!("cannot make {}/data: {e}", dir.display()))?;
@@ -298,13 +299,13 @@ fn write_all(dir: &Path, plan: &Plan, files: &Files) -> Result<(), String> {
     keys::write_private_key(&dir.join(&files.sp_key), &sp_key).map_err(|e| e.to_string())?;
     keys::write_certificate(&dir.join(&files.sp_cert), &sp_cert).map_err(|e| e.to_string())?;
     keys::write_private_key(&dir.join(&files.jwt_key), &jwt_key).map_err(|e| e.to_string())?;
-    let text = crate::init_template::config_text(plan_view(plan, files));
+    let text = crate::init_template::config_text(plan_view(plan, files, final_config));
     // An oidc app's config holds its client secret: readable by its owner only, as the keys.
     let secret = matches!(plan.handoff, Handoff::Oidc { .. });
     keys::write_file(&dir.join(&files.config), text.as_bytes(), secret).map_err(|e| e.to_string())
 }
 
-fn plan_view<'a>(plan: &'a Plan, files: &'a Files) -> crate::init_template::Values<'a> {
+fn plan_view<'a>(plan: &'a Plan, files: &'a Files, config_path: &Path) -> crate::init_template::Values<'a> {
     use crate::init_template::{HandoffValues, Values};
     let handoff = match &plan.handoff {
         Handoff::Jwt { callback_url } => HandoffValues::Jwt {
@@ -333,6 +334,7 @@ fn plan_view<'a>(plan: &'a Plan, files: &'a Files) -> crate::init_template::Valu
             _ => format!("{}/", plan.handoff.app_origin(&plan.base_url)),
         },
         contact: plan.contact.as_deref(),
+        config_path: path_text(config_path),
         sp_key: path_text(&files.sp_key),
         sp_cert: path_text(&files.sp_cert),
         jwt_key: path_text(&files.jwt_key),
@@ -392,34 +394,58 @@ fn move_into_place(staging: &Path, dir: &Path, files: &Files) -> Result<(), Stri
     Ok(())
 }
 
-/// What is left after init, from the check of what it wrote.
-fn report(dir: &Path, files: &Files, checked: Checked) -> ExitCode {
+/// The app's addresses and what is left after init, from the check of what it wrote.
+fn report(dir: &Path, plan: &Plan, files: &Files, checked: Checked) -> ExitCode {
     let config_path = dir.join(&files.config);
+    let config = config_path.display();
     let metadata_path = dir.join(&files.metadata);
-    let check = format!("entree-bridge check-config --config {}", config_path.display());
+    let base = plan.base_url.as_str().trim_end_matches('/');
+    println!("the app's elo link (login): {base}/saml2/kennisnet/login\nits SP metadata, for Kennisnet: {base}/saml2/kennisnet/metadata");
+    if let Handoff::Oidc { .. } = plan.handoff {
+        let issuer = plan.base_url.origin().ascii_serialization();
+        println!("the app's OpenID Connect issuer: {issuer} (discovery {issuer}/.well-known/openid-configuration)");
+    }
+    let mut todo: Vec<String> = Vec::new();
     let fetch = match checked {
-        Checked::Ready => {
-            if let Ok(settings) = config::load(&config_path) {
-                print!("{}", settings.summary());
-            }
-            println!(
-                "next: {check}, then entree-bridge serve --config {}",
-                config_path.display()
-            );
-            return ExitCode::SUCCESS;
-        }
-        Checked::MetadataMissing => "Entree's staging metadata".to_string(),
-        Checked::MetadataUnusable(problems) => format!(
+        Checked::Ready => None,
+        Checked::MetadataMissing => Some("Entree's staging metadata".to_string()),
+        Checked::MetadataUnusable(problems) => Some(format!(
             "{} is there but not usable ({}): fetch Entree's staging metadata again",
             metadata_path.display(),
             problems.join("; ")
-        ),
+        )),
     };
-    println!(
-        "left to do:\n  1. {fetch} (check its signing certificate with Kennisnet, metadata/README.md):\n     \
-         curl -o {} {ENTREE_STAGING_METADATA}\n  2. {check}\n  3. register the SP metadata URL the check prints with Kennisnet \
-         (README, \"Registering an app with Entree\")",
-        metadata_path.display()
+    match fetch {
+        Some(fetch) => todo.push(format!(
+            "{fetch} (check its signing certificate with Kennisnet, metadata/README.md):\n     curl -o {} {ENTREE_STAGING_METADATA}",
+            metadata_path.display()
+        )),
+        None => {
+            if let Ok(settings) = config::load(&config_path) {
+                print!("{}", settings.summary());
+            }
+        }
+    }
+    todo.push(format!(
+        "entree-bridge check-config --config {config}, then entree-bridge serve --config {config}"
+    ));
+    if plan.contact.is_none() {
+        todo.push(format!(
+            "a contact for Kennisnet and the schools: activation_contact and [[apps.{}.contacts]] in the config (init --contact writes both)",
+            plan.app
+        ));
+    }
+    todo.push(
+        "register the SP metadata URL above with Kennisnet (README, \"Registering an app with Entree\")".to_string(),
     );
+    todo.push(format!(
+        "no school can log in yet: each switches the service on in Mijn Entree Federatie, then \
+         entree-bridge schools activate --config {config} --app {} BRIN (or list it in schools)",
+        plan.app
+    ));
+    println!("left to do:");
+    for (n, step) in todo.iter().enumerate() {
+        println!("  {}. {step}", n + 1);
+    }
     ExitCode::SUCCESS
 }

@@ -12,6 +12,8 @@ pub struct Values<'a> {
     /// Where a logout lands: the app itself.
     pub post_logout_url: String,
     pub contact: Option<&'a str>,
+    /// Where this file lives, for the commands its comments give.
+    pub config_path: String,
     pub sp_key: String,
     pub sp_cert: String,
     pub jwt_key: String,
@@ -39,6 +41,7 @@ fn q(value: &str) -> String {
 
 pub fn config_text(v: Values<'_>) -> String {
     let app = v.app;
+    let config = v.config_path.as_str();
     let mut out = format!(
         r#"# entree-bridge configuration for {display}, written by `entree-bridge init`.
 # One machine: sessions in memory, account links in SQLite. Relative paths resolve against
@@ -63,7 +66,8 @@ sqlite_path = "data/links.sqlite3"
 jwt_signing_key = {jwt_key}     # rolling it: docs/operations.md
 
 [log]
-format = "json"                               # one JSON object per line; "text" for people
+format = "json"                               # to stderr, one JSON object per line ("text" for people);
+                                              # RUST_LOG filters (default info; RUST_LOG=debug for more)
 
 # The support desk (schools, links, "why did this login fail"), on an address of its own:
 # [admin]
@@ -85,9 +89,10 @@ display_name = {display_q}
 federation = "kennisnet"
 base_url = {base}   # elo links: {base_unquoted}/saml2/kennisnet/login
 sp_key = {sp_key}
-sp_cert = {sp_cert}   # in the SP metadata: what Entree knows the app by
+sp_cert = {sp_cert}   # in the SP metadata: Entree checks the app's signatures and encrypts to it;
+                                # a new one must reach Kennisnet (docs/operations.md, rollover)
 # The BRINs of the schools that activated the app in Mijn Entree Federatie. Empty: none yet;
-# activate them as data without editing this file (`entree-bridge schools activate --app {app} 99XX`).
+# activate them as data without editing this file (`entree-bridge schools activate --config {config} --app {app} 99XX`).
 schools = []
 allowed_targets = [{origin}]   # where an elo link's ?target= may point
 post_logout_url = {origin_slash}
@@ -121,7 +126,7 @@ post_logout_url = {origin_slash}
 # elo login name at the school (100231@school-a.nl); "eckId" is the ECK iD.
 attribute = "nlEduPersonRealId"
 pattern = "^(?P<code>[^@]+)@"                 # the part before the @ is the person code
-# Students whose codes differ: import them (`entree-bridge links import --app {app} students.csv`),
+# Students whose codes differ: import them (`entree-bridge links import --config {config} --app {app} students.csv`),
 # or let them link their account once on first login:
 # linking = true
 # link_url = "https://app.example.nl/entree/link"

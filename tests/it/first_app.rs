@@ -55,6 +55,13 @@ fn the_readme_path_to_a_first_real_app_ends_in_a_checked_config() {
         out.contains("left to do") && out.contains("curl -o mine/metadata/entree-staging.xml"),
         "{out}"
     );
+    // The addresses the admin hands on, and the step no login works without.
+    assert!(
+        out.contains("elo link (login): https://login.numo.example.nl/saml2/kennisnet/login")
+            && out.contains("its SP metadata, for Kennisnet: https://login.numo.example.nl/saml2/kennisnet/metadata")
+            && out.contains("schools activate --config mine/entree-bridge.toml --app numo BRIN"),
+        "{out}"
+    );
     let mine = dir.path().join("mine");
     for file in [
         "entree-bridge.toml",
@@ -208,7 +215,10 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
     };
     for (args, says) in [
         (with("--app", "Numo"), "--app \"Numo\": use a-z"),
-        (with("--base-url", "http://a.example.nl"), "only to https addresses"),
+        (
+            with("--base-url", "http://a.example.nl"),
+            "a login goes only to https addresses",
+        ),
         (
             vec!["--app", "numo", "--base-url", "https://a.example.nl"],
             "jwt mode needs --callback-url",
@@ -218,9 +228,9 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
             "--upstream is for headers mode",
         ),
         (with("--mode", "saml"), "is not jwt, headers or oidc"),
-        (with("--contact", "the desk"), "an email address or an https URL"),
+        (with("--contact", "the desk"), "is neither an email address nor an https URL"),
         // As the config would refuse it: no dot in the domain.
-        (with("--contact", "help@localhost"), "an email address or an https URL"),
+        (with("--contact", "help@localhost"), "is neither an email address nor an https URL"),
         (with("--display-name", "Numo\n[server]"), "one line of text"),
     ] {
         let fresh = tempfile::tempdir().expect("dir");

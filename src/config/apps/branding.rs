@@ -34,9 +34,12 @@ impl Accent {
             .ok_or_else(|| format!("{value:?} is not a colour: write it as #rrggbb (e.g. \"#1a5fb4\")"))?;
         let ratio = contrast_with_white(rgb);
         if ratio < MIN_CONTRAST {
+            let darker = darkest_needed(rgb);
             return Err(format!(
                 "{value:?} has a contrast of {ratio:.2}:1 on white, below the {MIN_CONTRAST}:1 that text needs \
-                 (WCAG AA): links and buttons in it would be hard to read; choose a darker shade"
+                 (WCAG AA): links and buttons in it would be hard to read; a darker shade of it passes, \
+                 e.g. \"#{:02x}{:02x}{:02x}\"",
+                darker[0], darker[1], darker[2]
             ));
         }
         Ok(Accent(format!("#{:02x}{:02x}{:02x}", rgb[0], rgb[1], rgb[2])))
@@ -152,6 +155,16 @@ fn parse_hex_colour(value: &str) -> Option<[u8; 3]> {
     }
 }
 
+/// The lightest shade of `rgb` (the same hue, each channel scaled down) with
+/// [`MIN_CONTRAST`] on white: what to suggest for a colour that is too pale.
+fn darkest_needed(rgb: [u8; 3]) -> [u8; 3] {
+    (0..=100u16)
+        .rev()
+        .map(|percent| rgb.map(|c| (u16::from(c) * percent / 100) as u8))
+        .find(|shade| contrast_with_white(*shade) >= MIN_CONTRAST)
+        .unwrap_or([0, 0, 0])
+}
+
 /// WCAG 2.1's contrast ratio of a colour with white.
 pub fn contrast_with_white(rgb: [u8; 3]) -> f64 {
     let linear = |c: u8| {
@@ -176,7 +189,14 @@ mod tests {
         assert!(Accent::parse("#767676").is_ok());
         let refused = Accent::parse("#777777").expect_err("4.48:1");
         assert!(refused.contains("4.5:1") && refused.contains("4.48:1"), "{refused}");
-        assert!(Accent::parse("#ffcc00").is_err(), "yellow on white");
+        // Yellow on white, with a shade of it that passes.
+        let yellow = Accent::parse("#ffcc00").expect_err("yellow on white");
+        let suggested = yellow
+            .split("e.g. \"")
+            .nth(1)
+            .and_then(|s| s.get(..7))
+            .expect("a suggestion");
+        assert!(Accent::parse(suggested).is_ok(), "{yellow}");
         assert_eq!(
             Accent::parse("#1A5FB4").map(|a| a.css().to_string()),
             Ok("#1a5fb4".into())
