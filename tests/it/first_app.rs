@@ -228,9 +228,15 @@ fn init_replaces_nothing_and_refuses_what_entree_could_not_use() {
             "--upstream is for headers mode",
         ),
         (with("--mode", "saml"), "is not jwt, headers or oidc"),
-        (with("--contact", "the desk"), "is neither an email address nor an https URL"),
+        (
+            with("--contact", "the desk"),
+            "is neither an email address nor an https URL",
+        ),
         // As the config would refuse it: no dot in the domain.
-        (with("--contact", "help@localhost"), "is neither an email address nor an https URL"),
+        (
+            with("--contact", "help@localhost"),
+            "is neither an email address nor an https URL",
+        ),
         (with("--display-name", "Numo\n[server]"), "one line of text"),
     ] {
         let fresh = tempfile::tempdir().expect("dir");
