@@ -22,7 +22,7 @@ async fn start_demo() -> Demo {
     std::fs::create_dir(dir.path().join("config")).expect("mkdir");
     let config = dir.path().join("config").join("entree-bridge.toml");
     std::fs::copy(repo_root().join("config").join("entree-bridge.toml"), &config).expect("copy");
-    let port = common::services::free_port();
+    let port = common::services::free_port_pair();
     let listen = format!("127.0.0.1:{port}");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_entree-bridge"))
         .args(["demo", "--listen", &listen, "--config"])

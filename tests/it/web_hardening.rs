@@ -608,12 +608,14 @@ async fn a_burst_of_hostile_shapes_leaves_other_requests_answering() {
             }));
         }
     }
-    // Meanwhile: the health check and a real login, each within a second.
+    // Meanwhile: the health check and a real login, each within two seconds. The whole suite
+    // runs beside this test on two cores, so a second was seen overrun by 6 ms in a clean
+    // CI clone; a stalled worker holds them for the whole burst, many times longer.
     let started = std::time::Instant::now();
     let health = client().get(format!("{base}/healthz")).send().await.expect("healthz");
     assert_eq!(health.status(), 200);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(1),
+        started.elapsed() < std::time::Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
@@ -627,7 +629,7 @@ async fn a_burst_of_hostile_shapes_leaves_other_requests_answering() {
     let outcome = post_acs(&client, &bridge, "numo", &xml, Some(&login.relay_state)).await;
     assert_eq!(outcome.status, 200, "{}", outcome.body);
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(1),
+        started.elapsed() < std::time::Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );

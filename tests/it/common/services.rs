@@ -65,6 +65,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port whose next port is free too (the demo puts its support desk at port + 1):
+/// another test's ephemeral port next to a bare `free_port` left the desk without one.
+pub fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A redis-server of the test's own, without persistence, that can be stopped and started on
 /// the same port.
 pub struct RedisServer {
