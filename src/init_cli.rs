@@ -270,15 +270,9 @@ fn public_url(flag: &str, value: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// An http(s) URL as the config takes one (a host; no user info, query or fragment).
 fn any_http_url(flag: &str, value: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(value).map_err(|e| format!("{flag} {value:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("{flag} {value:?}: an http(s) URL with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!("{flag} {value:?}: no query, fragment or user info"));
-    }
-    Ok(url)
+    config::parse_http_url(value).map_err(|e| format!("{flag}: {e}"))
 }
 
 /// Writes the keys and the config into `dir`; `final_config` is where the config will live,

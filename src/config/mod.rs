@@ -36,7 +36,7 @@ pub use admin::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 pub use apps::{check_contact, App, SESSION_COOKIE_PREFIX};
 pub use federations::Federation;
 pub use file::*;
-pub use parse::valid_name;
+pub use parse::{parse_http_url, valid_name};
 pub use problems::{AppFile, ConfigErrors, Problem};
 pub use server::{Cidr, RateLimit};
 pub use settings::{LogFormat, Settings};

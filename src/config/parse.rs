@@ -27,7 +27,7 @@ pub(super) fn resolve(base: &Path, value: &str) -> PathBuf {
 
 /// An http(s) URL with a host and nothing a browser or app could be misled by (user info,
 /// query, fragment).
-pub(super) fn parse_http_url(value: &str) -> Result<Url, String> {
+pub fn parse_http_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("{value:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!("{value:?} must be an http(s) URL with a host"));

@@ -71,41 +71,32 @@ pub fn security_headers(headers: &mut HeaderMap, csp: &str) {
 }
 
 pub fn page_csp() -> String {
-    page_csp_for(None)
+    page_csp_for(None, None)
 }
 
-/// The CSP of a page, with what `look`'s branding needs: its style sheet by hash, its logo
-/// from the app's origin. Nothing else loads.
-fn page_csp_for(look: Option<&AppLook>) -> String {
-    let mut style_src = csp_hash(STYLE);
-    let mut img_src = String::new();
-    if let Some(look) = look {
-        if let Some(style) = look.accent_style() {
-            style_src = format!("{style_src} {}", csp_hash(&style));
-        }
-        if let Some(origin) = look
-            .logo_url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .map(|u| u.origin())
-        {
-            img_src = format!(" img-src {};", origin.ascii_serialization());
-        }
-    }
+/// The CSP of a page, with what `look`'s branding needs: its style sheet (`accent_style`,
+/// the very text the page carries) by hash, its logo from the app's origin. Nothing else loads.
+fn page_csp_for(look: Option<&AppLook>, accent_style: Option<&str>) -> String {
+    let style_src = match accent_style {
+        Some(style) => format!("{} {}", csp_hash(STYLE), csp_hash(style)),
+        None => csp_hash(STYLE),
+    };
+    let img_src = look
+        .and_then(|l| l.logo_url.as_deref())
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| format!(" img-src {};", u.origin().ascii_serialization()))
+        .unwrap_or_default();
     format!("default-src 'none'; style-src {style_src};{img_src} form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 }
 
 /// A complete HTML page around `body` (already escaped HTML).
 pub fn html_page(lang: Lang, title: &str, body: &str) -> String {
-    html_page_for(lang, title, body, None)
+    html_page_for(lang, title, body, None, None)
 }
 
 /// A page of `look`'s app: its logo above the body, its accent colour on links and buttons.
-fn html_page_for(lang: Lang, title: &str, body: &str, look: Option<&AppLook>) -> String {
-    let brand_style = look
-        .and_then(AppLook::accent_style)
-        .map(|s| format!("<style>{s}</style>"))
-        .unwrap_or_default();
+fn html_page_for(lang: Lang, title: &str, body: &str, look: Option<&AppLook>, accent_style: Option<&str>) -> String {
+    let brand_style = accent_style.map(|s| format!("<style>{s}</style>")).unwrap_or_default();
     let header = look.map(AppLook::header).unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{}</style>{brand_style}</head><body>{header}<main>{}</main></body></html>\n",
@@ -119,7 +110,13 @@ fn html_page_for(lang: Lang, title: &str, body: &str, look: Option<&AppLook>) ->
 /// A page about an app (`look`), or a plain one: its HTML and CSP together, so the branding
 /// the page carries is always what its CSP allows.
 pub fn app_page(status: StatusCode, lang: Lang, title: &str, body: &str, look: Option<&AppLook>) -> Response {
-    html_response(status, html_page_for(lang, title, body, look), &page_csp_for(look))
+    let accent_style = look.and_then(AppLook::accent_style);
+    let accent_style = accent_style.as_deref();
+    html_response(
+        status,
+        html_page_for(lang, title, body, look, accent_style),
+        &page_csp_for(look, accent_style),
+    )
 }
 
 pub fn html_response(status: StatusCode, html: String, csp: &str) -> Response {

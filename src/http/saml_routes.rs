@@ -1,6 +1,6 @@
-//! The handlers of three per-app SAML routes: the SP metadata, the app's logo and the start of a login (its use
-//! case is `login::start`); the ACS, link completion and logout live in their own modules, the
-//! routing in `router`.
+//! The handlers of three per-app routes: the SP metadata, the app's logo and the start of a
+//! login (its use case is `login::start`); the ACS, link completion and logout live in their
+//! own modules, the routing in `router`.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +25,8 @@ pub(super) fn metadata(state: &AppState, app: &App) -> Response {
 
 /// The app's logo, from memory (read and checked at config load). An app without one has
 /// no such address. Cached a day by browsers: the pages ask for it with its ETag in the
-/// query (`?v=`), so a new logo is a new address after a reload; revalidated by its ETag; the CSP keeps an SVG
-/// from running anything should it be opened by itself.
+/// query (`?v=`), so a new logo is a new address after a reload; revalidated by its ETag.
+/// The CSP keeps an SVG from running anything should it be opened by itself.
 pub(super) fn logo(app: &App, headers: &HeaderMap) -> Response {
     let Some(logo) = &app.branding.logo else {
         return LoginError::UnknownApp.into_response();
